@@ -1,0 +1,123 @@
+//! A device's RSA-2048 key pair: licences wrap content keys to its public
+//! half with OAEP-SHA256, and it signs publishing licences with PSS-SHA256.
+//! The private half never leaves the device.
+
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use rsa::sha2::Sha256;
+use rsa::traits::PublicKeyParts;
+use rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
+use zeroize::Zeroizing;
+
+use super::CryptoError;
+use super::aead::ContentKey;
+
+const RSA_BITS: usize = 2048;
+
+/// A device's private key. `rsa` zeroizes its limbs on drop.
+pub struct DeviceKeyPair(RsaPrivateKey);
+
+/// A device's public key, exchanged as SubjectPublicKeyInfo DER.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevicePublicKey(RsaPublicKey);
+
+fn rsa_err(e: impl std::fmt::Display) -> CryptoError {
+    CryptoError::Rsa(e.to_string())
+}
+
+impl DeviceKeyPair {
+    /// Generates a fresh RSA-2048 key pair (takes a moment: once per device).
+    pub fn generate() -> Result<Self, CryptoError> {
+        RsaPrivateKey::new(&mut rand::rng(), RSA_BITS).map(Self).map_err(rsa_err)
+    }
+
+    /// Restores a key from PKCS#8 DER (as kept in the keyring).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, CryptoError> {
+        let k = RsaPrivateKey::from_pkcs8_der(der).map_err(|_| CryptoError::Malformed("device private key"))?;
+        if k.size() * 8 != RSA_BITS {
+            return Err(CryptoError::Malformed("device key must be RSA-2048"));
+        }
+        Ok(Self(k))
+    }
+
+    /// PKCS#8 DER in a zeroizing buffer, for the keyring.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let doc = self.0.to_pkcs8_der().map_err(rsa_err)?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    /// The public half.
+    pub fn public(&self) -> DevicePublicKey {
+        DevicePublicKey(self.0.to_public_key())
+    }
+
+    /// Unwraps a content key from a licence. Call only on licences whose
+    /// server signature has been verified: this is a private operation.
+    pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<ContentKey, CryptoError> {
+        let pt = Zeroizing::new(self.0.oaep_decrypt::<Sha256>(wrapped).map_err(|_| CryptoError::Authentication)?);
+        let bytes: [u8; 32] = pt.as_slice().try_into().map_err(|_| CryptoError::Malformed("wrapped key length"))?;
+        Ok(ContentKey::from_bytes(bytes))
+    }
+
+    /// RSA-PSS-SHA256 signature, used by owners on publishing licences.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.0.pss_sign::<Sha256>(msg).map_err(rsa_err)
+    }
+}
+
+impl DevicePublicKey {
+    /// Parses SubjectPublicKeyInfo DER, accepting only RSA-2048 with the
+    /// usual exponent so that odd keys cannot slow the server down.
+    pub fn from_der(der: &[u8]) -> Result<Self, CryptoError> {
+        let k = RsaPublicKey::from_public_key_der(der).map_err(|_| CryptoError::Malformed("device public key"))?;
+        if k.size() * 8 != RSA_BITS {
+            return Err(CryptoError::Malformed("device key must be RSA-2048"));
+        }
+        if k.e() != &rsa::BoxedUint::from(65_537u32) {
+            return Err(CryptoError::Malformed("device key exponent must be 65537"));
+        }
+        Ok(Self(k))
+    }
+
+    /// SubjectPublicKeyInfo DER.
+    pub fn to_der(&self) -> Vec<u8> {
+        self.0
+            .to_public_key_der()
+            .expect("an RSA public key always encodes")
+            .as_bytes()
+            .to_vec()
+    }
+
+    /// Wraps a content key to this device with OAEP-SHA256: a public-key
+    /// operation, fast and safe for the server to run.
+    pub fn wrap_key(&self, cek: &ContentKey) -> Result<Vec<u8>, CryptoError> {
+        self.0.oaep_encrypt::<Sha256>(cek.as_bytes()).map_err(rsa_err)
+    }
+
+    /// Checks an RSA-PSS-SHA256 signature made by [`DeviceKeyPair::sign`].
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+        self.0.pss_verify::<Sha256>(msg, sig).map_err(|_| CryptoError::Authentication)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oaep_and_pss_round_trip() {
+        let kp = DeviceKeyPair::generate().unwrap();
+        let pk = DevicePublicKey::from_der(&kp.public().to_der()).unwrap();
+        let cek = ContentKey::generate();
+        let w = pk.wrap_key(&cek).unwrap();
+        assert_eq!(kp.unwrap_key(&w).unwrap().as_bytes(), cek.as_bytes());
+        let mut bad = w.clone();
+        bad[5] ^= 1;
+        assert!(kp.unwrap_key(&bad).is_err());
+        let sig = kp.sign(b"pl").unwrap();
+        pk.verify(b"pl", &sig).unwrap();
+        assert!(pk.verify(b"pm", &sig).is_err());
+        let restored = DeviceKeyPair::from_pkcs8_der(&kp.to_pkcs8_der().unwrap()).unwrap();
+        assert_eq!(restored.public(), kp.public());
+        assert!(DevicePublicKey::from_der(b"garbage").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! What can go wrong reading or writing a protected file. Each kind of
+//! damage has its own variant so that logs and tests can tell them apart.
+
+/// A protected-file failure.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The underlying file could not be read or written.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Zero bytes long.
+    #[error("the file is empty: it is not a protected file")]
+    Empty,
+    /// Does not start with the rightsfs magic.
+    #[error("not a protected file (no rightsfs magic)")]
+    NotProtected,
+    /// A format version this build does not read.
+    #[error("protected-file format version {0} is not supported by this version of rightsfs (it reads version 1); upgrade rightsfs")]
+    UnsupportedVersion(u16),
+    /// The file ends inside its header.
+    #[error("the header is truncated")]
+    HeaderTruncated,
+    /// The header does not decode or breaks a rule.
+    #[error("the header is malformed: {0}")]
+    HeaderMalformed(&'static str),
+    /// The key does not belong to this file.
+    #[error("wrong key for this file")]
+    WrongKey,
+    /// The header decodes but fails its MAC or signature.
+    #[error("the header was altered ({0})")]
+    HeaderTampered(&'static str),
+    /// A state slot fails authentication.
+    #[error("the file's state record was altered or torn")]
+    StateTampered,
+    /// The file is shorter than its state says.
+    #[error("the file is truncated: {actual} bytes on disk, {expected} expected")]
+    Truncated {
+        /// Bytes the state record implies.
+        expected: u64,
+        /// Bytes found.
+        actual: u64,
+    },
+    /// The file is longer than its state says.
+    #[error("the file has {actual} bytes on disk but only {expected} are accounted for (data appended)")]
+    TrailingData {
+        /// Bytes the state record implies.
+        expected: u64,
+        /// Bytes found.
+        actual: u64,
+    },
+    /// A block fails authentication where it stands.
+    #[error("block {index} is corrupt (fails authentication)")]
+    BlockCorrupt {
+        /// Block index.
+        index: u64,
+    },
+    /// A block authenticates, but as another position.
+    #[error("block {index} holds block {belongs_at} (blocks were swapped or moved)")]
+    BlockMoved {
+        /// Where the block was found.
+        index: u64,
+        /// Where it belongs.
+        belongs_at: u64,
+    },
+    /// Every block authenticates but they are not the set the state
+    /// commits to: an older version of a block was put back.
+    #[error("a block was replaced by an older version of itself (replay)")]
+    StaleBlock,
+    /// The key reached its safe number of encryptions.
+    #[error("this file's key has sealed 2^32 blocks; re-protect the file to get a fresh key")]
+    KeyWornOut,
+    /// Plaintext length past what the format can address.
+    #[error("file too large")]
+    TooLarge,
+}
+
+impl FormatError {
+    /// The errno a filesystem should answer with.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Self::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            Self::KeyWornOut => libc::EROFS,
+            Self::TooLarge => libc::EFBIG,
+            _ => libc::EIO,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The protected-file format, version 1 (specified in `docs/FORMAT.md`).
+//!
+//! A protected file is a signed header, two sealed state slots and a run of
+//! AES-256-GCM blocks. This module is pure: it reads and writes a `File`
+//! with a content key, and knows nothing of servers, licences or FUSE.
+
+mod error;
+mod geometry;
+mod header;
+mod keys;
+mod protected;
+mod state;
+
+pub use error::FormatError;
+pub use geometry::Geometry;
+pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION, read_header};
+pub use protected::ProtectedFile;
+
+/// The suffix a protected file carries in the source folder.
+pub const SUFFIX: &str = ".rights";
+
+/// Most block seals allowed under one content key. With random 96-bit
+/// nonces NIST SP 800-38D caps a key at 2^32 encryptions so that the chance
+/// of a nonce collision stays below 2^-32; past it the file refuses writes
+/// and must be re-protected under a fresh key.
+pub const MAX_SEALS: u64 = 1 << 32;

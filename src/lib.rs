@@ -1,0 +1,4 @@
+//! rightsfs: protected files, a licensing server and a FUSE mount.
+
+pub mod crypto;
+pub mod policy;

@@ -1,0 +1,144 @@
+//! The publishing licence: the owner's signed statement of a file's policy
+//! and content key (wrapped to the server). It travels in the file header
+//! and is registered with the server.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Email, Policy, PolicyError, Timestamp};
+use crate::crypto::{CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic, WRAPPED_KEY_LEN, WrappedKey};
+
+const PL_DOMAIN: &[u8] = b"rightsfs publishing licence v1\0";
+
+/// A protected file's random 128-bit identity, fixed when it is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContentId(pub [u8; 16]);
+
+impl ContentId {
+    /// A fresh random id.
+    pub fn generate() -> Self {
+        Self(crate::crypto::random_array())
+    }
+
+    /// Lower-case hex, as used in URLs and file listings.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 32 hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, PolicyError> {
+        let v = hex::decode(s.trim()).map_err(|_| PolicyError::Malformed("content id"))?;
+        Ok(Self(v.try_into().map_err(|_| PolicyError::Malformed("content id"))?))
+    }
+}
+
+impl std::fmt::Display for ContentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for ContentId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() { s.serialize_str(&self.to_hex()) } else { self.0.serialize(s) }
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            Self::from_hex(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+        } else {
+            Ok(Self(<[u8; 16]>::deserialize(d)?))
+        }
+    }
+}
+
+/// What the owner signs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishingLicenceBody {
+    /// Layout version of this body (1).
+    pub version: u8,
+    /// The content this licence is for.
+    pub content_id: ContentId,
+    /// Base URL of the licensing server to ask for use licences.
+    pub server_url: String,
+    /// The server X25519 key the content key is wrapped to.
+    pub server_key: [u8; 32],
+    /// The signing device's RSA public key (SubjectPublicKeyInfo DER).
+    #[serde(with = "super::b64")]
+    pub owner_device_key: Vec<u8>,
+    /// The policy at protection time (the server's copy is authoritative
+    /// afterwards: sharing changes never rewrite the file).
+    pub policy: Policy,
+    /// The content key wrapped to `server_key`, bound to `content_id`.
+    #[serde(with = "super::b64")]
+    pub wrapped_key: Vec<u8>,
+    /// When the file was protected.
+    pub created_at: Timestamp,
+}
+
+/// A publishing licence as stored: the exact signed bytes plus signature.
+/// Keeping the bytes (not re-encoding) makes verification independent of
+/// encoder details.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishingLicence {
+    /// `postcard` encoding of a [`PublishingLicenceBody`].
+    #[serde(with = "super::b64")]
+    pub body: Vec<u8>,
+    /// RSA-PSS-SHA256 by the owner's device over domain tag || body.
+    #[serde(with = "super::b64")]
+    pub signature: Vec<u8>,
+}
+
+impl PublishingLicenceBody {
+    /// The owner of the content.
+    pub fn owner(&self) -> &Email {
+        &self.policy.owner
+    }
+
+    /// The wrapped key in its fixed-size form.
+    pub fn wrapped(&self) -> Result<WrappedKey, PolicyError> {
+        let arr: [u8; WRAPPED_KEY_LEN] =
+            self.wrapped_key.as_slice().try_into().map_err(|_| PolicyError::Malformed("wrapped content key"))?;
+        Ok(WrappedKey(arr))
+    }
+
+    /// The server key as a typed public key.
+    pub fn server_public(&self) -> ServerKemPublic {
+        ServerKemPublic(self.server_key)
+    }
+}
+
+impl PublishingLicence {
+    /// Encodes and signs `body` with the owner's device key.
+    pub fn sign(body: &PublishingLicenceBody, device: &DeviceKeyPair) -> Result<Self, CryptoError> {
+        let bytes = postcard::to_stdvec(body).expect("licence bodies always encode");
+        let signature = device.sign(&[PL_DOMAIN, &bytes].concat())?;
+        Ok(Self { body: bytes, signature })
+    }
+
+    /// Decodes the body without checking the signature (for display of a
+    /// file you cannot verify, e.g. `rights info` on a damaged file).
+    pub fn decode_unverified(&self) -> Result<PublishingLicenceBody, PolicyError> {
+        let b: PublishingLicenceBody =
+            postcard::from_bytes(&self.body).map_err(|_| PolicyError::Malformed("publishing licence"))?;
+        if b.version != 1 {
+            return Err(PolicyError::Malformed("publishing licence version"));
+        }
+        b.policy.validate()?;
+        Ok(b)
+    }
+
+    /// Decodes the body and checks the signature against the device key it
+    /// names. Whether that device belongs to the owner is the server's
+    /// check (it knows each account's devices).
+    pub fn verify(&self) -> Result<PublishingLicenceBody, PolicyError> {
+        let b = self.decode_unverified()?;
+        let key = DevicePublicKey::from_der(&b.owner_device_key).map_err(|_| PolicyError::Malformed("owner device key"))?;
+        key.verify(&[PL_DOMAIN, &self.body].concat(), &self.signature)
+            .map_err(|_| PolicyError::BadSignature("publishing licence"))?;
+        Ok(b)
+    }
+}

@@ -1,0 +1,119 @@
+//! The use licence: the server's signed permission for one user on one
+//! device, carrying the content key wrapped to that device.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ContentId, Email, PolicyError, Rights, Timestamp};
+use crate::crypto::{ServerSigningKey, ServerVerifyingKey};
+
+const UL_DOMAIN: &[u8] = b"rightsfs use licence v1\0";
+
+/// What the server signs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UseLicenceBody {
+    /// Layout version (1).
+    pub version: u8,
+    /// The content.
+    pub content_id: ContentId,
+    /// The user it was issued to.
+    pub user: Email,
+    /// The device it was issued to.
+    pub device_id: String,
+    /// What the user may do.
+    pub rights: Rights,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+    /// Until when it may be used without asking the server again.
+    pub valid_until: Timestamp,
+    /// The content key, RSA-OAEP-SHA256 to the device key.
+    #[serde(with = "super::b64")]
+    pub wrapped_key: Vec<u8>,
+}
+
+/// A signed use licence as stored in the client cache and sent over HTTP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UseLicence {
+    /// `postcard` encoding of a [`UseLicenceBody`].
+    #[serde(with = "super::b64")]
+    pub body: Vec<u8>,
+    /// Ed25519 by the server over domain tag || body.
+    #[serde(with = "super::b64")]
+    pub signature: Vec<u8>,
+}
+
+impl UseLicence {
+    /// Encodes and signs a licence (server side).
+    pub fn sign(body: &UseLicenceBody, key: &ServerSigningKey) -> Self {
+        let bytes = postcard::to_stdvec(body).expect("licence bodies always encode");
+        let signature = key.sign(&[UL_DOMAIN, &bytes].concat()).to_vec();
+        Self { body: bytes, signature }
+    }
+
+    /// Checks the server's signature, then decodes. Devices must call this
+    /// before any RSA private operation on the wrapped key.
+    pub fn verify(&self, server: &ServerVerifyingKey) -> Result<UseLicenceBody, PolicyError> {
+        server
+            .verify(&[UL_DOMAIN, &self.body].concat(), &self.signature)
+            .map_err(|_| PolicyError::BadSignature("use licence"))?;
+        let b: UseLicenceBody = postcard::from_bytes(&self.body).map_err(|_| PolicyError::Malformed("use licence"))?;
+        if b.version != 1 {
+            return Err(PolicyError::Malformed("use licence version"));
+        }
+        Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemSecret};
+    use crate::policy::{Policy, PublishingLicence, PublishingLicenceBody, now};
+
+    #[test]
+    fn publishing_and_use_licence_chain() {
+        let device = DeviceKeyPair::generate().unwrap();
+        let kem = ServerKemSecret::generate();
+        let sig = ServerSigningKey::generate();
+        let cek = ContentKey::generate();
+        let id = ContentId::generate();
+        let body = PublishingLicenceBody {
+            version: 1,
+            content_id: id,
+            server_url: "http://127.0.0.1:1".into(),
+            server_key: kem.public().0,
+            owner_device_key: device.public().to_der(),
+            policy: Policy::owner_only(Email::parse("alice@example.com").unwrap(), 7),
+            wrapped_key: kem.public().wrap(&cek, &id.0).0.to_vec(),
+            created_at: now(),
+        };
+        let pl = PublishingLicence::sign(&body, &device).unwrap();
+        let back = pl.verify().unwrap();
+        assert_eq!(back, body);
+        assert_eq!(kem.unwrap(&back.wrapped().unwrap(), &id.0).unwrap().as_bytes(), cek.as_bytes());
+        let json = serde_json::to_string(&pl).unwrap();
+        assert_eq!(serde_json::from_str::<PublishingLicence>(&json).unwrap(), pl);
+        let mut forged = pl.clone();
+        let n = forged.body.len();
+        forged.body[n - 1] ^= 1;
+        assert!(forged.verify().is_err());
+
+        let ul = UseLicence::sign(
+            &UseLicenceBody {
+                version: 1,
+                content_id: id,
+                user: Email::parse("bob@example.com").unwrap(),
+                device_id: "d1".into(),
+                rights: Rights::parse("view").unwrap(),
+                issued_at: now(),
+                valid_until: now() + 60,
+                wrapped_key: device.public().wrap_key(&cek).unwrap(),
+            },
+            &sig,
+        );
+        let b = ul.verify(&sig.verifying_key()).unwrap();
+        assert_eq!(device.unwrap_key(&b.wrapped_key).unwrap().as_bytes(), cek.as_bytes());
+        assert!(ul.verify(&ServerSigningKey::generate().verifying_key()).is_err());
+    }
+}
