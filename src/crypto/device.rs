@@ -27,7 +27,9 @@ fn rsa_err(e: impl std::fmt::Display) -> CryptoError {
 impl DeviceKeyPair {
     /// Generates a fresh RSA-2048 key pair (takes a moment: once per device).
     pub fn generate() -> Result<Self, CryptoError> {
-        RsaPrivateKey::new(&mut rand::rng(), RSA_BITS).map(Self).map_err(rsa_err)
+        RsaPrivateKey::new(&mut rand::rng(), RSA_BITS)
+            .map(Self)
+            .map_err(rsa_err)
     }
 
     /// Restores a key from PKCS#8 DER (as kept in the keyring).
@@ -53,8 +55,15 @@ impl DeviceKeyPair {
     /// Unwraps a content key from a licence. Call only on licences whose
     /// server signature has been verified: this is a private operation.
     pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<ContentKey, CryptoError> {
-        let pt = Zeroizing::new(self.0.oaep_decrypt::<Sha256>(wrapped).map_err(|_| CryptoError::Authentication)?);
-        let bytes: [u8; 32] = pt.as_slice().try_into().map_err(|_| CryptoError::Malformed("wrapped key length"))?;
+        let pt = Zeroizing::new(
+            self.0
+                .oaep_decrypt::<Sha256>(wrapped)
+                .map_err(|_| CryptoError::Authentication)?,
+        );
+        let bytes: [u8; 32] = pt
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("wrapped key length"))?;
         Ok(ContentKey::from_bytes(bytes))
     }
 
@@ -95,7 +104,9 @@ impl DevicePublicKey {
 
     /// Checks an RSA-PSS-SHA256 signature made by [`DeviceKeyPair::sign`].
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
-        self.0.pss_verify::<Sha256>(msg, sig).map_err(|_| CryptoError::Authentication)
+        self.0
+            .pss_verify::<Sha256>(msg, sig)
+            .map_err(|_| CryptoError::Authentication)
     }
 }
 

@@ -9,12 +9,12 @@ mod device;
 mod hash;
 mod server;
 
-pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, seal_small, open_small};
+pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, open_small, seal_small};
 pub use device::{DeviceKeyPair, DevicePublicKey};
 pub use hash::{Sha256Digest, ct_eq, derive_key, hmac_sha256, random_array, random_bytes, sha256, sha256_parts};
 pub use server::{
-    SERVER_SIGNATURE_LEN, ServerKemPublic, ServerKemSecret, ServerSigningKey, ServerVerifyingKey,
-    WRAPPED_KEY_LEN, WrappedKey,
+    SERVER_SIGNATURE_LEN, ServerKemPublic, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WRAPPED_KEY_LEN,
+    WrappedKey,
 };
 
 /// Why a cryptographic operation failed. Deliberately coarse: callers learn

@@ -138,7 +138,8 @@ impl ServerVerifyingKey {
     /// Checks a server signature over `msg` (strict verification: no
     /// malleable signatures accepted).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::Malformed("server public key"))?;
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
+            .map_err(|_| CryptoError::Malformed("server public key"))?;
         let sig: [u8; 64] = sig.try_into().map_err(|_| CryptoError::Malformed("signature length"))?;
         vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig))
             .map_err(|_| CryptoError::Authentication)?;
@@ -170,7 +171,10 @@ mod tests {
     fn low_order_point_is_rejected() {
         let sk = ServerKemSecret::generate();
         let w = WrappedKey([0u8; WRAPPED_KEY_LEN]);
-        assert_eq!(sk.unwrap(&w, b"c").err(), Some(CryptoError::Malformed("low-order ephemeral key")));
+        assert_eq!(
+            sk.unwrap(&w, b"c").err(),
+            Some(CryptoError::Malformed("low-order ephemeral key"))
+        );
     }
 
     #[test]

@@ -27,7 +27,8 @@ fn valid_local(l: &str) -> bool {
         && !l.starts_with('.')
         && !l.ends_with('.')
         && !l.contains("..")
-        && l.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'+-/=?^_`{|}~.".contains(c))
+        && l.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'+-/=?^_`{|}~.".contains(c))
 }
 
 impl Email {
@@ -138,7 +139,17 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(Email::parse(" Bob@Example.COM ").unwrap().as_str(), "bob@example.com");
-        for bad in ["", "bob", "bob@", "@example.com", "bob@localhost", "a b@example.com", "bob@@x.org", "bob@-x.org", "a..b@x.org"] {
+        for bad in [
+            "",
+            "bob",
+            "bob@",
+            "@example.com",
+            "bob@localhost",
+            "a b@example.com",
+            "bob@@x.org",
+            "bob@-x.org",
+            "a..b@x.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
         let e: Result<Email, _> = serde_json::from_str("\"nope\"");

@@ -25,7 +25,10 @@ impl Grant {
     /// a duration from now (`7d`, `12h`).
     pub fn parse_spec(spec: &str) -> Result<Self, PolicyError> {
         let mut parts = spec.splitn(3, ':');
-        let who = parts.next().filter(|s| !s.trim().is_empty()).ok_or_else(|| PolicyError::BadGrantSpec(spec.into()))?;
+        let who = parts
+            .next()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| PolicyError::BadGrantSpec(spec.into()))?;
         let to = Principal::parse(who)?;
         let rights = match parts.next() {
             Some(r) => Rights::parse(r)?,
@@ -66,7 +69,9 @@ pub fn parse_expiry(s: &str) -> Result<Timestamp, PolicyError> {
     } else if let Ok(d) = time::Date::parse(t, time::macros::format_description!("[year]-[month]-[day]")) {
         d.with_hms(23, 59, 59).map_err(|_| bad())?.assume_utc().unix_timestamp()
     } else {
-        time::OffsetDateTime::parse(t, &Rfc3339).map_err(|_| bad())?.unix_timestamp()
+        time::OffsetDateTime::parse(t, &Rfc3339)
+            .map_err(|_| bad())?
+            .unix_timestamp()
     };
     if when <= now() {
         return Err(PolicyError::ExpiryInPast(t.to_string()));
@@ -95,7 +100,12 @@ pub struct Policy {
 impl Policy {
     /// An owner-only policy with the given offline validity.
     pub fn owner_only(owner: Email, offline_days: u32) -> Self {
-        Self { owner, grants: Vec::new(), expires: None, offline_days }
+        Self {
+            owner,
+            grants: Vec::new(),
+            expires: None,
+            offline_days,
+        }
     }
 
     /// Checks the invariants: grants non-empty, no principal twice,
@@ -136,7 +146,11 @@ impl Policy {
         if who == &self.owner {
             return None;
         }
-        let grants: Vec<_> = self.grants.iter().filter(|g| g.active_at(at) && g.to.matches(who)).collect();
+        let grants: Vec<_> = self
+            .grants
+            .iter()
+            .filter(|g| g.active_at(at) && g.to.matches(who))
+            .collect();
         let grant_end = if grants.iter().any(|g| g.expires.is_none()) {
             None
         } else {
@@ -176,11 +190,26 @@ mod tests {
         assert_eq!(g.rights.to_string(), "view,edit");
         assert!(g.expires.unwrap() > now() + 6 * 86_400);
         assert_eq!(Grant::parse_spec("carol@other.org").unwrap().rights.to_string(), "view");
-        assert!(matches!(Grant::parse_spec("bob@example.com:").unwrap_err(), PolicyError::EmptyRights(_)));
-        assert!(matches!(Grant::parse_spec("bob@example.com:fly").unwrap_err(), PolicyError::UnknownRight(_)));
-        assert!(matches!(Grant::parse_spec("bob:view").unwrap_err(), PolicyError::BadEmail(_)));
-        assert!(matches!(Grant::parse_spec("bob@example.com:view:2001-01-01").unwrap_err(), PolicyError::ExpiryInPast(_)));
-        assert!(matches!(Grant::parse_spec("bob@example.com:view:soon").unwrap_err(), PolicyError::BadExpiry(_)));
+        assert!(matches!(
+            Grant::parse_spec("bob@example.com:").unwrap_err(),
+            PolicyError::EmptyRights(_)
+        ));
+        assert!(matches!(
+            Grant::parse_spec("bob@example.com:fly").unwrap_err(),
+            PolicyError::UnknownRight(_)
+        ));
+        assert!(matches!(
+            Grant::parse_spec("bob:view").unwrap_err(),
+            PolicyError::BadEmail(_)
+        ));
+        assert!(matches!(
+            Grant::parse_spec("bob@example.com:view:2001-01-01").unwrap_err(),
+            PolicyError::ExpiryInPast(_)
+        ));
+        assert!(matches!(
+            Grant::parse_spec("bob@example.com:view:soon").unwrap_err(),
+            PolicyError::BadExpiry(_)
+        ));
         assert!(Grant::parse_spec("*@example.com:view:2099-12-31T00:00:00Z").is_ok());
     }
 
@@ -188,10 +217,17 @@ mod tests {
     fn rights_for_people() {
         let mut p = Policy::owner_only(email("alice@example.com"), 7);
         p.upsert_grant(Grant::parse_spec("bob@example.com:edit").unwrap());
-        p.upsert_grant(Grant { to: Principal::parse("*@other.org").unwrap(), rights: Rights::parse("view").unwrap(), expires: Some(now() + 100) });
+        p.upsert_grant(Grant {
+            to: Principal::parse("*@other.org").unwrap(),
+            rights: Rights::parse("view").unwrap(),
+            expires: Some(now() + 100),
+        });
         p.validate().unwrap();
         let t = now();
-        assert!(p.rights_for(&email("alice@example.com"), t).has(super::super::Right::Owner));
+        assert!(
+            p.rights_for(&email("alice@example.com"), t)
+                .has(super::super::Right::Owner)
+        );
         assert_eq!(p.rights_for(&email("bob@example.com"), t).to_string(), "view,edit");
         assert_eq!(p.rights_for(&email("carol@other.org"), t).to_string(), "view");
         assert!(p.rights_for(&email("carol@other.org"), t + 200).is_empty());
@@ -212,7 +248,12 @@ mod tests {
         p.grants.push(Grant::parse_spec("bob@example.com:edit").unwrap());
         assert!(matches!(p.validate(), Err(PolicyError::DuplicateGrant(_))));
         let j = r#"{"owner":"alice@example.com","offline_days":1,"colour":"red"}"#;
-        assert!(serde_json::from_str::<Policy>(j).unwrap_err().to_string().contains("unknown field"));
+        assert!(
+            serde_json::from_str::<Policy>(j)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field")
+        );
         let j = r#"{"owner":"alice@example.com","offline_days":1,"grants":[{"to":"bob@example.com","rights":[]}]}"#;
         let p: Policy = serde_json::from_str(j).unwrap();
         assert!(matches!(p.validate(), Err(PolicyError::EmptyRights(_))));

@@ -39,7 +39,11 @@ impl std::fmt::Display for ContentId {
 
 impl Serialize for ContentId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() { s.serialize_str(&self.to_hex()) } else { self.0.serialize(s) }
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(s)
+        }
     }
 }
 
@@ -100,8 +104,11 @@ impl PublishingLicenceBody {
 
     /// The wrapped key in its fixed-size form.
     pub fn wrapped(&self) -> Result<WrappedKey, PolicyError> {
-        let arr: [u8; WRAPPED_KEY_LEN] =
-            self.wrapped_key.as_slice().try_into().map_err(|_| PolicyError::Malformed("wrapped content key"))?;
+        let arr: [u8; WRAPPED_KEY_LEN] = self
+            .wrapped_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| PolicyError::Malformed("wrapped content key"))?;
         Ok(WrappedKey(arr))
     }
 
@@ -136,7 +143,8 @@ impl PublishingLicence {
     /// check (it knows each account's devices).
     pub fn verify(&self) -> Result<PublishingLicenceBody, PolicyError> {
         let b = self.decode_unverified()?;
-        let key = DevicePublicKey::from_der(&b.owner_device_key).map_err(|_| PolicyError::Malformed("owner device key"))?;
+        let key =
+            DevicePublicKey::from_der(&b.owner_device_key).map_err(|_| PolicyError::Malformed("owner device key"))?;
         key.verify(&[PL_DOMAIN, &self.body].concat(), &self.signature)
             .map_err(|_| PolicyError::BadSignature("publishing licence"))?;
         Ok(b)

@@ -88,7 +88,10 @@ impl Rights {
 
     /// Parses a comma-separated list such as `view,edit`.
     pub fn parse(s: &str) -> Result<Self, PolicyError> {
-        s.split(',').filter(|p| !p.trim().is_empty()).map(Right::parse).collect()
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(Right::parse)
+            .collect()
     }
 
     /// Names, comma-separated.
@@ -149,7 +152,10 @@ mod tests {
         assert!(r.has(Right::View) && r.has(Right::Edit) && !r.has(Right::Export));
         assert_eq!(Rights::owner().to_names(), ["view", "edit", "export", "share", "owner"]);
         assert_eq!(Rights::parse("View, EDIT").unwrap().to_string(), "view,edit");
-        assert_eq!(Rights::parse("fly").unwrap_err(), PolicyError::UnknownRight("fly".into()));
+        assert_eq!(
+            Rights::parse("fly").unwrap_err(),
+            PolicyError::UnknownRight("fly".into())
+        );
         assert!(Rights::parse("").unwrap().is_empty());
     }
 

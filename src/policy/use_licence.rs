@@ -91,7 +91,10 @@ mod tests {
         let pl = PublishingLicence::sign(&body, &device).unwrap();
         let back = pl.verify().unwrap();
         assert_eq!(back, body);
-        assert_eq!(kem.unwrap(&back.wrapped().unwrap(), &id.0).unwrap().as_bytes(), cek.as_bytes());
+        assert_eq!(
+            kem.unwrap(&back.wrapped().unwrap(), &id.0).unwrap().as_bytes(),
+            cek.as_bytes()
+        );
         let json = serde_json::to_string(&pl).unwrap();
         assert_eq!(serde_json::from_str::<PublishingLicence>(&json).unwrap(), pl);
         let mut forged = pl.clone();
