@@ -1,4 +1,5 @@
 //! rightsfs: protected files, a licensing server and a FUSE mount.
 
 pub mod crypto;
+pub mod format;
 pub mod policy;

@@ -14,7 +14,9 @@ pub enum FormatError {
     #[error("not a protected file (no rightsfs magic)")]
     NotProtected,
     /// A format version this build does not read.
-    #[error("protected-file format version {0} is not supported by this version of rightsfs (it reads version 1); upgrade rightsfs")]
+    #[error(
+        "protected-file format version {0} is not supported by this version of rightsfs (it reads version 1); upgrade rightsfs"
+    )]
     UnsupportedVersion(u16),
     /// The file ends inside its header.
     #[error("the header is truncated")]

@@ -49,7 +49,10 @@ impl Geometry {
         let full = body / self.stride();
         let rem = body % self.stride();
         if rem != 0 && rem <= BLOCK_OVERHEAD as u64 {
-            return Err(FormatError::Truncated { expected: size - rem + BLOCK_OVERHEAD as u64 + 1, actual: size });
+            return Err(FormatError::Truncated {
+                expected: size - rem + BLOCK_OVERHEAD as u64 + 1,
+                actual: size,
+            });
         }
         Ok(full * self.block_size + rem.saturating_sub(BLOCK_OVERHEAD as u64))
     }
@@ -66,7 +69,10 @@ mod tests {
 
     #[test]
     fn sizes_round_trip() {
-        let g = Geometry { data_offset: 512, block_size: 4096 };
+        let g = Geometry {
+            data_offset: 512,
+            block_size: 4096,
+        };
         for len in [0u64, 1, 4095, 4096, 4097, 8192, 1 << 20, 12345] {
             assert_eq!(g.plaintext_len(g.ciphertext_size(len)).unwrap(), len, "len {len}");
         }

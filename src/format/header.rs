@@ -70,7 +70,9 @@ pub struct FileHeader {
 impl FileHeader {
     /// Builds the header of a new file.
     pub fn new(licence: PublishingLicence, cek: &ContentKey, block_size: u32) -> Result<Self, FormatError> {
-        let pl = licence.decode_unverified().map_err(|_| FormatError::HeaderMalformed("publishing licence"))?;
+        let pl = licence
+            .decode_unverified()
+            .map_err(|_| FormatError::HeaderMalformed("publishing licence"))?;
         let keys = FileKeys::derive(cek, &pl.content_id);
         let body = HeaderBody {
             content_id: pl.content_id,
@@ -110,7 +112,9 @@ impl FileHeader {
             return Err(FormatError::HeaderMalformed("unknown cipher"));
         }
         if !body.block_size.is_power_of_two() || !(512..=1 << 20).contains(&body.block_size) {
-            return Err(FormatError::HeaderMalformed("block size must be a power of two from 512 to 1 MiB"));
+            return Err(FormatError::HeaderMalformed(
+                "block size must be a power of two from 512 to 1 MiB",
+            ));
         }
         if body.extensions.iter().any(|(kind, _)| kind & 0x8000 != 0) {
             return Err(FormatError::HeaderMalformed("unknown critical extension"));
@@ -120,7 +124,9 @@ impl FileHeader {
             .decode_unverified()
             .map_err(|_| FormatError::HeaderMalformed("publishing licence does not decode"))?;
         if licence.content_id != body.content_id {
-            return Err(FormatError::HeaderMalformed("content id differs from the publishing licence's"));
+            return Err(FormatError::HeaderMalformed(
+                "content id differs from the publishing licence's",
+            ));
         }
         let len = PREFIX_LEN + n + MAC_LEN;
         let mut bytes = bytes;
@@ -128,7 +134,10 @@ impl FileHeader {
         let state_offset = len.div_ceil(STATE_ALIGN) * STATE_ALIGN;
         Ok(Self {
             hash: sha256(&bytes),
-            geometry: Geometry { data_offset: state_offset + 2 * SLOT_LEN, block_size: body.block_size as u64 },
+            geometry: Geometry {
+                data_offset: state_offset + 2 * SLOT_LEN,
+                block_size: body.block_size as u64,
+            },
             body,
             licence,
             bytes,
@@ -156,7 +165,10 @@ impl FileHeader {
         if !ct_eq(&mac, &self.bytes[split..]) {
             return Err(FormatError::HeaderTampered("header MAC"));
         }
-        self.body.licence.verify().map_err(|_| FormatError::HeaderTampered("publishing licence signature"))?;
+        self.body
+            .licence
+            .verify()
+            .map_err(|_| FormatError::HeaderTampered("publishing licence signature"))?;
         Ok(())
     }
 

@@ -24,3 +24,6 @@ pub const SUFFIX: &str = ".rights";
 /// of a nonce collision stays below 2^-32; past it the file refuses writes
 /// and must be re-protected under a fresh key.
 pub const MAX_SEALS: u64 = 1 << 32;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! The state record: the mutable, sealed part of a protected file.
+//!
+//! It commits to the plaintext length and to the exact set of blocks (a
+//! keyed XOR-of-PRFs over `(index, tag)`, updatable in O(1) per block
+//! write), so truncation, appended blocks and replayed older blocks are all
+//! caught. Two slots alternate so that a torn slot write leaves the other.
+
+use zeroize::Zeroizing;
+
+use crate::crypto::{Sha256Digest, TAG_LEN, hmac_sha256, open_small, seal_small};
+
+use super::FormatError;
+use super::header::SLOT_LEN;
+
+/// Plaintext bytes of a state record.
+const PLAIN_LEN: usize = 8 + 8 + 8 + 32;
+/// Sealed bytes of a state record (nonce + plaintext + tag).
+pub const SEALED_LEN: usize = 12 + PLAIN_LEN + 16;
+
+/// The decoded state of a file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// Bumped on every commit; the slot with the higher one is current.
+    pub generation: u64,
+    /// Plaintext bytes.
+    pub len: u64,
+    /// Seals made under this file's key so far (nonce-reuse bound).
+    pub seals: u64,
+    /// XOR over blocks of HMAC(commit key, index || tag).
+    pub commitment: Sha256Digest,
+}
+
+/// The commitment term of one block.
+pub fn term(commit_key: &[u8; 32], index: u64, tag: &[u8; TAG_LEN]) -> Sha256Digest {
+    hmac_sha256(commit_key, &[&index.to_be_bytes(), tag])
+}
+
+/// XORs `t` into `acc`.
+pub fn xor_into(acc: &mut Sha256Digest, t: &Sha256Digest) {
+    acc.iter_mut().zip(t).for_each(|(a, b)| *a ^= b);
+}
+
+fn aad(header_hash: &Sha256Digest, slot: u8) -> Vec<u8> {
+    [b"rightsfs v1 state".as_slice(), header_hash, &[slot]].concat()
+}
+
+impl State {
+    /// Seals the record for `slot`, padded to the slot size.
+    pub fn seal(&self, key: &[u8; 32], header_hash: &Sha256Digest, slot: u8) -> Vec<u8> {
+        let mut plain = Zeroizing::new(Vec::with_capacity(PLAIN_LEN));
+        plain.extend_from_slice(&self.generation.to_be_bytes());
+        plain.extend_from_slice(&self.len.to_be_bytes());
+        plain.extend_from_slice(&self.seals.to_be_bytes());
+        plain.extend_from_slice(&self.commitment);
+        let mut out = seal_small(key, &aad(header_hash, slot), &plain);
+        out.resize(SLOT_LEN as usize, 0);
+        out
+    }
+
+    /// Opens one slot: `Ok(None)` for a never-written (all-zero) slot.
+    pub fn open(key: &[u8; 32], header_hash: &Sha256Digest, slot: u8, raw: &[u8]) -> Result<Option<Self>, FormatError> {
+        if raw.iter().all(|b| *b == 0) {
+            return Ok(None);
+        }
+        if raw[SEALED_LEN..].iter().any(|b| *b != 0) {
+            return Err(FormatError::StateTampered);
+        }
+        let p = open_small(key, &aad(header_hash, slot), &raw[..SEALED_LEN]).map_err(|_| FormatError::StateTampered)?;
+        let u = |i: usize| u64::from_be_bytes(p[i..i + 8].try_into().unwrap());
+        Ok(Some(Self {
+            generation: u(0),
+            len: u(8),
+            seals: u(16),
+            commitment: p[24..56].try_into().unwrap(),
+        }))
+    }
+
+    /// Picks the current state from both slots. Both must authenticate (or
+    /// be unwritten): an altered slot is tampering even if the other is fine.
+    pub fn pick(key: &[u8; 32], header_hash: &Sha256Digest, raw: &[u8]) -> Result<(Self, u8), FormatError> {
+        let a = Self::open(key, header_hash, 0, &raw[..SLOT_LEN as usize])?;
+        let b = Self::open(key, header_hash, 1, &raw[SLOT_LEN as usize..])?;
+        match (a, b) {
+            (Some(a), Some(b)) if b.generation > a.generation => Ok((b, 1)),
+            (Some(a), _) => Ok((a, 0)),
+            (None, Some(b)) => Ok((b, 1)),
+            (None, None) => Err(FormatError::StateTampered),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_pick() {
+        let key = [7u8; 32];
+        let h = [1u8; 32];
+        let s1 = State {
+            generation: 1,
+            len: 10,
+            seals: 1,
+            commitment: [2; 32],
+        };
+        let s2 = State {
+            generation: 2,
+            len: 20,
+            seals: 2,
+            commitment: [3; 32],
+        };
+        let mut raw = s1.seal(&key, &h, 0);
+        raw.extend(s2.seal(&key, &h, 1));
+        assert_eq!(State::pick(&key, &h, &raw).unwrap(), (s2.clone(), 1));
+        let mut swapped = raw[128..].to_vec();
+        swapped.extend_from_slice(&raw[..128]);
+        assert!(
+            State::pick(&key, &h, &swapped).is_err(),
+            "slots are bound to their position"
+        );
+        raw[5] ^= 1;
+        assert!(matches!(State::pick(&key, &h, &raw), Err(FormatError::StateTampered)));
+        assert!(State::pick(&key, &h, &[0u8; 256]).is_err());
+    }
+}
