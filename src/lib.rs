@@ -1,5 +1,8 @@
 //! rightsfs: protected files, a licensing server and a FUSE mount.
 
+pub mod cli;
+pub mod client;
 pub mod crypto;
 pub mod format;
+pub mod licence;
 pub mod policy;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `rights` command-line client.
+
+fn main() {
+    std::process::exit(rightsfs::cli::main());
+}

@@ -7,11 +7,13 @@
 mod aead;
 mod device;
 mod hash;
+mod passphrase;
 mod server;
 
 pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, open_small, seal_small};
 pub use device::{DeviceKeyPair, DevicePublicKey};
 pub use hash::{Sha256Digest, ct_eq, derive_key, hmac_sha256, random_array, random_bytes, sha256, sha256_parts};
+pub use passphrase::{PASSPHRASE_SALT_LEN, open_with_passphrase, seal_with_passphrase};
 pub use server::{
     SERVER_SIGNATURE_LEN, ServerKemPublic, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WRAPPED_KEY_LEN,
     WrappedKey,

@@ -1,0 +1,186 @@
+//! The command-line grammar of `rights`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::KeystoreKind;
+
+/// Protect files so that only the people you choose can open them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rights",
+    version,
+    about,
+    after_help = "Examples:\n  rights signup alice@example.com --server https://rights.example.com\n  \
+                  rights protect report.odt --to bob@example.com:view,edit\n  rights cat report.odt.rights\n  \
+                  rights track report.odt.rights"
+)]
+pub struct Cli {
+    /// Where to keep this device's secrets (default: config, else the OS keyring).
+    #[arg(long, global = true, value_enum)]
+    pub keystore: Option<KeystoreKind>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by signup and login.
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// Your email address.
+    pub email: String,
+    /// The licensing server (remembered in config.toml).
+    #[arg(long, env = "RIGHTS_SERVER")]
+    pub server: Option<String>,
+    /// The code from the email (asked for if missing).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// A name for this device (default: the host name).
+    #[arg(long)]
+    pub device_name: Option<String>,
+}
+
+/// Every `rights` command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account with a code mailed to you, and register this device.
+    #[command(
+        after_help = "Examples:\n  rights signup bob@example.com --server https://rights.example.com\n  \
+                            rights signup bob@example.com --code 123456 --keystore file"
+    )]
+    Signup(AuthArgs),
+    /// Log in on this device with a code mailed to you.
+    #[command(after_help = "Examples:\n  rights login alice@example.com --server https://rights.example.com")]
+    Login(AuthArgs),
+    /// Log out: revoke this device's session, forget cached licences and keys.
+    #[command(after_help = "Example:\n  rights logout")]
+    Logout,
+    /// Show who is logged in on this device.
+    #[command(after_help = "Examples:\n  rights whoami\n  rights whoami --json")]
+    Whoami,
+    /// List your devices, or remove one.
+    #[command(after_help = "Examples:\n  rights devices\n  rights devices --remove 3f2a...")]
+    Devices {
+        /// Remove the device with this id.
+        #[arg(long)]
+        remove: Option<String>,
+    },
+    /// Protect files: NAME becomes NAME.rights, readable only as you allow.
+    #[command(
+        after_help = "Examples:\n  rights protect report.odt --to bob@example.com:view,edit --to carol@other.org:view:7d\n  \
+                            rights protect -r ~/Confidential --offline-days 3\n  \
+                            rights protect notes.txt --expires 2030-01-01"
+    )]
+    Protect {
+        /// Files (or folders with -r) to protect.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Grant access: EMAIL[:RIGHTS[:EXPIRY]] (rights: view,edit,export,share; expiry: 7d, 2030-01-31).
+        #[arg(long = "to", value_name = "SPEC")]
+        to: Vec<String>,
+        /// Days a licence works offline before the server is asked again (0: always ask).
+        #[arg(long)]
+        offline_days: Option<u32>,
+        /// When the content expires for everyone but you (date, time or 30d).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Protect folders recursively (already protected files are skipped).
+        #[arg(short = 'r', long)]
+        recursive: bool,
+    },
+    /// Print a protected file's content (needs the view right).
+    #[command(after_help = "Examples:\n  rights cat report.odt.rights\n  rights cat notes.txt.rights | less")]
+    Cat {
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// Remove protection: NAME.rights becomes NAME (needs export or owner).
+    #[command(after_help = "Example:\n  rights unprotect report.odt.rights")]
+    Unprotect {
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// Show a protected file's owner, policy, your rights and licence state.
+    #[command(after_help = "Examples:\n  rights info report.odt.rights\n  rights info report.odt.rights --json")]
+    Info {
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// Give people access (on the server: the file is not rewritten).
+    #[command(
+        after_help = "Examples:\n  rights share report.odt.rights --to bob@example.com:view,edit\n  \
+                            rights share report.odt.rights --to '*@example.com:view:30d'"
+    )]
+    Share {
+        /// The protected file.
+        file: PathBuf,
+        /// EMAIL[:RIGHTS[:EXPIRY]], repeatable.
+        #[arg(long = "to", value_name = "SPEC", required = true)]
+        to: Vec<String>,
+    },
+    /// Take access away from someone.
+    #[command(after_help = "Example:\n  rights unshare report.odt.rights --from bob@example.com")]
+    Unshare {
+        /// The protected file.
+        file: PathBuf,
+        /// The address (or *@domain) to remove.
+        #[arg(long)]
+        from: String,
+    },
+    /// Protect a file for people (if needed) and email it to them.
+    #[command(
+        after_help = "Examples:\n  rights send report.odt --to bob@example.com --message 'Q3 numbers'\n  \
+                            rights send report.odt.rights --to bob@example.com --eml-out report.eml"
+    )]
+    Send {
+        /// The file (plain or protected).
+        file: PathBuf,
+        /// Recipients (given the view right if they have none).
+        #[arg(long = "to", value_name = "EMAIL", required = true)]
+        to: Vec<String>,
+        /// A message for the mail body.
+        #[arg(long)]
+        message: Option<String>,
+        /// Write the mail to this .eml file instead of sending it.
+        #[arg(long)]
+        eml_out: Option<PathBuf>,
+    },
+    /// Revoke a file for everyone but you, at once on the server.
+    #[command(after_help = "Example:\n  rights revoke report.odt.rights")]
+    Revoke {
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// Show who opened a file you own, and when.
+    #[command(after_help = "Examples:\n  rights track report.odt.rights\n  rights track report.odt.rights --json")]
+    Track {
+        /// The protected file.
+        file: PathBuf,
+    },
+    /// List content you own (or that is shared with you).
+    #[command(after_help = "Examples:\n  rights list\n  rights list --shared-with-me --json")]
+    List {
+        /// Content others shared with you.
+        #[arg(long)]
+        shared_with_me: bool,
+    },
+    /// Show pending registrations and cached licences.
+    #[command(after_help = "Examples:\n  rights status\n  rights status --json")]
+    Status,
+    /// Register content that was protected offline.
+    #[command(after_help = "Example:\n  rights sync")]
+    Sync,
+    /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  rights completions bash > ~/.local/share/bash-completion/completions/rights\n  \
+                            rights completions zsh > ~/.zfunc/_rights"
+    )]
+    Completions {
+        /// bash, zsh or fish.
+        shell: clap_complete::Shell,
+    },
+}

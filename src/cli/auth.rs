@@ -1,0 +1,215 @@
+//! signup, login, logout, whoami, devices.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context as _, bail};
+use reqwest::Method;
+
+use super::ctx::{Ctx, timeout};
+use super::output;
+use crate::client::{Api, ClientError, DEVICE_KEY, REFRESH_TOKEN, ServerKeys, TokenPair, fs_unmount_all};
+use crate::crypto::DeviceKeyPair;
+use crate::policy::Email;
+
+fn decode_key(s: &str, what: &str) -> anyhow::Result<String> {
+    use base64::Engine;
+    let t = s.trim();
+    let bytes = hex::decode(t)
+        .ok()
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(t).ok())
+        .or_else(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).ok())
+        .filter(|b| b.len() == 32)
+        .with_context(|| format!("the server's {what} is not a 32-byte key"))?;
+    Ok(hex::encode(bytes))
+}
+
+fn read_code(email: &Email) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Enter the code sent to {email}: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).context("reading the code")?;
+    let code = line.trim().to_string();
+    if code.is_empty() {
+        bail!("no code entered: check your mailbox for the code and run the command again (or pass --code)");
+    }
+    Ok(code)
+}
+
+/// `rights signup` / `rights login`: mail a code, verify it, make and
+/// register this device's key pair, keep the secrets in the keystore.
+pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::Result<()> {
+    let email = Email::parse(&a.email)?;
+    let server = match a.server.or_else(|| ctx.config.server_url.clone()) {
+        Some(s) => s,
+        None => bail!("no server known yet: add --server https://your-rights-server"),
+    };
+    let api = Api::new(&server, timeout())?;
+    // Fail before mailing a code if the secrets could not be kept.
+    ctx.keystore.get(REFRESH_TOKEN)?;
+    let keys: ServerKeys = api.call::<(), _>(Method::GET, "/v1/server-key", None, None)?;
+    let kem = decode_key(&keys.kem_public_key, "wrapping key")?;
+    let sig = decode_key(&keys.signing_public_key, "signing key")?;
+    api.call::<_, serde_json::Value>(
+        Method::POST,
+        "/v1/auth/start",
+        None,
+        Some(&serde_json::json!({ "email": email, "signup": signup })),
+    )?;
+    if !ctx.json {
+        eprintln!("A code was sent to {email}.");
+    }
+    let code = match a.code {
+        Some(c) => c,
+        None => read_code(&email)?,
+    };
+    let device = DeviceKeyPair::generate()?;
+    let device_name = a.device_name.unwrap_or_else(default_device_name);
+    use base64::Engine;
+    let pair: TokenPair = api
+        .call(
+            Method::POST,
+            "/v1/auth/verify",
+            None,
+            Some(&serde_json::json!({
+                "email": email,
+                "code": code.trim(),
+                "device_name": device_name,
+                "device_public_key": base64::engine::general_purpose::STANDARD.encode(device.public().to_der()),
+            })),
+        )
+        .map_err(|e| match e.server_code() {
+            Some((400 | 401 | 403 | 422, _)) => anyhow::anyhow!(
+                "the code was not accepted ({e}); run `rights {} {email}` again for a new code",
+                if signup { "signup" } else { "login" }
+            ),
+            _ => e.into(),
+        })?;
+    let refresh = pair
+        .refresh_token
+        .context("the server sent no refresh token; is it a rightsfs server?")?;
+    let device_id = pair.device_id.context("the server sent no device id")?;
+    let der = device.to_pkcs8_der()?;
+    ctx.keystore
+        .set_many(&[(DEVICE_KEY, der.as_slice()), (REFRESH_TOKEN, refresh.as_bytes())])?;
+    let c = &mut ctx.config;
+    c.server_url = Some(api.base().to_string());
+    c.email = Some(email.clone());
+    c.device_id = Some(device_id.clone());
+    c.server_kem_key = Some(kem);
+    c.server_signing_key = Some(sig);
+    ctx.save_config()?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "email": email, "device_id": device_id, "server": api.base() }));
+    } else {
+        println!("Logged in as {email} on {} (device {device_id}).", api.base());
+    }
+    Ok(())
+}
+
+fn default_device_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "device".into())
+}
+
+/// `rights logout`.
+pub fn logout(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let email = ctx.config.me()?.clone();
+    fs_unmount_all()?;
+    let mut warning = None;
+    if let Ok(session) = ctx.session() {
+        if let Ok(Some(rt)) = session.refresh_token() {
+            let r: Result<serde_json::Value, _> = session.api().call(
+                Method::POST,
+                "/v1/auth/logout",
+                None,
+                Some(&serde_json::json!({ "refresh_token": rt })),
+            );
+            if let Err(e) = r {
+                warning = Some(e.to_string());
+            }
+        }
+    }
+    if let Ok(l) = ctx.licensing() {
+        l.forget_all()?;
+    }
+    let _ = std::fs::remove_dir_all(ctx.paths.licence_cache());
+    ctx.keystore.wipe()?;
+    ctx.config.email = None;
+    ctx.config.device_id = None;
+    ctx.save_config()?;
+    if let Some(w) = warning {
+        eprintln!("warning: the server could not revoke this session ({w}); local keys were wiped anyway");
+    }
+    if ctx.json {
+        output::json(&serde_json::json!({ "logged_out": email }));
+    } else {
+        println!("Logged out {email}; keys and cached licences removed from this device.");
+    }
+    Ok(())
+}
+
+/// `rights whoami`.
+pub fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
+    let email = ctx.config.me()?;
+    let server = ctx.config.server()?;
+    let device = ctx.config.device_id.clone().unwrap_or_default();
+    let me: Result<serde_json::Value, ClientError> = ctx.session().and_then(|s| s.get("/v1/me"));
+    let online = match &me {
+        Ok(_) => "online".to_string(),
+        Err(ClientError::Unreachable { .. }) => "offline".to_string(),
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "email": email, "server": server, "device_id": device,
+            "keystore": ctx.config.keystore, "server_state": online, "account": me.ok(),
+        }));
+    } else {
+        println!("{email}");
+        println!("server:   {server} ({online})");
+        println!("device:   {device}");
+        println!("keystore: {:?}", ctx.config.keystore);
+    }
+    Ok(())
+}
+
+/// `rights devices [--remove ID]`.
+pub fn devices(ctx: &Ctx, remove: Option<String>) -> anyhow::Result<()> {
+    let s = ctx.session()?;
+    if let Some(id) = remove {
+        s.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/devices/{id}"), None)?;
+        if ctx.json {
+            output::json(&serde_json::json!({ "removed": id }));
+        } else {
+            println!("Removed device {id}.");
+        }
+        return Ok(());
+    }
+    let v: serde_json::Value = s.get("/v1/devices")?;
+    if ctx.json {
+        output::json(&v);
+        return Ok(());
+    }
+    let mine = ctx.config.device_id.clone().unwrap_or_default();
+    let rows: Vec<Vec<String>> = output::items(&v)
+        .iter()
+        .map(|d| {
+            let id = output::field(d, &["id", "device_id"]);
+            let here = if id == mine { "*" } else { "" };
+            vec![
+                format!("{id}{here}"),
+                output::field(d, &["name", "device_name"]),
+                output::field(d, &["created_at"]),
+                output::field(d, &["last_seen_at", "last_used_at"]),
+            ]
+        })
+        .collect();
+    output::table(&["ID", "NAME", "CREATED", "LAST SEEN"], &rows);
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! What every command needs: folders, configuration, secrets, and (made
+//! on demand) the server session and the licence store.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::client::{Api, ClientError, Config, DEVICE_KEY, Keystore, KeystoreKind, Paths, Session};
+use crate::crypto::DeviceKeyPair;
+use crate::licence::{Identity, Licensing};
+
+/// Per-invocation state.
+pub struct Ctx {
+    pub paths: Paths,
+    pub config: Config,
+    pub keystore: Arc<Keystore>,
+    pub json: bool,
+    licensing: OnceLock<Arc<Licensing>>,
+}
+
+/// Bound on each request to the server.
+pub fn timeout() -> Duration {
+    std::env::var("RIGHTS_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(crate::client::DEFAULT_TIMEOUT)
+}
+
+impl Ctx {
+    pub fn new(keystore: Option<KeystoreKind>, json: bool) -> anyhow::Result<Self> {
+        let paths = Paths::from_env()?;
+        let mut config = Config::load(&paths)?;
+        if let Some(k) = keystore {
+            config.keystore = k;
+        }
+        Ok(Self {
+            keystore: Arc::new(Keystore::new(config.keystore, &paths)),
+            paths,
+            config,
+            json,
+            licensing: OnceLock::new(),
+        })
+    }
+
+    /// An authenticated session with the configured server.
+    pub fn session(&self) -> Result<Session, ClientError> {
+        let api = Api::new(self.config.server()?, timeout())?;
+        Ok(Session::new(api, self.keystore.clone(), self.config.me()?.to_string()))
+    }
+
+    /// This device's key pair from the keystore.
+    pub fn device_key(&self) -> Result<DeviceKeyPair, ClientError> {
+        let der = self.keystore.get(DEVICE_KEY)?.ok_or(ClientError::NotLoggedIn)?;
+        DeviceKeyPair::from_pkcs8_der(&der)
+            .map_err(|_| ClientError::Keystore("the stored device key is damaged: run `rights login` again".into()))
+    }
+
+    /// The licence store, with the server as source.
+    pub fn licensing(&self) -> anyhow::Result<Arc<Licensing>> {
+        if let Some(l) = self.licensing.get() {
+            return Ok(l.clone());
+        }
+        let c = &self.config;
+        let identity = Identity {
+            email: c.me()?.clone(),
+            device_id: c.device_id.clone().ok_or(ClientError::NotLoggedIn)?,
+            device_key: self.device_key()?,
+            server_key: c.server_verifying()?,
+        };
+        let source: Option<Box<dyn crate::licence::LicenceSource>> = Some(Box::new(self.session()?));
+        let l = Arc::new(Licensing::new(
+            identity,
+            self.paths.licence_cache(),
+            self.paths.owner_licences(),
+            source,
+        ));
+        let _ = self.licensing.set(l.clone());
+        Ok(l)
+    }
+
+    /// A second context for the same user (e.g. to run a command quietly
+    /// inside another); the licence store is shared.
+    pub fn clone_for_quiet(&self) -> anyhow::Result<Self> {
+        let l = OnceLock::new();
+        if let Some(x) = self.licensing.get() {
+            let _ = l.set(x.clone());
+        }
+        Ok(Self {
+            paths: self.paths.clone(),
+            config: self.config.clone(),
+            keystore: self.keystore.clone(),
+            json: true,
+            licensing: l,
+        })
+    }
+
+    /// Saves the configuration.
+    pub fn save_config(&self) -> anyhow::Result<()> {
+        self.config.save(&self.paths).context("saving config.toml")
+    }
+}

@@ -1,0 +1,270 @@
+//! info, track, list, status: read-only views.
+
+use std::path::Path;
+
+use super::ctx::Ctx;
+use super::files::open_protected;
+use super::output::{self, field, items};
+use crate::client::{ClientError, RegistrationQueue};
+use crate::policy::{format_time, now};
+
+/// `rights info`: what the header says (offline), plus what this device
+/// and the server know.
+pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
+    let (f, h) = open_protected(path)?;
+    let size = f.metadata()?.len();
+    let pl = &h.licence;
+    let id = h.content_id();
+    let queued = RegistrationQueue::new(&ctx.paths).contains(&id);
+    let cached = ctx.licensing().ok().and_then(|l| l.cached(&id));
+    let server: Option<Result<serde_json::Value, ClientError>> = if queued {
+        None
+    } else {
+        ctx.session()
+            .ok()
+            .map(|s| s.get(&format!("/v1/content/{}", id.to_hex())))
+    };
+    let registration = match (&server, queued) {
+        (_, true) => "queued (run `rights sync`)".to_string(),
+        (Some(Ok(_)), _) => "registered".to_string(),
+        (Some(Err(ClientError::Unreachable { .. })), _) => "unknown (server unreachable)".to_string(),
+        (Some(Err(ClientError::Server { status: 404, .. })), _) => "not registered".to_string(),
+        (Some(Err(ClientError::Server { status: 403, .. })), _) => {
+            "registered (details for the owner only)".to_string()
+        }
+        (Some(Err(e)), _) => format!("unknown ({e})"),
+        (None, _) => "unknown (not logged in)".to_string(),
+    };
+    let me = ctx.config.email.clone();
+    let policy_rights = me.as_ref().map(|m| pl.policy.rights_for(m, now()));
+    let server_v = server.and_then(Result::ok);
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "file": path,
+            "content_id": id,
+            "owner": pl.policy.owner,
+            "server_url": pl.server_url,
+            "created_at": format_time(pl.created_at),
+            "size": h.plaintext_len(size).ok(),
+            "policy_in_file": pl.policy,
+            "registration": registration,
+            "server": server_v,
+            "your_rights_by_file_policy": policy_rights,
+            "cached_licence": cached,
+        }));
+        return Ok(());
+    }
+    println!("file:         {}", path.display());
+    println!("content id:   {id}");
+    println!("owner:        {}", pl.policy.owner);
+    println!("server:       {}", pl.server_url);
+    println!("protected at: {}", format_time(pl.created_at));
+    if let Ok(n) = h.plaintext_len(size) {
+        println!("size:         {n} bytes");
+    }
+    println!("offline days: {}", pl.policy.offline_days);
+    if let Some(e) = pl.policy.expires {
+        println!("expires:      {}", format_time(e));
+    }
+    println!("registration: {registration}");
+    let grants = server_v.as_ref().map(|v| {
+        items(
+            v.get("policy")
+                .and_then(|p| p.get("grants"))
+                .or(v.get("grants"))
+                .unwrap_or(&serde_json::Value::Null),
+        )
+    });
+    match grants {
+        Some(g) => {
+            println!("grants (server):");
+            print_grants(&g);
+        }
+        None => {
+            println!("grants (as protected; the server's list may differ):");
+            let g: Vec<serde_json::Value> = pl
+                .policy
+                .grants
+                .iter()
+                .filter_map(|g| serde_json::to_value(g).ok())
+                .collect();
+            print_grants(&g);
+        }
+    }
+    if let Some(v) = &server_v
+        && v.get("revoked").and_then(|r| r.as_bool()).unwrap_or(false)
+    {
+        println!("state:        REVOKED by the owner");
+    }
+    match (&cached, policy_rights) {
+        (Some(c), _) => {
+            let until = c
+                .valid_until
+                .map(format_time)
+                .unwrap_or_else(|| "no limit (owner)".into());
+            let state = if c.valid_now() { "valid" } else { "expired" };
+            println!("your rights:  {} (licence {state}, until {until})", c.rights);
+        }
+        (None, Some(r)) => println!("your rights:  {r} per the file's policy (no licence cached yet)"),
+        (None, None) => println!("your rights:  unknown (not logged in)"),
+    }
+    Ok(())
+}
+
+fn print_grants(g: &[serde_json::Value]) {
+    if g.is_empty() {
+        println!("  (none: owner only)");
+    }
+    for x in g {
+        let exp = field(x, &["expires", "expires_at"]);
+        let exp = match x.get("expires").and_then(|e| e.as_i64()) {
+            Some(t) => format_time(t),
+            None => exp,
+        };
+        println!(
+            "  {:<30} {:<28} expires {}",
+            field(x, &["to", "principal"]),
+            field(x, &["rights"]),
+            exp
+        );
+    }
+}
+
+/// `rights track`: the access log of a file you own.
+pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
+    let (_, h) = open_protected(path)?;
+    let v: serde_json::Value = ctx
+        .session()?
+        .get(&format!("/v1/content/{}/audit", h.content_id().to_hex()))
+        .map_err(|e| match e.server_code() {
+            Some((403, _)) => anyhow::anyhow!(
+                "only the owner ({}) can read this file's access log",
+                h.licence.policy.owner
+            ),
+            Some((404, _)) => anyhow::anyhow!("the server does not know this file yet: run `rights sync` first"),
+            _ => e.into(),
+        })?;
+    if ctx.json {
+        output::json(&v);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items(&v)
+        .iter()
+        .map(|e| {
+            let at = match e
+                .get("at")
+                .or(e.get("timestamp"))
+                .or(e.get("created_at"))
+                .and_then(|t| t.as_i64())
+            {
+                Some(t) => format_time(t),
+                None => field(e, &["at", "timestamp", "created_at", "time"]),
+            };
+            vec![
+                at,
+                field(e, &["user", "email", "actor"]),
+                field(e, &["action", "event", "kind"]),
+                field(e, &["outcome", "result", "granted"]),
+                field(e, &["device_id", "device"]),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("No access recorded yet.");
+    } else {
+        output::table(&["WHEN", "WHO", "ACTION", "OUTCOME", "DEVICE"], &rows);
+    }
+    Ok(())
+}
+
+/// `rights list [--shared-with-me]`.
+pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
+    let role = if shared { "shared" } else { "owned" };
+    let v: serde_json::Value = ctx.session()?.get(&format!("/v1/content?role={role}"))?;
+    if ctx.json {
+        output::json(&v);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items(&v)
+        .iter()
+        .map(|c| {
+            let created = match c.get("created_at").and_then(|t| t.as_i64()) {
+                Some(t) => format_time(t),
+                None => field(c, &["created_at"]),
+            };
+            vec![
+                field(c, &["content_id", "id"]),
+                field(c, &["owner"]),
+                created,
+                if c.get("revoked").and_then(|r| r.as_bool()).unwrap_or(false) {
+                    "revoked"
+                } else {
+                    "active"
+                }
+                .into(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!(
+            "{}",
+            if shared {
+                "Nothing is shared with you yet."
+            } else {
+                "You own no registered content yet."
+            }
+        );
+    } else {
+        output::table(&["CONTENT ID", "OWNER", "CREATED", "STATE"], &rows);
+    }
+    Ok(())
+}
+
+/// `rights status`: queue and cache, all local.
+pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let pending: Vec<String> = RegistrationQueue::new(&ctx.paths)
+        .list()
+        .into_iter()
+        .map(|(id, _)| id.to_hex())
+        .collect();
+    let cached = match ctx.licensing() {
+        Ok(l) => l.list_cached(),
+        Err(_) => Vec::new(),
+    };
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "email": ctx.config.email,
+            "pending_registrations": pending,
+            "licences": cached.iter().map(|c| serde_json::json!({
+                "content_id": c.content_id, "rights": c.rights, "owner": c.owner,
+                "valid_until": c.valid_until.map(format_time), "valid": c.valid_now(),
+            })).collect::<Vec<_>>(),
+            "mounts": [],
+        }));
+        return Ok(());
+    }
+    match &ctx.config.email {
+        Some(e) => println!("logged in as {e}"),
+        None => println!("not logged in"),
+    }
+    println!("pending registrations: {}", pending.len());
+    for p in &pending {
+        println!("  {p}");
+    }
+    println!("cached licences: {}", cached.len());
+    let rows: Vec<Vec<String>> = cached
+        .iter()
+        .map(|c| {
+            vec![
+                c.content_id.to_hex(),
+                c.rights.to_string(),
+                c.valid_until.map(format_time).unwrap_or_else(|| "owner".into()),
+                if c.valid_now() { "valid" } else { "expired" }.into(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        output::table(&["CONTENT ID", "RIGHTS", "VALID UNTIL", "STATE"], &rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The `rights` command line: parses arguments, runs one command, prints
+//! its result (text or `--json`) and turns any failure into one line on
+//! stderr and a non-zero exit code.
+
+mod args;
+mod auth;
+mod ctx;
+mod files;
+mod info;
+mod output;
+mod protect;
+mod send;
+mod share;
+
+pub use args::{Cli, Command};
+
+use clap::{CommandFactory, Parser};
+
+/// Runs `rights` with the process arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("rights: {}", msg.replace('\n', " "));
+            1
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut ctx = ctx::Ctx::new(cli.keystore, cli.json)?;
+    match cli.command {
+        Command::Signup(a) => auth::login(&mut ctx, a, true),
+        Command::Login(a) => auth::login(&mut ctx, a, false),
+        Command::Logout => auth::logout(&mut ctx),
+        Command::Whoami => auth::whoami(&ctx),
+        Command::Devices { remove } => auth::devices(&ctx, remove),
+        Command::Protect {
+            paths,
+            to,
+            offline_days,
+            expires,
+            recursive,
+        } => protect::protect(&ctx, &paths, &to, offline_days, expires.as_deref(), recursive),
+        Command::Cat { file } => protect::cat(&ctx, &file),
+        Command::Unprotect { file } => protect::unprotect(&ctx, &file),
+        Command::Info { file } => info::info(&ctx, &file),
+        Command::Share { file, to } => share::share(&ctx, &file, &to),
+        Command::Unshare { file, from } => share::unshare(&ctx, &file, &from),
+        Command::Send {
+            file,
+            to,
+            message,
+            eml_out,
+        } => send::send(&ctx, &file, &to, message.as_deref(), eml_out.as_deref()),
+        Command::Revoke { file } => share::revoke(&ctx, &file),
+        Command::Track { file } => info::track(&ctx, &file),
+        Command::List { shared_with_me } => info::list(&ctx, shared_with_me),
+        Command::Status => info::status(&ctx),
+        Command::Sync => share::sync(&ctx),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "rights", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Writes a user-requested output file (not secret) without replacing an
+/// existing one.
+fn paths_write(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
+}

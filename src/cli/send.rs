@@ -1,0 +1,116 @@
+//! send: protect for the recipients if needed, then mail the protected
+//! file as an attachment (or write the mail to an .eml file).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::ctx::Ctx;
+use super::files::{is_protected, open_protected, protected_name};
+use super::output;
+use crate::policy::{Email, Grant, Rights, now};
+
+/// `rights send`.
+pub fn send(
+    ctx: &Ctx,
+    file: &Path,
+    to: &[String],
+    message: Option<&str>,
+    eml_out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let me = ctx.config.me()?.clone();
+    let recipients = to.iter().map(|s| Email::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    if eml_out.is_none() && ctx.config.smtp.is_none() {
+        bail!("no [smtp] section in config.toml: add host/port/from there, or use --eml-out FILE.eml");
+    }
+    let protected: PathBuf = if is_protected(file) {
+        let (_, h) = open_protected(file)?;
+        let missing: Vec<Grant> = recipients
+            .iter()
+            .filter(|r| h.licence.policy.rights_for(r, now()).is_empty())
+            .map(|r| Grant {
+                to: crate::policy::Principal::User(r.clone()),
+                rights: Rights::parse("view").expect("view is a right"),
+                expires: None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            super::share::add_grants(ctx, file, &missing)?;
+        }
+        file.to_path_buf()
+    } else {
+        let specs: Vec<String> = recipients.iter().map(|r| format!("{r}:view")).collect();
+        let quiet = ctx.clone_for_quiet()?;
+        super::protect::protect(&quiet, &[file.to_path_buf()], &specs, None, None, false)?;
+        protected_name(file)
+    };
+    let data = std::fs::read(&protected).with_context(|| format!("cannot read {}", protected.display()))?;
+    let name = protected
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file.rights".into());
+    let from_addr = ctx
+        .config
+        .smtp
+        .as_ref()
+        .and_then(|s| s.from.clone())
+        .unwrap_or_else(|| me.to_string());
+    let from: Mailbox = from_addr.parse().context("the [smtp] from address is not valid")?;
+    let text = format!(
+        "{}{me} sent you a protected file, {name}.\n\nTo open it, install rightsfs and run:\n  \
+         rights signup YOUR-EMAIL --server {}\n  rights cat {name}\n",
+        message.map(|m| format!("{m}\n\n")).unwrap_or_default(),
+        ctx.config.server()?
+    );
+    let mut b = Message::builder().from(from).subject(format!("Protected file: {name}"));
+    for r in &recipients {
+        b = b.to(r.as_str().parse().context("recipient address")?);
+    }
+    let mail = b
+        .multipart(MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(
+            Attachment::new(name.clone()).body(
+                data,
+                ContentType::parse("application/octet-stream").expect("static content type"),
+            ),
+        ))
+        .context("building the mail")?;
+    if let Some(out) = eml_out {
+        super::paths_write(out, &mail.formatted())?;
+        if ctx.json {
+            output::json(&serde_json::json!({ "file": protected, "eml": out }));
+        } else {
+            println!("Wrote {} (attachment {name})", out.display());
+        }
+        return Ok(());
+    }
+    let smtp = ctx.config.smtp.clone().expect("checked above");
+    let mut t = match smtp.tls.as_deref().unwrap_or("starttls") {
+        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host).context("SMTP TLS setup")?,
+        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host).context("SMTP TLS setup")?,
+        other => bail!("[smtp] tls = \"{other}\" is not one of none, starttls, tls"),
+    };
+    t = t.port(smtp.port.unwrap_or(587)).timeout(Some(super::ctx::timeout()));
+    let password = std::env::var("RIGHTS_SMTP_PASSWORD").ok().or(smtp.password.clone());
+    if let (Some(u), Some(p)) = (smtp.username.clone(), password) {
+        t = t.credentials(Credentials::new(u, p));
+    }
+    let transport = t.build();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(transport.send(mail)).map_err(|e| {
+        anyhow::anyhow!(
+            "sending the mail via {} failed: {e}; check [smtp] in config.toml",
+            smtp.host
+        )
+    })?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "file": protected, "sent_to": recipients }));
+    } else {
+        println!("Sent {name} to {}", to.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! share, unshare, revoke, sync: server-side policy changes.
+
+use std::path::Path;
+
+use anyhow::bail;
+use reqwest::Method;
+
+use super::ctx::Ctx;
+use super::files::open_protected;
+use super::output;
+use super::protect::{Registration, register_or_queue};
+use crate::client::{ClientError, RegistrationQueue};
+use crate::policy::{ContentId, Grant, Principal};
+
+fn explain(e: ClientError, owner: &crate::policy::Email) -> anyhow::Error {
+    match e.server_code() {
+        Some((403, _)) => anyhow::anyhow!("you may not change this file's sharing: ask its owner {owner}"),
+        Some((404, _)) => anyhow::anyhow!("the server does not know this file yet: run `rights sync` first"),
+        _ => e.into(),
+    }
+}
+
+fn ensure_registered(ctx: &Ctx, id: &ContentId) -> anyhow::Result<()> {
+    let q = RegistrationQueue::new(&ctx.paths);
+    if !q.contains(id) {
+        return Ok(());
+    }
+    if let Some((_, Ok(pl))) = q.list().into_iter().find(|(i, _)| i == id)
+        && register_or_queue(ctx, id, &pl)? == Registration::Registered
+    {
+        return Ok(());
+    }
+    bail!("this file is not registered with the server yet and the server cannot be reached; try again when online")
+}
+
+/// Adds grants on the server (no file rewrite).
+pub fn add_grants(ctx: &Ctx, path: &Path, grants: &[Grant]) -> anyhow::Result<()> {
+    let (_, h) = open_protected(path)?;
+    ensure_registered(ctx, &h.content_id())?;
+    ctx.session()?
+        .call::<_, serde_json::Value>(
+            Method::PUT,
+            &format!("/v1/content/{}/grants", h.content_id().to_hex()),
+            Some(&serde_json::json!({ "grants": grants })),
+        )
+        .map_err(|e| explain(e, &h.licence.policy.owner))?;
+    Ok(())
+}
+
+/// `rights share`.
+pub fn share(ctx: &Ctx, path: &Path, to: &[String]) -> anyhow::Result<()> {
+    let grants = to.iter().map(|s| Grant::parse_spec(s)).collect::<Result<Vec<_>, _>>()?;
+    add_grants(ctx, path, &grants)?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "file": path, "granted": grants }));
+    } else {
+        for g in &grants {
+            println!("{} may now {} {}", g.to, g.rights, path.display());
+        }
+    }
+    Ok(())
+}
+
+/// `rights unshare`.
+pub fn unshare(ctx: &Ctx, path: &Path, from: &str) -> anyhow::Result<()> {
+    let who = Principal::parse(from)?;
+    let (_, h) = open_protected(path)?;
+    ensure_registered(ctx, &h.content_id())?;
+    ctx.session()?
+        .call::<(), serde_json::Value>(
+            Method::DELETE,
+            &format!("/v1/content/{}/grants/{}", h.content_id().to_hex(), who),
+            None,
+        )
+        .map_err(|e| match e.server_code() {
+            Some((404, _)) => anyhow::anyhow!("{who} has no grant on {}", path.display()),
+            _ => explain(e, &h.licence.policy.owner),
+        })?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "file": path, "removed": who }));
+    } else {
+        println!(
+            "{who} no longer has access to {} (cached licences lapse after their offline validity)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `rights revoke`.
+pub fn revoke(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
+    let (_, h) = open_protected(path)?;
+    ensure_registered(ctx, &h.content_id())?;
+    ctx.session()?
+        .call::<_, serde_json::Value>(
+            Method::POST,
+            &format!("/v1/content/{}/revoke", h.content_id().to_hex()),
+            Some(&serde_json::json!({})),
+        )
+        .map_err(|e| explain(e, &h.licence.policy.owner))?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "file": path, "revoked": true }));
+    } else {
+        println!(
+            "{} is revoked: nobody but you gets a new licence (cached licences lapse within {} days)",
+            path.display(),
+            h.licence.policy.offline_days
+        );
+    }
+    Ok(())
+}
+
+/// `rights sync`: registers everything in the queue.
+pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
+    let q = RegistrationQueue::new(&ctx.paths);
+    let mut done = Vec::new();
+    let mut left = Vec::new();
+    for (id, pl) in q.list() {
+        let pl = match pl {
+            Ok(pl) => pl,
+            Err(e) => {
+                left.push(serde_json::json!({ "content_id": id, "error": e }));
+                continue;
+            }
+        };
+        match register_or_queue(ctx, &id, &pl) {
+            Ok(Registration::Registered) => done.push(id),
+            Ok(Registration::Queued) => {
+                left.push(serde_json::json!({ "content_id": id, "error": "server unreachable" }))
+            }
+            Err(e) => left.push(serde_json::json!({ "content_id": id, "error": e.to_string() })),
+        }
+    }
+    if ctx.json {
+        output::json(&serde_json::json!({ "registered": done, "pending": left }));
+    } else {
+        println!("registered {}, still pending {}", done.len(), left.len());
+        for l in &left {
+            println!(
+                "  {}: {}",
+                output::field(l, &["content_id"]),
+                output::field(l, &["error"])
+            );
+        }
+    }
+    if !left.is_empty() {
+        bail!(
+            "{} registration(s) still pending; run `rights sync` again when the server is reachable",
+            left.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Secret storage: this device's RSA private key and the refresh token.
+//!
+//! The OS keyring is the default. Hosts without a working keyring use a
+//! passphrase-sealed 0600 file, but only when asked to (`keystore = "file"`
+//! or `--keystore file`): a keyring failure never silently falls back.
+
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use super::config::KeystoreKind;
+use super::{ClientError, Paths};
+use crate::crypto::{open_with_passphrase, seal_with_passphrase, sha256};
+
+/// Name of the device private key (PKCS#8 DER).
+pub const DEVICE_KEY: &str = "device-key";
+/// Name of the refresh token.
+pub const REFRESH_TOKEN: &str = "refresh-token";
+const NAMES: [&str; 2] = [DEVICE_KEY, REFRESH_TOKEN];
+const SERVICE: &str = "rightsfs";
+
+/// A place to keep this device's secrets.
+pub struct Keystore {
+    kind: KeystoreKind,
+    paths: Paths,
+    /// Distinguishes users on one uid: derived from the config folder.
+    scope: String,
+    passphrase: std::sync::Mutex<Option<Zeroizing<String>>>,
+}
+
+fn keyring_hint(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Keystore(format!(
+        "the OS keyring is not usable ({e}); on a headless machine run with `--keystore file` \
+         (or set keystore = \"file\" in config.toml) to keep secrets in a passphrase-sealed file"
+    ))
+}
+
+impl Keystore {
+    /// A keystore of `kind` for the user whose folders are `paths`.
+    pub fn new(kind: KeystoreKind, paths: &Paths) -> Self {
+        let scope = hex::encode(&sha256(paths.config_dir.to_string_lossy().as_bytes())[..8]);
+        Self {
+            kind,
+            paths: paths.clone(),
+            scope,
+            passphrase: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn entry(&self, name: &str) -> Result<keyring::Entry, ClientError> {
+        keyring::Entry::new(SERVICE, &format!("{}:{name}", self.scope)).map_err(keyring_hint)
+    }
+
+    fn passphrase(&self) -> Result<Zeroizing<String>, ClientError> {
+        let mut g = self.passphrase.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = g.as_ref() {
+            return Ok(p.clone());
+        }
+        let p = match std::env::var("RIGHTS_PASSPHRASE") {
+            Ok(p) => Zeroizing::new(p),
+            Err(_) => Zeroizing::new(
+                rpassword::prompt_password("Passphrase for the rightsfs credential file: ").map_err(|e| {
+                    ClientError::Keystore(format!("cannot read the passphrase ({e}); set RIGHTS_PASSPHRASE"))
+                })?,
+            ),
+        };
+        if p.is_empty() {
+            return Err(ClientError::Keystore("the passphrase is empty".into()));
+        }
+        *g = Some(p.clone());
+        Ok(p)
+    }
+
+    fn read_file(&self) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, ClientError> {
+        let sealed = match std::fs::read(self.paths.credential_file()) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let plain = open_with_passphrase(self.passphrase()?.as_bytes(), &sealed).map_err(|_| {
+            ClientError::Keystore("wrong passphrase for the credential file (or the file is damaged)".into())
+        })?;
+        let map: BTreeMap<String, Vec<u8>> = postcard::from_bytes(&plain)
+            .map_err(|_| ClientError::Keystore("the credential file does not decode".into()))?;
+        Ok(map.into_iter().map(|(k, v)| (k, Zeroizing::new(v))).collect())
+    }
+
+    fn write_file(&self, map: &BTreeMap<String, Zeroizing<Vec<u8>>>) -> Result<(), ClientError> {
+        let plain: BTreeMap<&str, &[u8]> = map.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let enc = Zeroizing::new(postcard::to_stdvec(&plain).expect("maps of bytes always encode"));
+        let sealed = seal_with_passphrase(self.passphrase()?.as_bytes(), &enc)
+            .map_err(|e| ClientError::Keystore(e.to_string()))?;
+        super::paths::write_private_atomic(&self.paths.credential_file(), &sealed)?;
+        Ok(())
+    }
+
+    /// Reads a secret; `None` if it was never stored.
+    pub fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ClientError> {
+        match self.kind {
+            KeystoreKind::Keyring => match self.entry(name)?.get_secret() {
+                Ok(v) => Ok(Some(Zeroizing::new(v))),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(keyring_hint(e)),
+            },
+            KeystoreKind::File => Ok(self.read_file()?.remove(name)),
+        }
+    }
+
+    /// Stores (or replaces) a secret.
+    pub fn set(&self, name: &str, value: &[u8]) -> Result<(), ClientError> {
+        match self.kind {
+            KeystoreKind::Keyring => self.entry(name)?.set_secret(value).map_err(keyring_hint),
+            KeystoreKind::File => {
+                let mut m = self.read_file()?;
+                m.insert(name.to_string(), Zeroizing::new(value.to_vec()));
+                self.write_file(&m)
+            }
+        }
+    }
+
+    /// Stores several secrets at once (one passphrase derivation for the file).
+    pub fn set_many(&self, items: &[(&str, &[u8])]) -> Result<(), ClientError> {
+        match self.kind {
+            KeystoreKind::Keyring => items.iter().try_for_each(|(n, v)| self.set(n, v)),
+            KeystoreKind::File => {
+                let mut m = BTreeMap::new();
+                if self.paths.credential_file().exists() {
+                    m = self.read_file()?;
+                }
+                for (n, v) in items {
+                    m.insert(n.to_string(), Zeroizing::new(v.to_vec()));
+                }
+                self.write_file(&m)
+            }
+        }
+    }
+
+    /// Removes every secret of this user (logout).
+    pub fn wipe(&self) -> Result<(), ClientError> {
+        match self.kind {
+            KeystoreKind::Keyring => {
+                for n in NAMES {
+                    match self.entry(n)?.delete_credential() {
+                        Ok(()) | Err(keyring::Error::NoEntry) => {}
+                        Err(e) => return Err(keyring_hint(e)),
+                    }
+                }
+                Ok(())
+            }
+            KeystoreKind::File => match std::fs::remove_file(self.paths.credential_file()) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+}

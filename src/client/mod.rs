@@ -1,0 +1,75 @@
+//! The client side of rightsfs, below the command line: configuration and
+//! XDG paths, secret storage, the HTTP API client and the registration
+//! queue. The `rights` commands and the mount build on this.
+
+mod config;
+mod dto;
+mod http;
+mod keystore;
+mod paths;
+mod queue;
+mod session;
+mod source;
+
+pub use config::{Config, KeystoreKind, SmtpConfig};
+pub use dto::{ServerKeys, TokenPair};
+pub use http::{Api, DEFAULT_TIMEOUT};
+pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};
+pub use paths::{Paths, ensure_private_dir, sync_dir, write_private_atomic};
+pub use queue::RegistrationQueue;
+pub use session::Session;
+
+/// Unmounts every rightsfs mount of this user. Called by `rights logout`
+/// before keys are wiped; the mount support fills it in. Until then there
+/// is nothing mounted, so it has nothing to do.
+pub fn fs_unmount_all() -> Result<(), ClientError> {
+    Ok(())
+}
+
+/// Why a client operation failed. Every message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No identity on this device yet (or it was logged out).
+    #[error("not logged in on this device: run `rights login EMAIL --server URL` (or `rights signup`)")]
+    NotLoggedIn,
+    /// The server could not be reached in time.
+    #[error("cannot reach the server at {url} ({reason}); check the network and try again")]
+    Unreachable {
+        /// The server.
+        url: String,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The server answered with an error.
+    #[error("{message} (server said {status} {code})")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Machine-readable code from the error body.
+        code: String,
+        /// Human-readable message from the error body.
+        message: String,
+    },
+    /// The login session is no longer valid.
+    #[error("your session has expired or was revoked: run `rights login {0}` again")]
+    SessionExpired(String),
+    /// Configuration could not be read or is incomplete.
+    #[error("configuration problem: {0}")]
+    Config(String),
+    /// Secrets could not be read or written.
+    #[error("{0}")]
+    Keystore(String),
+    /// A local file operation failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ClientError {
+    /// The error code from a server error, if this is one.
+    pub fn server_code(&self) -> Option<(u16, &str)> {
+        match self {
+            Self::Server { status, code, .. } => Some((*status, code.as_str())),
+            _ => None,
+        }
+    }
+}

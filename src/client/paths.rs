@@ -1,0 +1,90 @@
+//! Where the client keeps its files: XDG config, data and cache folders
+//! (so that `XDG_CONFIG_HOME` and friends give each user, or each test
+//! user, a home of their own).
+
+use std::path::{Path, PathBuf};
+
+use super::ClientError;
+
+/// The client's three folders.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// `config.toml` (server, identity, preferences).
+    pub config_dir: PathBuf,
+    /// Owner licences, the registration queue, the credential file.
+    pub data_dir: PathBuf,
+    /// Cached use licences.
+    pub cache_dir: PathBuf,
+}
+
+impl Paths {
+    /// The XDG folders of the current user, honouring `XDG_*_HOME`.
+    pub fn from_env() -> Result<Self, ClientError> {
+        let d = directories::ProjectDirs::from("org", "rightsfs", "rightsfs")
+            .ok_or_else(|| ClientError::Config("cannot find a home directory: set HOME or XDG_CONFIG_HOME".into()))?;
+        Ok(Self {
+            config_dir: d.config_dir().to_path_buf(),
+            data_dir: d.data_dir().to_path_buf(),
+            cache_dir: d.cache_dir().to_path_buf(),
+        })
+    }
+
+    /// The configuration file.
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.toml")
+    }
+
+    /// The passphrase-sealed credential file (used with `keystore = "file"`).
+    pub fn credential_file(&self) -> PathBuf {
+        self.data_dir.join("credentials.sealed")
+    }
+
+    /// Owner licences of content protected on this device.
+    pub fn owner_licences(&self) -> PathBuf {
+        self.data_dir.join("owner-licences")
+    }
+
+    /// Publishing licences waiting to be registered with the server.
+    pub fn queue_dir(&self) -> PathBuf {
+        self.data_dir.join("pending")
+    }
+
+    /// Cached server-signed use licences.
+    pub fn licence_cache(&self) -> PathBuf {
+        self.cache_dir.join("licences")
+    }
+}
+
+/// Creates `dir` (and parents) readable by the user only.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Writes `data` to `path` atomically (temp file, fsync, rename, fsync of
+/// the folder) with mode 0600, so that a crash leaves the old or the new
+/// content, never a mix.
+pub fn write_private_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_private_dir(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Makes a rename or unlink in `dir` durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

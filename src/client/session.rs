@@ -1,0 +1,99 @@
+//! A logged-in session: the API client plus tokens, refreshing the access
+//! token silently from the refresh token kept in the keystore.
+
+use std::sync::{Arc, Mutex};
+
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::dto::TokenPair;
+use super::keystore::REFRESH_TOKEN;
+use super::{Api, ClientError, Keystore};
+
+/// Authenticated access to the server for the logged-in user.
+pub struct Session {
+    api: Api,
+    keystore: Arc<Keystore>,
+    email: String,
+    access: Mutex<Option<String>>,
+}
+
+impl Session {
+    /// A session that will authenticate on first use.
+    pub fn new(api: Api, keystore: Arc<Keystore>, email: String) -> Self {
+        Self {
+            api,
+            keystore,
+            email,
+            access: Mutex::new(None),
+        }
+    }
+
+    /// The unauthenticated client underneath.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    fn refresh(&self) -> Result<String, ClientError> {
+        let rt = self.keystore.get(REFRESH_TOKEN)?.ok_or(ClientError::NotLoggedIn)?;
+        let rt = String::from_utf8_lossy(&rt).into_owned();
+        let pair: TokenPair = self
+            .api
+            .call(
+                Method::POST,
+                "/v1/auth/refresh",
+                None,
+                Some(&serde_json::json!({ "refresh_token": rt })),
+            )
+            .map_err(|e| match e.server_code() {
+                Some((400 | 401 | 403, _)) => ClientError::SessionExpired(self.email.clone()),
+                _ => e,
+            })?;
+        if let Some(new_rt) = &pair.refresh_token
+            && new_rt != &rt
+        {
+            self.keystore.set(REFRESH_TOKEN, new_rt.as_bytes())?;
+        }
+        *self.access.lock().unwrap_or_else(|p| p.into_inner()) = Some(pair.access_token.clone());
+        Ok(pair.access_token)
+    }
+
+    fn token(&self) -> Result<String, ClientError> {
+        let cached = self.access.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match cached {
+            Some(t) => Ok(t),
+            None => self.refresh(),
+        }
+    }
+
+    /// An authenticated call; on 401 refreshes the access token once and retries.
+    pub fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let t = self.token()?;
+        match self.api.call(method.clone(), path, Some(&t), body) {
+            Err(e) if e.server_code().is_some_and(|(s, _)| s == 401) => {
+                let t = self.refresh()?;
+                self.api.call(method, path, Some(&t), body)
+            }
+            r => r,
+        }
+    }
+
+    /// GET returning JSON.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<(), T>(Method::GET, path, None)
+    }
+
+    /// The refresh token, for logout.
+    pub fn refresh_token(&self) -> Result<Option<String>, ClientError> {
+        Ok(self
+            .keystore
+            .get(REFRESH_TOKEN)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+}

@@ -1,0 +1,30 @@
+//! The server as a [`LicenceSource`]: `POST /v1/content/{id}/licence`.
+
+use reqwest::Method;
+
+use super::{ClientError, Session};
+use crate::licence::{FetchError, LicenceSource};
+use crate::policy::{ContentId, UseLicence};
+
+impl LicenceSource for Session {
+    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
+        let path = format!("/v1/content/{}/licence", content.to_hex());
+        let v: serde_json::Value =
+            self.call(Method::POST, &path, Some(&serde_json::json!({})))
+                .map_err(|e| match e {
+                    ClientError::Unreachable { reason, .. } => FetchError::Unreachable(reason),
+                    ClientError::NotLoggedIn | ClientError::SessionExpired(_) => FetchError::NotLoggedIn,
+                    ClientError::Server { status, code, message } => match (status, code.as_str()) {
+                        (410, _) | (_, "revoked") => FetchError::Revoked,
+                        (404, _) => FetchError::NotRegistered,
+                        (401, _) => FetchError::NotLoggedIn,
+                        (403, _) => FetchError::Denied,
+                        _ => FetchError::Other(message),
+                    },
+                    other => FetchError::Other(other.to_string()),
+                })?;
+        // Accept the licence bare or wrapped as `{"licence": ...}`.
+        let inner = v.get("licence").or_else(|| v.get("use_licence")).cloned().unwrap_or(v);
+        serde_json::from_value(inner).map_err(|e| FetchError::Other(format!("unexpected licence from the server: {e}")))
+    }
+}

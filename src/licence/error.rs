@@ -1,0 +1,98 @@
+//! Why access to content was refused. Each variant maps to a distinct
+//! message (and, in the mount, an errno and a log line).
+
+use crate::policy::{Email, Timestamp, format_time};
+
+/// What a [`super::LicenceSource`] reports.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No answer in time.
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    /// The server refuses: this user has no rights.
+    #[error("no rights")]
+    Denied,
+    /// The owner revoked the content.
+    #[error("revoked")]
+    Revoked,
+    /// The server does not know the content.
+    #[error("not registered")]
+    NotRegistered,
+    /// No valid session.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// Anything else the server said.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why [`super::Licensing::key_for`] gave no key.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// This user holds no rights to the content.
+    #[error("you have no rights to this file: ask its owner {owner} to share it with you")]
+    NoRights {
+        /// Whom to ask.
+        owner: Email,
+    },
+    /// The cached licence ran out and could not be renewed.
+    #[error("{}", expired_msg(*until, *offline))]
+    Expired {
+        /// When it lapsed.
+        until: Timestamp,
+        /// Whether renewal failed because the server was unreachable.
+        offline: bool,
+    },
+    /// The owner revoked the content.
+    #[error("the owner {owner} has revoked access to this file")]
+    Revoked {
+        /// The owner.
+        owner: Email,
+    },
+    /// The content is not (yet) known to the server.
+    #[error("the server does not know this file yet: its owner {owner} must run `rights sync`")]
+    NotRegistered {
+        /// The owner.
+        owner: Email,
+    },
+    /// No cached licence and no server answer.
+    #[error("no licence for this file is cached and the server cannot be reached ({0}); connect and try again")]
+    ServerUnreachable(String),
+    /// No identity on this device.
+    #[error("not logged in on this device: run `rights login EMAIL`")]
+    NotLoggedIn,
+    /// A licence failed verification or does not fit.
+    #[error("invalid licence: {0}")]
+    BadLicence(String),
+    /// The server said something unexpected.
+    #[error("licence request failed: {0}")]
+    Server(String),
+    /// The local licence store failed.
+    #[error("licence store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn expired_msg(until: Timestamp, offline: bool) -> String {
+    if offline {
+        format!(
+            "your licence for this file expired at {} and the server cannot be reached to renew it; connect and try again",
+            format_time(until)
+        )
+    } else {
+        format!("your licence for this file expired at {}", format_time(until))
+    }
+}
+
+impl AccessError {
+    /// The errno the mount should answer with.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Self::NoRights { .. } | Self::Revoked { .. } | Self::Expired { .. } | Self::NotRegistered { .. } => {
+                libc::EACCES
+            }
+            Self::NotLoggedIn => libc::EACCES,
+            Self::ServerUnreachable(_) => libc::EHOSTUNREACH,
+            Self::BadLicence(_) | Self::Server(_) | Self::Io(_) => libc::EIO,
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Client-side licensing: which content keys this device may use, and for
+//! how long. The `rights` commands and the FUSE mount both go through
+//! [`Licensing`].
+//!
+//! * Use licences (server-signed, content key wrapped to this device's RSA
+//!   key) are cached on disk per user and device, until their
+//!   `valid_until`. The files are useless without the device key.
+//! * Owner licences are made on this device when it protects a file, so the
+//!   owner opens their own files offline and before registration.
+//! * Unwrapped content keys live only in memory, in a bounded LRU
+//!   ([`ContentKey`] zeroizes on drop).
+//! * The server's Ed25519 signature on a use licence is checked before any
+//!   RSA private operation on it.
+//!
+//! # Use from the mount
+//!
+//! ```ignore
+//! let access = licensing.key_for(pf_header)?;      // may ask the server (bounded timeout)
+//! if !access.rights.has(Right::Edit) { /* open read-only */ }
+//! let pf = ProtectedFile::open(file, &access.key)?;
+//! // A new file in a protected folder, with no network round trip:
+//! let new = licensing.new_content(policy, server_url, server_kem)?;
+//! let header = FileHeader::new(new.licence.clone(), &new.key, DEFAULT_BLOCK_SIZE)?;
+//! // ... then queue `new.licence` for registration.
+//! ```
+//!
+//! [`Licensing`] is `Send + Sync`: share one `Arc<Licensing>` between worker
+//! threads.
+
+mod error;
+mod owner;
+mod store;
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use lru::LruCache;
+
+pub use error::{AccessError, FetchError};
+pub use owner::OwnerLicence;
+pub use store::CachedLicence;
+
+use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey};
+use crate::format::FileHeader;
+use crate::policy::{
+    ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, now,
+};
+
+/// How many unwrapped content keys stay in memory.
+pub const KEY_CACHE_SIZE: usize = 256;
+
+/// Where use licences come from when the cache has none: the server. The
+/// implementation must bound its own time (the client's HTTP timeout), as
+/// FUSE workers call through it.
+pub trait LicenceSource: Send + Sync {
+    /// Asks for a use licence for `content` for this user and device.
+    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError>;
+}
+
+/// Who is asking: the logged-in user, this device and the server's
+/// licence-signing key.
+pub struct Identity {
+    /// The user.
+    pub email: Email,
+    /// This device's id on the server (use licences name it).
+    pub device_id: String,
+    /// This device's private key (unwraps content keys).
+    pub device_key: DeviceKeyPair,
+    /// The key that signs use licences.
+    pub server_key: ServerVerifyingKey,
+}
+
+/// A usable content key with what it may be used for.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// The content key (zeroized on drop).
+    pub key: ContentKey,
+    /// What this user may do.
+    pub rights: Rights,
+    /// Until when the licence may be used without the server (`None`: the
+    /// owner's own licence, which does not lapse).
+    pub valid_until: Option<Timestamp>,
+    /// Whether the key came from this device's owner licence.
+    pub owner: bool,
+}
+
+impl Access {
+    fn usable_at(&self, t: Timestamp) -> bool {
+        self.valid_until.is_none_or(|v| t < v)
+    }
+}
+
+/// A new protected content's key and signed publishing licence.
+pub struct NewContent {
+    /// Its id.
+    pub content_id: ContentId,
+    /// Its fresh content key.
+    pub key: ContentKey,
+    /// The signed publishing licence, for the header and registration.
+    pub licence: PublishingLicence,
+}
+
+/// The licence store of one user on one device. Thread-safe.
+pub struct Licensing {
+    identity: Identity,
+    licences: store::LicenceStore,
+    owners: owner::OwnerStore,
+    source: Option<Box<dyn LicenceSource>>,
+    keys: Mutex<LruCache<ContentId, Access>>,
+}
+
+impl Licensing {
+    /// A store keeping use licences under `cache_dir` and owner licences
+    /// under `owner_dir`; `source` is `None` to work strictly offline.
+    pub fn new(
+        identity: Identity,
+        cache_dir: PathBuf,
+        owner_dir: PathBuf,
+        source: Option<Box<dyn LicenceSource>>,
+    ) -> Self {
+        let licences = store::LicenceStore::new(cache_dir.join(sanitize(&identity.device_id)));
+        Self {
+            licences,
+            owners: owner::OwnerStore::new(owner_dir),
+            identity,
+            source,
+            keys: Mutex::new(LruCache::new(
+                NonZeroUsize::new(KEY_CACHE_SIZE).expect("non-zero constant"),
+            )),
+        }
+    }
+
+    /// The user this store belongs to.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn lru(&self) -> std::sync::MutexGuard<'_, LruCache<ContentId, Access>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The content key and rights for the file whose header is `header`:
+    /// from memory, the owner licence, a valid cached licence (no network),
+    /// or else the server. An expired licence is renewed when the server
+    /// answers and refused (`Expired`) when it does not.
+    pub fn key_for(&self, header: &FileHeader) -> Result<Access, AccessError> {
+        self.key_for_inner(header, true)
+    }
+
+    /// Like [`key_for`](Self::key_for) but never touches the network.
+    pub fn key_for_offline(&self, header: &FileHeader) -> Result<Access, AccessError> {
+        self.key_for_inner(header, false)
+    }
+
+    /// Always asks the server for a fresh licence (renewal, policy changes).
+    pub fn renew(&self, header: &FileHeader) -> Result<Access, AccessError> {
+        self.lru().pop(&header.content_id());
+        self.fetch(&header.licence, None)
+    }
+
+    fn key_for_inner(&self, header: &FileHeader, online: bool) -> Result<Access, AccessError> {
+        let id = header.content_id();
+        let t = now();
+        if let Some(a) = self.lru().get(&id).filter(|a| a.usable_at(t)).cloned() {
+            return Ok(a);
+        }
+        if let Some(key) = self.owners.load(&id, &self.identity.device_key)? {
+            let a = Access {
+                key,
+                rights: Rights::owner(),
+                valid_until: None,
+                owner: true,
+            };
+            self.lru().put(id, a.clone());
+            return Ok(a);
+        }
+        let mut expired = None;
+        if let Some(ul) = self.licences.load(&id)? {
+            let body = self.check(&ul, &id)?;
+            if t < body.valid_until {
+                return self.unwrap_into_lru(&body);
+            }
+            expired = Some(body.valid_until);
+        }
+        if !online || self.source.is_none() {
+            return Err(match expired {
+                Some(until) => AccessError::Expired { until, offline: true },
+                None => AccessError::ServerUnreachable("working offline and no licence is cached".into()),
+            });
+        }
+        self.fetch(&header.licence, expired)
+    }
+
+    fn fetch(&self, pl: &PublishingLicenceBody, expired: Option<Timestamp>) -> Result<Access, AccessError> {
+        let id = pl.content_id;
+        let Some(source) = &self.source else {
+            return Err(AccessError::ServerUnreachable("working offline".into()));
+        };
+        match source.fetch(&id) {
+            Ok(ul) => {
+                let body = self.check(&ul, &id)?;
+                self.licences.save(&id, &ul)?;
+                if now() >= body.valid_until && body.rights.is_empty() {
+                    return Err(AccessError::NoRights {
+                        owner: pl.policy.owner.clone(),
+                    });
+                }
+                self.unwrap_into_lru(&body)
+            }
+            Err(FetchError::Unreachable(reason)) => Err(match expired {
+                Some(until) => AccessError::Expired { until, offline: true },
+                None => AccessError::ServerUnreachable(reason),
+            }),
+            Err(FetchError::Denied) => {
+                self.licences.remove(&id)?;
+                Err(AccessError::NoRights {
+                    owner: pl.policy.owner.clone(),
+                })
+            }
+            Err(FetchError::Revoked) => {
+                self.licences.remove(&id)?;
+                Err(AccessError::Revoked {
+                    owner: pl.policy.owner.clone(),
+                })
+            }
+            Err(FetchError::NotRegistered) => Err(AccessError::NotRegistered {
+                owner: pl.policy.owner.clone(),
+            }),
+            Err(FetchError::NotLoggedIn) => Err(AccessError::NotLoggedIn),
+            Err(FetchError::Other(m)) => Err(AccessError::Server(m)),
+        }
+    }
+
+    /// Verifies the server signature and that the licence is for this
+    /// content, user and device. No private-key operation happens before.
+    fn check(&self, ul: &UseLicence, id: &ContentId) -> Result<crate::policy::UseLicenceBody, AccessError> {
+        let body = ul
+            .verify(&self.identity.server_key)
+            .map_err(|e| AccessError::BadLicence(e.to_string()))?;
+        if &body.content_id != id || body.user != self.identity.email || body.device_id != self.identity.device_id {
+            return Err(AccessError::BadLicence(
+                "the licence was issued for another file, user or device".into(),
+            ));
+        }
+        Ok(body)
+    }
+
+    fn unwrap_into_lru(&self, body: &crate::policy::UseLicenceBody) -> Result<Access, AccessError> {
+        let key = self
+            .identity
+            .device_key
+            .unwrap_key(&body.wrapped_key)
+            .map_err(|_| AccessError::BadLicence("the licence's key is not for this device".into()))?;
+        let a = Access {
+            key,
+            rights: body.rights,
+            valid_until: Some(body.valid_until),
+            owner: false,
+        };
+        self.lru().put(body.content_id, a.clone());
+        Ok(a)
+    }
+
+    /// Makes a new content key and signed publishing licence for `policy`,
+    /// wrapped to the server key `server_kem` (no network needed), and keeps
+    /// an owner licence so this device opens it at once, offline too.
+    pub fn new_content(
+        &self,
+        policy: Policy,
+        server_url: &str,
+        server_kem: &ServerKemPublic,
+    ) -> Result<NewContent, AccessError> {
+        policy.validate().map_err(|e| AccessError::BadLicence(e.to_string()))?;
+        let content_id = ContentId::generate();
+        let key = ContentKey::generate();
+        let body = PublishingLicenceBody {
+            version: 1,
+            content_id,
+            server_url: server_url.to_string(),
+            server_key: server_kem.0,
+            owner_device_key: self.identity.device_key.public().to_der(),
+            policy,
+            wrapped_key: server_kem.wrap(&key, &content_id.0).0.to_vec(),
+            created_at: now(),
+        };
+        let licence = PublishingLicence::sign(&body, &self.identity.device_key)
+            .map_err(|e| AccessError::BadLicence(e.to_string()))?;
+        self.owners.save(&content_id, &key, &self.identity.device_key)?;
+        self.lru().put(
+            content_id,
+            Access {
+                key: key.clone(),
+                rights: Rights::owner(),
+                valid_until: None,
+                owner: true,
+            },
+        );
+        Ok(NewContent {
+            content_id,
+            key,
+            licence,
+        })
+    }
+
+    /// Drops the owner licence of content that was never kept (a protect
+    /// that failed before its file was in place).
+    pub fn discard_content(&self, id: &ContentId) -> Result<(), AccessError> {
+        self.lru().pop(id);
+        self.owners.remove(id)
+    }
+
+    /// What is cached for `id`, without the network or any private-key use.
+    pub fn cached(&self, id: &ContentId) -> Option<CachedLicence> {
+        if self.owners.contains(id) {
+            return Some(CachedLicence::owner(*id));
+        }
+        let ul = self.licences.load(id).ok().flatten()?;
+        let body = ul.verify(&self.identity.server_key).ok()?;
+        Some(CachedLicence::from_body(&body))
+    }
+
+    /// Every cached use licence and owner licence, for `rights status`.
+    pub fn list_cached(&self) -> Vec<CachedLicence> {
+        let mut out: Vec<_> = self.owners.ids().into_iter().map(CachedLicence::owner).collect();
+        for (_, ul) in self.licences.all() {
+            if let Ok(b) = ul.verify(&self.identity.server_key) {
+                out.push(CachedLicence::from_body(&b));
+            }
+        }
+        out
+    }
+
+    /// Forgets every key in memory and every cached use licence (logout).
+    /// Owner licences stay with the data folder; they are useless without
+    /// the device key, which logout removes.
+    pub fn forget_all(&self) -> Result<(), AccessError> {
+        self.lru().clear();
+        Ok(self.licences.clear()?)
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect()
+}
