@@ -1,0 +1,193 @@
+//! Cache behaviour of [`Licensing`] with a licence source that signs
+//! licences in-process (the end-to-end tests use the real server).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::crypto::{DevicePublicKey, ServerKemSecret, ServerSigningKey};
+use crate::format::FileHeader;
+use crate::policy::{Grant, UseLicenceBody};
+
+struct Signer {
+    kem: ServerKemSecret,
+    sig: ServerSigningKey,
+    device: DevicePublicKey,
+    user: Email,
+    valid_for: Mutex<i64>,
+    reachable: Mutex<bool>,
+    calls: AtomicUsize,
+    pl: Mutex<Option<PublishingLicenceBody>>,
+}
+
+impl LicenceSource for Signer {
+    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if !*self.reachable.lock().unwrap() {
+            return Err(FetchError::Unreachable("test: offline".into()));
+        }
+        let pl = self.pl.lock().unwrap().clone().ok_or(FetchError::NotRegistered)?;
+        let rights = pl.policy.rights_for(&self.user, now());
+        if rights.is_empty() {
+            return Err(FetchError::Denied);
+        }
+        let cek = self.kem.unwrap(&pl.wrapped().unwrap(), &content.0).unwrap();
+        Ok(UseLicence::sign(
+            &UseLicenceBody {
+                version: 1,
+                content_id: *content,
+                user: self.user.clone(),
+                device_id: "dev-b".into(),
+                rights,
+                issued_at: now(),
+                valid_until: now() + *self.valid_for.lock().unwrap(),
+                wrapped_key: self.device.wrap_key(&cek).unwrap(),
+            },
+            &self.sig,
+        ))
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    owner: Licensing,
+    reader: Licensing,
+    signer: std::sync::Arc<Signer>,
+    header: FileHeader,
+}
+
+impl LicenceSource for std::sync::Arc<Signer> {
+    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
+        self.as_ref().fetch(content)
+    }
+}
+
+fn world(grant: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let kem = ServerKemSecret::generate();
+    let sig = ServerSigningKey::generate();
+    let kem_pub = kem.public();
+    let vk = sig.verifying_key();
+    let alice = Email::parse("alice@example.com").unwrap();
+    let bob = Email::parse("bob@example.com").unwrap();
+    let bob_key = DeviceKeyPair::generate().unwrap();
+    let signer = std::sync::Arc::new(Signer {
+        kem,
+        sig,
+        device: bob_key.public(),
+        user: bob.clone(),
+        valid_for: Mutex::new(3600),
+        reachable: Mutex::new(true),
+        calls: AtomicUsize::new(0),
+        pl: Mutex::new(None),
+    });
+    let owner = Licensing::new(
+        Identity {
+            email: alice.clone(),
+            device_id: "dev-a".into(),
+            device_key: DeviceKeyPair::generate().unwrap(),
+            server_key: vk,
+        },
+        dir.path().join("a/cache"),
+        dir.path().join("a/owner"),
+        None,
+    );
+    let reader = Licensing::new(
+        Identity {
+            email: bob,
+            device_id: "dev-b".into(),
+            device_key: bob_key,
+            server_key: vk,
+        },
+        dir.path().join("b/cache"),
+        dir.path().join("b/owner"),
+        Some(Box::new(signer.clone())),
+    );
+    let mut policy = Policy::owner_only(alice, 1);
+    if !grant.is_empty() {
+        policy.upsert_grant(Grant::parse_spec(grant).unwrap());
+    }
+    let new = owner.new_content(policy, "http://127.0.0.1:9", &kem_pub).unwrap();
+    let header = FileHeader::new(new.licence.clone(), &new.key, 4096).unwrap();
+    *signer.pl.lock().unwrap() = Some(header.licence.clone());
+    World {
+        _dir: dir,
+        owner,
+        reader,
+        signer,
+        header,
+    }
+}
+
+#[test]
+fn owner_opens_offline_and_after_restart() {
+    let w = world("");
+    let a = w.owner.key_for(&w.header).unwrap();
+    assert!(a.owner && a.rights.has(crate::policy::Right::Owner));
+    // A fresh store over the same folders (a new process) still opens it.
+    let again = Licensing::new(
+        Identity {
+            email: w.owner.identity.email.clone(),
+            device_id: "dev-a".into(),
+            device_key: DeviceKeyPair::from_pkcs8_der(&w.owner.identity.device_key.to_pkcs8_der().unwrap()).unwrap(),
+            server_key: w.owner.identity.server_key,
+        },
+        w._dir.path().join("a/cache"),
+        w._dir.path().join("a/owner"),
+        None,
+    );
+    assert_eq!(again.key_for(&w.header).unwrap().key.as_bytes(), a.key.as_bytes());
+}
+
+#[test]
+fn cached_licence_works_offline_and_expired_is_refused() {
+    let w = world("bob@example.com:view");
+    let a = w.reader.key_for(&w.header).unwrap();
+    assert!(a.rights.has(crate::policy::Right::View) && !a.rights.has(crate::policy::Right::Edit));
+    assert_eq!(w.signer.calls.load(Ordering::SeqCst), 1);
+    *w.signer.reachable.lock().unwrap() = false;
+    w.reader.lru().clear();
+    w.reader.key_for(&w.header).unwrap();
+    assert_eq!(w.signer.calls.load(Ordering::SeqCst), 1, "valid cached licence: no network");
+    // A licence the server issues already lapsed (offline validity 0)
+    // opens once, online, and is refused offline afterwards.
+    *w.signer.reachable.lock().unwrap() = true;
+    *w.signer.valid_for.lock().unwrap() = -10;
+    w.reader.renew(&w.header).unwrap();
+    w.reader.lru().clear();
+    *w.signer.reachable.lock().unwrap() = false;
+    assert!(matches!(
+        w.reader.key_for(&w.header),
+        Err(AccessError::Expired { offline: true, .. })
+    ));
+    *w.signer.reachable.lock().unwrap() = true;
+    *w.signer.valid_for.lock().unwrap() = 3600;
+    w.reader.key_for(&w.header).unwrap();
+}
+
+#[test]
+fn no_rights_names_the_owner_and_unreachable_is_distinct() {
+    let w = world("");
+    match w.reader.key_for(&w.header) {
+        Err(AccessError::NoRights { owner }) => assert_eq!(owner.as_str(), "alice@example.com"),
+        other => panic!("{other:?}"),
+    }
+    *w.signer.reachable.lock().unwrap() = false;
+    assert!(matches!(
+        w.reader.key_for(&w.header),
+        Err(AccessError::ServerUnreachable(_))
+    ));
+}
+
+#[test]
+fn forged_licence_is_rejected_before_unwrap() {
+    let w = world("bob@example.com:view");
+    w.reader.key_for(&w.header).unwrap();
+    let id = w.header.content_id();
+    let mut ul = w.reader.licences.load(&id).unwrap().unwrap();
+    let n = ul.body.len();
+    ul.body[n - 3] ^= 1;
+    w.reader.licences.save(&id, &ul).unwrap();
+    w.reader.lru().clear();
+    assert!(matches!(w.reader.key_for(&w.header), Err(AccessError::BadLicence(_))));
+}
