@@ -47,6 +47,12 @@ impl Keystore {
         }
     }
 
+    /// Uses `passphrase` for the credential file instead of asking for it.
+    pub fn with_passphrase(self, passphrase: &str) -> Self {
+        *self.passphrase.lock().unwrap_or_else(|p| p.into_inner()) = Some(Zeroizing::new(passphrase.to_string()));
+        self
+    }
+
     fn entry(&self, name: &str) -> Result<keyring::Entry, ClientError> {
         keyring::Entry::new(SERVICE, &format!("{}:{name}", self.scope)).map_err(keyring_hint)
     }
@@ -153,5 +159,53 @@ impl Keystore {
                 Err(e) => Err(e.into()),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &std::path::Path) -> Paths {
+        Paths {
+            config_dir: dir.join("config"),
+            data_dir: dir.join("data"),
+            cache_dir: dir.join("cache"),
+        }
+    }
+
+    #[test]
+    fn file_keystore_round_trip_and_wrong_passphrase() {
+        let d = tempfile::tempdir().unwrap();
+        let p = paths(d.path());
+        let ks = Keystore::new(KeystoreKind::File, &p).with_passphrase("pw");
+        assert!(ks.get(DEVICE_KEY).unwrap().is_none());
+        ks.set_many(&[(DEVICE_KEY, b"key"), (REFRESH_TOKEN, b"tok")]).unwrap();
+        assert_eq!(ks.get(REFRESH_TOKEN).unwrap().unwrap().as_slice(), b"tok");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p.credential_file()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let raw = std::fs::read(p.credential_file()).unwrap();
+        assert!(!raw.windows(3).any(|w| w == b"tok"), "secrets are sealed");
+        let wrong = Keystore::new(KeystoreKind::File, &p).with_passphrase("nope");
+        assert!(wrong.get(DEVICE_KEY).unwrap_err().to_string().contains("wrong passphrase"));
+        ks.wipe().unwrap();
+        assert!(ks.get(DEVICE_KEY).unwrap().is_none());
+    }
+
+    #[test]
+    fn keyring_entries_are_scoped_per_config_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Keystore::new(KeystoreKind::Keyring, &paths(&d.path().join("a")));
+        let b = Keystore::new(KeystoreKind::Keyring, &paths(&d.path().join("b")));
+        if let Err(e) = a.set(REFRESH_TOKEN, b"token-a") {
+            // Some containers forbid keyctl; the error must say how to switch.
+            assert!(e.to_string().contains("--keystore file"), "{e}");
+            return;
+        }
+        assert!(b.get(REFRESH_TOKEN).unwrap().is_none());
+        assert_eq!(a.get(REFRESH_TOKEN).unwrap().unwrap().as_slice(), b"token-a");
+        a.wipe().unwrap();
+        assert!(a.get(REFRESH_TOKEN).unwrap().is_none());
     }
 }
