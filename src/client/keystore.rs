@@ -188,7 +188,13 @@ mod tests {
         let raw = std::fs::read(p.credential_file()).unwrap();
         assert!(!raw.windows(3).any(|w| w == b"tok"), "secrets are sealed");
         let wrong = Keystore::new(KeystoreKind::File, &p).with_passphrase("nope");
-        assert!(wrong.get(DEVICE_KEY).unwrap_err().to_string().contains("wrong passphrase"));
+        assert!(
+            wrong
+                .get(DEVICE_KEY)
+                .unwrap_err()
+                .to_string()
+                .contains("wrong passphrase")
+        );
         ks.wipe().unwrap();
         assert!(ks.get(DEVICE_KEY).unwrap().is_none());
     }

@@ -148,7 +148,11 @@ fn cached_licence_works_offline_and_expired_is_refused() {
     *w.signer.reachable.lock().unwrap() = false;
     w.reader.lru().clear();
     w.reader.key_for(&w.header).unwrap();
-    assert_eq!(w.signer.calls.load(Ordering::SeqCst), 1, "valid cached licence: no network");
+    assert_eq!(
+        w.signer.calls.load(Ordering::SeqCst),
+        1,
+        "valid cached licence: no network"
+    );
     // A licence the server issues already lapsed (offline validity 0)
     // opens once, online, and is refused offline afterwards.
     *w.signer.reachable.lock().unwrap() = true;

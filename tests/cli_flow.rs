@@ -1,0 +1,127 @@
+//! End to end: three users with their own homes drive the real `rights`
+//! binary against a real rights-server: sign-up by mailed code, protect,
+//! share, read, unshare, revoke and track.
+
+mod cli_support;
+
+use cli_support::{Server, User};
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+#[test]
+fn protect_share_read_unshare_revoke_track() {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", false);
+    let bob = User::new("bob@example.com", true);
+    let carol = User::new("carol@other.org", true);
+    for u in [&alice, &bob, &carol] {
+        u.signup(&server);
+    }
+    let who = json(&alice.ok(&["whoami", "--json"]));
+    assert_eq!(who["email"], "alice@example.com");
+
+    let secret = b"Q3 numbers: up and to the right\n".repeat(1000);
+    alice.write("report.txt", &secret);
+    alice.ok(&[
+        "protect",
+        "report.txt",
+        "--to",
+        "bob@example.com:view,edit",
+        "--to",
+        "carol@other.org:view:7d",
+        "--offline-days",
+        "0",
+    ]);
+    assert!(!alice.docs().join("report.txt").exists(), "the original is replaced");
+    let protected = std::fs::read(alice.docs().join("report.txt.rights")).unwrap();
+    assert!(
+        !protected.windows(10).any(|w| w == &secret[..10]),
+        "no plaintext on disk"
+    );
+    assert_eq!(alice.ok(&["cat", "report.txt.rights"]).as_bytes(), &secret[..]);
+
+    let info = json(&alice.ok(&["info", "report.txt.rights", "--json"]));
+    assert_eq!(info["owner"], "alice@example.com");
+    assert_eq!(info["registration"], "registered");
+
+    alice.give("report.txt.rights", &bob);
+    alice.give("report.txt.rights", &carol);
+    assert_eq!(bob.ok(&["cat", "report.txt.rights"]).as_bytes(), &secret[..]);
+    assert_eq!(carol.ok(&["cat", "report.txt.rights"]).as_bytes(), &secret[..]);
+    let err = carol.fails(&["unprotect", "report.txt.rights"]);
+    assert!(err.contains("ask its owner alice@example.com"), "{err}");
+    assert!(carol.docs().join("report.txt.rights").exists());
+
+    // Someone with no grant is told whom to ask.
+    let dave = User::new("dave@example.com", true);
+    dave.signup(&server);
+    alice.give("report.txt.rights", &dave);
+    let err = dave.fails(&["cat", "report.txt.rights"]);
+    assert!(err.contains("alice@example.com"), "{err}");
+
+    // Sharing more is a server-side change: dave can read without a new file.
+    alice.ok(&["share", "report.txt.rights", "--to", "dave@example.com:view"]);
+    assert_eq!(dave.ok(&["cat", "report.txt.rights"]).as_bytes(), &secret[..]);
+    alice.ok(&["unshare", "report.txt.rights", "--from", "dave@example.com"]);
+    dave.fails(&["cat", "report.txt.rights"]);
+
+    let shared = bob.ok(&["list", "--shared-with-me", "--json"]);
+    assert!(
+        shared.contains(&info["content_id"].as_str().unwrap().to_string()),
+        "{shared}"
+    );
+
+    alice.ok(&["revoke", "report.txt.rights"]);
+    let err = bob.fails(&["cat", "report.txt.rights"]);
+    assert!(err.contains("revoked"), "{err}");
+    // The owner still opens it.
+    assert_eq!(alice.ok(&["cat", "report.txt.rights"]).as_bytes(), &secret[..]);
+
+    let log = alice.ok(&["track", "report.txt.rights", "--json"]);
+    for u in ["bob@example.com", "carol@other.org", "dave@example.com"] {
+        assert!(log.contains(u), "{u} missing from the access log: {log}");
+    }
+    let table = alice.ok(&["track", "report.txt.rights"]);
+    assert!(table.contains("WHO") && table.contains("bob@example.com"), "{table}");
+    let err = bob.fails(&["track", "report.txt.rights"]);
+    assert!(err.contains("owner"), "{err}");
+
+    // Owners may remove protection; the plain file comes back, the protected one goes.
+    alice.ok(&["unprotect", "report.txt.rights"]);
+    assert_eq!(std::fs::read(alice.docs().join("report.txt")).unwrap(), secret);
+    assert!(!alice.docs().join("report.txt.rights").exists());
+
+    let devices = json(&alice.ok(&["devices", "--json"]));
+    assert!(!devices.is_null());
+    alice.ok(&["logout"]);
+    let err = alice.fails(&["cat", "report.txt.rights"]);
+    assert!(
+        err.contains("rights login") || err.contains("not a protected") || err.contains("cannot open"),
+        "{err}"
+    );
+}
+
+#[test]
+fn recursive_protect_is_rerunnable_and_completions_print() {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    alice.signup(&server);
+    let d = alice.docs().join("tree/sub");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(alice.docs().join("tree/a.txt"), b"a").unwrap();
+    std::fs::write(d.join("b.txt"), b"b").unwrap();
+    alice.fails(&["protect", "tree"]);
+    alice.ok(&["protect", "-r", "tree"]);
+    assert!(d.join("b.txt.rights").exists() && !d.join("b.txt").exists());
+    std::fs::write(d.join("c.txt"), b"c").unwrap();
+    let out = json(&alice.ok(&["protect", "-r", "tree", "--json"]));
+    assert_eq!(out.as_array().unwrap().len(), 1, "only the new file: {out}");
+    assert_eq!(alice.ok(&["cat", "tree/sub/c.txt.rights"]), "c");
+    for sh in ["bash", "zsh", "fish"] {
+        assert!(alice.ok(&["completions", sh]).contains("protect"));
+    }
+    let status = json(&alice.ok(&["status", "--json"]));
+    assert_eq!(status["licences"].as_array().unwrap().len(), 3);
+}

@@ -1,0 +1,79 @@
+//! End to end: cached licences keep working with the server stopped,
+//! uncached ones fail with a clear message, expiry bites, and content
+//! protected offline is registered later by `rights sync`.
+
+mod cli_support;
+
+use cli_support::{Server, User};
+
+#[test]
+fn offline_use_and_queued_registration() {
+    let mut server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    let bob = User::new("bob@example.com", true);
+    alice.signup(&server);
+    bob.signup(&server);
+    alice.write("cached.txt", b"read me offline");
+    alice.write("uncached.txt", b"never opened online");
+    alice.ok(&[
+        "protect",
+        "cached.txt",
+        "uncached.txt",
+        "--to",
+        "bob@example.com:view",
+        "--offline-days",
+        "3",
+    ]);
+    alice.give("cached.txt.rights", &bob);
+    alice.give("uncached.txt.rights", &bob);
+    assert_eq!(bob.ok(&["cat", "cached.txt.rights"]), "read me offline");
+
+    server.stop();
+    assert_eq!(bob.ok(&["cat", "cached.txt.rights"]), "read me offline");
+    let err = bob.fails(&["cat", "uncached.txt.rights"]);
+    assert!(err.contains("cannot be reached") && err.contains("no licence"), "{err}");
+    // The owner opens offline, and protects offline (registration queued).
+    assert_eq!(alice.ok(&["cat", "uncached.txt.rights"]), "never opened online");
+    alice.write("new.txt", b"made on a plane");
+    alice.ok(&["protect", "new.txt", "--to", "bob@example.com:view"]);
+    let status: serde_json::Value = serde_json::from_str(&alice.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["pending_registrations"].as_array().unwrap().len(), 1);
+    let info = alice.ok(&["info", "new.txt.rights"]);
+    assert!(info.contains("queued"), "{info}");
+    alice.fails(&["sync"]);
+
+    let server = server.restart();
+    alice.ok(&["sync"]);
+    let status: serde_json::Value = serde_json::from_str(&alice.ok(&["status", "--json"])).unwrap();
+    assert!(status["pending_registrations"].as_array().unwrap().is_empty());
+    alice.give("new.txt.rights", &bob);
+    assert_eq!(bob.ok(&["cat", "new.txt.rights"]), "made on a plane");
+    drop(server);
+}
+
+#[test]
+fn expired_grant_and_expired_cached_licence() {
+    let mut server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    let carol = User::new("carol@other.org", true);
+    alice.signup(&server);
+    carol.signup(&server);
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
+    let soon = soon.format(&time::format_description::well_known::Rfc3339).unwrap();
+    alice.write("brief.txt", b"for a few seconds");
+    alice.ok(&["protect", "brief.txt", "--to", &format!("carol@other.org:view:{soon}")]);
+    alice.give("brief.txt.rights", &carol);
+    assert_eq!(carol.ok(&["cat", "brief.txt.rights"]), "for a few seconds");
+    // Wait until the grant (and so the licence) has lapsed.
+    let end = std::time::SystemTime::now() + std::time::Duration::from_secs(6);
+    while std::time::SystemTime::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    server.stop();
+    let err = carol.fails(&["cat", "brief.txt.rights"]);
+    assert!(err.contains("expired") && err.contains("cannot be reached"), "{err}");
+    let server = server.restart();
+    let err = carol.fails(&["cat", "brief.txt.rights"]);
+    assert!(err.contains("no rights") || err.contains("expired"), "{err}");
+    drop(server);
+}

@@ -1,0 +1,211 @@
+//! Shared harness for the `rights` end-to-end tests: a real rights-server
+//! on a free loopback port with its own data folder and a loopback SMTP
+//! receiver, and users who each run the real `rights` binary with their
+//! own XDG folders.
+
+#![allow(dead_code)]
+
+pub mod smtp;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub use smtp::Smtp;
+
+/// A running server.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data: tempfile::TempDir,
+    pub smtp: Smtp,
+    addr: String,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        let smtp = Smtp::start();
+        let data = tempfile::tempdir().unwrap();
+        let (child, addr) = spawn(data.path(), "127.0.0.1:0", smtp.port);
+        Self {
+            child,
+            url: format!("http://{addr}"),
+            data,
+            smtp,
+            addr,
+        }
+    }
+
+    /// Stops the server (for offline tests).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same address and data.
+    pub fn restart(mut self) -> Self {
+        self.stop();
+        let (child, addr) = spawn(self.data.path(), &self.addr, self.smtp.port);
+        assert_eq!(addr, self.addr);
+        self.child = child;
+        self
+    }
+}
+
+fn spawn(data: &Path, listen: &str, smtp_port: u16) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rights-server"))
+        .args(server_args(data, listen, smtp_port))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start rights-server");
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server exited before printing its address")
+            .unwrap();
+        if let Some(a) = find_addr(&line) {
+            break a;
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, addr)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn find_addr(line: &str) -> Option<String> {
+    line.split(|c: char| c.is_whitespace() || c == '"' || c == '/')
+        .find(|w| w.starts_with("127.0.0.1:") && w[10..].chars().all(|c| c.is_ascii_digit()) && w.len() > 10)
+        .map(str::to_string)
+}
+
+fn server_args(data: &Path, listen: &str, smtp_port: u16) -> Vec<String> {
+    vec![
+        "--listen".into(),
+        listen.into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--smtp".into(),
+        format!("smtp://127.0.0.1:{smtp_port}"),
+    ]
+}
+
+/// One person with their own XDG homes.
+pub struct User {
+    pub email: String,
+    pub home: tempfile::TempDir,
+    pub keystore_file: bool,
+}
+
+impl User {
+    pub fn new(email: &str, keystore_file: bool) -> Self {
+        Self {
+            email: email.into(),
+            home: tempfile::tempdir().unwrap(),
+            keystore_file,
+        }
+    }
+
+    /// A folder for this user's documents.
+    pub fn docs(&self) -> PathBuf {
+        let d = self.home.path().join("docs");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rights"));
+        let h = self.home.path();
+        c.env("HOME", h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("XDG_DATA_HOME", h.join("data"))
+            .env("XDG_CACHE_HOME", h.join("cache"))
+            .env("RIGHTS_TIMEOUT_SECS", "5")
+            .env_remove("RIGHTS_SERVER")
+            .current_dir(self.docs())
+            .stdin(Stdio::null());
+        if self.keystore_file {
+            c.env("RIGHTS_PASSPHRASE", format!("passphrase of {}", self.email));
+            c.arg("--keystore").arg("file");
+        }
+        c
+    }
+
+    /// Runs `rights ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "rights {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Runs and asserts failure with a one-line message; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(
+            !o.status.success(),
+            "rights {args:?} should fail; stdout: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "one-line error expected: {err}");
+        err
+    }
+
+    /// Signs up through the real mail exchange.
+    pub fn signup(&self, server: &Server) {
+        let before = server.smtp.count();
+        let mut child = self
+            .command()
+            .args(["signup", &self.email, "--server", &server.url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let code = server.smtp.code_for(&self.email, before);
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{code}\n").as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "signup failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// Writes a document into this user's folder.
+    pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.docs().join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    /// Copies a file into another user's folder (as mail or sync would).
+    pub fn give(&self, name: &str, to: &User) -> PathBuf {
+        let dst = to.docs().join(name);
+        std::fs::copy(self.docs().join(name), &dst).unwrap();
+        dst
+    }
+}
