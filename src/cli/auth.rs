@@ -122,17 +122,17 @@ pub fn logout(ctx: &mut Ctx) -> anyhow::Result<()> {
     let email = ctx.config.me()?.clone();
     fs_unmount_all()?;
     let mut warning = None;
-    if let Ok(session) = ctx.session() {
-        if let Ok(Some(rt)) = session.refresh_token() {
-            let r: Result<serde_json::Value, _> = session.api().call(
-                Method::POST,
-                "/v1/auth/logout",
-                None,
-                Some(&serde_json::json!({ "refresh_token": rt })),
-            );
-            if let Err(e) = r {
-                warning = Some(e.to_string());
-            }
+    if let Ok(session) = ctx.session()
+        && let Ok(Some(rt)) = session.refresh_token()
+    {
+        let r: Result<serde_json::Value, _> = session.api().call(
+            Method::POST,
+            "/v1/auth/logout",
+            None,
+            Some(&serde_json::json!({ "refresh_token": rt })),
+        );
+        if let Err(e) = r {
+            warning = Some(e.to_string());
         }
     }
     if let Ok(l) = ctx.licensing() {
