@@ -125,3 +125,44 @@ fn recursive_protect_is_rerunnable_and_completions_print() {
     let status = json(&alice.ok(&["status", "--json"]));
     assert_eq!(status["licences"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn send_protects_and_mails_over_smtp_or_to_an_eml_file() {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    let bob = User::new("bob@example.com", true);
+    alice.signup(&server);
+    bob.signup(&server);
+    alice.write("memo.txt", b"for bob only");
+    alice.ok(&["send", "memo.txt", "--to", "bob@example.com", "--eml-out", "memo.eml"]);
+    let eml = std::fs::read_to_string(alice.docs().join("memo.eml")).unwrap();
+    assert!(eml.contains("memo.txt.rights") && eml.contains("bob@example.com"));
+    assert!(!eml.contains("for bob only"));
+    assert!(!alice.docs().join("memo.txt").exists());
+
+    let cfg = alice.home.path().join("config/rightsfs/config.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+        server.smtp.port
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let before = server.smtp.count();
+    alice.ok(&[
+        "send",
+        "memo.txt.rights",
+        "--to",
+        "bob@example.com",
+        "--message",
+        "see attached",
+    ]);
+    let mails = server.smtp.mails.lock().unwrap();
+    let mail = mails[before..]
+        .iter()
+        .find(|m| m.contains("memo.txt.rights"))
+        .expect("the mail reached the SMTP server");
+    assert!(mail.contains("see attached"));
+    drop(mails);
+    alice.give("memo.txt.rights", &bob);
+    assert_eq!(bob.ok(&["cat", "memo.txt.rights"]), "for bob only");
+}

@@ -16,6 +16,8 @@ pub struct Ctx {
     pub config: Config,
     pub keystore: Arc<Keystore>,
     pub json: bool,
+    /// Print nothing on success (commands run inside other commands).
+    pub quiet: bool,
     licensing: OnceLock<Arc<Licensing>>,
 }
 
@@ -40,6 +42,7 @@ impl Ctx {
             paths,
             config,
             json,
+            quiet: false,
             licensing: OnceLock::new(),
         })
     }
@@ -91,7 +94,8 @@ impl Ctx {
             paths: self.paths.clone(),
             config: self.config.clone(),
             keystore: self.keystore.clone(),
-            json: true,
+            json: self.json,
+            quiet: true,
             licensing: l,
         })
     }

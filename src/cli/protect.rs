@@ -159,7 +159,7 @@ pub fn protect(
         results.push(serde_json::json!({
             "file": f, "protected": target, "content_id": new.content_id, "registration": reg,
         }));
-        if !ctx.json {
+        if !ctx.json && !ctx.quiet {
             bar.suspend(|| {
                 let state = if reg == Registration::Registered {
                     ""
@@ -171,6 +171,9 @@ pub fn protect(
         }
     }
     bar.finish_and_clear();
+    if ctx.quiet {
+        return Ok(());
+    }
     if ctx.json {
         output::json(&results);
     } else if files.is_empty() {
