@@ -7,6 +7,7 @@
 mod error;
 mod geometry;
 mod header;
+mod journal;
 mod keys;
 mod protected;
 mod state;
@@ -14,6 +15,7 @@ mod state;
 pub use error::FormatError;
 pub use geometry::Geometry;
 pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION, read_header};
+pub use journal::Recovery;
 pub use protected::ProtectedFile;
 
 /// The suffix a protected file carries in the source folder.

@@ -13,7 +13,7 @@ use super::FormatError;
 use super::header::SLOT_LEN;
 
 /// Plaintext bytes of a state record.
-const PLAIN_LEN: usize = 8 + 8 + 8 + 32;
+const PLAIN_LEN: usize = 8 + 8 + 8 + 8 + 32;
 /// Sealed bytes of a state record (nonce + plaintext + tag).
 pub const SEALED_LEN: usize = 12 + PLAIN_LEN + 16;
 
@@ -26,9 +26,15 @@ pub struct State {
     pub len: u64,
     /// Seals made under this file's key so far (nonce-reuse bound).
     pub seals: u64,
+    /// Bit 0 ([`DURABLE`]): every block this state names was synced to disk
+    /// before the state was written, so it holds after any power loss.
+    pub flags: u64,
     /// XOR over blocks of HMAC(commit key, index || tag).
     pub commitment: Sha256Digest,
 }
+
+/// Flag: this state's blocks were durable before it was written.
+pub const DURABLE: u64 = 1;
 
 /// The commitment term of one block.
 pub fn term(commit_key: &[u8; 32], index: u64, tag: &[u8; TAG_LEN]) -> Sha256Digest {
@@ -51,6 +57,7 @@ impl State {
         plain.extend_from_slice(&self.generation.to_be_bytes());
         plain.extend_from_slice(&self.len.to_be_bytes());
         plain.extend_from_slice(&self.seals.to_be_bytes());
+        plain.extend_from_slice(&self.flags.to_be_bytes());
         plain.extend_from_slice(&self.commitment);
         let mut out = seal_small(key, &aad(header_hash, slot), &plain);
         out.resize(SLOT_LEN as usize, 0);
@@ -71,8 +78,14 @@ impl State {
             generation: u(0),
             len: u(8),
             seals: u(16),
-            commitment: p[24..56].try_into().unwrap(),
+            flags: u(24),
+            commitment: p[32..64].try_into().unwrap(),
         }))
+    }
+
+    /// Whether the state survives any power loss (see [`DURABLE`]).
+    pub fn durable(&self) -> bool {
+        self.flags & DURABLE != 0
     }
 
     /// Picks the current state from both slots. Both must authenticate (or
@@ -101,12 +114,14 @@ mod tests {
             generation: 1,
             len: 10,
             seals: 1,
+            flags: DURABLE,
             commitment: [2; 32],
         };
         let s2 = State {
             generation: 2,
             len: 20,
             seals: 2,
+            flags: 0,
             commitment: [3; 32],
         };
         let mut raw = s1.seal(&key, &h, 0);
