@@ -27,5 +27,9 @@ pub const SUFFIX: &str = ".rights";
 /// and must be re-protected under a fresh key.
 pub const MAX_SEALS: u64 = 1 << 32;
 
+/// Largest plaintext length the format addresses (keeps offsets far from
+/// overflow).
+pub const MAX_LEN: u64 = 1 << 60;
+
 #[cfg(test)]
 mod tests;

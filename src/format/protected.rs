@@ -11,14 +11,12 @@ use super::header::{FileHeader, SLOT_LEN, read_header, read_up_to};
 use super::journal::{self, Journal, Recovery};
 use super::keys::FileKeys;
 use super::state::{DURABLE, State, term, xor_into};
-use super::{FormatError, MAX_SEALS};
+use super::{FormatError, MAX_LEN, MAX_SEALS};
 use crate::crypto::{ContentKey, NONCE_LEN, Sha256Digest, TAG_LEN};
 
 /// Below this many blocks a request is sealed or opened on one thread; above
 /// it, split across cores (thread start-up costs about one block's worth).
 const PARALLEL_BLOCKS: u64 = 32;
-/// Largest plaintext the format addresses (keeps offsets far from overflow).
-const MAX_LEN: u64 = 1 << 60;
 /// Rewritten committed blocks held before a commit is forced (8 MiB at the
 /// default block size): bounds memory between application fsyncs.
 const MAX_PENDING: usize = 2048;

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{Sha256Digest, TAG_LEN, hmac_sha256, open_small, seal_small};
 
-use super::FormatError;
+use super::{FormatError, MAX_LEN, MAX_SEALS};
 use super::header::SLOT_LEN;
 
 /// Plaintext bytes of a state record.
@@ -74,6 +74,11 @@ impl State {
         }
         let p = open_small(key, &aad(header_hash, slot), &raw[..SEALED_LEN]).map_err(|_| FormatError::StateTampered)?;
         let u = |i: usize| u64::from_be_bytes(p[i..i + 8].try_into().unwrap());
+        // Only a key holder can seal a state, but a view-only reader holds
+        // the key: values no writer produces must not reach size arithmetic.
+        if u(8) > MAX_LEN || u(0) == u64::MAX || u(16) > MAX_SEALS {
+            return Err(FormatError::StateTampered);
+        }
         Ok(Some(Self {
             generation: u(0),
             len: u(8),
