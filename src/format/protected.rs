@@ -119,6 +119,11 @@ impl ProtectedFile {
             return Err(FormatError::HeaderTampered("non-zero padding"));
         }
         let (state, slot) = State::pick(&keys.state, &header.hash, &tail[pad..])?;
+        // Only a key holder can seal a state, but a view-only reader holds
+        // the key: values no writer produces must not reach size arithmetic.
+        if state.len > MAX_LEN || state.generation == u64::MAX || state.seals > MAX_SEALS {
+            return Err(FormatError::StateTampered);
+        }
         let size = file.metadata()?.len();
         let expected = g.ciphertext_size(state.len);
         if size < expected {
