@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{Sha256Digest, TAG_LEN, hmac_sha256, open_small, seal_small};
 
-use super::{FormatError, MAX_LEN, MAX_SEALS};
 use super::header::SLOT_LEN;
+use super::{FormatError, MAX_LEN, MAX_SEALS};
 
 /// Plaintext bytes of a state record.
 const PLAIN_LEN: usize = 8 + 8 + 8 + 8 + 32;

@@ -424,3 +424,38 @@ mod journaled {
         assert!(pf.is_empty());
     }
 }
+
+/// A state record sealed by a key holder (a view-only reader holds the
+/// key) with an absurd length, generation or seal count must be refused,
+/// not overflow size arithmetic or a counter on the next commit.
+#[test]
+fn forged_state_with_absurd_values_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.rights");
+    let cek = make(&path, b"hello", 512);
+    let header = read_header(&rw(&path)).unwrap();
+    let keys = keys::FileKeys::derive(&cek, &header.content_id());
+    let clean = std::fs::read(&path).unwrap();
+    let so = header.state_offset() as usize;
+    let (real, _) = state::State::pick(&keys.state, &header.hash, &clean[so..so + 256]).unwrap();
+    let cases = [
+        (9, u64::MAX - 3, 3),
+        (9, 1 << 61, 3),
+        (u64::MAX, 5, 3),
+        (9, 5, u64::MAX),
+    ];
+    for (generation, len, seals) in cases {
+        std::fs::write(&path, &clean).unwrap();
+        let forged = state::State {
+            generation,
+            len,
+            seals,
+            ..real.clone()
+        };
+        let slot = forged.seal(&keys.state, &header.hash, 1);
+        rw(&path)
+            .write_all_at(&slot, header.state_offset() + header::SLOT_LEN)
+            .unwrap();
+        assert!(matches!(open_err(&path, &cek), FormatError::StateTampered));
+    }
+}
