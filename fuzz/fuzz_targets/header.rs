@@ -1,0 +1,47 @@
+//! Feeds arbitrary bytes to the keyless header parser and to a full open
+//! with a fixed key: neither may panic, whatever the bytes.
+#![no_main]
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use rightsfs::crypto::ContentKey;
+use rightsfs::format::{FileHeader, ProtectedFile, read_header};
+
+/// The content key of `tests/vectors/two-and-a-half-blocks.rights`, so that
+/// inputs mutated from that vector get past the key check into the state
+/// record and the blocks.
+const KEY_HEX: &str = "3b4e05b35760e1acb2f9c1f117fbd8b72f0e87a327bc3c57222c31025d24ec47";
+
+/// One scratch file reused for every input (on tmpfs when there is one).
+fn scratch() -> &'static File {
+    static F: OnceLock<File> = OnceLock::new();
+    F.get_or_init(|| {
+        tempfile::tempfile_in("/dev/shm")
+            .or_else(|_| tempfile::tempfile())
+            .expect("a scratch file")
+    })
+}
+
+fn key() -> ContentKey {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&KEY_HEX[2 * i..2 * i + 2], 16).expect("hex key");
+    }
+    ContentKey::from_bytes(k)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = FileHeader::parse(data.to_vec());
+    let f = scratch();
+    f.set_len(0).expect("truncate scratch file");
+    f.write_all_at(data, 0).expect("write scratch file");
+    let _ = read_header(f);
+    let file = f.try_clone().expect("dup scratch file");
+    if let Ok(pf) = ProtectedFile::open(file, &key()) {
+        let mut buf = vec![0u8; pf.len().min(1 << 16) as usize];
+        let _ = pf.read_at(&mut buf, 0);
+    }
+});

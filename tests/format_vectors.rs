@@ -1,0 +1,586 @@
+//! Test vectors of the protected-file format (`tests/vectors/`, described in
+//! its README): every committed vector must decode to its stated plaintext,
+//! header fields and wrapped key, and every damaged one must fail with its
+//! stated error. `regenerate_vectors` (ignored) remakes them; a proptest
+//! "fuzz smoke" throws random and mutated files at the parser.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use rightsfs::crypto::{ContentKey, DeviceKeyPair, ServerKemSecret, sha256};
+use rightsfs::format::{FileHeader, FormatError, ProtectedFile, read_header};
+use rightsfs::policy::{ContentId, Email, Grant, Policy, PublishingLicence, PublishingLicenceBody};
+
+/// Fixed inputs, so that regeneration changes only what is random by design
+/// (block nonces, the wrap's ephemeral key, the RSA-PSS salt).
+const SERVER_URL: &str = "https://rights.example.com";
+const OWNER: &str = "alice@example.com";
+const CREATED_AT: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const KEYS_FILE: &str = "keys.json";
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+/// Keys shared by every vector: the owner's device and the server.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Keys {
+    /// RSA-2048 private key of the owner's device, PKCS#8 DER, hex.
+    owner_device_pkcs8_der: String,
+    /// Its public half, SubjectPublicKeyInfo DER, hex (as in the licence).
+    owner_device_spki_der: String,
+    /// The server's X25519 secret, hex.
+    server_x25519_secret: String,
+    /// The server's X25519 public key, hex.
+    server_x25519_public: String,
+}
+
+/// The error a damaged vector must give, and when.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct ExpectedError {
+    /// `FormatError` variant name.
+    kind: String,
+    /// `open` (ProtectedFile::open fails) or `read` (open succeeds, reading
+    /// everything fails).
+    stage: String,
+    /// Block index named by the error, if it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+}
+
+/// One vector's sidecar (`NAME.json` beside `NAME.rights`).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Vector {
+    file: String,
+    description: String,
+    content_id: String,
+    content_key: String,
+    server_x25519_secret: String,
+    block_size: u32,
+    owner: String,
+    server_url: String,
+    created_at: i64,
+    /// Bytes of magic, version, length, body and MAC.
+    header_len: u64,
+    /// SHA-256 of those bytes (bound into every block's AAD).
+    header_sha256: String,
+    data_offset: u64,
+    file_size: u64,
+    plaintext_len: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plaintext_hex: Option<String>,
+    plaintext_sha256: String,
+    /// For a damaged vector: the intact vector it was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    derived_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expect_error: Option<ExpectedError>,
+}
+
+fn kind(e: &FormatError) -> &'static str {
+    match e {
+        FormatError::Io(_) => "Io",
+        FormatError::Empty => "Empty",
+        FormatError::NotProtected => "NotProtected",
+        FormatError::UnsupportedVersion(_) => "UnsupportedVersion",
+        FormatError::HeaderTruncated => "HeaderTruncated",
+        FormatError::HeaderMalformed(_) => "HeaderMalformed",
+        FormatError::WrongKey => "WrongKey",
+        FormatError::HeaderTampered(_) => "HeaderTampered",
+        FormatError::StateTampered => "StateTampered",
+        FormatError::Truncated { .. } => "Truncated",
+        FormatError::TrailingData { .. } => "TrailingData",
+        FormatError::BlockCorrupt { .. } => "BlockCorrupt",
+        FormatError::BlockMoved { .. } => "BlockMoved",
+        FormatError::StaleBlock => "StaleBlock",
+        FormatError::KeyWornOut => "KeyWornOut",
+        FormatError::TooLarge => "TooLarge",
+    }
+}
+
+fn error_index(e: &FormatError) -> Option<u64> {
+    match e {
+        FormatError::BlockCorrupt { index } | FormatError::BlockMoved { index, .. } => Some(*index),
+        _ => None,
+    }
+}
+
+fn unhex<const N: usize>(s: &str) -> [u8; N] {
+    hex::decode(s)
+        .expect("hex in a sidecar")
+        .try_into()
+        .expect("length in a sidecar")
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> T {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn load_keys() -> Keys {
+    read_json(&dir().join(KEYS_FILE))
+}
+
+/// Every sidecar, sorted by name.
+fn load_vectors() -> Vec<Vector> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir())
+        .expect("tests/vectors exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with(KEYS_FILE))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| read_json(p)).collect()
+}
+
+fn open_ro(name: &str) -> File {
+    File::open(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn read_all(pf: &ProtectedFile) -> Result<Vec<u8>, FormatError> {
+    let mut v = vec![0u8; pf.len() as usize];
+    let n = pf.read_at(&mut v, 0)?;
+    assert_eq!(n, v.len(), "short read");
+    Ok(v)
+}
+
+/// Checks everything a sidecar states about its header, without the key
+/// except for unwrapping it from the licence.
+fn check_header(v: &Vector, keys: &Keys) {
+    let file = open_ro(&v.file);
+    let h = read_header(&file).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+    assert_eq!(h.content_id().to_hex(), v.content_id, "{}", v.file);
+    assert_eq!(h.body.block_size, v.block_size, "{}", v.file);
+    assert_eq!(h.body.cipher, 1, "{}", v.file);
+    assert!(h.body.extensions.is_empty(), "{}", v.file);
+    assert_eq!(h.bytes.len() as u64, v.header_len, "{}", v.file);
+    assert_eq!(hex::encode(h.hash), v.header_sha256, "{}", v.file);
+    assert_eq!(hex::encode(sha256(&h.bytes)), v.header_sha256, "{}", v.file);
+    assert_eq!(h.geometry.data_offset, v.data_offset, "{}", v.file);
+    assert_eq!(file.metadata().unwrap().len(), v.file_size, "{}", v.file);
+
+    let pl = h.body.licence.verify().expect("owner signature verifies");
+    assert_eq!(pl, h.licence);
+    assert_eq!(pl.owner().as_str(), v.owner);
+    assert_eq!(pl.server_url, v.server_url);
+    assert_eq!(pl.created_at, v.created_at);
+    assert_eq!(hex::encode(&pl.owner_device_key), keys.owner_device_spki_der);
+    assert_eq!(v.server_x25519_secret, keys.server_x25519_secret);
+    let server = ServerKemSecret::from_bytes(unhex(&v.server_x25519_secret));
+    assert_eq!(hex::encode(server.public().0), keys.server_x25519_public);
+    assert_eq!(pl.server_key, server.public().0);
+    let cek = server
+        .unwrap(&pl.wrapped().unwrap(), &h.content_id().0)
+        .expect("the server unwraps the content key");
+    assert_eq!(hex::encode(cek.as_bytes()), v.content_key, "{}", v.file);
+}
+
+fn check_intact(v: &Vector) {
+    let file = open_ro(&v.file);
+    let h = read_header(&file).unwrap();
+    assert_eq!(h.plaintext_len(v.file_size).unwrap(), v.plaintext_len, "keyless length");
+    let cek = ContentKey::from_bytes(unhex(&v.content_key));
+    let pf = ProtectedFile::open(file, &cek).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+    assert_eq!(pf.len(), v.plaintext_len);
+    let plain = read_all(&pf).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+    assert_eq!(hex::encode(sha256(&plain)), v.plaintext_sha256, "{}", v.file);
+    if let Some(x) = &v.plaintext_hex {
+        assert_eq!(&hex::encode(&plain), x, "{}", v.file);
+    }
+    let wrong = ContentKey::from_bytes([0x55; 32]);
+    assert!(matches!(
+        ProtectedFile::open(open_ro(&v.file), &wrong),
+        Err(FormatError::WrongKey)
+    ));
+}
+
+fn check_damaged(v: &Vector, want: &ExpectedError, all: &[Vector]) {
+    let cek = ContentKey::from_bytes(unhex(&v.content_key));
+    let got = match want.stage.as_str() {
+        "open" => ProtectedFile::open(open_ro(&v.file), &cek).expect_err(&v.file),
+        "read" => {
+            let pf = ProtectedFile::open(open_ro(&v.file), &cek).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+            let err = read_all(&pf).expect_err(&v.file);
+            // Blocks other than the damaged one still read, and match the
+            // intact vector this one was made from.
+            let src = all
+                .iter()
+                .find(|s| Some(&s.file) == v.derived_from.as_ref())
+                .expect("derived_from names a vector");
+            let plain = hex::decode(src.plaintext_hex.as_ref().expect("source has hex plaintext")).unwrap();
+            let bs = v.block_size as u64;
+            for i in 0..v.plaintext_len.div_ceil(bs) {
+                if Some(i) == want.index {
+                    continue;
+                }
+                let lo = (i * bs) as usize;
+                let hi = plain.len().min(lo + bs as usize);
+                let mut buf = vec![0u8; hi - lo];
+                pf.read_at(&mut buf, lo as u64).unwrap();
+                assert_eq!(buf, plain[lo..hi], "{} block {i}", v.file);
+            }
+            err
+        }
+        s => panic!("{}: unknown stage {s}", v.file),
+    };
+    assert_eq!(kind(&got), want.kind, "{}: got {got}", v.file);
+    assert_eq!(error_index(&got), want.index, "{}: got {got}", v.file);
+}
+
+#[test]
+fn vectors_decode_as_stated() {
+    let keys = load_keys();
+    let device = DeviceKeyPair::from_pkcs8_der(&hex::decode(&keys.owner_device_pkcs8_der).unwrap()).unwrap();
+    assert_eq!(hex::encode(device.public().to_der()), keys.owner_device_spki_der);
+    let all = load_vectors();
+    let (mut intact, mut damaged) = (0, 0);
+    for v in &all {
+        check_header(v, &keys);
+        match &v.expect_error {
+            None => {
+                check_intact(v);
+                intact += 1;
+            }
+            Some(want) => {
+                check_damaged(v, want, &all);
+                damaged += 1;
+            }
+        }
+    }
+    assert!(
+        intact >= 5 && damaged >= 2,
+        "{intact} intact, {damaged} damaged vectors"
+    );
+}
+
+/// Every `.rights` file has a sidecar and every sidecar a file.
+#[test]
+fn vectors_are_paired() {
+    let names: Vec<String> = load_vectors().into_iter().map(|v| v.file).collect();
+    for e in std::fs::read_dir(dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "rights") {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(names.contains(&n), "{n} has no sidecar");
+        }
+    }
+    for n in &names {
+        assert!(dir().join(n).is_file(), "{n} is missing");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Regeneration
+
+/// Intact vectors: (name, block size, plaintext length, description).
+const INTACT: &[(&str, u32, usize, &str)] = &[
+    (
+        "empty",
+        512,
+        0,
+        "No plaintext: header, padding, state slot 0 (generation 1) and a never-written all-zero slot 1; no blocks.",
+    ),
+    ("one-byte", 512, 1, "One plaintext byte: a single short last block."),
+    (
+        "one-block",
+        512,
+        512,
+        "Exactly one full block of 512 bytes (flagged last).",
+    ),
+    (
+        "two-and-a-half-blocks",
+        512,
+        1280,
+        "Two full 512-byte blocks and a 256-byte last block; written in three writes, so the state generation is past 2.",
+    ),
+    (
+        "ten-kib",
+        4096,
+        10_000,
+        "10 000 bytes in the default 4096-byte blocks: two full blocks and a 1808-byte last block.",
+    ),
+];
+
+/// Largest plaintext given as hex in its sidecar (larger: sha256 only).
+const HEX_MAX: usize = 2048;
+
+/// A deterministic value for `what` of vector `name`.
+fn fixed(name: &str, what: &str) -> [u8; 32] {
+    sha256(format!("rightsfs test vector {name} {what}").as_bytes())
+}
+
+/// Readable, deterministic plaintext.
+fn plaintext(len: usize) -> Vec<u8> {
+    let line = b"rightsfs test vector plaintext 0123456789 abcdefghijklmnopqrstuvwxyz\n";
+    line.iter().copied().cycle().take(len).collect()
+}
+
+fn load_or_make_keys() -> (Keys, DeviceKeyPair, ServerKemSecret) {
+    let path = dir().join(KEYS_FILE);
+    let device = if path.is_file() {
+        let k: Keys = read_json(&path);
+        DeviceKeyPair::from_pkcs8_der(&hex::decode(k.owner_device_pkcs8_der).unwrap()).unwrap()
+    } else {
+        DeviceKeyPair::generate().unwrap()
+    };
+    let server = ServerKemSecret::from_bytes(fixed("server", "x25519 secret"));
+    let keys = Keys {
+        owner_device_pkcs8_der: hex::encode(device.to_pkcs8_der().unwrap().as_slice()),
+        owner_device_spki_der: hex::encode(device.public().to_der()),
+        server_x25519_secret: hex::encode(server.to_bytes().as_slice()),
+        server_x25519_public: hex::encode(server.public().0),
+    };
+    (keys, device, server)
+}
+
+fn write_json<T: Serialize>(name: &str, v: &T) {
+    let mut text = serde_json::to_string_pretty(v).unwrap();
+    text.push('\n');
+    std::fs::write(dir().join(name), text).unwrap();
+}
+
+fn rw(path: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap()
+}
+
+/// Builds one intact vector and returns its sidecar.
+fn make_intact(
+    name: &str,
+    bs: u32,
+    len: usize,
+    description: &str,
+    device: &DeviceKeyPair,
+    server: &ServerKemSecret,
+) -> Vector {
+    let cek = ContentKey::from_bytes(fixed(name, "content key"));
+    let id = ContentId(fixed(name, "content id")[..16].try_into().unwrap());
+    let mut policy = Policy::owner_only(Email::parse(OWNER).unwrap(), 7);
+    policy
+        .grants
+        .push(Grant::parse_spec("bob@example.com:view,edit").unwrap());
+    let body = PublishingLicenceBody {
+        version: 1,
+        content_id: id,
+        server_url: SERVER_URL.into(),
+        server_key: server.public().0,
+        owner_device_key: device.public().to_der(),
+        policy,
+        wrapped_key: server.public().wrap(&cek, &id.0).0.to_vec(),
+        created_at: CREATED_AT,
+    };
+    let header = FileHeader::new(PublishingLicence::sign(&body, device).unwrap(), &cek, bs).unwrap();
+    let file_name = format!("{name}.rights");
+    let path = dir().join(&file_name);
+    let plain = plaintext(len);
+    let mut pf = ProtectedFile::create(rw(&path), header.clone(), &cek).unwrap();
+    // Several writes and commits, so that both state slots hold records.
+    for (i, part) in plain.chunks(512).enumerate() {
+        pf.write_at(part, (i * 512) as u64).unwrap();
+        if i % 2 == 0 {
+            pf.flush().unwrap();
+        }
+    }
+    pf.sync().unwrap();
+    drop(pf);
+    Vector {
+        file: file_name,
+        description: description.into(),
+        content_id: id.to_hex(),
+        content_key: hex::encode(cek.as_bytes()),
+        server_x25519_secret: hex::encode(server.to_bytes().as_slice()),
+        block_size: bs,
+        owner: OWNER.into(),
+        server_url: SERVER_URL.into(),
+        created_at: CREATED_AT,
+        header_len: header.bytes.len() as u64,
+        header_sha256: hex::encode(header.hash),
+        data_offset: header.geometry.data_offset,
+        file_size: std::fs::metadata(&path).unwrap().len(),
+        plaintext_len: len as u64,
+        plaintext_hex: (len <= HEX_MAX).then(|| hex::encode(&plain)),
+        plaintext_sha256: hex::encode(sha256(&plain)),
+        derived_from: None,
+        expect_error: None,
+    }
+}
+
+/// Writes `bytes` as damaged vector `name`, made from `src`.
+fn make_damaged(src: &Vector, name: &str, bytes: &[u8], description: &str, want: ExpectedError) -> Vector {
+    let file_name = format!("{name}.rights");
+    std::fs::write(dir().join(&file_name), bytes).unwrap();
+    Vector {
+        file: file_name,
+        description: description.into(),
+        content_id: src.content_id.clone(),
+        content_key: src.content_key.clone(),
+        server_x25519_secret: src.server_x25519_secret.clone(),
+        block_size: src.block_size,
+        owner: src.owner.clone(),
+        server_url: src.server_url.clone(),
+        created_at: src.created_at,
+        header_len: src.header_len,
+        header_sha256: src.header_sha256.clone(),
+        data_offset: src.data_offset,
+        file_size: bytes.len() as u64,
+        plaintext_len: src.plaintext_len,
+        plaintext_hex: None,
+        plaintext_sha256: src.plaintext_sha256.clone(),
+        derived_from: Some(src.file.clone()),
+        expect_error: Some(want),
+    }
+}
+
+fn damaged_vectors(src: &Vector) -> Vec<Vector> {
+    let clean = std::fs::read(dir().join(&src.file)).unwrap();
+    let stride = src.block_size as usize + 28;
+    let block = |i: usize| src.data_offset as usize + i * stride;
+    let err = |kind: &str, stage: &str, index: Option<u64>| ExpectedError {
+        kind: kind.into(),
+        stage: stage.into(),
+        index,
+    };
+    let mut out = Vec::new();
+
+    let mut tampered = clean.clone();
+    tampered[block(1) + 12 + 100] ^= 0x01;
+    out.push(make_damaged(
+        src,
+        "bad-tampered-block",
+        &tampered,
+        "One ciphertext bit of block 1 flipped (tag untouched): the file opens, blocks 0 and 2 read, block 1 fails.",
+        err("BlockCorrupt", "read", Some(1)),
+    ));
+
+    let truncated = &clean[..clean.len() - 100];
+    out.push(make_damaged(
+        src,
+        "bad-truncated",
+        truncated,
+        "The last 100 bytes cut off: the size no longer matches the state record's length.",
+        err("Truncated", "open", None),
+    ));
+
+    let mut swapped = clean.clone();
+    swapped[block(0)..block(1)].copy_from_slice(&clean[block(1)..block(2)]);
+    swapped[block(1)..block(2)].copy_from_slice(&clean[block(0)..block(1)]);
+    out.push(make_damaged(
+        src,
+        "bad-swapped-blocks",
+        &swapped,
+        "Blocks 0 and 1 exchanged: each authenticates only at the other's index.",
+        err("BlockMoved", "open", Some(0)),
+    ));
+
+    // Replay: rewrite block 1, commit, then put the old block 1 back.
+    let scratch = dir().join("bad-replayed-block.rights");
+    std::fs::write(&scratch, &clean).unwrap();
+    let cek = ContentKey::from_bytes(unhex(&src.content_key));
+    let mut pf = ProtectedFile::open(rw_keep(&scratch), &cek).unwrap();
+    pf.write_at(b"a newer version of block one", 600).unwrap();
+    pf.sync().unwrap();
+    drop(pf);
+    let mut replayed = std::fs::read(&scratch).unwrap();
+    replayed[block(1)..block(2)].copy_from_slice(&clean[block(1)..block(2)]);
+    out.push(make_damaged(
+        src,
+        "bad-replayed-block",
+        &replayed,
+        "Block 1 rewritten and committed, then its older version put back: every block authenticates, but the state's block commitment does not match.",
+        err("StaleBlock", "open", None),
+    ));
+    out
+}
+
+fn rw_keep(path: &Path) -> File {
+    OpenOptions::new().read(true).write(true).open(path).unwrap()
+}
+
+#[test]
+#[ignore = "rewrites tests/vectors; run on purpose and commit the result"]
+fn regenerate_vectors() {
+    std::fs::create_dir_all(dir()).unwrap();
+    let (keys, device, server) = load_or_make_keys();
+    write_json(KEYS_FILE, &keys);
+    for &(name, bs, len, description) in INTACT {
+        let v = make_intact(name, bs, len, description, &device, &server);
+        if name == "two-and-a-half-blocks" {
+            for d in damaged_vectors(&v) {
+                write_json(&d.file.replace(".rights", ".json"), &d);
+            }
+        }
+        write_json(&format!("{name}.json"), &v);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Fuzz smoke: the parser and `open` under random and mutated input.
+
+fn scratch_with(bytes: &[u8]) -> (tempfile::NamedTempFile, File) {
+    let t = tempfile::NamedTempFile::new().unwrap();
+    t.as_file().write_all_at(bytes, 0).unwrap();
+    let f = t.reopen().unwrap();
+    (t, f)
+}
+
+fn intact_source() -> (Vec<u8>, ContentKey, Vec<u8>) {
+    let v: Vector = read_json(&dir().join("two-and-a-half-blocks.json"));
+    let bytes = std::fs::read(dir().join(&v.file)).unwrap();
+    let plain = hex::decode(v.plaintext_hex.unwrap()).unwrap();
+    (bytes, ContentKey::from_bytes(unhex(&v.content_key)), plain)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes, with and without the magic in front: an error, never
+    /// a panic and never a successful open.
+    #[test]
+    fn random_bytes_are_rejected(mut bytes in prop::collection::vec(any::<u8>(), 0..2048), magic in any::<bool>()) {
+        if magic {
+            let m = rightsfs::format::MAGIC;
+            let k = m.len().min(bytes.len());
+            bytes[..k].copy_from_slice(&m[..k]);
+        }
+        let _ = FileHeader::parse(bytes.clone());
+        let (_t, f) = scratch_with(&bytes);
+        prop_assert!(ProtectedFile::open(f, &ContentKey::from_bytes([7; 32])).is_err());
+    }
+
+    /// A valid file with some bytes changed, possibly cut short: opening or
+    /// reading with the right key must fail, because every byte is
+    /// authenticated.
+    #[test]
+    fn mutated_vector_is_detected(
+        flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..4),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let (clean, cek, plain) = intact_source();
+        let mut bytes = clean.clone();
+        for (at, x) in &flips {
+            bytes[at.index(clean.len())] ^= x;
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c.index(clean.len()));
+        }
+        let _ = FileHeader::parse(bytes.clone());
+        let (_t, f) = scratch_with(&bytes);
+        let outcome = ProtectedFile::open(f, &cek).and_then(|pf| read_all(&pf));
+        if bytes == clean {
+            prop_assert_eq!(outcome.unwrap(), plain);
+        } else {
+            prop_assert!(outcome.is_err(), "a changed file decoded");
+        }
+    }
+}
