@@ -22,9 +22,8 @@ fn wrong_code_is_refused_and_nothing_is_stored() {
 
 #[test]
 fn bad_files_are_refused_without_damage() {
-    let server = Server::start();
     let alice = User::new("alice@example.com", true);
-    alice.signup(&server);
+    alice.login_offline();
     let plain = alice.write("plain.txt", b"just text");
     let err = alice.fails(&["cat", "plain.txt"]);
     assert!(err.contains("not a protected file"), "{err}");
@@ -76,9 +75,8 @@ fn bad_files_are_refused_without_damage() {
 
 #[test]
 fn killed_protect_leaves_the_original_intact() {
-    let server = Server::start();
     let alice = User::new("alice@example.com", true);
-    alice.signup(&server);
+    alice.login_offline();
     let path = alice.docs().join("big.bin");
     {
         let mut f = std::fs::File::create(&path).unwrap();

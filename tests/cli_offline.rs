@@ -77,3 +77,26 @@ fn expired_grant_and_expired_cached_licence() {
     assert!(err.contains("no rights") || err.contains("expired"), "{err}");
     drop(server);
 }
+
+/// A device that has never reached its server (it is down) still protects
+/// and opens its own files; registration waits in the queue.
+#[test]
+fn owner_works_with_no_server_at_all() {
+    let user = User::new("olga@example.com", true);
+    user.login_offline();
+
+    user.write("diary.txt", b"dear diary");
+    let out = user.run(&["protect", "diary.txt"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rights sync"));
+    assert_eq!(user.ok(&["cat", "diary.txt.rights"]), "dear diary");
+    let info = user.ok(&["info", "diary.txt.rights"]);
+    assert!(info.contains("olga@example.com") && info.contains("queued"), "{info}");
+    let status: serde_json::Value = serde_json::from_str(&user.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["pending_registrations"].as_array().unwrap().len(), 1);
+    assert_eq!(status["licences"][0]["owner"], true);
+    let err = user.fails(&["sync"]);
+    assert!(err.contains("pending"), "{err}");
+    user.ok(&["unprotect", "diary.txt.rights"]);
+    assert_eq!(std::fs::read(user.docs().join("diary.txt")).unwrap(), b"dear diary");
+}

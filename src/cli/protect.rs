@@ -55,7 +55,7 @@ pub fn register_or_queue(ctx: &Ctx, id: &ContentId, pl: &PublishingLicence) -> a
         }
         Err(e @ (ClientError::Unreachable { .. } | ClientError::Server { status: 500.., .. })) => {
             queue.push(id, pl)?;
-            if !ctx.json {
+            if !ctx.json && !ctx.quiet {
                 eprintln!("note: {e}; registration queued, run `rights sync` when online");
             }
             Ok(Registration::Queued)

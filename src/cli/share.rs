@@ -113,6 +113,7 @@ pub fn revoke(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
 /// `rights sync`: registers everything in the queue.
 pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
     let q = RegistrationQueue::new(&ctx.paths);
+    let quiet = ctx.clone_for_quiet()?;
     let mut done = Vec::new();
     let mut left = Vec::new();
     for (id, pl) in q.list() {
@@ -123,7 +124,7 @@ pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
                 continue;
             }
         };
-        match register_or_queue(ctx, &id, &pl) {
+        match register_or_queue(&quiet, &id, &pl) {
             Ok(Registration::Registered) => done.push(id),
             Ok(Registration::Queued) => {
                 left.push(serde_json::json!({ "content_id": id, "error": "server unreachable" }))

@@ -195,6 +195,41 @@ impl User {
         );
     }
 
+    /// Sets up an identity as a login would, against a server that is not
+    /// there (a closed port): for what must work with no server at all.
+    pub fn login_offline(&self) {
+        use rightsfs::client::{Config, Keystore, KeystoreKind, Paths};
+        let h = self.home.path();
+        let paths = Paths {
+            config_dir: h.join("config/rightsfs"),
+            data_dir: h.join("data/rightsfs"),
+            cache_dir: h.join("cache/rightsfs"),
+        };
+        let device = rightsfs::crypto::DeviceKeyPair::generate().unwrap();
+        let ks = Keystore::new(KeystoreKind::File, &paths).with_passphrase(&format!("passphrase of {}", self.email));
+        ks.set_many(&[
+            ("device-key", device.to_pkcs8_der().unwrap().as_slice()),
+            ("refresh-token", b"stale"),
+        ])
+        .unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = Config {
+            server_url: Some(format!("http://{closed}")),
+            email: Some(self.email.parse().unwrap()),
+            device_id: Some("dev-1".into()),
+            keystore: KeystoreKind::File,
+            server_kem_key: Some(hex::encode(rightsfs::crypto::ServerKemSecret::generate().public().0)),
+            server_signing_key: Some(hex::encode(
+                rightsfs::crypto::ServerSigningKey::generate().verifying_key().0,
+            )),
+            ..Config::default()
+        };
+        config.save(&paths).unwrap();
+    }
+
     /// Writes a document into this user's folder.
     pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
         let p = self.docs().join(name);
