@@ -64,11 +64,18 @@ impl Keystore {
         }
         let p = match std::env::var("RIGHTS_PASSPHRASE") {
             Ok(p) => Zeroizing::new(p),
-            Err(_) => Zeroizing::new(
-                rpassword::prompt_password("Passphrase for the rightsfs credential file: ").map_err(|e| {
-                    ClientError::Keystore(format!("cannot read the passphrase ({e}); set RIGHTS_PASSPHRASE"))
-                })?,
-            ),
+            Err(_) => {
+                let ask = |prompt: &str| {
+                    rpassword::prompt_password(prompt).map(Zeroizing::new).map_err(|e| {
+                        ClientError::Keystore(format!("cannot read the passphrase ({e}); set RIGHTS_PASSPHRASE"))
+                    })
+                };
+                let p = ask("Passphrase for the rightsfs credential file: ")?;
+                if !self.paths.credential_file().exists() && *ask("Repeat the passphrase: ")? != *p {
+                    return Err(ClientError::Keystore("the passphrases differ; nothing was stored".into()));
+                }
+                p
+            }
         };
         if p.is_empty() {
             return Err(ClientError::Keystore("the passphrase is empty".into()));

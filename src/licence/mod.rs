@@ -340,6 +340,12 @@ impl Licensing {
     }
 }
 
+/// Worker threads share one store: keep it `Send + Sync`.
+const _: fn() = || {
+    fn assert_shareable<T: Send + Sync>() {}
+    assert_shareable::<Licensing>();
+};
+
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
