@@ -81,3 +81,19 @@ fn paths_write(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
     f.sync_all()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        for sub in cmd.get_subcommands_mut().filter(|s| s.get_name() != "help") {
+            let help = sub.render_long_help().to_string();
+            assert!(help.contains("Example"), "`rights {}` help has no example", sub.get_name());
+        }
+        Cli::command().debug_assert();
+    }
+}
