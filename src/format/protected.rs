@@ -530,14 +530,16 @@ impl ProtectedFile {
         } else {
             first
         };
+        if direct_from <= last {
+            let o = ((direct_from - first) as usize) * stride;
+            let at = g.block_offset(direct_from);
+            reserve(&self.file, at, (out.len() - o) as u64)?;
+            self.file.write_all_at(&out[o..], at)?;
+        }
         for i in first..direct_from.min(last + 1) {
             let o = ((i - first) as usize) * stride;
             let n = g.block_len(i, new_len) + crate::crypto::BLOCK_OVERHEAD;
             self.pending.insert(i, out[o..o + n].to_vec());
-        }
-        if direct_from <= last {
-            let o = ((direct_from - first) as usize) * stride;
-            self.file.write_all_at(&out[o..], g.block_offset(direct_from))?;
         }
         Ok(())
     }
@@ -653,9 +655,12 @@ impl ProtectedFile {
         if !self.pending.is_empty() {
             next.flags = DURABLE;
             self.file.sync_data()?;
-            let mut writes: Vec<(u64, Vec<u8>)> = std::mem::take(&mut self.pending)
-                .into_iter()
-                .map(|(i, b)| (self.header.geometry.block_offset(i), b))
+            // Cloned, not taken: if the journal cannot be written (disk full)
+            // nothing changed on disk and the rewrites stay pending.
+            let mut writes: Vec<(u64, Vec<u8>)> = self
+                .pending
+                .iter()
+                .map(|(i, b)| (self.header.geometry.block_offset(*i), b.clone()))
                 .collect();
             writes.push((
                 self.slot_offset(slot),
@@ -676,6 +681,7 @@ impl ProtectedFile {
             }
             j.apply(&self.file)?;
             std::fs::remove_file(path)?;
+            self.pending.clear();
         } else if durable || size < self.anchor_size {
             next.flags = DURABLE;
             self.file.sync_data()?;
@@ -718,5 +724,25 @@ impl Drop for ProtectedFile {
         {
             tracing::error!(content_id = %self.header.content_id(), error = %e, "could not commit protected-file state on close");
         }
+    }
+}
+
+/// Reserves disk space for a write (`fallocate` with `KEEP_SIZE`), so that a
+/// full disk fails the write before any byte of it lands and no block is
+/// left half-written. Filesystems without `fallocate` skip the reservation.
+fn reserve(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(std::io::Error::from_raw_os_error(libc::EFBIG));
+    };
+    // SAFETY: plain syscall on a file descriptor `file` owns for the call.
+    let r = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off, n) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
+        _ => Err(e),
     }
 }
