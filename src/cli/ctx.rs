@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::client::{Api, ClientError, Config, DEVICE_KEY, Keystore, KeystoreKind, Paths, Session};
-use crate::crypto::DeviceKeyPair;
-use crate::licence::{Identity, Licensing};
+use crate::client::{ClientError, Config, Keystore, KeystoreKind, Paths, Session};
+use crate::licence::Licensing;
 
 /// Per-invocation state.
 pub struct Ctx {
@@ -49,15 +48,7 @@ impl Ctx {
 
     /// An authenticated session with the configured server.
     pub fn session(&self) -> Result<Session, ClientError> {
-        let api = Api::new(self.config.server()?, timeout())?;
-        Ok(Session::new(api, self.keystore.clone(), self.config.me()?.to_string()))
-    }
-
-    /// This device's key pair from the keystore.
-    pub fn device_key(&self) -> Result<DeviceKeyPair, ClientError> {
-        let der = self.keystore.get(DEVICE_KEY)?.ok_or(ClientError::NotLoggedIn)?;
-        DeviceKeyPair::from_pkcs8_der(&der)
-            .map_err(|_| ClientError::Keystore("the stored device key is damaged: run `rights login` again".into()))
+        crate::client::session(&self.config, self.keystore.clone(), timeout())
     }
 
     /// The licence store, with the server as source.
@@ -65,20 +56,13 @@ impl Ctx {
         if let Some(l) = self.licensing.get() {
             return Ok(l.clone());
         }
-        let c = &self.config;
-        let identity = Identity {
-            email: c.me()?.clone(),
-            device_id: c.device_id.clone().ok_or(ClientError::NotLoggedIn)?,
-            device_key: self.device_key()?,
-            server_key: c.server_verifying()?,
-        };
-        let source: Option<Box<dyn crate::licence::LicenceSource>> = Some(Box::new(self.session()?));
-        let l = Arc::new(Licensing::new(
-            identity,
-            self.paths.licence_cache(),
-            self.paths.owner_licences(),
-            source,
-        ));
+        let l = Arc::new(crate::client::licensing(
+            &self.paths,
+            &self.config,
+            self.keystore.clone(),
+            timeout(),
+            true,
+        )?);
         let _ = self.licensing.set(l.clone());
         Ok(l)
     }

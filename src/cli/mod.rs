@@ -92,7 +92,11 @@ mod tests {
         cmd.build();
         for sub in cmd.get_subcommands_mut().filter(|s| s.get_name() != "help") {
             let help = sub.render_long_help().to_string();
-            assert!(help.contains("Example"), "`rights {}` help has no example", sub.get_name());
+            assert!(
+                help.contains("Example"),
+                "`rights {}` help has no example",
+                sub.get_name()
+            );
         }
         Cli::command().debug_assert();
     }

@@ -72,7 +72,9 @@ impl Keystore {
                 };
                 let p = ask("Passphrase for the rightsfs credential file: ")?;
                 if !self.paths.credential_file().exists() && *ask("Repeat the passphrase: ")? != *p {
-                    return Err(ClientError::Keystore("the passphrases differ; nothing was stored".into()));
+                    return Err(ClientError::Keystore(
+                        "the passphrases differ; nothing was stored".into(),
+                    ));
                 }
                 p
             }

@@ -5,6 +5,7 @@
 mod config;
 mod dto;
 mod http;
+mod identity;
 mod keystore;
 mod paths;
 mod queue;
@@ -14,6 +15,7 @@ mod source;
 pub use config::{Config, KeystoreKind, SmtpConfig};
 pub use dto::{ServerKeys, TokenPair};
 pub use http::{Api, DEFAULT_TIMEOUT};
+pub use identity::{device_key, licensing, session};
 pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};
 pub use paths::{Paths, ensure_private_dir, sync_dir, write_private_atomic};
 pub use queue::RegistrationQueue;
