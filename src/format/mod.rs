@@ -7,6 +7,7 @@
 mod error;
 mod geometry;
 mod header;
+mod journal;
 mod keys;
 mod protected;
 mod state;
@@ -14,6 +15,7 @@ mod state;
 pub use error::FormatError;
 pub use geometry::Geometry;
 pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION, read_header};
+pub use journal::Recovery;
 pub use protected::ProtectedFile;
 
 /// The suffix a protected file carries in the source folder.
@@ -24,6 +26,10 @@ pub const SUFFIX: &str = ".rights";
 /// of a nonce collision stays below 2^-32; past it the file refuses writes
 /// and must be re-protected under a fresh key.
 pub const MAX_SEALS: u64 = 1 << 32;
+
+/// Largest plaintext length the format addresses (keeps offsets far from
+/// overflow).
+pub const MAX_LEN: u64 = 1 << 60;
 
 #[cfg(test)]
 mod tests;

@@ -1,21 +1,25 @@
 //! Random-access reading and writing of one protected file.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroize;
 
 use super::header::{FileHeader, SLOT_LEN, read_header, read_up_to};
+use super::journal::{self, Journal, Recovery};
 use super::keys::FileKeys;
-use super::state::{State, term, xor_into};
-use super::{FormatError, MAX_SEALS};
+use super::state::{DURABLE, State, term, xor_into};
+use super::{FormatError, MAX_LEN, MAX_SEALS};
 use crate::crypto::{ContentKey, NONCE_LEN, Sha256Digest, TAG_LEN};
 
 /// Below this many blocks a request is sealed or opened on one thread; above
 /// it, split across cores (thread start-up costs about one block's worth).
 const PARALLEL_BLOCKS: u64 = 32;
-/// Largest plaintext the format addresses (keeps offsets far from overflow).
-const MAX_LEN: u64 = 1 << 60;
+/// Rewritten committed blocks held before a commit is forced (8 MiB at the
+/// default block size): bounds memory between application fsyncs.
+const MAX_PENDING: usize = 2048;
 
 type Tag = [u8; TAG_LEN];
 
@@ -58,10 +62,24 @@ impl Drop for Wiped {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Test hook: stop a journaled commit right after its journal is durable.
+    pub(super) static CRASH_AFTER_JOURNAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// An open protected file: a decrypting, encrypting view of `File` with
 /// random access. Reads decrypt only the blocks asked for; writes reseal
 /// only the blocks they touch. Changes are committed to the state record by
 /// [`flush`](Self::flush) / [`sync`](Self::sync) (and, best effort, on drop).
+///
+/// Opened with a journal directory, every state on disk is recoverable: new
+/// blocks past the committed end are written directly, rewrites of committed
+/// blocks are held until the next commit and then go through a redo journal
+/// (see `docs/ARCHITECTURE.md`). Without one, writes go straight to the file
+/// and a crash between a write and the next commit leaves a file that reports
+/// damage on open; use that mode only for files written start to finish and
+/// then renamed into place.
 pub struct ProtectedFile {
     file: File,
     header: FileHeader,
@@ -70,6 +88,11 @@ pub struct ProtectedFile {
     slot: u8,
     tags: Vec<Tag>,
     dirty: bool,
+    journal: Option<PathBuf>,
+    committed_blocks: u64,
+    pending: BTreeMap<u64, Vec<u8>>,
+    anchor: u8,
+    anchor_size: u64,
 }
 
 impl std::fmt::Debug for ProtectedFile {
@@ -124,6 +147,7 @@ impl ProtectedFile {
             generation: 1,
             len: 0,
             seals: 1,
+            flags: DURABLE,
             commitment: [0; 32],
         };
         let so = (g.data_offset - 2 * SLOT_LEN) as usize;
@@ -138,16 +162,45 @@ impl ProtectedFile {
             slot: 0,
             tags: Vec::new(),
             dirty: false,
+            journal: None,
+            committed_blocks: 0,
+            pending: BTreeMap::new(),
+            anchor: 0,
+            anchor_size: g.data_offset,
         })
+    }
+
+    /// Makes later commits crash-safe through a journal kept in `dir`
+    /// (for a file just made by [`create`](Self::create)).
+    pub fn with_journal(mut self, dir: &Path) -> Self {
+        self.journal = Some(journal::path_for(dir, &self.header.content_id()));
+        self
     }
 
     /// Opens an existing protected file with its content key, checking the
     /// header, the state record, the file size and the block commitment.
     /// Costs one pass over the block tags (not a decryption of the data).
     pub fn open(file: File, cek: &ContentKey) -> Result<Self, FormatError> {
+        Self::open_inner(file, cek, None).map(|(pf, _)| pf)
+    }
+
+    /// Opens for crash-safe writing with a journal in `dir`: first replays
+    /// or discards a journal left by a crash and cuts uncommitted data from
+    /// the end, then checks the file as [`open`](Self::open) does. Returns
+    /// what recovery did, for logs and status.
+    pub fn open_journaled(file: File, cek: &ContentKey, dir: &Path) -> Result<(Self, Recovery), FormatError> {
+        Self::open_inner(file, cek, Some(dir))
+    }
+
+    fn open_inner(file: File, cek: &ContentKey, dir: Option<&Path>) -> Result<(Self, Recovery), FormatError> {
         let header = read_header(&file)?;
         let keys = FileKeys::derive(cek, &header.content_id());
         header.authenticate(&keys)?;
+        let journal = dir.map(|d| journal::path_for(d, &header.content_id()));
+        let mut recovery = Recovery::default();
+        if let Some(path) = &journal {
+            Journal::recover(path, &file, &header.hash, &mut recovery)?;
+        }
         let g = header.geometry;
         let mut tail = vec![0u8; (g.data_offset - header.bytes.len() as u64) as usize];
         if read_up_to(&file, &mut tail, header.bytes.len() as u64)? < tail.len() {
@@ -157,31 +210,86 @@ impl ProtectedFile {
         if tail[..pad].iter().any(|b| *b != 0) {
             return Err(FormatError::HeaderTampered("non-zero padding"));
         }
-        let (state, slot) = State::pick(&keys.state, &header.hash, &tail[pad..])?;
-        // Only a key holder can seal a state, but a view-only reader holds
-        // the key: values no writer produces must not reach size arithmetic.
-        if state.len > MAX_LEN || state.generation == u64::MAX || state.seals > MAX_SEALS {
-            return Err(FormatError::StateTampered);
-        }
+        let slots = &tail[pad..];
         let size = file.metadata()?.len();
-        let expected = g.ciphertext_size(state.len);
-        if size < expected {
-            return Err(FormatError::Truncated { expected, actual: size });
-        }
-        if size > expected {
-            return Err(FormatError::TrailingData { expected, actual: size });
-        }
         let mut pf = Self {
             file,
             header,
             keys,
-            state,
-            slot,
+            state: State::default(),
+            slot: 0,
             tags: Vec::new(),
             dirty: false,
+            journal,
+            committed_blocks: 0,
+            pending: BTreeMap::new(),
+            anchor: 0,
+            anchor_size: 0,
         };
-        pf.load_tags()?;
-        Ok(pf)
+        if pf.journal.is_none() {
+            let (state, slot) = State::pick(&pf.keys.state, &pf.header.hash, slots)?;
+            let expected = g.ciphertext_size(state.len);
+            if size < expected {
+                return Err(FormatError::Truncated { expected, actual: size });
+            }
+            if size > expected {
+                return Err(FormatError::TrailingData { expected, actual: size });
+            }
+            (pf.state, pf.slot) = (state, slot);
+            pf.load_tags()?;
+        } else {
+            pf.recover_state(slots, size, &mut recovery)?;
+        }
+        pf.committed_blocks = pf.tags.len() as u64;
+        Ok((pf, recovery))
+    }
+
+    /// Journaled open: takes the newest state that the blocks on disk bear
+    /// out. After a power cut that is at worst the last durable state (see
+    /// [`DURABLE`]); after a killed process, the last commit. Uncommitted
+    /// data past the chosen end is cut off.
+    fn recover_state(&mut self, slots: &[u8], size: u64, recovery: &mut Recovery) -> Result<(), FormatError> {
+        let g = self.header.geometry;
+        let (key, hash) = (&self.keys.state, &self.header.hash);
+        let mut found: Vec<(State, u8)> = (0..2u8)
+            .filter_map(|i| {
+                let raw = &slots[i as usize * SLOT_LEN as usize..(i as usize + 1) * SLOT_LEN as usize];
+                State::open(key, hash, i, raw).ok().flatten().map(|st| (st, i))
+            })
+            .collect();
+        found.sort_by_key(|(st, _)| std::cmp::Reverse(st.generation));
+        // The anchor: the newest state that holds on any power loss. Commits
+        // that are not synced never overwrite its slot.
+        let (anchor, anchor_size) = found
+            .iter()
+            .find(|(st, _)| st.durable())
+            .map(|(st, i)| (*i, g.ciphertext_size(st.len)))
+            .unwrap_or((found.first().map_or(0, |f| f.1), 0));
+        let mut first_err = None;
+        for (k, (state, slot)) in found.into_iter().enumerate() {
+            let expected = g.ciphertext_size(state.len);
+            if size < expected {
+                first_err.get_or_insert(FormatError::Truncated { expected, actual: size });
+                continue;
+            }
+            (self.state, self.slot) = (state, slot);
+            match self.load_tags() {
+                Ok(()) => {
+                    if size > expected {
+                        self.file.set_len(expected)?;
+                        recovery.trimmed = size - expected;
+                    }
+                    recovery.rolled_back = k > 0;
+                    (self.anchor, self.anchor_size) = (anchor, anchor_size.min(expected));
+                    return Ok(());
+                }
+                Err(FormatError::Io(e)) => return Err(FormatError::Io(e)),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_err.unwrap_or(FormatError::StateTampered))
     }
 
     fn load_tags(&mut self) -> Result<(), FormatError> {
@@ -249,6 +357,9 @@ impl ProtectedFile {
     }
 
     fn raw_block(&self, i: u64) -> Result<Vec<u8>, FormatError> {
+        if let Some(b) = self.pending.get(&i) {
+            return Ok(b.clone());
+        }
         let g = self.header.geometry;
         let mut raw = vec![0u8; g.block_len(i, self.state.len) + crate::crypto::BLOCK_OVERHEAD];
         self.file.read_exact_at(&mut raw, g.block_offset(i))?;
@@ -321,8 +432,14 @@ impl ProtectedFile {
         let from = g.block_offset(first);
         let to = g.tag_offset(last, len) + TAG_LEN as u64;
         let mut raw = Wiped::zeroed((to - from) as usize);
-        self.file.read_exact_at(&mut raw, from)?;
         let stride = g.stride() as usize;
+        // Short only where uncommitted rewrites (held in `pending`) extend a
+        // committed short block; any other gap fails authentication below.
+        read_up_to(&self.file, &mut raw, from)?;
+        for (i, b) in self.pending.range(first..=last) {
+            let o = ((i - first) as usize) * stride;
+            raw[o..o + b.len()].copy_from_slice(b);
+        }
         for_block_runs(&mut raw, first, last - first + 1, stride, |start, run| {
             for (k, chunk) in run.chunks_mut(stride).enumerate() {
                 self.verify_raw(chunk, start + k as u64)?;
@@ -367,6 +484,9 @@ impl ProtectedFile {
         let last = (end - 1) / g.block_size;
         self.reseal(first, last, new_len, Some((data, offset)))?;
         debug_assert_eq!(self.tags.len() as u64, new_n);
+        if self.pending.len() > MAX_PENDING {
+            self.flush()?;
+        }
         Ok(())
     }
 
@@ -418,7 +538,7 @@ impl ProtectedFile {
             }
             Ok(())
         })?;
-        self.file.write_all_at(&out, g.block_offset(first))?;
+        self.store_blocks(first, last, new_len, &out)?;
         for i in first..=last {
             let o = ((i - first) as usize) * stride + NONCE_LEN + g.block_len(i, new_len);
             let tag: Tag = out[o..o + TAG_LEN].try_into().unwrap();
@@ -434,6 +554,30 @@ impl ProtectedFile {
         self.state.seals += count;
         self.state.len = new_len;
         self.dirty = true;
+        Ok(())
+    }
+
+    /// Puts freshly sealed blocks `first..=last` (laid out in `out` for a
+    /// file of `new_len` bytes) where they belong: straight into the file,
+    /// except, in journaled mode, rewrites of committed blocks, which wait
+    /// in memory for the commit.
+    fn store_blocks(&mut self, first: u64, last: u64, new_len: u64, out: &[u8]) -> Result<(), FormatError> {
+        let g = self.header.geometry;
+        let stride = g.stride() as usize;
+        let direct_from = if self.journal.is_some() {
+            first.max(self.committed_blocks)
+        } else {
+            first
+        };
+        for i in first..direct_from.min(last + 1) {
+            let o = ((i - first) as usize) * stride;
+            let n = g.block_len(i, new_len) + crate::crypto::BLOCK_OVERHEAD;
+            self.pending.insert(i, out[o..o + n].to_vec());
+        }
+        if direct_from <= last {
+            let o = ((direct_from - first) as usize) * stride;
+            self.file.write_all_at(&out[o..], g.block_offset(direct_from))?;
+        }
         Ok(())
     }
 
@@ -476,38 +620,133 @@ impl ProtectedFile {
             xor_into(&mut self.state.commitment, t);
         }
         self.tags.truncate(new_n as usize);
+        self.pending.retain(|i, _| *i < new_n);
         self.state.len = new_len;
         self.dirty = true;
-        self.file.set_len(g.ciphertext_size(new_len))?;
+        if self.journal.is_none() {
+            self.file.set_len(g.ciphertext_size(new_len))?;
+        }
         Ok(())
     }
 
-    /// Commits the state record (length, commitment) to the other slot, so
-    /// that a reopen sees every write made so far. No fsync.
+    /// Commits the state record (length, commitment), so that a reopen sees
+    /// every write made so far. Journaled files stay recoverable whatever
+    /// happens next; no fsync unless the commit itself needs one.
     pub fn flush(&mut self) -> Result<(), FormatError> {
+        self.commit(false)
+    }
+
+    fn commit(&mut self, durable: bool) -> Result<(), FormatError> {
         if !self.dirty {
-            return Ok(());
+            if durable && self.journal.is_some() && self.slot != self.anchor {
+                // An fsync after an unsynced commit: make that state durable
+                // by committing it again, synced.
+                self.dirty = true;
+            } else {
+                if durable {
+                    self.file.sync_data()?;
+                }
+                return Ok(());
+            }
         }
-        let next = State {
+        let mut next = State {
             generation: self.state.generation + 1,
             seals: self.state.seals + 1,
             ..self.state.clone()
         };
-        let slot = 1 - self.slot;
-        let sealed = next.seal(&self.keys.state, &self.header.hash, slot);
-        self.file
-            .write_all_at(&sealed, self.header.state_offset() + slot as u64 * SLOT_LEN)?;
+        match self.journal.clone() {
+            None => {
+                let slot = 1 - self.slot;
+                let sealed = next.seal(&self.keys.state, &self.header.hash, slot);
+                self.file.write_all_at(&sealed, self.slot_offset(slot))?;
+                if durable {
+                    self.file.sync_data()?;
+                }
+                self.slot = slot;
+            }
+            Some(path) => self.commit_journaled(&path, &mut next, durable)?,
+        }
         self.state = next;
-        self.slot = slot;
         self.dirty = false;
+        self.committed_blocks = self.tags.len() as u64;
+        Ok(())
+    }
+
+    fn slot_offset(&self, slot: u8) -> u64 {
+        self.header.state_offset() + slot as u64 * SLOT_LEN
+    }
+
+    /// The crash-safe commit; it never overwrites the anchor's slot and
+    /// never changes the anchor's blocks in place before a newer durable
+    /// state exists:
+    /// - committed blocks rewritten: sync the new blocks past the end, then
+    ///   journal the rewrites with the new (durable) state, sync, apply;
+    /// - a cut below the anchor's end, or an fsync: sync the blocks, write
+    ///   the state marked durable, sync, then cut;
+    /// - otherwise: write the state, unsynced, into the non-anchor slot (a
+    ///   power cut may lose it; the anchor still describes the disk).
+    fn commit_journaled(&mut self, path: &Path, next: &mut State, durable: bool) -> Result<(), FormatError> {
+        let size = self.header.geometry.ciphertext_size(next.len);
+        let slot = 1 - self.anchor;
+        let physical = self.file.metadata()?.len();
+        if !self.pending.is_empty() {
+            next.flags = DURABLE;
+            self.file.sync_data()?;
+            let mut writes: Vec<(u64, Vec<u8>)> = std::mem::take(&mut self.pending)
+                .into_iter()
+                .map(|(i, b)| (self.header.geometry.block_offset(i), b))
+                .collect();
+            writes.push((
+                self.slot_offset(slot),
+                next.seal(&self.keys.state, &self.header.hash, slot),
+            ));
+            let j = Journal {
+                header_hash: self.header.hash,
+                inode: self.file.metadata()?.ino(),
+                writes,
+                size,
+            };
+            j.write(path)?;
+            #[cfg(test)]
+            if CRASH_AFTER_JOURNAL.with(|c| c.get()) {
+                return Err(FormatError::Io(std::io::Error::other(
+                    "simulated crash after the journal",
+                )));
+            }
+            j.apply(&self.file)?;
+            std::fs::remove_file(path)?;
+        } else if durable || size < self.anchor_size {
+            next.flags = DURABLE;
+            self.file.sync_data()?;
+            self.file.write_all_at(
+                &next.seal(&self.keys.state, &self.header.hash, slot),
+                self.slot_offset(slot),
+            )?;
+            self.file.sync_data()?;
+            if physical != size {
+                self.file.set_len(size)?;
+            }
+        } else {
+            next.flags = 0;
+            self.file.write_all_at(
+                &next.seal(&self.keys.state, &self.header.hash, slot),
+                self.slot_offset(slot),
+            )?;
+            if physical > size {
+                self.file.set_len(size)?;
+            }
+        }
+        self.slot = slot;
+        if next.durable() {
+            self.anchor = slot;
+            self.anchor_size = size;
+        }
         Ok(())
     }
 
     /// [`flush`](Self::flush), then `fdatasync` the file.
     pub fn sync(&mut self) -> Result<(), FormatError> {
-        self.flush()?;
-        self.file.sync_data()?;
-        Ok(())
+        self.commit(true)
     }
 }
 

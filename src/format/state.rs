@@ -9,11 +9,11 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{Sha256Digest, TAG_LEN, hmac_sha256, open_small, seal_small};
 
-use super::FormatError;
 use super::header::SLOT_LEN;
+use super::{FormatError, MAX_LEN, MAX_SEALS};
 
 /// Plaintext bytes of a state record.
-const PLAIN_LEN: usize = 8 + 8 + 8 + 32;
+const PLAIN_LEN: usize = 8 + 8 + 8 + 8 + 32;
 /// Sealed bytes of a state record (nonce + plaintext + tag).
 pub const SEALED_LEN: usize = 12 + PLAIN_LEN + 16;
 
@@ -26,9 +26,15 @@ pub struct State {
     pub len: u64,
     /// Seals made under this file's key so far (nonce-reuse bound).
     pub seals: u64,
+    /// Bit 0 ([`DURABLE`]): every block this state names was synced to disk
+    /// before the state was written, so it holds after any power loss.
+    pub flags: u64,
     /// XOR over blocks of HMAC(commit key, index || tag).
     pub commitment: Sha256Digest,
 }
+
+/// Flag: this state's blocks were durable before it was written.
+pub const DURABLE: u64 = 1;
 
 /// The commitment term of one block.
 pub fn term(commit_key: &[u8; 32], index: u64, tag: &[u8; TAG_LEN]) -> Sha256Digest {
@@ -51,6 +57,7 @@ impl State {
         plain.extend_from_slice(&self.generation.to_be_bytes());
         plain.extend_from_slice(&self.len.to_be_bytes());
         plain.extend_from_slice(&self.seals.to_be_bytes());
+        plain.extend_from_slice(&self.flags.to_be_bytes());
         plain.extend_from_slice(&self.commitment);
         let mut out = seal_small(key, &aad(header_hash, slot), &plain);
         out.resize(SLOT_LEN as usize, 0);
@@ -67,12 +74,23 @@ impl State {
         }
         let p = open_small(key, &aad(header_hash, slot), &raw[..SEALED_LEN]).map_err(|_| FormatError::StateTampered)?;
         let u = |i: usize| u64::from_be_bytes(p[i..i + 8].try_into().unwrap());
+        // Only a key holder can seal a state, but a view-only reader holds
+        // the key: values no writer produces must not reach size arithmetic.
+        if u(8) > MAX_LEN || u(0) == u64::MAX || u(16) > MAX_SEALS {
+            return Err(FormatError::StateTampered);
+        }
         Ok(Some(Self {
             generation: u(0),
             len: u(8),
             seals: u(16),
-            commitment: p[24..56].try_into().unwrap(),
+            flags: u(24),
+            commitment: p[32..64].try_into().unwrap(),
         }))
+    }
+
+    /// Whether the state survives any power loss (see [`DURABLE`]).
+    pub fn durable(&self) -> bool {
+        self.flags & DURABLE != 0
     }
 
     /// Picks the current state from both slots. Both must authenticate (or
@@ -101,12 +119,14 @@ mod tests {
             generation: 1,
             len: 10,
             seals: 1,
+            flags: DURABLE,
             commitment: [2; 32],
         };
         let s2 = State {
             generation: 2,
             len: 20,
             seals: 2,
+            flags: 0,
             commitment: [3; 32],
         };
         let mut raw = s1.seal(&key, &h, 0);

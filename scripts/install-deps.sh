@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages rightsfs needs to build, mount and be tested on
+# Debian or Ubuntu. Idempotent: safe to run again.
+set -euo pipefail
+PKGS=(
+  build-essential pkg-config     # C parts of dependencies (ring, sqlite)
+  fuse3                          # fusermount3, /dev/fuse helper for the mount
+  postgresql                     # the server's PostgreSQL store tests
+  git sqlite3 vim-nox rsync tar python3   # real programs the mount tests drive
+  fio                            # filesystem benchmarks
+)
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+  echo "install-deps: cargo not found; install Rust from your distribution or rustup first" >&2
+  exit 1
+fi

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole rightsfs test suite: formatting, lints, then every test
+# (unit, property, integration over real HTTP, SMTP, PostgreSQL and FUSE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+if [ -z "${RIGHTSFS_TEST_POSTGRES_URL:-}" ] && [ -f scripts/ci/postgres.sh ]; then
+  eval "$(bash scripts/ci/postgres.sh)"
+fi
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
