@@ -40,10 +40,10 @@ for group in ("file", "aes_gcm"):
 if not rows:
     sys.exit("no criterion results under " + root)
 print()
-print(f"{'benchmark':<28} {'GB/s':>8} {'95% CI (GB/s)':>18} {'time/iter':>14}")
+print(f"{'benchmark':<44} {'GB/s':>8} {'95% CI (GB/s)':>18} {'time/iter':>14}")
 for k, (gbs, lo, hi, ns) in rows.items():
     t = f"{ns / 1e6:.2f} ms" if ns >= 1e6 else f"{ns / 1e3:.2f} us"
-    print(f"{k:<28} {gbs:>8.3f} {f'{lo:.3f}..{hi:.3f}':>18} {t:>14}")
+    print(f"{k:<44} {gbs:>8.3f} {f'{lo:.3f}..{hi:.3f}':>18} {t:>14}")
 seq, raw = rows.get("file/seq_read_1MiB"), rows.get("aes_gcm/open_4KiB")
 if seq and raw:
     ratio = seq[0] / raw[0]
