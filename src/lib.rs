@@ -3,3 +3,5 @@
 pub mod crypto;
 pub mod format;
 pub mod policy;
+pub mod server;
+pub mod store;
