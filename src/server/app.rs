@@ -73,9 +73,18 @@ async fn json_errors(State(state): State<AppState>, req: Request, next: Next) ->
         return resp;
     }
     let (code, message) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not take that method; see /v1/openapi.json"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is larger than the server accepts (256 KiB); send less"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as JSON with Content-Type: application/json"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not take that method; see /v1/openapi.json",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "the body is larger than the server accepts (256 KiB); send less",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ),
         s if s.is_server_error() => ("internal", "the server failed to handle this request; try again later"),
         _ => ("bad_request", "the request is malformed; see /v1/openapi.json"),
     };

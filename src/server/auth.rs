@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the access token is expired or revoked; get a new one at /v1/auth/refresh")
             })?;
-        let email = Email::parse(&rec.email).map_err(|e| ApiError::internal(e))?;
+        let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
         state.store.touch_device(&rec.device_id, now()).await?;
         Ok(Self {
             email,
@@ -69,7 +69,10 @@ fn parse_email(s: &str) -> ApiResult<Email> {
 }
 
 fn code_hash(state: &AppState, email: &Email, code: &str) -> [u8; 32] {
-    hmac_sha256(state.keys.code_secret.as_ref(), &[email.as_str().as_bytes(), b"\0", code.as_bytes()])
+    hmac_sha256(
+        state.keys.code_secret.as_ref(),
+        &[email.as_str().as_bytes(), b"\0", code.as_bytes()],
+    )
 }
 
 fn new_token() -> String {
@@ -257,10 +260,7 @@ pub async fn refresh(
 
 /// `POST /v1/auth/logout`: revokes the refresh token (the token itself is
 /// the proof, so a client whose access token lapsed can still log out).
-pub async fn logout(
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<RefreshRequest>,
-) -> ApiResult<StatusCode> {
+pub async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<StatusCode> {
     state
         .store
         .delete_token(&sha256(req.refresh_token.trim().as_bytes()))

@@ -14,9 +14,8 @@ use crate::store::{ContentRecord, InsertOutcome};
 
 /// Parses the `{id}` path segment.
 pub fn parse_id(s: &str) -> ApiResult<ContentId> {
-    ContentId::from_hex(s).map_err(|_| {
-        ApiError::bad_request("bad_content_id", format!("'{s}' is not a content id (32 hex digits)"))
-    })
+    ContentId::from_hex(s)
+        .map_err(|_| ApiError::bad_request("bad_content_id", format!("'{s}' is not a content id (32 hex digits)")))
 }
 
 /// The stored policy of a record.
@@ -60,7 +59,10 @@ pub async fn register(
     if body.owner() != &caller.email {
         return Err(ApiError::forbidden(
             "not_owner",
-            format!("this licence belongs to {}; only its owner can register it", body.owner()),
+            format!(
+                "this licence belongs to {}; only its owner can register it",
+                body.owner()
+            ),
         ));
     }
     let devices = state.store.list_devices(caller.email.as_str()).await?;
@@ -80,7 +82,10 @@ pub async fn register(
         .wrapped()
         .map_err(|e| ApiError::bad_request("bad_licence", format!("the publishing licence is refused: {e}")))?;
     let cek = state.keys.kem.unwrap(&wrapped, &body.content_id.0).map_err(|_| {
-        ApiError::bad_request("bad_licence", "the content key in the licence does not unwrap with this server's key")
+        ApiError::bad_request(
+            "bad_licence",
+            "the content key in the licence does not unwrap with this server's key",
+        )
     })?;
     let rec = ContentRecord {
         id: body.content_id.to_hex(),
@@ -116,7 +121,12 @@ pub async fn list(
     caller: Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<axum::Json<Vec<ContentInfo>>> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request("bad_query", format!("{}; use ?role=owned or ?role=shared", e.body_text())))?;
+    let Query(q) = q.map_err(|e| {
+        ApiError::bad_request(
+            "bad_query",
+            format!("{}; use ?role=owned or ?role=shared", e.body_text()),
+        )
+    })?;
     let recs = match q.role.as_deref().unwrap_or("owned") {
         "owned" => state.store.list_owned(caller.email.as_str()).await?,
         "shared" => {
@@ -167,11 +177,18 @@ async fn load_for_sharing(state: &AppState, caller: &Caller, id: &str) -> ApiRes
     if !is_owner && !rights.has(Right::Share) {
         return Err(ApiError::forbidden(
             "no_share_right",
-            format!("only the owner {} or people holding the share right can change sharing", rec.owner),
+            format!(
+                "only the owner {} or people holding the share right can change sharing",
+                rec.owner
+            ),
         ));
     }
     if rec.revoked {
-        return Err(ApiError::new(StatusCode::GONE, "revoked", "this file was revoked by its owner; it cannot be shared"));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "revoked",
+            "this file was revoked by its owner; it cannot be shared",
+        ));
     }
     Ok((rec, is_owner))
 }
@@ -220,15 +237,24 @@ pub async fn put_grants(
     let mine = policy_of(&rec)?.rights_for(&caller.email, now());
     for g in &req.grants {
         if g.rights.is_empty() {
-            return Err(ApiError::bad_request("bad_grant", format!("the grant to {} names no rights", g.to)));
+            return Err(ApiError::bad_request(
+                "bad_grant",
+                format!("the grant to {} names no rights", g.to),
+            ));
         }
         if g.expires.is_some_and(|e| e <= now()) {
-            return Err(ApiError::bad_request("bad_grant", format!("the grant to {} has already expired", g.to)));
+            return Err(ApiError::bad_request(
+                "bad_grant",
+                format!("the grant to {} has already expired", g.to),
+            ));
         }
         if let Principal::User(u) = &g.to
             && u.as_str() == rec.owner
         {
-            return Err(ApiError::bad_request("bad_grant", "the owner already holds every right"));
+            return Err(ApiError::bad_request(
+                "bad_grant",
+                "the owner already holds every right",
+            ));
         }
         if !is_owner && (g.rights.has(Right::Owner) || g.rights.union(mine) != mine) {
             return Err(ApiError::forbidden(
@@ -247,7 +273,8 @@ pub async fn put_grants(
     .await?;
     for g in &req.grants {
         if let Principal::User(u) = &g.to {
-            let (subject, body) = invitation_mail(caller.email.as_str(), &g.rights.to_string(), &rec.id, &state.public_url);
+            let (subject, body) =
+                invitation_mail(caller.email.as_str(), &g.rights.to_string(), &rec.id, &state.public_url);
             if let Err(e) = state.mailer.send(u.as_str(), &subject, body).await {
                 tracing::warn!(error = %e, to = %u, "cannot send the invitation mail");
             }
@@ -269,7 +296,10 @@ pub async fn delete_grant(
         if p.remove_grant(&to) {
             Ok(())
         } else {
-            Err(ApiError::not_found("no_grant", format!("{to} has no grant on this file")))
+            Err(ApiError::not_found(
+                "no_grant",
+                format!("{to} has no grant on this file"),
+            ))
         }
     })
     .await?;
@@ -285,7 +315,10 @@ pub async fn revoke(
 ) -> ApiResult<axum::Json<ContentInfo>> {
     let mut rec = load(&state, &parse_id(&id)?).await?;
     if rec.owner != caller.email.as_str() {
-        return Err(ApiError::forbidden("not_owner", format!("only the owner {} can revoke this file", rec.owner)));
+        return Err(ApiError::forbidden(
+            "not_owner",
+            format!("only the owner {} can revoke this file", rec.owner),
+        ));
     }
     state.store.revoke(&rec.id).await?;
     rec.revoked = true;
@@ -301,7 +334,10 @@ pub async fn audit(
 ) -> ApiResult<axum::Json<Vec<AuditEntry>>> {
     let rec = load(&state, &parse_id(&id)?).await?;
     if rec.owner != caller.email.as_str() {
-        return Err(ApiError::forbidden("not_owner", format!("only the owner {} can read the audit log", rec.owner)));
+        return Err(ApiError::forbidden(
+            "not_owner",
+            format!("only the owner {} can read the audit log", rec.owner),
+        ));
     }
     let rows = state.store.list_audit(&rec.id).await?;
     Ok(axum::Json(

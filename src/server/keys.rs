@@ -31,7 +31,10 @@ impl ServerKeys {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
                 if bytes.len() != 8 + 96 || &bytes[..8] != MAGIC {
-                    anyhow::bail!("{} is not a rights-server key file; restore it from backup", path.display());
+                    anyhow::bail!(
+                        "{} is not a rights-server key file; restore it from backup",
+                        path.display()
+                    );
                 }
                 let part = |i: usize| {
                     let mut a = [0u8; 32];

@@ -56,14 +56,22 @@ pub async fn issue(
     }
 }
 
-async fn decide(state: &AppState, caller: &Caller, id: &ContentId, rec: &ContentRecord) -> ApiResult<(UseLicence, Rights)> {
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: &ContentId,
+    rec: &ContentRecord,
+) -> ApiResult<(UseLicence, Rights)> {
     let t = now();
     let is_owner = rec.owner == caller.email.as_str();
     if rec.revoked && !is_owner {
         return Err(ApiError::new(
             StatusCode::GONE,
             "revoked",
-            format!("the owner {} revoked this file; nobody else can open it any more", rec.owner),
+            format!(
+                "the owner {} revoked this file; nobody else can open it any more",
+                rec.owner
+            ),
         ));
     }
     let policy = policy_of(rec)?;
@@ -71,7 +79,10 @@ async fn decide(state: &AppState, caller: &Caller, id: &ContentId, rec: &Content
     if rights.is_empty() {
         return Err(ApiError::forbidden(
             "no_rights",
-            format!("you have no rights on this file; ask its owner {} to share it with you", rec.owner),
+            format!(
+                "you have no rights on this file; ask its owner {} to share it with you",
+                rec.owner
+            ),
         ));
     }
     let mut valid_until = if policy.offline_days == 0 {

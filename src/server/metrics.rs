@@ -32,10 +32,26 @@ impl Metrics {
         let mut out = String::new();
         for (name, help, c) in [
             ("rights_http_requests_total", "HTTP requests answered", &self.requests),
-            ("rights_http_client_errors_total", "answers with a 4xx status", &self.client_errors),
-            ("rights_http_server_errors_total", "answers with a 5xx status", &self.server_errors),
-            ("rights_licences_issued_total", "use licences issued", &self.licences_issued),
-            ("rights_licences_refused_total", "use licences refused", &self.licences_refused),
+            (
+                "rights_http_client_errors_total",
+                "answers with a 4xx status",
+                &self.client_errors,
+            ),
+            (
+                "rights_http_server_errors_total",
+                "answers with a 5xx status",
+                &self.server_errors,
+            ),
+            (
+                "rights_licences_issued_total",
+                "use licences issued",
+                &self.licences_issued,
+            ),
+            (
+                "rights_licences_refused_total",
+                "use licences refused",
+                &self.licences_refused,
+            ),
             ("rights_codes_sent_total", "one-time codes mailed", &self.codes_sent),
             ("rights_logins_total", "sign-ins completed", &self.logins),
         ] {

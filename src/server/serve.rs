@@ -23,9 +23,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(tls_config(c, k)?),
         _ if listen.ip().is_loopback() => None,
-        _ => anyhow::bail!(
-            "plain HTTP is only allowed on loopback; to listen on {listen} pass --tls-cert and --tls-key"
-        ),
+        _ => {
+            anyhow::bail!("plain HTTP is only allowed on loopback; to listen on {listen} pass --tls-cert and --tls-key")
+        }
     };
     let data_dir = args.data_dir()?;
     let keys = ServerKeys::load_or_create(&data_dir)?;
@@ -37,10 +37,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
     let host = public_url
         .split("://")
         .nth(1)
@@ -99,9 +96,7 @@ async fn serve_tls(listener: TcpListener, app: axum::Router, cfg: Arc<rustls::Se
 }
 
 fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
-    };
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()));
     let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
     let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())?
         .ok_or_else(|| anyhow::anyhow!("{} holds no private key", key.display()))?;

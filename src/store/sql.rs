@@ -42,8 +42,12 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
         let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(7443)").execute(&mut *tx).await?;
-        sqlx::raw_sql(include_str!("schema_postgres.sql")).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7443)")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(include_str!("schema_postgres.sql"))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Self { pool })
     }
@@ -140,12 +144,10 @@ macro_rules! sql_store {
             fn bump_code_attempts(&self, email: &str) -> StoreFuture<'_, i64> {
                 let email = email.to_string();
                 Box::pin(async move {
-                    let r = sqlx::query(
-                        "UPDATE codes SET attempts = attempts + 1 WHERE email = $1 RETURNING attempts",
-                    )
-                    .bind(&email)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                    let r = sqlx::query("UPDATE codes SET attempts = attempts + 1 WHERE email = $1 RETURNING attempts")
+                        .bind(&email)
+                        .fetch_optional(&self.pool)
+                        .await?;
                     Ok(match r {
                         Some(r) => r.try_get("attempts")?,
                         None => i64::MAX,
@@ -339,7 +341,10 @@ macro_rules! sql_store {
                     }
                     match self.get_content(&c.id).await? {
                         Some(existing) => Ok(InsertOutcome::Exists(Box::new(existing))),
-                        None => Err(StoreError::Corrupt(format!("content {} vanished during insert", c.id))),
+                        None => Err(StoreError::Corrupt(format!(
+                            "content {} vanished during insert",
+                            c.id
+                        ))),
                     }
                 })
             }
