@@ -6,3 +6,5 @@ pub mod crypto;
 pub mod format;
 pub mod licence;
 pub mod policy;
+pub mod server;
+pub mod store;

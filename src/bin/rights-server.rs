@@ -1,1 +1,26 @@
-fn main() {}
+//! `rights-server`: parses arguments and runs the licensing server.
+
+use clap::Parser;
+use rightsfs::server::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RIGHTS_SERVER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Serve(args) => rightsfs::server::serve(args).await,
+    };
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rights-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

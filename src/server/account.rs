@@ -1,0 +1,50 @@
+//! The caller's identity and devices.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::api::{DeviceInfo, Me};
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::state::AppState;
+use crate::policy::format_time;
+
+/// `GET /v1/me`.
+pub async fn me(caller: Caller) -> axum::Json<Me> {
+    axum::Json(Me {
+        email: caller.email.to_string(),
+        device_id: caller.device_id,
+    })
+}
+
+/// `GET /v1/devices`.
+pub async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<Vec<DeviceInfo>>> {
+    let list = state.store.list_devices(caller.email.as_str()).await?;
+    Ok(axum::Json(
+        list.into_iter()
+            .map(|d| DeviceInfo {
+                id: d.id,
+                name: d.name,
+                created_at: format_time(d.created_at),
+                last_seen: format_time(d.last_seen),
+            })
+            .collect(),
+    ))
+}
+
+/// `DELETE /v1/devices/{id}`: the device loses its tokens at once.
+pub async fn delete_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if state.store.delete_device(caller.email.as_str(), &id).await? {
+        tracing::info!(email = %caller.email, device = %id, "device removed");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "no_device",
+            format!("you have no device {id}; list them with GET /v1/devices"),
+        ))
+    }
+}

@@ -1,0 +1,122 @@
+//! The router: every route of the API, the body limit, and a layer that
+//! gives any error (including the framework's own) the API's JSON shape.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+
+use super::api::ServerKeyResponse;
+use super::error::ApiError;
+use super::metrics::Metrics;
+use super::state::AppState;
+use super::{account, auth, content, licence};
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// The complete application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/server-key", get(server_key))
+        .route("/v1/auth/start", post(auth::start))
+        .route("/v1/auth/verify", post(auth::verify))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/me", get(account::me))
+        .route("/v1/devices", get(account::devices))
+        .route("/v1/devices/{id}", delete(account::delete_device))
+        .route("/v1/content", post(content::register).get(content::list))
+        .route("/v1/content/{id}", get(content::get))
+        .route("/v1/content/{id}/licence", post(licence::issue))
+        .route("/v1/content/{id}/grants", put(content::put_grants))
+        .route("/v1/content/{id}/grants/{principal}", delete(content::delete_grant))
+        .route("/v1/content/{id}/revoke", post(content::revoke))
+        .route("/v1/content/{id}/audit", get(content::audit))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), json_errors))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint; see /v1/openapi.json for the API")
+}
+
+/// Counts requests and rewrites non-JSON error answers into the API's shape.
+async fn json_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    Metrics::inc(&state.metrics.requests);
+    if status.is_client_error() {
+        Metrics::inc(&state.metrics.client_errors);
+    } else if status.is_server_error() {
+        Metrics::inc(&state.metrics.server_errors);
+    }
+    tracing::debug!(%method, path, status = status.as_u16(), "request");
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return resp;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not take that method; see /v1/openapi.json",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "the body is larger than the server accepts (256 KiB); send less",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ),
+        s if s.is_server_error() => ("internal", "the server failed to handle this request; try again later"),
+        _ => ("bad_request", "the request is malformed; see /v1/openapi.json"),
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.user_exists("healthz@invalid.invalid").await {
+        Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(OPENAPI))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn server_key(State(state): State<AppState>) -> axum::Json<ServerKeyResponse> {
+    axum::Json(ServerKeyResponse {
+        server_id: state.keys.server_id(),
+        kem_public_key: hex::encode(state.keys.kem.public().0),
+        signing_public_key: hex::encode(state.keys.signing.verifying_key().0),
+    })
+}

@@ -1,0 +1,269 @@
+//! Sign-up and login by one-time mailed code, tokens and the bearer
+//! extractor. Codes and tokens are only ever stored hashed.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use super::api::{ApiJson, AuthStart, AuthStarted, AuthVerify, RefreshRequest, Refreshed, Tokens};
+use super::error::{ApiError, ApiResult};
+use super::mail::code_mail;
+use super::metrics::Metrics;
+use super::state::AppState;
+use crate::crypto::{DevicePublicKey, ct_eq, hmac_sha256, random_array, sha256};
+use crate::policy::{Email, format_time, now};
+use crate::store::{CodeRecord, DeviceRecord, TokenRecord};
+
+/// Seconds a code stays valid.
+pub const CODE_TTL: i64 = 600;
+/// Wrong guesses after which a code is dead.
+pub const MAX_ATTEMPTS: i64 = 5;
+/// Seconds an access token stays valid.
+pub const ACCESS_TTL: i64 = 900;
+/// Seconds a refresh token stays valid.
+pub const REFRESH_TTL: i64 = 90 * 86_400;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub email: Email,
+    /// The device the token was issued to.
+    pub device_id: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthorized("sign in first: send Authorization: Bearer <access token>"))?;
+        let rec = state
+            .store
+            .get_token(&sha256(token.trim().as_bytes()), "access")
+            .await?
+            .filter(|t| t.expires_at > now())
+            .ok_or_else(|| {
+                ApiError::unauthorized("the access token is expired or revoked; get a new one at /v1/auth/refresh")
+            })?;
+        let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
+        state.store.touch_device(&rec.device_id, now()).await?;
+        Ok(Self {
+            email,
+            device_id: rec.device_id,
+        })
+    }
+}
+
+fn parse_email(s: &str) -> ApiResult<Email> {
+    Email::parse(s).map_err(|e| ApiError::bad_request("bad_email", e.to_string()))
+}
+
+fn code_hash(state: &AppState, email: &Email, code: &str) -> [u8; 32] {
+    hmac_sha256(
+        state.keys.code_secret.as_ref(),
+        &[email.as_str().as_bytes(), b"\0", code.as_bytes()],
+    )
+}
+
+fn new_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_array::<32>())
+}
+
+async fn issue(state: &AppState, kind: &str, email: &Email, device_id: &str, ttl: i64) -> ApiResult<(String, i64)> {
+    let token = new_token();
+    let expires_at = now() + ttl;
+    state
+        .store
+        .put_token(&TokenRecord {
+            hash: sha256(token.as_bytes()).to_vec(),
+            kind: kind.into(),
+            email: email.to_string(),
+            device_id: device_id.into(),
+            expires_at,
+        })
+        .await?;
+    Ok((token, expires_at))
+}
+
+/// `POST /v1/auth/start`: mails a code. Login and sign-up both create the
+/// account on first verification, so the answer never reveals whether an
+/// address is known.
+pub async fn start(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<AuthStart>,
+) -> ApiResult<impl IntoResponse> {
+    state.limit_ip(&addr).await?;
+    let email = parse_email(&req.email)?;
+    state.limit_address(email.as_str()).await?;
+    let code = format!("{:08}", u64::from_le_bytes(random_array()) % 100_000_000);
+    state
+        .store
+        .put_code(&CodeRecord {
+            email: email.to_string(),
+            hash: code_hash(&state, &email, &code).to_vec(),
+            expires_at: now() + CODE_TTL,
+            attempts: 0,
+        })
+        .await?;
+    let (subject, body) = code_mail(&code, req.signup, &state.public_url);
+    state.mailer.send(email.as_str(), &subject, body).await.map_err(|e| {
+        tracing::error!(error = %e, to = %email, "cannot send the code mail");
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "mail_failed",
+            "the server could not send the code mail; try again later or tell the server's operator",
+        )
+    })?;
+    Metrics::inc(&state.metrics.codes_sent);
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(AuthStarted {
+            sent: true,
+            expires_in: CODE_TTL,
+        }),
+    ))
+}
+
+/// Checks the code; consumes it on success, counts the attempt otherwise.
+async fn check_code(state: &AppState, email: &Email, code: &str) -> ApiResult<()> {
+    let invalid = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_code", m.to_string());
+    let again = "request a new code with /v1/auth/start";
+    let rec = state
+        .store
+        .get_code(email.as_str())
+        .await?
+        .ok_or_else(|| invalid(&format!("no code is pending for {email}; {again}")))?;
+    if rec.expires_at <= now() {
+        state.store.delete_code(email.as_str(), &rec.hash).await?;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "code_expired",
+            format!("the code expired; {again}"),
+        ));
+    }
+    if rec.attempts >= MAX_ATTEMPTS {
+        return Err(locked(again));
+    }
+    let h = code_hash(state, email, code.trim());
+    if !ct_eq(&h, &rec.hash) {
+        let n = state.store.bump_code_attempts(email.as_str()).await?;
+        if n >= MAX_ATTEMPTS {
+            state.store.delete_code(email.as_str(), &rec.hash).await?;
+            return Err(locked(again));
+        }
+        return Err(invalid(&format!(
+            "wrong code ({} tries left); check the latest mail",
+            MAX_ATTEMPTS - n
+        )));
+    }
+    // Deleting decides the race between two replicas: only one deletes it.
+    if !state.store.delete_code(email.as_str(), &rec.hash).await? {
+        return Err(invalid(&format!("the code was already used; {again}")));
+    }
+    Ok(())
+}
+
+fn locked(again: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "code_locked",
+        format!("too many wrong codes: this code no longer works; {again}"),
+    )
+}
+
+/// `POST /v1/auth/verify`: code in, device registered, tokens out.
+pub async fn verify(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<AuthVerify>,
+) -> ApiResult<axum::Json<Tokens>> {
+    state.limit_ip(&addr).await?;
+    let email = parse_email(&req.email)?;
+    let name = req.device_name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "bad_device_name",
+            "the device name must be 1 to 100 printable characters",
+        ));
+    }
+    let der = STANDARD
+        .decode(req.device_public_key.trim())
+        .ok()
+        .filter(|d| DevicePublicKey::from_der(d).is_ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_device_key",
+                "device_public_key must be base64 of an RSA-2048 SubjectPublicKeyInfo (DER)",
+            )
+        })?;
+    check_code(&state, &email, &req.code).await?;
+    let t = now();
+    if state.store.ensure_user(email.as_str(), t).await? {
+        tracing::info!(email = %email, "account created");
+    }
+    let device_id = uuid::Uuid::new_v4().simple().to_string();
+    state
+        .store
+        .add_device(&DeviceRecord {
+            id: device_id.clone(),
+            email: email.to_string(),
+            name: name.to_string(),
+            public_key: der,
+            created_at: t,
+            last_seen: t,
+        })
+        .await?;
+    let (access, exp) = issue(&state, "access", &email, &device_id, ACCESS_TTL).await?;
+    let (refresh, _) = issue(&state, "refresh", &email, &device_id, REFRESH_TTL).await?;
+    Metrics::inc(&state.metrics.logins);
+    tracing::info!(email = %email, device = %device_id, "signed in");
+    Ok(axum::Json(Tokens {
+        access_token: access,
+        refresh_token: refresh,
+        device_id,
+        email: email.to_string(),
+        access_expires_at: format_time(exp),
+    }))
+}
+
+/// `POST /v1/auth/refresh`.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<axum::Json<Refreshed>> {
+    state.limit_ip(&addr).await?;
+    let rec = state
+        .store
+        .get_token(&sha256(req.refresh_token.trim().as_bytes()), "refresh")
+        .await?
+        .filter(|t| t.expires_at > now())
+        .ok_or_else(|| ApiError::unauthorized("the session is expired or was logged out; sign in again"))?;
+    let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
+    let (access, exp) = issue(&state, "access", &email, &rec.device_id, ACCESS_TTL).await?;
+    Ok(axum::Json(Refreshed {
+        access_token: access,
+        access_expires_at: format_time(exp),
+    }))
+}
+
+/// `POST /v1/auth/logout`: revokes the refresh token (the token itself is
+/// the proof, so a client whose access token lapsed can still log out).
+pub async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<StatusCode> {
+    state
+        .store
+        .delete_token(&sha256(req.refresh_token.trim().as_bytes()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,356 @@
+//! The content registry: registration of publishing licences, sharing,
+//! revocation and the owner's audit log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+
+use super::api::{ApiJson, AuditEntry, ContentInfo, Empty, ListQuery, PutGrants, RegisterContent};
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::mail::invitation_mail;
+use super::state::AppState;
+use crate::policy::{ContentId, Policy, Principal, Right, format_time, now};
+use crate::store::{ContentRecord, InsertOutcome};
+
+/// Parses the `{id}` path segment.
+pub fn parse_id(s: &str) -> ApiResult<ContentId> {
+    ContentId::from_hex(s)
+        .map_err(|_| ApiError::bad_request("bad_content_id", format!("'{s}' is not a content id (32 hex digits)")))
+}
+
+/// The stored policy of a record.
+pub fn policy_of(rec: &ContentRecord) -> ApiResult<Policy> {
+    serde_json::from_str(&rec.policy).map_err(ApiError::internal)
+}
+
+fn info(rec: &ContentRecord) -> ApiResult<ContentInfo> {
+    Ok(ContentInfo {
+        content_id: rec.id.clone(),
+        owner: rec.owner.clone(),
+        policy: policy_of(rec)?,
+        revoked: rec.revoked,
+        created_at: format_time(rec.created_at),
+        registered_at: format_time(rec.registered_at),
+    })
+}
+
+/// Loads registered content or answers 404.
+pub async fn load(state: &AppState, id: &ContentId) -> ApiResult<ContentRecord> {
+    state.store.get_content(&id.to_hex()).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "not_registered",
+            format!("content {id} is not registered here; its owner must register it (rights sync)"),
+        )
+    })
+}
+
+/// `POST /v1/content`: registers a publishing licence after checking that it
+/// is intact, the caller's own, made on one of the caller's devices, for this
+/// server, and that its content key unwraps.
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<RegisterContent>,
+) -> ApiResult<(StatusCode, axum::Json<ContentInfo>)> {
+    let pl = req.publishing_licence;
+    let body = pl
+        .verify()
+        .map_err(|e| ApiError::bad_request("bad_licence", format!("the publishing licence is refused: {e}")))?;
+    if body.owner() != &caller.email {
+        return Err(ApiError::forbidden(
+            "not_owner",
+            format!(
+                "this licence belongs to {}; only its owner can register it",
+                body.owner()
+            ),
+        ));
+    }
+    let devices = state.store.list_devices(caller.email.as_str()).await?;
+    if !devices.iter().any(|d| d.public_key == body.owner_device_key) {
+        return Err(ApiError::forbidden(
+            "unknown_device",
+            "the licence was signed by a device that is not one of yours; sign in on that device and register from it",
+        ));
+    }
+    if body.server_key != state.keys.kem.public().0 {
+        return Err(ApiError::bad_request(
+            "wrong_server",
+            "the file was protected for another server's key; register it with that server",
+        ));
+    }
+    let wrapped = body
+        .wrapped()
+        .map_err(|e| ApiError::bad_request("bad_licence", format!("the publishing licence is refused: {e}")))?;
+    let cek = state.keys.kem.unwrap(&wrapped, &body.content_id.0).map_err(|_| {
+        ApiError::bad_request(
+            "bad_licence",
+            "the content key in the licence does not unwrap with this server's key",
+        )
+    })?;
+    let rec = ContentRecord {
+        id: body.content_id.to_hex(),
+        owner: caller.email.to_string(),
+        pl: serde_json::to_string(&pl).map_err(ApiError::internal)?,
+        policy: serde_json::to_string(&body.policy).map_err(ApiError::internal)?,
+        revoked: false,
+        created_at: body.created_at,
+        registered_at: now(),
+    };
+    match state.store.insert_content(&rec).await? {
+        InsertOutcome::Created => {
+            state
+                .ceks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .put(body.content_id.0, cek);
+            tracing::info!(content = %rec.id, owner = %rec.owner, "content registered");
+            Ok((StatusCode::CREATED, axum::Json(info(&rec)?)))
+        }
+        InsertOutcome::Exists(old) if old.pl == rec.pl => Ok((StatusCode::OK, axum::Json(info(&old)?))),
+        InsertOutcome::Exists(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("content {} is already registered with a different licence", rec.id),
+        )),
+    }
+}
+
+/// `GET /v1/content?role=owned|shared`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Vec<ContentInfo>>> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::bad_request(
+            "bad_query",
+            format!("{}; use ?role=owned or ?role=shared", e.body_text()),
+        )
+    })?;
+    let recs = match q.role.as_deref().unwrap_or("owned") {
+        "owned" => state.store.list_owned(caller.email.as_str()).await?,
+        "shared" => {
+            let t = now();
+            let mut out = Vec::new();
+            for r in state.store.list_not_owned(caller.email.as_str()).await? {
+                if !policy_of(&r)?.rights_for(&caller.email, t).is_empty() {
+                    out.push(r);
+                }
+            }
+            out
+        }
+        other => {
+            return Err(ApiError::bad_request(
+                "bad_role",
+                format!("role '{other}' is unknown; use role=owned or role=shared"),
+            ));
+        }
+    };
+    Ok(axum::Json(recs.iter().map(info).collect::<ApiResult<_>>()?))
+}
+
+fn no_rights(owner: &str) -> ApiError {
+    ApiError::forbidden(
+        "no_rights",
+        format!("you have no rights on this file; ask its owner {owner} to share it with you"),
+    )
+}
+
+/// `GET /v1/content/{id}`: for the owner and anyone holding rights.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ContentInfo>> {
+    let rec = load(&state, &parse_id(&id)?).await?;
+    if policy_of(&rec)?.rights_for(&caller.email, now()).is_empty() {
+        return Err(no_rights(&rec.owner));
+    }
+    Ok(axum::Json(info(&rec)?))
+}
+
+/// Loads content the caller may share (owner, or holder of `share`).
+async fn load_for_sharing(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(ContentRecord, bool)> {
+    let rec = load(state, &parse_id(id)?).await?;
+    let rights = policy_of(&rec)?.rights_for(&caller.email, now());
+    let is_owner = rights.has(Right::Owner);
+    if !is_owner && !rights.has(Right::Share) {
+        return Err(ApiError::forbidden(
+            "no_share_right",
+            format!(
+                "only the owner {} or people holding the share right can change sharing",
+                rec.owner
+            ),
+        ));
+    }
+    if rec.revoked {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "revoked",
+            "this file was revoked by its owner; it cannot be shared",
+        ));
+    }
+    Ok((rec, is_owner))
+}
+
+/// Applies `change` to the stored policy, retrying if another request changed it meanwhile.
+async fn update_policy(
+    state: &AppState,
+    id: &str,
+    mut change: impl FnMut(&mut Policy) -> ApiResult<()>,
+) -> ApiResult<ContentRecord> {
+    for _ in 0..8 {
+        let mut rec = state
+            .store
+            .get_content(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("not_registered", "the content is no longer registered"))?;
+        let mut policy = policy_of(&rec)?;
+        change(&mut policy)?;
+        policy
+            .validate()
+            .map_err(|e| ApiError::bad_request("bad_grant", format!("{e}")))?;
+        let new = serde_json::to_string(&policy).map_err(ApiError::internal)?;
+        if state.store.update_policy(id, &rec.policy, &new).await? {
+            rec.policy = new;
+            return Ok(rec);
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "busy",
+        "the sharing of this file is being changed by others right now; retry",
+    ))
+}
+
+/// `PUT /v1/content/{id}/grants`: adds or replaces grants and mails each named person.
+pub async fn put_grants(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PutGrants>,
+) -> ApiResult<axum::Json<ContentInfo>> {
+    let (rec, is_owner) = load_for_sharing(&state, &caller, &id).await?;
+    if req.grants.is_empty() {
+        return Err(ApiError::bad_request("bad_grant", "send at least one grant"));
+    }
+    let mine = policy_of(&rec)?.rights_for(&caller.email, now());
+    for g in &req.grants {
+        if g.rights.is_empty() {
+            return Err(ApiError::bad_request(
+                "bad_grant",
+                format!("the grant to {} names no rights", g.to),
+            ));
+        }
+        if g.expires.is_some_and(|e| e <= now()) {
+            return Err(ApiError::bad_request(
+                "bad_grant",
+                format!("the grant to {} has already expired", g.to),
+            ));
+        }
+        if let Principal::User(u) = &g.to
+            && u.as_str() == rec.owner
+        {
+            return Err(ApiError::bad_request(
+                "bad_grant",
+                "the owner already holds every right",
+            ));
+        }
+        if !is_owner && (g.rights.has(Right::Owner) || g.rights.union(mine) != mine) {
+            return Err(ApiError::forbidden(
+                "no_share_right",
+                format!("you can only pass on rights you hold yourself ({mine})"),
+            ));
+        }
+    }
+    let grants = req.grants.clone();
+    let rec = update_policy(&state, &rec.id, |p| {
+        for g in &grants {
+            p.upsert_grant(g.clone());
+        }
+        Ok(())
+    })
+    .await?;
+    for g in &req.grants {
+        if let Principal::User(u) = &g.to {
+            let (subject, body) =
+                invitation_mail(caller.email.as_str(), &g.rights.to_string(), &rec.id, &state.public_url);
+            if let Err(e) = state.mailer.send(u.as_str(), &subject, body).await {
+                tracing::warn!(error = %e, to = %u, "cannot send the invitation mail");
+            }
+        }
+    }
+    tracing::info!(content = %rec.id, by = %caller.email, "grants changed");
+    Ok(axum::Json(info(&rec)?))
+}
+
+/// `DELETE /v1/content/{id}/grants/{principal}`.
+pub async fn delete_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, who)): Path<(String, String)>,
+) -> ApiResult<axum::Json<ContentInfo>> {
+    let to = Principal::parse(&who).map_err(|e| ApiError::bad_request("bad_email", e.to_string()))?;
+    let (rec, _) = load_for_sharing(&state, &caller, &id).await?;
+    let rec = update_policy(&state, &rec.id, |p| {
+        if p.remove_grant(&to) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(
+                "no_grant",
+                format!("{to} has no grant on this file"),
+            ))
+        }
+    })
+    .await?;
+    Ok(axum::Json(info(&rec)?))
+}
+
+/// `POST /v1/content/{id}/revoke`: nobody but the owner gets new licences.
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(_): ApiJson<Empty>,
+) -> ApiResult<axum::Json<ContentInfo>> {
+    let mut rec = load(&state, &parse_id(&id)?).await?;
+    if rec.owner != caller.email.as_str() {
+        return Err(ApiError::forbidden(
+            "not_owner",
+            format!("only the owner {} can revoke this file", rec.owner),
+        ));
+    }
+    state.store.revoke(&rec.id).await?;
+    rec.revoked = true;
+    tracing::info!(content = %rec.id, "revoked");
+    Ok(axum::Json(info(&rec)?))
+}
+
+/// `GET /v1/content/{id}/audit`: owner only.
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<AuditEntry>>> {
+    let rec = load(&state, &parse_id(&id)?).await?;
+    if rec.owner != caller.email.as_str() {
+        return Err(ApiError::forbidden(
+            "not_owner",
+            format!("only the owner {} can read the audit log", rec.owner),
+        ));
+    }
+    let rows = state.store.list_audit(&rec.id).await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|a| AuditEntry {
+                time: format_time(a.time),
+                email: a.email,
+                device_id: a.device_id,
+                rights: a.rights,
+                result: a.result,
+                reason: a.reason,
+                client_addr: a.client_addr,
+            })
+            .collect(),
+    ))
+}

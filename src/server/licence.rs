@@ -1,0 +1,133 @@
+//! Issuing use licences: rights from the registry's policy, the content key
+//! from the publishing licence (unwrapped once, then cached), wrapped to
+//! the caller's device with an RSA public operation and signed. Every
+//! issue and refusal is audited.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+
+use super::api::{ApiJson, Empty};
+use super::auth::Caller;
+use super::content::{load, parse_id, policy_of};
+use super::error::{ApiError, ApiResult};
+use super::metrics::Metrics;
+use super::state::AppState;
+use crate::crypto::{ContentKey, DevicePublicKey};
+use crate::policy::{ContentId, PublishingLicence, Rights, UseLicence, UseLicenceBody, now};
+use crate::store::{AuditRecord, ContentRecord};
+
+/// Validity of a licence for content that must be checked online at every open.
+const ONLINE_ONLY_TTL: i64 = 60;
+
+/// `POST /v1/content/{id}/licence`.
+pub async fn issue(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(_): ApiJson<Empty>,
+) -> ApiResult<axum::Json<UseLicence>> {
+    let id = parse_id(&id)?;
+    let rec = load(&state, &id).await?;
+    let audit = |rights: Rights, result: &str, reason: &str| AuditRecord {
+        content_id: rec.id.clone(),
+        time: now(),
+        email: caller.email.to_string(),
+        device_id: caller.device_id.clone(),
+        rights: rights.to_string(),
+        result: result.into(),
+        reason: reason.into(),
+        client_addr: addr.ip().to_string(),
+    };
+    match decide(&state, &caller, &id, &rec).await {
+        Ok((licence, rights)) => {
+            state.store.add_audit(&audit(rights, "issued", "")).await?;
+            Metrics::inc(&state.metrics.licences_issued);
+            Ok(axum::Json(licence))
+        }
+        Err(e) if e.status.is_client_error() => {
+            state.store.add_audit(&audit(Rights::NONE, "refused", e.code)).await?;
+            Metrics::inc(&state.metrics.licences_refused);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: &ContentId,
+    rec: &ContentRecord,
+) -> ApiResult<(UseLicence, Rights)> {
+    let t = now();
+    let is_owner = rec.owner == caller.email.as_str();
+    if rec.revoked && !is_owner {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "revoked",
+            format!(
+                "the owner {} revoked this file; nobody else can open it any more",
+                rec.owner
+            ),
+        ));
+    }
+    let policy = policy_of(rec)?;
+    let rights = policy.rights_for(&caller.email, t);
+    if rights.is_empty() {
+        return Err(ApiError::forbidden(
+            "no_rights",
+            format!(
+                "you have no rights on this file; ask its owner {} to share it with you",
+                rec.owner
+            ),
+        ));
+    }
+    let mut valid_until = if policy.offline_days == 0 {
+        t + ONLINE_ONLY_TTL
+    } else {
+        t + i64::from(policy.offline_days) * 86_400
+    };
+    if let Some(end) = policy.access_ends(&caller.email, t) {
+        valid_until = valid_until.min(end);
+    }
+    let device = state
+        .store
+        .get_device(&caller.device_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this device was removed; sign in again"))?;
+    let device_key = DevicePublicKey::from_der(&device.public_key).map_err(ApiError::internal)?;
+    let cek = content_key(state, id, rec)?;
+    let wrapped_key = device_key.wrap_key(&cek).map_err(ApiError::internal)?;
+    let body = UseLicenceBody {
+        version: 1,
+        content_id: *id,
+        user: caller.email.clone(),
+        device_id: caller.device_id.clone(),
+        rights,
+        issued_at: t,
+        valid_until,
+        wrapped_key,
+    };
+    Ok((UseLicence::sign(&body, &state.keys.signing), rights))
+}
+
+/// The content key from the cache, or unwrapped from the registered licence.
+fn content_key(state: &AppState, id: &ContentId, rec: &ContentRecord) -> ApiResult<ContentKey> {
+    if let Some(k) = state.ceks.lock().unwrap_or_else(|p| p.into_inner()).get(&id.0) {
+        return Ok(k.clone());
+    }
+    let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
+    // Verified at registration; decoding is enough here.
+    let body = pl.decode_unverified().map_err(ApiError::internal)?;
+    let wrapped = body.wrapped().map_err(ApiError::internal)?;
+    let cek = state.keys.kem.unwrap(&wrapped, &id.0).map_err(ApiError::internal)?;
+    state
+        .ceks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .put(id.0, cek.clone());
+    Ok(cek)
+}

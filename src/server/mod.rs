@@ -1,0 +1,21 @@
+//! The licensing server: accounts by mailed code, devices, tokens, the
+//! content registry, use-licence issuing, audit and mail. It uses the
+//! policy and crypto layers and never runs an RSA private operation.
+
+mod account;
+pub mod api;
+mod app;
+mod auth;
+pub mod config;
+mod content;
+mod error;
+mod keys;
+mod licence;
+mod mail;
+mod metrics;
+mod serve;
+mod state;
+
+pub use app::{BODY_LIMIT, router};
+pub use error::ApiError;
+pub use serve::serve;

@@ -1,0 +1,125 @@
+//! Startup and the listening loop: plain HTTP on loopback only, HTTPS with
+//! rustls otherwise; graceful shutdown on SIGTERM and SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use super::app::router;
+use super::config::ServeArgs;
+use super::keys::ServerKeys;
+use super::mail::Mailer;
+use super::state::AppState;
+
+/// Runs the server until a termination signal.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let args = args.merge_file()?;
+    let listen = args.listen();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(tls_config(c, k)?),
+        _ if listen.ip().is_loopback() => None,
+        _ => {
+            anyhow::bail!("plain HTTP is only allowed on loopback; to listen on {listen} pass --tls-cert and --tls-key")
+        }
+    };
+    let data_dir = args.data_dir()?;
+    let keys = ServerKeys::load_or_create(&data_dir)?;
+    let store = crate::store::open(&args.database(&data_dir))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
+    let host = public_url
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split([':', '/']).next())
+        .filter(|h| h.contains('.'))
+        .unwrap_or("localhost.localdomain")
+        .to_string();
+    let mailer = Mailer::from_args(&args, &data_dir, &host)?;
+    let mut state = AppState::new(store, keys, mailer, public_url);
+    state.codes_per_hour = args.codes_per_hour.unwrap_or(5);
+    state.auth_per_minute = args.auth_per_minute.unwrap_or(30);
+    let app = router(state);
+    println!("listening on {scheme}://{local}");
+    std::io::stdout().flush()?;
+    tracing::info!(%local, data_dir = %data_dir.display(), "server ready");
+    match tls {
+        None => {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Some(cfg) => serve_tls(listener, app, cfg).await?,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve_tls(listener: TcpListener, app: axum::Router, cfg: Arc<rustls::ServerConfig>) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                tracing::debug!(%peer, "TLS handshake failed");
+                return;
+            };
+            let svc = TowerToHyperService::new(app);
+            if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+fn tls_config(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()));
+    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice()).collect::<Result<Vec<_>, _>>()?;
+    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())?
+        .ok_or_else(|| anyhow::anyhow!("{} holds no private key", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,86 @@
+//! Shared state of all handlers and the small helpers they share.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+
+use super::error::{ApiError, ApiResult};
+use super::keys::ServerKeys;
+use super::mail::Mailer;
+use super::metrics::Metrics;
+use crate::crypto::ContentKey;
+use crate::store::Store;
+
+/// Number of unwrapped content keys kept in memory.
+const CEK_CACHE: usize = 10_000;
+
+/// Everything a request may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Server secrets.
+    pub keys: Arc<ServerKeys>,
+    /// Outgoing mail.
+    pub mailer: Arc<Mailer>,
+    /// Unwrapped content keys, so that hot files cost no X25519 per licence.
+    pub ceks: Arc<Mutex<lru::LruCache<[u8; 16], ContentKey>>>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// URL clients reach the server at.
+    pub public_url: Arc<str>,
+    /// Codes per address per hour.
+    pub codes_per_hour: i64,
+    /// Auth requests per client IP per minute.
+    pub auth_per_minute: i64,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(store: Arc<dyn Store>, keys: ServerKeys, mailer: Mailer, public_url: String) -> Self {
+        Self {
+            store,
+            keys: Arc::new(keys),
+            mailer: Arc::new(mailer),
+            ceks: Arc::new(Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
+            ))),
+            metrics: Arc::new(Metrics::default()),
+            public_url: public_url.into(),
+            codes_per_hour: 5,
+            auth_per_minute: 30,
+        }
+    }
+
+    /// Counts one auth request from `addr`; 429 over the per-minute limit.
+    pub async fn limit_ip(&self, addr: &SocketAddr) -> ApiResult<()> {
+        let now = crate::policy::now();
+        let n = self.store.hit(&format!("ip:{}", addr.ip()), now - now % 60).await?;
+        if n > self.auth_per_minute {
+            return Err(too_many(format!(
+                "too many sign-in requests from your network ({} per minute allowed); wait a minute and retry",
+                self.auth_per_minute
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts one code mailed to `email`; 429 over the per-hour limit.
+    pub async fn limit_address(&self, email: &str) -> ApiResult<()> {
+        let now = crate::policy::now();
+        let n = self.store.hit(&format!("code:{email}"), now - now % 3600).await?;
+        if n > self.codes_per_hour {
+            return Err(too_many(format!(
+                "too many codes were sent to {email} ({} per hour allowed); wait up to an hour and retry",
+                self.codes_per_hour
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn too_many(message: String) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+}

@@ -1,0 +1,102 @@
+//! Server persistence behind one trait, so that a single embedded SQLite file
+//! and a PostgreSQL cluster shared by several replicas serve the same code.
+//! Every value the server must agree on across replicas (codes, rate-limit
+//! counters, tokens, the registry and the audit log) lives here.
+
+mod records;
+mod sql;
+
+pub use records::{AuditRecord, CodeRecord, ContentRecord, DeviceRecord, TokenRecord};
+pub use sql::{PgStore, SqliteStore};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A boxed future, so that the trait stays usable as `dyn Store`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A storage failure; the server answers 500 or 503 and logs it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored value no longer decodes (manual edit or a newer schema).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// Outcome of inserting content that may already be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new row was written.
+    Created,
+    /// A row with that id already exists (the caller compares it).
+    Exists(Box<ContentRecord>),
+}
+
+/// Everything the server persists. Implementations must be safe for many
+/// replicas at once: counters are incremented in the database, not in memory.
+pub trait Store: Send + Sync {
+    /// Counts one event for `key` in the window starting at `window` and
+    /// returns the count including this one.
+    fn hit(&self, key: &str, window: i64) -> StoreFuture<'_, i64>;
+    /// Replaces the pending code for an address.
+    fn put_code(&self, c: &CodeRecord) -> StoreFuture<'_, ()>;
+    /// The pending code for an address, if any.
+    fn get_code(&self, email: &str) -> StoreFuture<'_, Option<CodeRecord>>;
+    /// Counts one failed attempt and returns the new total.
+    fn bump_code_attempts(&self, email: &str) -> StoreFuture<'_, i64>;
+    /// Deletes the pending code (used up or dead). Returns whether one was deleted,
+    /// so that two replicas cannot both accept the same code.
+    fn delete_code(&self, email: &str, hash: &[u8]) -> StoreFuture<'_, bool>;
+    /// Creates the account if it does not exist; returns true when created.
+    fn ensure_user(&self, email: &str, now: i64) -> StoreFuture<'_, bool>;
+    /// Whether an account exists.
+    fn user_exists(&self, email: &str) -> StoreFuture<'_, bool>;
+    /// Adds a device.
+    fn add_device(&self, d: &DeviceRecord) -> StoreFuture<'_, ()>;
+    /// One device by id.
+    fn get_device(&self, id: &str) -> StoreFuture<'_, Option<DeviceRecord>>;
+    /// A user's devices, oldest first.
+    fn list_devices(&self, email: &str) -> StoreFuture<'_, Vec<DeviceRecord>>;
+    /// Deletes a user's device and its tokens; returns whether it existed.
+    fn delete_device(&self, email: &str, id: &str) -> StoreFuture<'_, bool>;
+    /// Records that the device was used now.
+    fn touch_device(&self, id: &str, now: i64) -> StoreFuture<'_, ()>;
+    /// Stores a token by its hash.
+    fn put_token(&self, t: &TokenRecord) -> StoreFuture<'_, ()>;
+    /// A token by its hash and kind.
+    fn get_token(&self, hash: &[u8], kind: &str) -> StoreFuture<'_, Option<TokenRecord>>;
+    /// Deletes a token and, for a refresh token, the access tokens of its device.
+    fn delete_token(&self, hash: &[u8]) -> StoreFuture<'_, bool>;
+    /// Registers content unless the id is taken.
+    fn insert_content(&self, c: &ContentRecord) -> StoreFuture<'_, InsertOutcome>;
+    /// One registered content.
+    fn get_content(&self, id: &str) -> StoreFuture<'_, Option<ContentRecord>>;
+    /// Content owned by `email`, newest first.
+    fn list_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>>;
+    /// Content not owned by `email` (filtered by policy by the caller).
+    fn list_not_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>>;
+    /// Replaces the policy if it still equals `expected` (optimistic update);
+    /// returns false when another request changed it first.
+    fn update_policy(&self, id: &str, expected: &str, policy: &str) -> StoreFuture<'_, bool>;
+    /// Marks content revoked.
+    fn revoke(&self, id: &str) -> StoreFuture<'_, ()>;
+    /// Appends to the audit log.
+    fn add_audit(&self, a: &AuditRecord) -> StoreFuture<'_, ()>;
+    /// The audit log of one content, oldest first.
+    fn list_audit(&self, content_id: &str) -> StoreFuture<'_, Vec<AuditRecord>>;
+}
+
+/// Opens the store named by `url`: `postgres://...` or a path / `sqlite://` URL.
+/// Creates the schema when missing.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    }
+}

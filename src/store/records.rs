@@ -1,0 +1,86 @@
+//! Plain rows as the store reads and writes them.
+
+/// A pending one-time code: only its keyed hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// Normalised address the code was sent to.
+    pub email: String,
+    /// HMAC-SHA256 of the code under the server secret.
+    pub hash: Vec<u8>,
+    /// Unix time after which the code is refused.
+    pub expires_at: i64,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+/// A device: an RSA public key bound to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Random id handed to the client.
+    pub id: String,
+    /// Owner of the device.
+    pub email: String,
+    /// Name chosen by the user.
+    pub name: String,
+    /// SubjectPublicKeyInfo DER of the device's RSA-2048 key.
+    pub public_key: Vec<u8>,
+    /// Unix time of creation.
+    pub created_at: i64,
+    /// Unix time of the last authenticated use.
+    pub last_seen: i64,
+}
+
+/// A bearer or refresh token, by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// SHA-256 of the token.
+    pub hash: Vec<u8>,
+    /// `access` or `refresh`.
+    pub kind: String,
+    /// User the token acts for.
+    pub email: String,
+    /// Device the token was issued to.
+    pub device_id: String,
+    /// Unix time after which it is refused.
+    pub expires_at: i64,
+}
+
+/// One registered protected file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRecord {
+    /// Content id (hex).
+    pub id: String,
+    /// Owner's address.
+    pub owner: String,
+    /// The publishing licence as registered (JSON).
+    pub pl: String,
+    /// The current policy (JSON): the registry is authoritative for sharing.
+    pub policy: String,
+    /// Whether the owner revoked it.
+    pub revoked: bool,
+    /// When the file was protected (from the licence).
+    pub created_at: i64,
+    /// When it was registered here.
+    pub registered_at: i64,
+}
+
+/// One licence issued or refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Content id (hex).
+    pub content_id: String,
+    /// Unix time.
+    pub time: i64,
+    /// Caller's address.
+    pub email: String,
+    /// Caller's device.
+    pub device_id: String,
+    /// Rights granted (empty when refused).
+    pub rights: String,
+    /// `issued` or `refused`.
+    pub result: String,
+    /// Why it was refused, or empty.
+    pub reason: String,
+    /// Client address as seen by the server.
+    pub client_addr: String,
+}

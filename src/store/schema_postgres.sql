@@ -1,0 +1,17 @@
+CREATE TABLE IF NOT EXISTS users (email TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS codes (email TEXT PRIMARY KEY, hash BYTEA NOT NULL, expires_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS rate (key TEXT NOT NULL, win BIGINT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (key, win));
+CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL,
+    public_key BYTEA NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS devices_email ON devices (email);
+CREATE TABLE IF NOT EXISTS tokens (hash BYTEA PRIMARY KEY, kind TEXT NOT NULL, email TEXT NOT NULL,
+    device_id TEXT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS tokens_device ON tokens (device_id);
+CREATE TABLE IF NOT EXISTS content (id TEXT PRIMARY KEY, owner TEXT NOT NULL, pl TEXT NOT NULL, policy TEXT NOT NULL,
+    revoked BIGINT NOT NULL, created_at BIGINT NOT NULL, registered_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS content_owner ON content (owner);
+CREATE TABLE IF NOT EXISTS audit (seq BIGSERIAL PRIMARY KEY, content_id TEXT NOT NULL, time BIGINT NOT NULL,
+    email TEXT NOT NULL, device_id TEXT NOT NULL, rights TEXT NOT NULL, result TEXT NOT NULL, reason TEXT NOT NULL,
+    client_addr TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_content ON audit (content_id, seq);

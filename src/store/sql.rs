@@ -1,0 +1,471 @@
+//! The SQL implementations of [`Store`]. Both backends run the same
+//! statements (`$n` placeholders work in SQLite and PostgreSQL); only the
+//! schema differs, so one macro writes both implementations.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use super::{
+    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, Store, StoreError, StoreFuture, TokenRecord,
+};
+
+/// The embedded default: one SQLite file in the data directory.
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// PostgreSQL, for several replicas sharing one database.
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its schema.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        sqlx::raw_sql(include_str!("schema_sqlite.sql")).execute(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+impl PgStore {
+    /// Connects and creates the schema if missing (safe to run from several
+    /// replicas at once: every statement is `IF NOT EXISTS`, serialised by a lock).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7443)")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(include_str!("schema_postgres.sql"))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Self { pool })
+    }
+}
+
+macro_rules! content_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        ContentRecord {
+            id: r.try_get("id")?,
+            owner: r.try_get("owner")?,
+            pl: r.try_get("pl")?,
+            policy: r.try_get("policy")?,
+            revoked: r.try_get::<i64, _>("revoked")? != 0,
+            created_at: r.try_get("created_at")?,
+            registered_at: r.try_get("registered_at")?,
+        }
+    }};
+}
+
+macro_rules! device_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        DeviceRecord {
+            id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            name: r.try_get("name")?,
+            public_key: r.try_get("public_key")?,
+            created_at: r.try_get("created_at")?,
+            last_seen: r.try_get("last_seen")?,
+        }
+    }};
+}
+
+macro_rules! sql_store {
+    ($t:ty) => {
+        impl Store for $t {
+            fn hit(&self, key: &str, window: i64) -> StoreFuture<'_, i64> {
+                let key = key.to_string();
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO rate (key, win, n) VALUES ($1, $2, 1) \
+                         ON CONFLICT (key, win) DO UPDATE SET n = rate.n + 1 RETURNING n",
+                    )
+                    .bind(&key)
+                    .bind(window)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    // Old windows are useless; keep the table small.
+                    sqlx::query("DELETE FROM rate WHERE win < $1")
+                        .bind(window - 7200)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(r.try_get("n")?)
+                })
+            }
+
+            fn put_code(&self, c: &CodeRecord) -> StoreFuture<'_, ()> {
+                let c = c.clone();
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO codes (email, hash, expires_at, attempts) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (email) DO UPDATE SET hash = $2, expires_at = $3, attempts = $4",
+                    )
+                    .bind(&c.email)
+                    .bind(&c.hash)
+                    .bind(c.expires_at)
+                    .bind(c.attempts)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                })
+            }
+
+            fn get_code(&self, email: &str) -> StoreFuture<'_, Option<CodeRecord>> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    let r = sqlx::query("SELECT email, hash, expires_at, attempts FROM codes WHERE email = $1")
+                        .bind(&email)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    r.map(|r| {
+                        Ok(CodeRecord {
+                            email: r.try_get("email")?,
+                            hash: r.try_get("hash")?,
+                            expires_at: r.try_get("expires_at")?,
+                            attempts: r.try_get("attempts")?,
+                        })
+                    })
+                    .transpose()
+                })
+            }
+
+            fn bump_code_attempts(&self, email: &str) -> StoreFuture<'_, i64> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    let r = sqlx::query("UPDATE codes SET attempts = attempts + 1 WHERE email = $1 RETURNING attempts")
+                        .bind(&email)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(match r {
+                        Some(r) => r.try_get("attempts")?,
+                        None => i64::MAX,
+                    })
+                })
+            }
+
+            fn delete_code(&self, email: &str, hash: &[u8]) -> StoreFuture<'_, bool> {
+                let email = email.to_string();
+                let hash = hash.to_vec();
+                Box::pin(async move {
+                    let r = sqlx::query("DELETE FROM codes WHERE email = $1 AND hash = $2")
+                        .bind(&email)
+                        .bind(&hash)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn ensure_user(&self, email: &str, now: i64) -> StoreFuture<'_, bool> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO users (email, created_at) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING",
+                    )
+                    .bind(&email)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn user_exists(&self, email: &str) -> StoreFuture<'_, bool> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    let r = sqlx::query("SELECT email FROM users WHERE email = $1")
+                        .bind(&email)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(r.is_some())
+                })
+            }
+
+            fn add_device(&self, d: &DeviceRecord) -> StoreFuture<'_, ()> {
+                let d = d.clone();
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO devices (id, email, name, public_key, created_at, last_seen) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&d.id)
+                    .bind(&d.email)
+                    .bind(&d.name)
+                    .bind(&d.public_key)
+                    .bind(d.created_at)
+                    .bind(d.last_seen)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                })
+            }
+
+            fn get_device(&self, id: &str) -> StoreFuture<'_, Option<DeviceRecord>> {
+                let id = id.to_string();
+                Box::pin(async move {
+                    let r = sqlx::query("SELECT * FROM devices WHERE id = $1")
+                        .bind(&id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(match r {
+                        Some(r) => Some(device_from_row!(r)),
+                        None => None,
+                    })
+                })
+            }
+
+            fn list_devices(&self, email: &str) -> StoreFuture<'_, Vec<DeviceRecord>> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    let rows = sqlx::query("SELECT * FROM devices WHERE email = $1 ORDER BY created_at, id")
+                        .bind(&email)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push(device_from_row!(r));
+                    }
+                    Ok(out)
+                })
+            }
+
+            fn delete_device(&self, email: &str, id: &str) -> StoreFuture<'_, bool> {
+                let (email, id) = (email.to_string(), id.to_string());
+                Box::pin(async move {
+                    let mut tx = self.pool.begin().await?;
+                    let r = sqlx::query("DELETE FROM devices WHERE id = $1 AND email = $2")
+                        .bind(&id)
+                        .bind(&email)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM tokens WHERE device_id = $1 AND email = $2")
+                        .bind(&id)
+                        .bind(&email)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn touch_device(&self, id: &str, now: i64) -> StoreFuture<'_, ()> {
+                let id = id.to_string();
+                Box::pin(async move {
+                    sqlx::query("UPDATE devices SET last_seen = $2 WHERE id = $1 AND last_seen < $2 - 60")
+                        .bind(&id)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                })
+            }
+
+            fn put_token(&self, t: &TokenRecord) -> StoreFuture<'_, ()> {
+                let t = t.clone();
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO tokens (hash, kind, email, device_id, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&t.hash)
+                    .bind(&t.kind)
+                    .bind(&t.email)
+                    .bind(&t.device_id)
+                    .bind(t.expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                })
+            }
+
+            fn get_token(&self, hash: &[u8], kind: &str) -> StoreFuture<'_, Option<TokenRecord>> {
+                let (hash, kind) = (hash.to_vec(), kind.to_string());
+                Box::pin(async move {
+                    let r = sqlx::query("SELECT * FROM tokens WHERE hash = $1 AND kind = $2")
+                        .bind(&hash)
+                        .bind(&kind)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    r.map(|r| {
+                        Ok(TokenRecord {
+                            hash: r.try_get("hash")?,
+                            kind: r.try_get("kind")?,
+                            email: r.try_get("email")?,
+                            device_id: r.try_get("device_id")?,
+                            expires_at: r.try_get("expires_at")?,
+                        })
+                    })
+                    .transpose()
+                })
+            }
+
+            fn delete_token(&self, hash: &[u8]) -> StoreFuture<'_, bool> {
+                let hash = hash.to_vec();
+                Box::pin(async move {
+                    let r = sqlx::query("DELETE FROM tokens WHERE hash = $1")
+                        .bind(&hash)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn insert_content(&self, c: &ContentRecord) -> StoreFuture<'_, InsertOutcome> {
+                let c = c.clone();
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO content (id, owner, pl, policy, revoked, created_at, registered_at) \
+                         VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.owner)
+                    .bind(&c.pl)
+                    .bind(&c.policy)
+                    .bind(c.created_at)
+                    .bind(c.registered_at)
+                    .execute(&self.pool)
+                    .await?;
+                    if r.rows_affected() > 0 {
+                        return Ok(InsertOutcome::Created);
+                    }
+                    match self.get_content(&c.id).await? {
+                        Some(existing) => Ok(InsertOutcome::Exists(Box::new(existing))),
+                        None => Err(StoreError::Corrupt(format!(
+                            "content {} vanished during insert",
+                            c.id
+                        ))),
+                    }
+                })
+            }
+
+            fn get_content(&self, id: &str) -> StoreFuture<'_, Option<ContentRecord>> {
+                let id = id.to_string();
+                Box::pin(async move {
+                    let r = sqlx::query("SELECT * FROM content WHERE id = $1")
+                        .bind(&id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(match r {
+                        Some(r) => Some(content_from_row!(r)),
+                        None => None,
+                    })
+                })
+            }
+
+            fn list_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    let rows = sqlx::query("SELECT * FROM content WHERE owner = $1 ORDER BY registered_at DESC, id")
+                        .bind(&email)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push(content_from_row!(r));
+                    }
+                    Ok(out)
+                })
+            }
+
+            fn list_not_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "SELECT * FROM content WHERE owner <> $1 AND revoked = 0 ORDER BY registered_at DESC, id",
+                    )
+                    .bind(&email)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push(content_from_row!(r));
+                    }
+                    Ok(out)
+                })
+            }
+
+            fn update_policy(&self, id: &str, expected: &str, policy: &str) -> StoreFuture<'_, bool> {
+                let (id, expected, policy) = (id.to_string(), expected.to_string(), policy.to_string());
+                Box::pin(async move {
+                    let r = sqlx::query("UPDATE content SET policy = $3 WHERE id = $1 AND policy = $2")
+                        .bind(&id)
+                        .bind(&expected)
+                        .bind(&policy)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn revoke(&self, id: &str) -> StoreFuture<'_, ()> {
+                let id = id.to_string();
+                Box::pin(async move {
+                    sqlx::query("UPDATE content SET revoked = 1 WHERE id = $1")
+                        .bind(&id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                })
+            }
+
+            fn add_audit(&self, a: &AuditRecord) -> StoreFuture<'_, ()> {
+                let a = a.clone();
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO audit (content_id, time, email, device_id, rights, result, reason, client_addr) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&a.content_id)
+                    .bind(a.time)
+                    .bind(&a.email)
+                    .bind(&a.device_id)
+                    .bind(&a.rights)
+                    .bind(&a.result)
+                    .bind(&a.reason)
+                    .bind(&a.client_addr)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                })
+            }
+
+            fn list_audit(&self, content_id: &str) -> StoreFuture<'_, Vec<AuditRecord>> {
+                let id = content_id.to_string();
+                Box::pin(async move {
+                    let rows = sqlx::query("SELECT * FROM audit WHERE content_id = $1 ORDER BY seq")
+                        .bind(&id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push(AuditRecord {
+                            content_id: r.try_get("content_id")?,
+                            time: r.try_get("time")?,
+                            email: r.try_get("email")?,
+                            device_id: r.try_get("device_id")?,
+                            rights: r.try_get("rights")?,
+                            result: r.try_get("result")?,
+                            reason: r.try_get("reason")?,
+                            client_addr: r.try_get("client_addr")?,
+                        });
+                    }
+                    Ok(out)
+                })
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore);
+sql_store!(PgStore);

@@ -1,0 +1,699 @@
+//! The licensing server over real HTTP on loopback, with codes read from a
+//! real SMTP exchange.
+
+mod server_support;
+
+use reqwest::Method;
+use rightsfs::crypto::ServerKemPublic;
+use rightsfs::policy::{Email, Grant, Policy, Principal, Rights, UseLicence, now};
+use serde_json::{Value, json};
+use server_support::{Server, Smtp, make_pl};
+
+fn setup(extra: &[&str]) -> (tempfile::TempDir, Smtp, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start();
+    let server = Server::start(dir.path(), &smtp, extra);
+    (dir, smtp, server)
+}
+
+fn assert_error(v: &Value, code: &str) {
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(!v["error"]["message"].as_str().unwrap_or("").is_empty(), "{v}");
+}
+
+#[test]
+fn signup_login_second_device_refresh_logout() {
+    let (dir, smtp, server) = setup(&[]);
+    let a = server.login(&smtp, "Alice@Example.com", true);
+    assert_eq!(a.email, "Alice@Example.com");
+    let (s, me) = server.get("/v1/me", &a.access);
+    assert_eq!(s, 200);
+    assert_eq!(me["email"], "alice@example.com");
+    assert_eq!(me["device_id"], a.device_id.as_str());
+    // The key file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("server-keys.bin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let a2 = server.login(&smtp, "alice@example.com", false);
+    assert_ne!(a2.device_id, a.device_id);
+    let (s, devs) = server.get("/v1/devices", &a2.access);
+    assert_eq!(s, 200);
+    assert_eq!(devs.as_array().unwrap().len(), 2);
+    // A code mail says what it is for.
+    assert!(
+        smtp.mails_to("alice@example.com")
+            .iter()
+            .any(|m| m.contains("sign-up code"))
+    );
+    assert!(
+        smtp.mails_to("alice@example.com")
+            .iter()
+            .any(|m| m.contains("login code"))
+    );
+
+    let (s, r) = server.post("/v1/auth/refresh", None, json!({"refresh_token": a.refresh}));
+    assert_eq!(s, 200, "{r}");
+    let new_access = r["access_token"].as_str().unwrap().to_string();
+    assert_eq!(server.get("/v1/me", &new_access).0, 200);
+
+    let (s, _) = server.post("/v1/auth/logout", Some(&a.access), json!({"refresh_token": a.refresh}));
+    assert!(s == 204 || s == 200);
+    let (s, r) = server.post("/v1/auth/refresh", None, json!({"refresh_token": a.refresh}));
+    assert_eq!(s, 401);
+    assert_error(&r, "unauthorized");
+
+    // Removing a device kills its tokens at once.
+    let (s, _) = server.call(
+        Method::DELETE,
+        &format!("/v1/devices/{}", a2.device_id),
+        Some(&a.access),
+        None,
+    );
+    assert_eq!(s, 204);
+    let (s, r) = server.get("/v1/me", &a2.access);
+    assert_eq!(s, 401);
+    assert_error(&r, "unauthorized");
+    let (s, r) = server.call(Method::DELETE, "/v1/devices/nope", Some(&a.access), None);
+    assert_eq!(s, 404);
+    assert_error(&r, "no_device");
+}
+
+#[test]
+fn register_share_licence_refuse_revoke_audit() {
+    let (_dir, smtp, server) = setup(&[]);
+    let (kem, verify_key) = server.keys();
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let (pl, id, cek) = make_pl(
+        &alice,
+        kem,
+        Policy::owner_only(Email::parse("alice@example.com").unwrap(), 3),
+    );
+    let (s, info) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 201, "{info}");
+    assert_eq!(info["content_id"], id.to_hex());
+    assert_eq!(info["owner"], "alice@example.com");
+    // Same licence again: 200; a different licence for that id: 409.
+    let (s, _) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 200);
+    let mut other = make_pl(
+        &alice,
+        kem,
+        Policy::owner_only(Email::parse("alice@example.com").unwrap(), 9),
+    );
+    let mut b = other.0.decode_unverified().unwrap();
+    b.content_id = id;
+    b.wrapped_key = ServerKemPublic(kem).wrap(&other.2, &id.0).0.to_vec();
+    other.0 = rightsfs::policy::PublishingLicence::sign(&b, &alice.device).unwrap();
+    let (s, r) = server.post(
+        "/v1/content",
+        Some(&alice.access),
+        json!({"publishing_licence": other.0}),
+    );
+    assert_eq!(s, 409);
+    assert_error(&r, "conflict");
+
+    // Owner gets a licence with all rights.
+    let lic = format!("/v1/content/{}/licence", id.to_hex());
+    let (s, ul) = server.post(&lic, Some(&alice.access), json!({}));
+    assert_eq!(s, 200, "{ul}");
+    let ul: UseLicence = serde_json::from_value(ul).unwrap();
+    let body = ul.verify(&verify_key).unwrap();
+    assert_eq!(body.rights, Rights::owner());
+    assert_eq!(
+        alice.device.unwrap_key(&body.wrapped_key).unwrap().as_bytes(),
+        cek.as_bytes()
+    );
+
+    // Share with bob before bob has an account: the invitation is mailed.
+    let grants = vec![Grant::parse_spec("bob@example.com:view,export:30d").unwrap()];
+    let grants_path = format!("/v1/content/{}/grants", id.to_hex());
+    let (s, r) = server.call(
+        Method::PUT,
+        &grants_path,
+        Some(&alice.access),
+        Some(json!({"grants": grants})),
+    );
+    assert_eq!(s, 200, "{r}");
+    assert!(
+        smtp.mails_to("bob@example.com")
+            .iter()
+            .any(|m| m.contains("alice@example.com shared a protected file with you") && m.contains(&id.to_hex())),
+        "invitation mail"
+    );
+    let bob = server.login(&smtp, "bob@example.com", true);
+    let (s, ul) = server.post(&lic, Some(&bob.access), json!({}));
+    assert_eq!(s, 200, "{ul}");
+    let body = serde_json::from_value::<UseLicence>(ul)
+        .unwrap()
+        .verify(&verify_key)
+        .unwrap();
+    assert_eq!(body.rights, Rights::parse("view,export").unwrap());
+    assert_eq!(body.user.as_str(), "bob@example.com");
+    assert_eq!(body.device_id, bob.device_id);
+    assert!(body.valid_until <= now() + 3 * 86_400 && body.valid_until > now() + 2 * 86_400);
+    assert_eq!(
+        bob.device.unwrap_key(&body.wrapped_key).unwrap().as_bytes(),
+        cek.as_bytes()
+    );
+    // The licence is for bob's device only.
+    assert!(alice.device.unwrap_key(&body.wrapped_key).is_err());
+    let (s, shared) = server.get("/v1/content?role=shared", &bob.access);
+    assert_eq!(s, 200);
+    assert_eq!(shared.as_array().unwrap().len(), 1);
+    let (s, owned) = server.get("/v1/content?role=owned", &alice.access);
+    assert_eq!(s, 200);
+    assert_eq!(owned.as_array().unwrap().len(), 1);
+
+    // Bob lacks share: he cannot change grants, read the audit or revoke.
+    let (s, r) = server.call(
+        Method::PUT,
+        &grants_path,
+        Some(&bob.access),
+        Some(json!({"grants": grants})),
+    );
+    assert_eq!(s, 403);
+    assert_error(&r, "no_share_right");
+    let (s, r) = server.get(&format!("/v1/content/{}/audit", id.to_hex()), &bob.access);
+    assert_eq!(s, 403);
+    assert_error(&r, "not_owner");
+    let (s, r) = server.post(
+        &format!("/v1/content/{}/revoke", id.to_hex()),
+        Some(&bob.access),
+        json!({}),
+    );
+    assert_eq!(s, 403);
+    assert_error(&r, "not_owner");
+
+    // Carol has nothing: refused, naming the owner.
+    let carol = server.login(&smtp, "carol@example.com", true);
+    let (s, r) = server.post(&lic, Some(&carol.access), json!({}));
+    assert_eq!(s, 403);
+    assert_error(&r, "no_rights");
+    assert!(r["error"]["message"].as_str().unwrap().contains("alice@example.com"));
+
+    // A grant that expires: the licence ends with it, then carol is refused.
+    let soon = Grant {
+        to: Principal::parse("carol@example.com").unwrap(),
+        rights: Rights::parse("view").unwrap(),
+        expires: Some(now() + 2),
+    };
+    let (s, r) = server.call(
+        Method::PUT,
+        &grants_path,
+        Some(&alice.access),
+        Some(json!({"grants": [soon]})),
+    );
+    assert_eq!(s, 200, "{r}");
+    let (s, ul) = server.post(&lic, Some(&carol.access), json!({}));
+    assert_eq!(s, 200, "{ul}");
+    let body = serde_json::from_value::<UseLicence>(ul)
+        .unwrap()
+        .verify(&verify_key)
+        .unwrap();
+    assert_eq!(Some(body.valid_until), soon.expires);
+    while now() < soon.expires.unwrap() + 1 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (s, r) = server.post(&lic, Some(&carol.access), json!({}));
+    assert_eq!(s, 403);
+    assert_error(&r, "no_rights");
+
+    // Unshare bob: refused afterwards; unsharing again is 404.
+    let del = format!("{grants_path}/bob@example.com");
+    let (s, r) = server.call(Method::DELETE, &del, Some(&alice.access), None);
+    assert_eq!(s, 200, "{r}");
+    let (s, _) = server.post(&lic, Some(&bob.access), json!({}));
+    assert_eq!(s, 403);
+    let (s, r) = server.call(Method::DELETE, &del, Some(&alice.access), None);
+    assert_eq!(s, 404);
+    assert_error(&r, "no_grant");
+
+    // Revocation: others get 410, the owner still gets licences.
+    let grants = vec![Grant::parse_spec("bob@example.com:view").unwrap()];
+    let (s, _) = server.call(
+        Method::PUT,
+        &grants_path,
+        Some(&alice.access),
+        Some(json!({"grants": grants})),
+    );
+    assert_eq!(s, 200);
+    let (s, r) = server.post(
+        &format!("/v1/content/{}/revoke", id.to_hex()),
+        Some(&alice.access),
+        json!({}),
+    );
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["revoked"], true);
+    let (s, r) = server.post(&lic, Some(&bob.access), json!({}));
+    assert_eq!(s, 410);
+    assert_error(&r, "revoked");
+    assert_eq!(server.post(&lic, Some(&alice.access), json!({})).0, 200);
+
+    // The audit shows every issue and refusal, in order.
+    let (s, audit) = server.get(&format!("/v1/content/{}/audit", id.to_hex()), &alice.access);
+    assert_eq!(s, 200);
+    let rows: Vec<(String, String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["email"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("alice@example.com", "issued", ""),
+        ("bob@example.com", "issued", ""),
+        ("carol@example.com", "refused", "no_rights"),
+        ("carol@example.com", "issued", ""),
+        ("carol@example.com", "refused", "no_rights"),
+        ("bob@example.com", "refused", "no_rights"),
+        ("bob@example.com", "refused", "revoked"),
+        ("alice@example.com", "issued", ""),
+    ];
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(got, expect);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["client_addr"] == "127.0.0.1")
+    );
+    assert_eq!(audit[1]["rights"], "view,export");
+}
+
+#[test]
+fn registration_refuses_forged_foreign_and_misdirected_licences() {
+    let (_dir, smtp, server) = setup(&[]);
+    let (kem, _) = server.keys();
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let mallory = server.login(&smtp, "mallory@example.com", true);
+    let alice_policy = || Policy::owner_only(Email::parse("alice@example.com").unwrap(), 1);
+
+    // Altered body: the signature no longer verifies.
+    let (mut pl, _, _) = make_pl(&alice, kem, alice_policy());
+    let n = pl.body.len();
+    pl.body[n - 1] ^= 1;
+    let (s, r) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 400);
+    assert_error(&r, "bad_licence");
+
+    // Alice's licence registered by mallory.
+    let (pl, _, _) = make_pl(&alice, kem, alice_policy());
+    let (s, r) = server.post("/v1/content", Some(&mallory.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 403);
+    assert_error(&r, "not_owner");
+
+    // Mallory signs a licence naming alice as owner with her own device key.
+    let fake_alice = server_support::User {
+        email: "alice@example.com".into(),
+        access: String::new(),
+        refresh: String::new(),
+        device_id: String::new(),
+        device: mallory.device,
+    };
+    let (pl, _, _) = make_pl(&fake_alice, kem, alice_policy());
+    let (s, r) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 403);
+    assert_error(&r, "unknown_device");
+
+    // Protected for another server.
+    let other_kem = rightsfs::crypto::ServerKemSecret::generate().public().0;
+    let (pl, _, _) = make_pl(&alice, other_kem, alice_policy());
+    let (s, r) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 400);
+    assert_error(&r, "wrong_server");
+
+    // Nothing was registered.
+    let (s, owned) = server.get("/v1/content?role=owned", &alice.access);
+    assert_eq!(s, 200);
+    assert_eq!(owned, json!([]));
+    let (s, r) = server.post(
+        &format!("/v1/content/{}/licence", "00".repeat(16)),
+        Some(&alice.access),
+        json!({}),
+    );
+    assert_eq!(s, 404);
+    assert_error(&r, "not_registered");
+}
+
+#[test]
+fn codes_lock_after_five_wrong_tries_and_are_single_use() {
+    let (_dir, smtp, server) = setup(&[]);
+    let seen = smtp.count();
+    let (s, _) = server.post(
+        "/v1/auth/start",
+        None,
+        json!({"email": "eve@example.com", "signup": true}),
+    );
+    assert_eq!(s, 202);
+    let good = smtp.code_for("eve@example.com", seen);
+    let der = {
+        use base64::Engine;
+        let d = rightsfs::crypto::DeviceKeyPair::generate().unwrap();
+        base64::engine::general_purpose::STANDARD.encode(d.public().to_der())
+    };
+    let verify = |code: &str| {
+        server.post(
+            "/v1/auth/verify",
+            None,
+            json!({"email": "eve@example.com", "code": code, "device_name": "x", "device_public_key": der}),
+        )
+    };
+    let wrong = if good == "00000000" { "00000001" } else { "00000000" };
+    for i in 0..4 {
+        let (s, r) = verify(wrong);
+        assert_eq!(s, 401, "try {i}");
+        assert_error(&r, "invalid_code");
+    }
+    let (s, r) = verify(wrong);
+    assert_eq!(s, 401);
+    assert_error(&r, "code_locked");
+    // The right code no longer works either.
+    let (s, r) = verify(&good);
+    assert_eq!(s, 401);
+    assert_error(&r, "invalid_code");
+
+    // A fresh code works once; replaying it fails.
+    let seen = smtp.count();
+    assert_eq!(
+        server
+            .post("/v1/auth/start", None, json!({"email": "eve@example.com"}))
+            .0,
+        202
+    );
+    let code = smtp.code_for("eve@example.com", seen);
+    assert_eq!(verify(&code).0, 200);
+    let (s, r) = verify(&code);
+    assert_eq!(s, 401);
+    assert_error(&r, "invalid_code");
+}
+
+#[test]
+fn rate_limits_answer_429() {
+    let (_dir, _smtp, server) = setup(&[]);
+    // Per address: 5 codes an hour.
+    for _ in 0..5 {
+        assert_eq!(
+            server
+                .post("/v1/auth/start", None, json!({"email": "flood@example.com"}))
+                .0,
+            202
+        );
+    }
+    let (s, r) = server.post("/v1/auth/start", None, json!({"email": "flood@example.com"}));
+    assert_eq!(s, 429);
+    assert_error(&r, "rate_limited");
+    assert!(r["error"]["message"].as_str().unwrap().contains("flood@example.com"));
+    // Per client IP: 30 auth requests a minute (6 used above).
+    let mut last = 0;
+    for i in 0..40 {
+        let (s, _) = server.post("/v1/auth/refresh", None, json!({"refresh_token": format!("x{i}")}));
+        last = s;
+        if s == 429 {
+            break;
+        }
+        assert_eq!(s, 401);
+    }
+    assert_eq!(last, 429);
+}
+
+#[test]
+fn malformed_requests_get_json_errors_and_change_nothing() {
+    let (_dir, smtp, server) = setup(&[]);
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let raw = |method: Method, path: &str, ctype: Option<&str>, body: Vec<u8>, auth: bool| {
+        let mut rb = server
+            .http
+            .request(method, format!("{}{}", server.url, path))
+            .body(body);
+        if let Some(c) = ctype {
+            rb = rb.header("content-type", c);
+        }
+        if auth {
+            rb = rb.bearer_auth(&alice.access);
+        }
+        let resp = rb.send().unwrap();
+        let status = resp.status().as_u16();
+        let v: Value =
+            serde_json::from_slice(&resp.bytes().unwrap()).unwrap_or_else(|e| panic!("{path}: non-JSON answer ({e})"));
+        (status, v)
+    };
+    let json = Some("application/json");
+    let big = vec![b' '; 300 * 1024];
+    let cid = "ab".repeat(16);
+    let cases: Vec<(&str, Method, String, Option<&str>, Vec<u8>, bool, u16, &str)> = vec![
+        (
+            "bad json",
+            Method::POST,
+            "/v1/auth/start".into(),
+            json,
+            b"{\"email\":".to_vec(),
+            false,
+            400,
+            "malformed_json",
+        ),
+        (
+            "not json type",
+            Method::POST,
+            "/v1/auth/start".into(),
+            Some("text/plain"),
+            b"{}".to_vec(),
+            false,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "no type",
+            Method::POST,
+            "/v1/auth/start".into(),
+            None,
+            b"{}".to_vec(),
+            false,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "unknown field",
+            Method::POST,
+            "/v1/auth/start".into(),
+            json,
+            br#"{"email":"a@example.com","colour":1}"#.to_vec(),
+            false,
+            422,
+            "invalid_request",
+        ),
+        (
+            "missing field",
+            Method::POST,
+            "/v1/auth/verify".into(),
+            json,
+            br#"{"email":"a@example.com"}"#.to_vec(),
+            false,
+            422,
+            "invalid_request",
+        ),
+        (
+            "bad email",
+            Method::POST,
+            "/v1/auth/start".into(),
+            json,
+            br#"{"email":"not-an-address"}"#.to_vec(),
+            false,
+            400,
+            "bad_email",
+        ),
+        (
+            "bad device key",
+            Method::POST,
+            "/v1/auth/verify".into(),
+            json,
+            br#"{"email":"a@example.com","code":"1","device_name":"x","device_public_key":"AAAA"}"#.to_vec(),
+            false,
+            400,
+            "bad_device_key",
+        ),
+        (
+            "too big",
+            Method::POST,
+            "/v1/content".into(),
+            json,
+            big.clone(),
+            true,
+            413,
+            "body_too_large",
+        ),
+        (
+            "no token",
+            Method::GET,
+            "/v1/me".into(),
+            None,
+            vec![],
+            false,
+            401,
+            "unauthorized",
+        ),
+        (
+            "unknown route",
+            Method::GET,
+            "/v1/nothing".into(),
+            None,
+            vec![],
+            false,
+            404,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            Method::DELETE,
+            "/v1/me".into(),
+            None,
+            vec![],
+            true,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "bad content id",
+            Method::GET,
+            "/v1/content/xyz".into(),
+            None,
+            vec![],
+            true,
+            400,
+            "bad_content_id",
+        ),
+        (
+            "bad role",
+            Method::GET,
+            "/v1/content?role=boss".into(),
+            None,
+            vec![],
+            true,
+            400,
+            "bad_role",
+        ),
+        (
+            "unknown query",
+            Method::GET,
+            "/v1/content?colour=red".into(),
+            None,
+            vec![],
+            true,
+            400,
+            "bad_query",
+        ),
+        (
+            "bad licence shape",
+            Method::POST,
+            "/v1/content".into(),
+            json,
+            br#"{"publishing_licence":{"body":"!!","signature":""}}"#.to_vec(),
+            true,
+            422,
+            "invalid_request",
+        ),
+        (
+            "unregistered",
+            Method::POST,
+            format!("/v1/content/{cid}/licence"),
+            json,
+            b"{}".to_vec(),
+            true,
+            404,
+            "not_registered",
+        ),
+        (
+            "licence extra field",
+            Method::POST,
+            format!("/v1/content/{cid}/licence"),
+            json,
+            br#"{"rights":"owner"}"#.to_vec(),
+            true,
+            422,
+            "invalid_request",
+        ),
+        (
+            "bad grant",
+            Method::PUT,
+            format!("/v1/content/{cid}/grants"),
+            json,
+            br#"{"grants":[{"to":"bob","rights":["view"],"expires":null}]}"#.to_vec(),
+            true,
+            422,
+            "invalid_request",
+        ),
+        (
+            "bad principal",
+            Method::DELETE,
+            format!("/v1/content/{cid}/grants/nobody"),
+            None,
+            vec![],
+            true,
+            400,
+            "bad_email",
+        ),
+        (
+            "bad refresh",
+            Method::POST,
+            "/v1/auth/refresh".into(),
+            json,
+            br#"{"refresh_token":"nope"}"#.to_vec(),
+            false,
+            401,
+            "unauthorized",
+        ),
+    ];
+    for (name, method, path, ctype, body, auth, status, code) in cases {
+        let (s, v) = raw(method, &path, ctype, body, auth);
+        assert_eq!(s, status, "{name}: {v}");
+        assert_eq!(v["error"]["code"], code, "{name}: {v}");
+        assert!(
+            v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}: {v}"
+        );
+    }
+    // A forged token is refused.
+    let (s, v) = server.get("/v1/me", "forged-token");
+    assert_eq!(s, 401);
+    assert_error(&v, "unauthorized");
+    // Nothing changed: alice still has one device and no content.
+    assert_eq!(server.get("/v1/devices", &alice.access).1.as_array().unwrap().len(), 1);
+    assert_eq!(server.get("/v1/content", &alice.access).1, json!([]));
+    // Health, metrics and the API description answer.
+    let h: Value = server
+        .http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(h["status"], "ok");
+    let m = server
+        .http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(m.contains("rights_http_client_errors_total"));
+    let o: Value = server
+        .http
+        .get(format!("{}/v1/openapi.json", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(o["openapi"].as_str().unwrap().starts_with("3."));
+}
