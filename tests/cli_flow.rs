@@ -13,7 +13,7 @@ fn json(s: &str) -> serde_json::Value {
 #[test]
 fn protect_share_read_unshare_revoke_track() {
     let server = Server::start();
-    let alice = User::new("alice@example.com", false);
+    let alice = User::new("alice@example.com", true);
     let bob = User::new("bob@example.com", true);
     let carol = User::new("carol@other.org", true);
     for u in [&alice, &bob, &carol] {

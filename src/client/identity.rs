@@ -10,7 +10,7 @@ use crate::licence::{Identity, LicenceSource, Licensing};
 
 /// This device's key pair from the keystore.
 pub fn device_key(keystore: &Keystore) -> Result<DeviceKeyPair, ClientError> {
-    let der = keystore.get(DEVICE_KEY)?.ok_or(ClientError::NotLoggedIn)?;
+    let der = keystore.require(DEVICE_KEY)?;
     DeviceKeyPair::from_pkcs8_der(&der)
         .map_err(|_| ClientError::Keystore("the stored device key is damaged: run `rights login` again".into()))
 }

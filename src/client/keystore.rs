@@ -121,6 +121,21 @@ impl Keystore {
         }
     }
 
+    /// Reads a secret that a login stored. Missing from the keyring, the
+    /// error says why that can happen and how to switch to the file.
+    pub fn require(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+        match (self.get(name)?, self.kind) {
+            (Some(v), _) => Ok(v),
+            (None, KeystoreKind::File) => Err(ClientError::NotLoggedIn),
+            (None, KeystoreKind::Keyring) => Err(ClientError::Keystore(
+                "this device's keys are not in the OS keyring (it was cleared, or this machine has no login \
+                 session keyring that outlives a process); run `rights login EMAIL --keystore file` to keep them \
+                 in a passphrase-sealed file instead"
+                    .into(),
+            )),
+        }
+    }
+
     /// Stores (or replaces) a secret.
     pub fn set(&self, name: &str, value: &[u8]) -> Result<(), ClientError> {
         match self.kind {

@@ -36,7 +36,7 @@ impl Session {
     }
 
     fn refresh(&self) -> Result<String, ClientError> {
-        let rt = self.keystore.get(REFRESH_TOKEN)?.ok_or(ClientError::NotLoggedIn)?;
+        let rt = self.keystore.require(REFRESH_TOKEN)?;
         let rt = String::from_utf8_lossy(&rt).into_owned();
         let pair: TokenPair = self
             .api

@@ -162,9 +162,10 @@ impl Licensing {
     fn key_for_inner(&self, header: &FileHeader, online: bool) -> Result<Access, AccessError> {
         let id = header.content_id();
         let t = now();
-        if let Some(a) = self.lru().get(&id).filter(|a| a.usable_at(t)).cloned() {
-            return Ok(a);
-        }
+        let can_ask = online && self.source.is_some();
+        // Offline validity 0 means "ask the server at every open" (so that
+        // revocation bites at once); the cache only covers a server outage.
+        let must_ask = can_ask && header.licence.policy.offline_days == 0;
         if let Some(key) = self.owners.load(&id, &self.identity.device_key)? {
             let a = Access {
                 key,
@@ -175,21 +176,31 @@ impl Licensing {
             self.lru().put(id, a.clone());
             return Ok(a);
         }
+        if !must_ask && let Some(a) = self.lru().get(&id).filter(|a| a.usable_at(t)).cloned() {
+            return Ok(a);
+        }
+        let mut cached = None;
         let mut expired = None;
         if let Some(ul) = self.licences.load(&id)? {
             let body = self.check(&ul, &id)?;
             if t < body.valid_until {
-                return self.unwrap_into_lru(&body);
+                cached = Some(body);
+            } else {
+                expired = Some(body.valid_until);
             }
-            expired = Some(body.valid_until);
         }
-        if !online || self.source.is_none() {
-            return Err(match expired {
+        match cached {
+            Some(body) if !must_ask => self.unwrap_into_lru(&body),
+            Some(body) => match self.fetch(&header.licence, None) {
+                Err(AccessError::ServerUnreachable(_)) => self.unwrap_into_lru(&body),
+                r => r,
+            },
+            None if can_ask => self.fetch(&header.licence, expired),
+            None => Err(match expired {
                 Some(until) => AccessError::Expired { until, offline: true },
                 None => AccessError::ServerUnreachable("working offline and no licence is cached".into()),
-            });
+            }),
         }
-        self.fetch(&header.licence, expired)
     }
 
     fn fetch(&self, pl: &PublishingLicenceBody, expired: Option<Timestamp>) -> Result<Access, AccessError> {

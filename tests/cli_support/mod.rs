@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+#[path = "../server_support/smtp.rs"]
 pub mod smtp;
 
 use std::io::{BufRead, BufReader, Write};
@@ -55,7 +56,7 @@ impl Server {
 fn spawn(data: &Path, listen: &str, smtp_port: u16) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rights-server"))
         .args(server_args(data, listen, smtp_port))
-        .env("RUST_LOG", "warn")
+        .env("RIGHTS_SERVER_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -88,14 +89,23 @@ fn find_addr(line: &str) -> Option<String> {
 }
 
 fn server_args(data: &Path, listen: &str, smtp_port: u16) -> Vec<String> {
-    vec![
-        "--listen".into(),
-        listen.into(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--smtp".into(),
-        format!("smtp://127.0.0.1:{smtp_port}"),
-    ]
+    let mut v: Vec<String> = vec!["serve".into(), "--data-dir".into(), data.display().to_string()];
+    v.extend(
+        [
+            "--listen",
+            listen,
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-tls",
+            "none",
+            "--smtp-port",
+            &smtp_port.to_string(),
+            "--mail-from",
+            "rights@example.com",
+        ]
+        .map(String::from),
+    );
+    v
 }
 
 /// One person with their own XDG homes.
