@@ -175,7 +175,13 @@ impl User {
             "rights {args:?} should fail; stdout: {}",
             String::from_utf8_lossy(&o.stdout)
         );
-        assert_eq!(err.trim_end().lines().count(), 1, "one-line error expected: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("rights: ")).collect();
+        assert_eq!(errors.len(), 1, "one error line expected: {err}");
+        assert_eq!(
+            err.trim_end().lines().last(),
+            Some(errors[0]),
+            "the error comes last: {err}"
+        );
         err
     }
 
