@@ -429,6 +429,9 @@ fn rate_limits_answer_429() {
     assert_eq!(last, 429);
 }
 
+/// name, method, path, content type, body, authenticated, expected status, expected code
+type Case<'a> = (&'a str, Method, String, Option<&'a str>, Vec<u8>, bool, u16, &'a str);
+
 #[test]
 fn malformed_requests_get_json_errors_and_change_nothing() {
     let (_dir, smtp, server) = setup(&[]);
@@ -453,7 +456,7 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
     let json = Some("application/json");
     let big = vec![b' '; 300 * 1024];
     let cid = "ab".repeat(16);
-    let cases: Vec<(&str, Method, String, Option<&str>, Vec<u8>, bool, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "bad json",
             Method::POST,

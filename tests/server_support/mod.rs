@@ -168,3 +168,24 @@ pub fn make_pl(owner: &User, server_kem: [u8; 32], policy: Policy) -> (Publishin
     };
     (PublishingLicence::sign(&body, &owner.device).unwrap(), id, cek)
 }
+
+/// The PostgreSQL URL for tests, or None after printing why they are
+/// skipped. Under CI (CI=true) a missing database is a failure.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("RIGHTSFS_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but RIGHTSFS_TEST_POSTGRES_URL is unset: run eval \"$(scripts/ci/postgres.sh)\" first"
+            );
+            eprintln!("SKIPPED: PostgreSQL tests need RIGHTSFS_TEST_POSTGRES_URL (eval \"$(scripts/ci/postgres.sh)\")");
+            None
+        }
+    }
+}
+
+/// A random suffix so that tests sharing one database do not collide.
+pub fn unique() -> String {
+    hex::encode(rightsfs::crypto::random_array::<6>())
+}

@@ -1,0 +1,100 @@
+//! Two server processes on one PostgreSQL database behave as one server:
+//! a code mailed by one is accepted by the other, and content registered
+//! through one is licensed through the other.
+
+mod server_support;
+
+use base64::Engine;
+use rightsfs::crypto::DeviceKeyPair;
+use rightsfs::policy::{Email, Grant, Policy, UseLicence};
+use serde_json::json;
+use server_support::{Server, Smtp, make_pl, postgres_url, unique};
+
+#[test]
+fn two_replicas_share_one_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start();
+    let a = Server::start(dir.path(), &smtp, &["--database", &url]);
+    let b = Server::start(dir.path(), &smtp, &["--database", &url]);
+    assert_eq!(a.keys().0, b.keys().0, "replicas share the key file");
+
+    let u = unique();
+    let owner_mail = format!("owner-{u}@example.com");
+    let owner = a.login(&smtp, &owner_mail, true);
+
+    // Code sent by replica a, verified on replica b.
+    let reader_mail = format!("reader-{u}@example.com");
+    let seen = smtp.count();
+    assert_eq!(
+        a.post("/v1/auth/start", None, json!({"email": reader_mail, "signup": true}))
+            .0,
+        202
+    );
+    let code = smtp.code_for(&reader_mail, seen);
+    let device = DeviceKeyPair::generate().unwrap();
+    let der = base64::engine::general_purpose::STANDARD.encode(device.public().to_der());
+    let (s, v) = b.post(
+        "/v1/auth/verify",
+        None,
+        json!({"email": reader_mail, "code": code, "device_name": "phone", "device_public_key": der}),
+    );
+    assert_eq!(s, 200, "{v}");
+    let reader_token = v["access_token"].as_str().unwrap().to_string();
+    // The code is spent on both.
+    let (s, _) = a.post(
+        "/v1/auth/verify",
+        None,
+        json!({"email": reader_mail, "code": code, "device_name": "phone", "device_public_key": der}),
+    );
+    assert_eq!(s, 401);
+
+    // Register and share on a, license on b.
+    let (kem, verify_key) = b.keys();
+    let mut policy = Policy::owner_only(Email::parse(&owner_mail).unwrap(), 1);
+    policy.upsert_grant(Grant::parse_spec(&format!("{reader_mail}:view")).unwrap());
+    let (pl, id, cek) = make_pl(&owner, kem, policy);
+    assert_eq!(
+        a.post("/v1/content", Some(&owner.access), json!({"publishing_licence": pl}))
+            .0,
+        201
+    );
+    let (s, ul) = b.post(
+        &format!("/v1/content/{}/licence", id.to_hex()),
+        Some(&reader_token),
+        json!({}),
+    );
+    assert_eq!(s, 200, "{ul}");
+    let body = serde_json::from_value::<UseLicence>(ul)
+        .unwrap()
+        .verify(&verify_key)
+        .unwrap();
+    assert_eq!(body.rights.to_string(), "view");
+    assert_eq!(device.unwrap_key(&body.wrapped_key).unwrap().as_bytes(), cek.as_bytes());
+
+    // Revoked through b, refused through a; the audit on a shows both.
+    assert_eq!(
+        b.post(
+            &format!("/v1/content/{}/revoke", id.to_hex()),
+            Some(&owner.access),
+            json!({})
+        )
+        .0,
+        200
+    );
+    let (s, _) = a.post(
+        &format!("/v1/content/{}/licence", id.to_hex()),
+        Some(&reader_token),
+        json!({}),
+    );
+    assert_eq!(s, 410);
+    let (s, audit) = a.get(&format!("/v1/content/{}/audit", id.to_hex()), &owner.access);
+    assert_eq!(s, 200);
+    let results: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["issued", "refused"]);
+}

@@ -1,0 +1,185 @@
+//! The store trait against a real SQLite file and a real PostgreSQL server.
+
+mod server_support;
+
+use std::sync::Arc;
+
+use rightsfs::store::{
+    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, SqliteStore, Store, TokenRecord,
+};
+use server_support::{postgres_url, unique};
+
+async fn exercise(store: Arc<dyn Store>) {
+    let u = unique();
+    let alice = format!("alice-{u}@example.com");
+
+    // Rate counters count per key and window.
+    let key = format!("ip:{u}");
+    assert_eq!(store.hit(&key, 1000).await.unwrap(), 1);
+    assert_eq!(store.hit(&key, 1000).await.unwrap(), 2);
+    assert_eq!(store.hit(&key, 1060).await.unwrap(), 1);
+
+    // Codes: replace, count attempts, delete only the matching hash.
+    let code = CodeRecord {
+        email: alice.clone(),
+        hash: vec![1; 32],
+        expires_at: 10,
+        attempts: 0,
+    };
+    store.put_code(&code).await.unwrap();
+    store
+        .put_code(&CodeRecord {
+            hash: vec![2; 32],
+            ..code.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get_code(&alice).await.unwrap().unwrap().hash, vec![2; 32]);
+    assert_eq!(store.bump_code_attempts(&alice).await.unwrap(), 1);
+    assert_eq!(store.bump_code_attempts(&alice).await.unwrap(), 2);
+    assert!(!store.delete_code(&alice, &[1; 32]).await.unwrap());
+    assert!(store.delete_code(&alice, &[2; 32]).await.unwrap());
+    assert!(!store.delete_code(&alice, &[2; 32]).await.unwrap());
+    assert_eq!(store.get_code(&alice).await.unwrap(), None);
+
+    // Users and devices.
+    assert!(!store.user_exists(&alice).await.unwrap());
+    assert!(store.ensure_user(&alice, 5).await.unwrap());
+    assert!(!store.ensure_user(&alice, 6).await.unwrap());
+    assert!(store.user_exists(&alice).await.unwrap());
+    let dev = DeviceRecord {
+        id: format!("d1-{u}"),
+        email: alice.clone(),
+        name: "laptop".into(),
+        public_key: vec![9, 8, 7],
+        created_at: 5,
+        last_seen: 5,
+    };
+    store.add_device(&dev).await.unwrap();
+    store
+        .add_device(&DeviceRecord {
+            id: format!("d2-{u}"),
+            created_at: 6,
+            ..dev.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get_device(&dev.id).await.unwrap().unwrap(), dev);
+    store.touch_device(&dev.id, 1000).await.unwrap();
+    assert_eq!(store.get_device(&dev.id).await.unwrap().unwrap().last_seen, 1000);
+    assert_eq!(store.list_devices(&alice).await.unwrap().len(), 2);
+
+    // Tokens, and device removal dropping them.
+    let tok = TokenRecord {
+        hash: format!("t-{u}").into_bytes(),
+        kind: "access".into(),
+        email: alice.clone(),
+        device_id: format!("d2-{u}"),
+        expires_at: 99,
+    };
+    store.put_token(&tok).await.unwrap();
+    assert_eq!(store.get_token(&tok.hash, "access").await.unwrap().unwrap(), tok);
+    assert_eq!(store.get_token(&tok.hash, "refresh").await.unwrap(), None);
+    assert!(
+        !store
+            .delete_device("someone-else@example.com", &tok.device_id)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_device(&alice, &tok.device_id).await.unwrap());
+    assert_eq!(store.get_token(&tok.hash, "access").await.unwrap(), None);
+    assert_eq!(store.list_devices(&alice).await.unwrap().len(), 1);
+    let tok2 = TokenRecord {
+        hash: format!("r-{u}").into_bytes(),
+        kind: "refresh".into(),
+        device_id: dev.id.clone(),
+        ..tok.clone()
+    };
+    store.put_token(&tok2).await.unwrap();
+    assert!(store.delete_token(&tok2.hash).await.unwrap());
+    assert!(!store.delete_token(&tok2.hash).await.unwrap());
+
+    // Content: insert once, optimistic policy update, revoke, lists.
+    let c = ContentRecord {
+        id: format!("{u}00000000000000000000"),
+        owner: alice.clone(),
+        pl: "{\"pl\":1}".into(),
+        policy: "{\"p\":1}".into(),
+        revoked: false,
+        created_at: 1,
+        registered_at: 2,
+    };
+    assert_eq!(store.insert_content(&c).await.unwrap(), InsertOutcome::Created);
+    assert_eq!(
+        store
+            .insert_content(&ContentRecord {
+                pl: "other".into(),
+                ..c.clone()
+            })
+            .await
+            .unwrap(),
+        InsertOutcome::Exists(Box::new(c.clone()))
+    );
+    assert!(store.update_policy(&c.id, "{\"p\":1}", "{\"p\":2}").await.unwrap());
+    assert!(!store.update_policy(&c.id, "{\"p\":1}", "{\"p\":3}").await.unwrap());
+    assert_eq!(store.get_content(&c.id).await.unwrap().unwrap().policy, "{\"p\":2}");
+    assert_eq!(store.list_owned(&alice).await.unwrap().len(), 1);
+    assert!(
+        store
+            .list_not_owned(&alice)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.owner != alice)
+    );
+    let bob = format!("bob-{u}@example.com");
+    assert!(store.list_not_owned(&bob).await.unwrap().iter().any(|r| r.id == c.id));
+    store.revoke(&c.id).await.unwrap();
+    assert!(store.get_content(&c.id).await.unwrap().unwrap().revoked);
+    assert!(!store.list_not_owned(&bob).await.unwrap().iter().any(|r| r.id == c.id));
+    assert_eq!(store.get_content("nothing").await.unwrap(), None);
+
+    // Audit keeps order.
+    for (i, result) in ["issued", "refused", "issued"].iter().enumerate() {
+        store
+            .add_audit(&AuditRecord {
+                content_id: c.id.clone(),
+                time: i as i64,
+                email: bob.clone(),
+                device_id: "d".into(),
+                rights: "view".into(),
+                result: result.to_string(),
+                reason: String::new(),
+                client_addr: "127.0.0.1".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let log = store.list_audit(&c.id).await.unwrap();
+    assert_eq!(
+        log.iter().map(|a| a.result.as_str()).collect::<Vec<_>>(),
+        ["issued", "refused", "issued"]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rights.db");
+    exercise(Arc::new(SqliteStore::open(&path).await.unwrap())).await;
+    // Reopening keeps the data and the schema.
+    let again = rightsfs::store::open(&path.display().to_string()).await.unwrap();
+    assert_eq!(again.hit("x", 1).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let Some(url) = postgres_url() else { return };
+    exercise(rightsfs::store::open(&url).await.unwrap()).await;
+    // A second connection (as a replica would open) sees the same rows.
+    let a = rightsfs::store::open(&url).await.unwrap();
+    let b = rightsfs::store::open(&url).await.unwrap();
+    let key = format!("shared:{}", unique());
+    assert_eq!(a.hit(&key, 1).await.unwrap(), 1);
+    assert_eq!(b.hit(&key, 1).await.unwrap(), 2);
+}
