@@ -206,7 +206,7 @@ pub fn devices(ctx: &Ctx, remove: Option<String>) -> anyhow::Result<()> {
                 format!("{id}{here}"),
                 output::field(d, &["name", "device_name"]),
                 output::field(d, &["created_at"]),
-                output::field(d, &["last_seen_at", "last_used_at"]),
+                output::field(d, &["last_seen", "last_seen_at"]),
             ]
         })
         .collect();

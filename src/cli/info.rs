@@ -162,9 +162,10 @@ pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
             };
             vec![
                 at,
-                field(e, &["user", "email", "actor"]),
-                field(e, &["action", "event", "kind"]),
-                field(e, &["outcome", "result", "granted"]),
+                field(e, &["email", "user"]),
+                field(e, &["result", "outcome"]),
+                field(e, &["rights"]),
+                field(e, &["reason"]),
                 field(e, &["device_id", "device"]),
             ]
         })
@@ -172,7 +173,7 @@ pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     if rows.is_empty() {
         println!("No access recorded yet.");
     } else {
-        output::table(&["WHEN", "WHO", "ACTION", "OUTCOME", "DEVICE"], &rows);
+        output::table(&["WHEN", "WHO", "RESULT", "RIGHTS", "REASON", "DEVICE"], &rows);
     }
     Ok(())
 }
