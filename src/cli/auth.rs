@@ -174,7 +174,13 @@ pub fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
         println!("{email}");
         println!("server:   {server} ({online})");
         println!("device:   {device}");
-        println!("keystore: {:?}", ctx.config.keystore);
+        println!(
+            "keystore: {}",
+            match ctx.config.keystore {
+                crate::client::KeystoreKind::Keyring => "OS keyring",
+                crate::client::KeystoreKind::File => "passphrase-sealed file",
+            }
+        );
     }
     Ok(())
 }

@@ -97,14 +97,15 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         println!("state:        REVOKED by the owner");
     }
     match (&cached, policy_rights) {
-        (Some(c), _) => {
-            let until = c
-                .valid_until
-                .map(format_time)
-                .unwrap_or_else(|| "no limit (owner)".into());
-            let state = if c.valid_now() { "valid" } else { "expired" };
-            println!("your rights:  {} (licence {state}, until {until})", c.rights);
-        }
+        (Some(c), _) => match c.valid_until {
+            None => println!("your rights:  {} (owner licence on this device)", c.rights),
+            Some(u) => println!(
+                "your rights:  {} (licence {} until {})",
+                c.rights,
+                if c.valid_now() { "valid" } else { "expired" },
+                format_time(u)
+            ),
+        },
         (None, Some(r)) => println!("your rights:  {r} per the file's policy (no licence cached yet)"),
         (None, None) => println!("your rights:  unknown (not logged in)"),
     }
