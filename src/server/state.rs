@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::keys::ServerKeys;
 use super::mail::Mailer;
 use super::metrics::Metrics;
-use crate::crypto::ContentKey;
+use crate::crypto::{ContentKey, DevicePublicKey};
 use crate::store::Store;
 
 /// Number of unwrapped content keys kept in memory.
@@ -27,6 +27,9 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// Unwrapped content keys, so that hot files cost no X25519 per licence.
     pub ceks: Arc<Mutex<lru::LruCache<[u8; 16], ContentKey>>>,
+    /// Parsed device public keys. Safe to cache: a device's key never
+    /// changes, and removing a device deletes its tokens, so it cannot ask.
+    pub device_keys: Arc<Mutex<lru::LruCache<String, DevicePublicKey>>>,
     /// When this process last recorded each device's use, to write `last_seen` once a minute at most.
     pub touched: Arc<Mutex<lru::LruCache<String, i64>>>,
     /// Counters for `/metrics`.
@@ -47,6 +50,9 @@ impl AppState {
             keys: Arc::new(keys),
             mailer: Arc::new(mailer),
             ceks: Arc::new(Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
+            ))),
+            device_keys: Arc::new(Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
             ))),
             touched: Arc::new(Mutex::new(lru::LruCache::new(
