@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::unauthorized("the access token is expired or revoked; get a new one at /v1/auth/refresh")
             })?;
         let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
-        state.store.touch_device(&rec.device_id, now()).await?;
+        state.touch_device(&rec.device_id).await?;
         Ok(Self {
             email,
             device_id: rec.device_id,

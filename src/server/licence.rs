@@ -93,12 +93,7 @@ async fn decide(
     if let Some(end) = policy.access_ends(&caller.email, t) {
         valid_until = valid_until.min(end);
     }
-    let device = state
-        .store
-        .get_device(&caller.device_id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("this device was removed; sign in again"))?;
-    let device_key = DevicePublicKey::from_der(&device.public_key).map_err(ApiError::internal)?;
+    let device_key = device_key(state, &caller.device_id).await?;
     let cek = content_key(state, id, rec)?;
     let wrapped_key = device_key.wrap_key(&cek).map_err(ApiError::internal)?;
     let body = UseLicenceBody {
@@ -112,6 +107,25 @@ async fn decide(
         wrapped_key,
     };
     Ok((UseLicence::sign(&body, &state.keys.signing), rights))
+}
+
+/// The caller's device key from the cache, or the store.
+async fn device_key(state: &AppState, id: &str) -> ApiResult<DevicePublicKey> {
+    if let Some(k) = state.device_keys.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+        return Ok(k.clone());
+    }
+    let device = state
+        .store
+        .get_device(id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this device was removed; sign in again"))?;
+    let key = DevicePublicKey::from_der(&device.public_key).map_err(ApiError::internal)?;
+    state
+        .device_keys
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .put(id.to_string(), key.clone());
+    Ok(key)
 }
 
 /// The content key from the cache, or unwrapped from the registered licence.

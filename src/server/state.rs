@@ -10,7 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::keys::ServerKeys;
 use super::mail::Mailer;
 use super::metrics::Metrics;
-use crate::crypto::ContentKey;
+use crate::crypto::{ContentKey, DevicePublicKey};
 use crate::store::Store;
 
 /// Number of unwrapped content keys kept in memory.
@@ -27,6 +27,11 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// Unwrapped content keys, so that hot files cost no X25519 per licence.
     pub ceks: Arc<Mutex<lru::LruCache<[u8; 16], ContentKey>>>,
+    /// Parsed device public keys. Safe to cache: a device's key never
+    /// changes, and removing a device deletes its tokens, so it cannot ask.
+    pub device_keys: Arc<Mutex<lru::LruCache<String, DevicePublicKey>>>,
+    /// When this process last recorded each device's use, to write `last_seen` once a minute at most.
+    pub touched: Arc<Mutex<lru::LruCache<String, i64>>>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// URL clients reach the server at.
@@ -47,11 +52,31 @@ impl AppState {
             ceks: Arc::new(Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
             ))),
+            device_keys: Arc::new(Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
+            ))),
+            touched: Arc::new(Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
+            ))),
             metrics: Arc::new(Metrics::default()),
             public_url: public_url.into(),
             codes_per_hour: 5,
             auth_per_minute: 30,
         }
+    }
+
+    /// Records the use of a device, at most once a minute per device and process.
+    pub async fn touch_device(&self, id: &str) -> ApiResult<()> {
+        let now = crate::policy::now();
+        {
+            let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+            if t.get(id).is_some_and(|&last| now - last < 60) {
+                return Ok(());
+            }
+            t.put(id.to_string(), now);
+        }
+        self.store.touch_device(id, now).await?;
+        Ok(())
     }
 
     /// Counts one auth request from `addr`; 429 over the per-minute limit.

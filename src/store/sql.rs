@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
     AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, Store, StoreError, StoreFuture, TokenRecord,
@@ -29,6 +29,9 @@ impl SqliteStore {
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL keeps the database consistent on power loss and
+            // avoids one fsync per licence; the last transactions may be lost.
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
         sqlx::raw_sql(include_str!("schema_sqlite.sql")).execute(&pool).await?;

@@ -1,0 +1,195 @@
+//! Load generator for `rights-server`: use-licence requests from many
+//! concurrent clients, beside an axum hello-world and the RSA-2048 public
+//! operation rate measured in the same process, so the figures compare.
+//!
+//! `cargo run --example server_load -- URL OUTBOX_DIR [CONCURRENCY] [SECONDS]`
+//! (the server must run without SMTP so that codes land in OUTBOX_DIR).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rightsfs::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic};
+use rightsfs::policy::{ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, now};
+use serde_json::{Value, json};
+
+fn code_from_outbox(dir: &Path, before: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        if files.len() > before {
+            let mail = std::fs::read_to_string(files.last().unwrap()).unwrap();
+            let body = mail.split("\r\n\r\n").skip(1).collect::<String>();
+            if let Some(c) = body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 8) {
+                return c.to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "no code in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn load<F, Fut>(concurrency: usize, secs: u64, one: F) -> (f64, Duration, Duration, usize)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let one = Arc::new(one);
+    let end = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let one = one.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut failed = 0usize;
+            while Instant::now() < end {
+                let t = Instant::now();
+                if !one().await {
+                    failed += 1;
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, failed)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        let (l, f) = t.await.unwrap();
+        all.extend(l);
+        failed += f;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    (all.len() as f64 / elapsed, pct(0.50), pct(0.99), failed)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let url = args
+        .get(1)
+        .expect("usage: server_load URL OUTBOX [CONCURRENCY] [SECONDS]")
+        .clone();
+    let outbox = PathBuf::from(args.get(2).expect("outbox dir"));
+    let concurrency: usize = args.get(3).map(|s| s.parse().unwrap()).unwrap_or(64);
+    let secs: u64 = args.get(4).map(|s| s.parse().unwrap()).unwrap_or(10);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+
+    // Sign up, register one protected file.
+    let before = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
+    let email = format!(
+        "bench-{}@example.com",
+        hex::encode(rightsfs::crypto::random_array::<4>())
+    );
+    let r = http
+        .post(format!("{url}/v1/auth/start"))
+        .json(&json!({"email": email}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let code = code_from_outbox(&outbox, before);
+    let device = DeviceKeyPair::generate().unwrap();
+    let der = base64::engine::general_purpose::STANDARD.encode(device.public().to_der());
+    let v: Value = http
+        .post(format!("{url}/v1/auth/verify"))
+        .json(&json!({"email": email, "code": code, "device_name": "bench", "device_public_key": der}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = v["access_token"].as_str().expect("signed in").to_string();
+    let keys: Value = http
+        .get(format!("{url}/v1/server-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kem: [u8; 32] = hex::decode(keys["kem_public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let cek = ContentKey::generate();
+    let id = ContentId::generate();
+    let body = PublishingLicenceBody {
+        version: 1,
+        content_id: id,
+        server_url: url.clone(),
+        server_key: kem,
+        owner_device_key: device.public().to_der(),
+        policy: Policy::owner_only(Email::parse(&email).unwrap(), 7),
+        wrapped_key: ServerKemPublic(kem).wrap(&cek, &id.0).0.to_vec(),
+        created_at: now(),
+    };
+    let pl = PublishingLicence::sign(&body, &device).unwrap();
+    let r = http
+        .post(format!("{url}/v1/content"))
+        .bearer_auth(&token)
+        .json(&json!({"publishing_licence": pl}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    // Licences.
+    let lic_url = format!("{url}/v1/content/{}/licence", id.to_hex());
+    let (h, t, u) = (http.clone(), token.clone(), lic_url.clone());
+    let lic = load(concurrency, secs, move || {
+        let (h, t, u) = (h.clone(), t.clone(), u.clone());
+        async move {
+            match h.post(&u).bearer_auth(&t).json(&json!({})).send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+
+    // An axum hello-world in this process, loaded the same way.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hello_url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+        axum::serve(listener, app).await.unwrap();
+    });
+    let h = http.clone();
+    let hello = load(concurrency, secs, move || {
+        let (h, u) = (h.clone(), hello_url.clone());
+        async move {
+            match h.get(&u).send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+
+    // RSA-2048 OAEP public operations on one core.
+    let public = device.public();
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < Duration::from_secs(2) {
+        public.wrap_key(&cek).unwrap();
+        n += 1;
+    }
+    let rsa = f64::from(n) / start.elapsed().as_secs_f64();
+
+    println!("concurrency {concurrency}, {secs} s per measurement");
+    for (name, (rate, p50, p99, failed)) in [("licences", lic), ("axum hello-world", hello)] {
+        println!(
+            "{name:<18} {rate:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {failed}",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    println!("{:<18} {rsa:>9.0} ops/s (one core)", "RSA-2048 public op");
+}
