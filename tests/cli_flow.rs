@@ -98,8 +98,14 @@ fn protect_share_read_unshare_revoke_track() {
     alice.ok(&["logout"]);
     let err = alice.fails(&["whoami"]);
     assert!(err.contains("rights login"), "{err}");
-    assert!(!alice.home.path().join("cache/rightsfs/licences").exists(), "cached licences are wiped");
-    assert!(!alice.home.path().join("data/rightsfs/credentials.sealed").exists(), "keys are wiped");
+    assert!(
+        !alice.home.path().join("cache/rightsfs/licences").exists(),
+        "cached licences are wiped"
+    );
+    assert!(
+        !alice.home.path().join("data/rightsfs/credentials.sealed").exists(),
+        "keys are wiped"
+    );
     let err = alice.fails(&["cat", "report.txt.rights"]);
     assert!(
         err.contains("rights login") || err.contains("not a protected") || err.contains("cannot open"),
