@@ -4,6 +4,7 @@ pub mod cli;
 pub mod client;
 pub mod crypto;
 pub mod format;
+pub mod fs;
 pub mod licence;
 pub mod policy;
 pub mod server;

@@ -174,6 +174,51 @@ pub enum Command {
     /// Register content that was protected offline.
     #[command(after_help = "Example:\n  rights sync")]
     Sync,
+    /// Show a folder of protected files decrypted, for any program to use.
+    #[command(
+        long_about = "Mount SOURCE (a folder of NAME.rights files) at MOUNTPOINT, where every protected file \
+                      appears as NAME, decrypted on read and encrypted on write, so editors, git, sqlite and \
+                      file managers work on it unchanged. New files made there are protected at once: you own \
+                      them, and the grants of the nearest .rights-policy file in SOURCE (or --default-policy) \
+                      apply. Files you may only view are read-only; files you have no licence for fail to open \
+                      with 'permission denied' and the log names the owner to ask. Only you can see the mount.",
+        after_help = "Examples:\n  rights mount ~/Protected ~/Documents/Protected\n  \
+                      rights mount ~/Shared ~/mnt/shared --daemon --default-policy '*@example.com:view'\n  \
+                      rights unmount ~/mnt/shared\n\n\
+                      A .rights-policy file (TOML) in SOURCE or any folder below it:\n  \
+                      grants = [\"bob@example.com:view,edit\"]\n  offline_days = 3"
+    )]
+    Mount {
+        /// The folder of protected files.
+        source: PathBuf,
+        /// An empty folder to show them in.
+        mountpoint: PathBuf,
+        /// Run in the background (log under the data folder's logs/).
+        #[arg(long)]
+        daemon: bool,
+        /// Grant for files created in the mount: EMAIL[:RIGHTS[:EXPIRY]], repeatable.
+        #[arg(long = "default-policy", value_name = "SPEC")]
+        default_policy: Vec<String>,
+        /// Offline validity (days) of licences for files created in the mount.
+        #[arg(long)]
+        offline_days: Option<u32>,
+        /// FUSE worker threads.
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        /// Let other local users use the mount (they would see plaintext).
+        #[arg(long)]
+        allow_other: bool,
+    },
+    /// Unmount a folder mounted with `rights mount`, committing open files.
+    #[command(after_help = "Examples:\n  rights unmount ~/mnt/shared\n  rights unmount --force ~/mnt/shared   \
+                            # busy, or its daemon died")]
+    Unmount {
+        /// The mount point.
+        mountpoint: PathBuf,
+        /// Detach even if busy, and stop a daemon that does not exit.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print shell completions.
     #[command(
         after_help = "Examples:\n  rights completions bash > ~/.local/share/bash-completion/completions/rights\n  \

@@ -7,7 +7,7 @@ use reqwest::Method;
 
 use super::ctx::{Ctx, timeout};
 use super::output;
-use crate::client::{Api, ClientError, DEVICE_KEY, REFRESH_TOKEN, ServerKeys, TokenPair, fs_unmount_all};
+use crate::client::{Api, ClientError, DEVICE_KEY, REFRESH_TOKEN, ServerKeys, TokenPair};
 use crate::crypto::DeviceKeyPair;
 use crate::policy::Email;
 
@@ -120,7 +120,7 @@ fn default_device_name() -> String {
 /// `rights logout`.
 pub fn logout(ctx: &mut Ctx) -> anyhow::Result<()> {
     let email = ctx.config.me()?.clone();
-    fs_unmount_all()?;
+    super::mount::unmount_all(ctx)?;
     let mut warning = None;
     if let Ok(session) = ctx.session()
         && let Ok(Some(rt)) = session.refresh_token()

@@ -241,13 +241,36 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
                 "content_id": c.content_id, "rights": c.rights, "owner": c.owner,
                 "valid_until": c.valid_until.map(format_time), "valid": c.valid_now(),
             })).collect::<Vec<_>>(),
-            "mounts": [],
+            "mounts": super::mount::status_json(ctx),
         }));
         return Ok(());
     }
     match &ctx.config.email {
         Some(e) => println!("logged in as {e}"),
         None => println!("not logged in"),
+    }
+    let mounts = super::mount::status_json(ctx);
+    println!("mounts: {}", mounts.len());
+    for m in &mounts {
+        println!(
+            "  {} on {} (pid {}{})",
+            output::field(m, &["source"]),
+            output::field(m, &["mountpoint"]),
+            output::field(m, &["pid"]),
+            if m["alive"] == true { "" } else { ", daemon gone: run `rights unmount --force`" }
+        );
+        for r in m["recovered"].as_array().into_iter().flatten() {
+            let what = if r["replayed"] == true {
+                "journal replayed"
+            } else if r["discarded"] == true {
+                "unfinished commit discarded"
+            } else if r["rolled_back"] == true {
+                "rolled back to the last fsync"
+            } else {
+                "uncommitted tail cut"
+            };
+            println!("    recovered after a crash: {} ({what})", output::field(r, &["file"]));
+        }
     }
     println!("pending registrations: {}", pending.len());
     for p in &pending {

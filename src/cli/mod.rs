@@ -7,6 +7,7 @@ mod auth;
 mod ctx;
 mod files;
 mod info;
+mod mount;
 mod output;
 mod protect;
 mod send;
@@ -61,6 +62,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List { shared_with_me } => info::list(&ctx, shared_with_me),
         Command::Status => info::status(&ctx),
         Command::Sync => share::sync(&ctx),
+        Command::Mount {
+            source,
+            mountpoint,
+            daemon,
+            default_policy,
+            offline_days,
+            threads,
+            allow_other,
+        } => mount::mount(
+            &ctx,
+            mount::MountArgs {
+                source: &source,
+                mountpoint: &mountpoint,
+                daemon,
+                default_policy: &default_policy,
+                offline_days,
+                threads,
+                allow_other,
+            },
+        ),
+        Command::Unmount { mountpoint, force } => mount::unmount(&ctx, &mountpoint, force),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rights", &mut std::io::stdout());
             Ok(())

@@ -21,13 +21,6 @@ pub use paths::{Paths, ensure_private_dir, sync_dir, write_private_atomic};
 pub use queue::RegistrationQueue;
 pub use session::Session;
 
-/// Unmounts every rightsfs mount of this user. Called by `rights logout`
-/// before keys are wiped; the mount support fills it in. Until then there
-/// is nothing mounted, so it has nothing to do.
-pub fn fs_unmount_all() -> Result<(), ClientError> {
-    Ok(())
-}
-
 /// Why a client operation failed. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

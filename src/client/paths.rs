@@ -49,6 +49,11 @@ impl Paths {
         self.data_dir.join("pending")
     }
 
+    /// Records of this user's running mounts.
+    pub fn mounts_dir(&self) -> PathBuf {
+        self.data_dir.join("mounts")
+    }
+
     /// Cached server-signed use licences.
     pub fn licence_cache(&self) -> PathBuf {
         self.cache_dir.join("licences")

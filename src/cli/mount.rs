@@ -1,0 +1,275 @@
+//! mount, unmount: the FUSE mount driven from the command line, with keys
+//! from the user's licence store and registrations queued and flushed in
+//! the background.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use super::ctx::Ctx;
+use super::output;
+use super::protect::{Registration, register_or_queue};
+use crate::client::RegistrationQueue;
+use crate::crypto::ServerKemPublic;
+use crate::format::FileHeader;
+use crate::fs::{DefaultPolicy, KeySource, MountConfig};
+use crate::licence::{Access, AccessError, Licensing, NewContent};
+use crate::policy::{Email, Grant, Policy, Rights};
+
+/// Longest a FUSE worker waits for the server when a licence must be
+/// fetched; past it the open fails with EACCES and a log line.
+pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Set in the environment of the background daemon `--daemon` starts.
+const DAEMON_CHILD: &str = "RIGHTS_MOUNT_DAEMON_CHILD";
+
+/// Keys for the mount: the user's licence store, plus registration of new
+/// content through the queue (flushed by a background thread).
+struct MountKeys {
+    licensing: Arc<Licensing>,
+    me: Email,
+    server: String,
+    kem: ServerKemPublic,
+    queue: RegistrationQueue,
+    wake: std::sync::Mutex<Sender<()>>,
+}
+
+impl KeySource for MountKeys {
+    fn access(&self, header: &FileHeader) -> Result<Access, AccessError> {
+        self.licensing.key_for(header)
+    }
+
+    fn cached_rights(&self, header: &FileHeader) -> Option<Rights> {
+        self.licensing
+            .cached(&header.content_id())
+            .filter(|c| c.valid_now())
+            .map(|c| c.rights)
+    }
+
+    fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
+        let new = self.licensing.new_content(policy, &self.server, &self.kem)?;
+        if let Err(e) = self.queue.push(&new.content_id, &new.licence) {
+            tracing::error!(error = %e, "could not queue a registration; run `rights sync` later");
+        }
+        let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
+        Ok(new)
+    }
+
+    fn me(&self) -> &Email {
+        &self.me
+    }
+}
+
+/// Registers queued content in the background: at once when a file is
+/// created, and every 30 s while something waits (the server may be away).
+fn registrar(ctx: Ctx, wake: Receiver<()>) {
+    let queue = RegistrationQueue::new(&ctx.paths);
+    loop {
+        match wake.recv_timeout(Duration::from_secs(30)) {
+            Ok(()) => std::thread::sleep(Duration::from_millis(200)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while wake.try_recv().is_ok() {}
+        for (id, pl) in queue.list() {
+            let Ok(pl) = pl else { continue };
+            match register_or_queue(&ctx, &id, &pl) {
+                Ok(Registration::Registered) => tracing::info!(content_id = %id.to_hex(), "registered"),
+                Ok(Registration::Queued) => break,
+                Err(e) => tracing::warn!(content_id = %id.to_hex(), error = %e, "registration refused"),
+            }
+        }
+    }
+}
+
+/// Options of `rights mount`.
+pub struct MountArgs<'a> {
+    pub source: &'a Path,
+    pub mountpoint: &'a Path,
+    pub daemon: bool,
+    pub default_policy: &'a [String],
+    pub offline_days: Option<u32>,
+    pub threads: usize,
+    pub allow_other: bool,
+}
+
+/// `rights mount`.
+pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
+    let me = ctx.config.me()?.clone();
+    let (src, mnt) = crate::fs::check(a.source, a.mountpoint)?;
+    let mut grants = Vec::new();
+    for spec in a.default_policy {
+        grants.push(Grant::parse_spec(spec).with_context(|| format!("--default-policy {spec}"))?);
+    }
+    let defaults = DefaultPolicy {
+        grants,
+        offline_days: a
+            .offline_days
+            .or(ctx.config.offline_days)
+            .unwrap_or(super::protect::DEFAULT_OFFLINE_DAYS),
+    };
+    // Fail now, in the foreground, if the keys cannot be had.
+    let timeout = super::ctx::timeout().min(MOUNT_TIMEOUT);
+    let licensing = Arc::new(crate::client::licensing(
+        &ctx.paths,
+        &ctx.config,
+        ctx.keystore.clone(),
+        timeout,
+        true,
+    )?);
+    if a.daemon && std::env::var_os(DAEMON_CHILD).is_none() {
+        return start_daemon(ctx, &src, &mnt);
+    }
+    init_logging();
+    let (tx, rx) = channel();
+    let keys = Arc::new(MountKeys {
+        licensing,
+        me,
+        server: ctx.config.server()?.to_string(),
+        kem: ctx.config.server_kem()?,
+        queue: RegistrationQueue::new(&ctx.paths),
+        wake: std::sync::Mutex::new(tx.clone()),
+    });
+    let reg_ctx = ctx.clone_for_quiet()?;
+    std::thread::Builder::new()
+        .name("rightsfs-registrar".into())
+        .spawn(move || registrar(reg_ctx, rx))?;
+    let _ = tx.send(());
+    let mut cfg = MountConfig::new(src.clone(), mnt.clone());
+    cfg.defaults = defaults;
+    cfg.threads = a.threads;
+    cfg.allow_other = a.allow_other;
+    cfg.registry = Some(ctx.paths.mounts_dir());
+    cfg.log = std::env::var_os("RIGHTS_MOUNT_LOG").map(PathBuf::from);
+    if std::env::var_os(DAEMON_CHILD).is_none() && !ctx.json {
+        eprintln!(
+            "Mounted {} at {}. Press Ctrl-C (or run `rights unmount {}`) to unmount.",
+            src.display(),
+            mnt.display(),
+            mnt.display()
+        );
+    }
+    crate::fs::run(&cfg, keys)?;
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RIGHTS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Starts this same command as a background daemon (own session, output to
+/// a log file) and returns once the mount is up, or with the daemon's error.
+fn start_daemon(ctx: &Ctx, src: &Path, mnt: &Path) -> anyhow::Result<()> {
+    let logs = ctx.paths.data_dir.join("logs");
+    crate::client::ensure_private_dir(&logs)?;
+    let stem = mnt
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    let log = logs.join(format!("mount-{stem}.log"));
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot open the log file {}", log.display()))?;
+    let start_len = out.metadata().map(|m| m.len()).unwrap_or(0);
+    let args: Vec<_> = std::env::args_os().skip(1).filter(|a| a != "--daemon").collect();
+    let exe = std::env::current_exe().context("cannot find the rights executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(&args)
+        .env(DAEMON_CHILD, "1")
+        .env("RIGHTS_MOUNT_LOG", &log)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from the
+    // terminal so that closing it does not stop the mount.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().context("cannot start the mount daemon")?;
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        if crate::fs::is_mounted(mnt) {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail = text.get(start_len as usize..).unwrap_or("").trim();
+            let last = tail.lines().last().unwrap_or("no output");
+            bail!("the mount daemon exited ({status}): {last}");
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            bail!("the mount did not come up within 30 s; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "source": src, "mountpoint": mnt, "pid": child.id(), "log": log,
+        }));
+    } else {
+        println!(
+            "Mounted {} at {} (daemon pid {}, log {}). Run `rights unmount {}` to stop.",
+            src.display(),
+            mnt.display(),
+            child.id(),
+            log.display(),
+            mnt.display()
+        );
+    }
+    Ok(())
+}
+
+/// `rights unmount`.
+pub fn unmount(ctx: &Ctx, mountpoint: &Path, force: bool) -> anyhow::Result<()> {
+    let mnt = std::fs::canonicalize(mountpoint).unwrap_or_else(|_| mountpoint.to_path_buf());
+    crate::fs::unmount(&ctx.paths.mounts_dir(), &mnt, force, Duration::from_secs(30)).map_err(anyhow::Error::msg)?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "unmounted": mnt }));
+    } else {
+        println!("Unmounted {}.", mnt.display());
+    }
+    Ok(())
+}
+
+/// Unmounts every mount of this user (logout); fails naming what stayed.
+pub fn unmount_all(ctx: &Ctx) -> anyhow::Result<()> {
+    let failed = crate::fs::unmount_all(&ctx.paths.mounts_dir());
+    if let Some((m, e)) = failed.first() {
+        bail!(
+            "could not unmount {} ({e}); close programs using it and run `rights logout` again",
+            m.display()
+        );
+    }
+    Ok(())
+}
+
+/// The mounts for `rights status`.
+pub fn status_json(ctx: &Ctx) -> Vec<serde_json::Value> {
+    crate::fs::list(&ctx.paths.mounts_dir())
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "source": r.source, "mountpoint": r.mountpoint, "pid": r.pid,
+                "alive": r.alive(), "log": r.log,
+                "started": crate::policy::format_time(r.started),
+                "recovered": r.recovered,
+            })
+        })
+        .collect()
+}

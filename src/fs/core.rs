@@ -1,0 +1,894 @@
+//! The mount's state and the operations behind the FUSE callbacks, written
+//! as plain methods returning `Result<_, Errno>` (the callbacks in
+//! `ops.rs` only unpack arguments and reply).
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, Metadata, OpenOptions};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{Errno, FileAttr, FileType, INodeNo};
+
+use super::access::{DefaultPolicy, KeySource};
+use super::inodes::{HeaderFacts, Kind, ROOT, Table};
+use super::names;
+use super::open::{DirEntry, Handle, OpenFile, errno_for};
+use super::registry::Reporter;
+use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, ProtectedFile, read_header};
+use crate::policy::Right;
+
+/// How long the kernel may cache attributes and names.
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// The mounted filesystem.
+pub struct RightsFs {
+    pub(super) keys: Arc<dyn KeySource>,
+    pub(super) defaults: DefaultPolicy,
+    pub(super) journal: PathBuf,
+    pub(super) table: Mutex<Table>,
+    pub(super) handles: Mutex<HashMap<u64, Arc<Handle>>>,
+    next_fh: AtomicU64,
+    pub(super) reporter: Reporter,
+}
+
+fn io(e: std::io::Error) -> Errno {
+    Errno::from(e)
+}
+
+fn time_of(secs: i64, nsecs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs as u64, nsecs as u32)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+fn file_type(kind: Kind, md: &Metadata) -> FileType {
+    match kind {
+        Kind::Dir => FileType::Directory,
+        Kind::Protected | Kind::Plain => FileType::RegularFile,
+        Kind::Symlink => FileType::Symlink,
+        Kind::Special => FileType::from_std(md.file_type()).unwrap_or(FileType::RegularFile),
+    }
+}
+
+fn stamp(md: &Metadata) -> (i64, i64, u64) {
+    (md.mtime(), md.mtime_nsec(), md.len())
+}
+
+impl RightsFs {
+    /// A filesystem over the source folder `src` (canonical path).
+    pub fn new(src: PathBuf, keys: Arc<dyn KeySource>, defaults: DefaultPolicy, reporter: Reporter) -> std::io::Result<Self> {
+        let root_ino = std::fs::metadata(&src)?.ino();
+        let journal = src.join(names::STATE_DIR).join("journal");
+        crate::client::ensure_private_dir(&journal)?;
+        Ok(Self {
+            keys,
+            defaults,
+            journal,
+            table: Mutex::new(Table::new(src, root_ino)),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            reporter,
+        })
+    }
+
+    pub(super) fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn handle(&self, fh: u64) -> Result<Arc<Handle>, Errno> {
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&fh)
+            .cloned()
+            .ok_or(Errno::EBADF)
+    }
+
+    fn add_handle(&self, h: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, Arc::new(h));
+        fh
+    }
+
+    pub(super) fn take_handle(&self, fh: u64) -> Option<Arc<Handle>> {
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh)
+    }
+
+    /// Which source entry `name` in `parent` means: a protected file
+    /// `name.rights`, else `name` itself (a folder, link, or a plain file
+    /// whose name does not carry the suffix).
+    pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Metadata), Errno> {
+        if parent == ROOT && names::is_hidden_at_root(name) {
+            return Err(Errno::ENOENT);
+        }
+        let dir = self.table().path(parent)?;
+        let pname = names::protected(name);
+        if let Ok(md) = std::fs::symlink_metadata(dir.join(&pname))
+            && md.is_file()
+        {
+            return Ok((pname, Kind::Protected, md));
+        }
+        let md = std::fs::symlink_metadata(dir.join(name)).map_err(io)?;
+        let ft = md.file_type();
+        let kind = if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            Kind::Symlink
+        } else if ft.is_file() {
+            if names::has_suffix(name) {
+                // Shown under its plain name; `name` itself would be `name.rights.rights`.
+                return Err(Errno::ENOENT);
+            }
+            Kind::Plain
+        } else {
+            Kind::Special
+        };
+        Ok((name.to_owned(), kind, md))
+    }
+
+    /// Looks `name` up and counts a kernel reference to it.
+    pub(super) fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+        let (bname, kind, md) = self.resolve(parent, name)?;
+        let ino = {
+            let mut t = self.table();
+            let ino = t.ino_for(md.ino());
+            t.remember(ino, kind, parent, &bname, true);
+            ino
+        };
+        self.attr_from(ino, kind, &md)
+    }
+
+    /// Attributes of a known inode.
+    pub(super) fn getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
+        let (kind, open, path) = {
+            let t = self.table();
+            let node = t.get(ino).ok_or(Errno::ENOENT)?;
+            (node.kind, node.open.clone(), t.path(ino))
+        };
+        let md = match (&open, path) {
+            (Some(of), _) => of.read().file().metadata().map_err(io)?,
+            (None, Ok(p)) => std::fs::symlink_metadata(p).map_err(io)?,
+            (None, Err(e)) => return Err(e),
+        };
+        self.attr_from(ino, kind, &md)
+    }
+
+    /// Attributes from source metadata: protected files report their
+    /// plaintext size (from the open view, or from the header's geometry,
+    /// with no key) and lose write bits when the user may only view.
+    pub(super) fn attr_from(&self, ino: u64, kind: Kind, md: &Metadata) -> Result<FileAttr, Errno> {
+        let mut size = md.len();
+        let mut perm = (md.mode() & 0o7777) as u16;
+        if kind == Kind::Protected {
+            let open = self.table().get(ino).and_then(|n| n.open.clone());
+            if let Some(of) = open {
+                size = of.len();
+                if !of.writable {
+                    perm &= !0o222;
+                }
+            } else {
+                let facts = self.facts(ino, md);
+                size = match &facts {
+                    Some(f) => f.geometry.plaintext_len(md.len()).unwrap_or(0),
+                    None => 0,
+                };
+                if facts.and_then(|f| f.rights).is_some_and(|r| !r.has(Right::Edit)) {
+                    perm &= !0o222;
+                }
+            }
+        }
+        Ok(FileAttr {
+            ino: INodeNo(ino),
+            size,
+            blocks: md.blocks(),
+            atime: time_of(md.atime(), md.atime_nsec()),
+            mtime: time_of(md.mtime(), md.mtime_nsec()),
+            ctime: time_of(md.ctime(), md.ctime_nsec()),
+            crtime: time_of(md.ctime(), md.ctime_nsec()),
+            kind: file_type(kind, md),
+            perm,
+            nlink: md.nlink() as u32,
+            uid: md.uid(),
+            gid: md.gid(),
+            rdev: md.rdev() as u32,
+            blksize: 4096,
+            flags: 0,
+        })
+    }
+
+    /// Header facts of a protected inode, read once (a header never
+    /// changes for a given source inode).
+    fn facts(&self, ino: u64, md: &Metadata) -> Option<HeaderFacts> {
+        if md.len() == 0 {
+            return None;
+        }
+        let path = {
+            let t = self.table();
+            if let Some(f) = t.get(ino).and_then(|n| n.facts.clone()) {
+                return Some(f);
+            }
+            t.path(ino).ok()?
+        };
+        let header = File::open(&path).ok().and_then(|f| read_header(&f).ok())?;
+        let facts = HeaderFacts {
+            geometry: header.geometry,
+            rights: self.keys.cached_rights(&header),
+        };
+        if let Some(n) = self.table().get_mut(ino) {
+            n.facts = Some(facts.clone());
+        }
+        Some(facts)
+    }
+
+    /// Opens an inode; returns the handle number and whether the kernel
+    /// may keep its cached pages.
+    pub(super) fn open(&self, ino: u64, flags: i32) -> Result<(u64, bool), Errno> {
+        let (kind, path) = {
+            let t = self.table();
+            let node = t.get(ino).ok_or(Errno::ENOENT)?;
+            (node.kind, t.path(ino))
+        };
+        let acc = flags & libc::O_ACCMODE;
+        let write = acc != libc::O_RDONLY;
+        let trunc = flags & libc::O_TRUNC != 0;
+        match kind {
+            Kind::Protected => {
+                let (of, keep) = self.open_shared(ino, path)?;
+                if (write || trunc) && !of.writable {
+                    self.close_shared(ino);
+                    tracing::warn!(file = %of.name, "refused a write open: you may only view this file");
+                    return Err(Errno::EACCES);
+                }
+                if trunc {
+                    let r = of.write().set_len(0);
+                    if let Err(e) = r {
+                        self.close_shared(ino);
+                        return Err(of.errno("truncate", e));
+                    }
+                }
+                let fh = self.add_handle(Handle::Protected {
+                    ino,
+                    file: of,
+                    write,
+                    append: flags & libc::O_APPEND != 0,
+                });
+                Ok((fh, keep && !trunc))
+            }
+            Kind::Plain | Kind::Special => {
+                let path = path?;
+                let mut o = OpenOptions::new();
+                o.read(acc != libc::O_WRONLY).write(write).truncate(trunc && write);
+                o.custom_flags(flags & (libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC));
+                let file = o.open(path).map_err(io)?;
+                self.table().get_mut(ino).ok_or(Errno::ENOENT)?.opens += 1;
+                Ok((self.add_handle(Handle::Plain { ino, file }), false))
+            }
+            Kind::Dir | Kind::Symlink => Err(Errno::EISDIR),
+        }
+    }
+
+    /// The shared view of a protected inode, opening it if no handle has
+    /// it open yet. Counts one more user of it.
+    fn open_shared(&self, ino: u64, path: Result<PathBuf, Errno>) -> Result<(Arc<OpenFile>, bool), Errno> {
+        let gate = {
+            let mut t = self.table();
+            let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
+            if let Some(of) = node.open.clone() {
+                node.opens += 1;
+                return Ok((of, true));
+            }
+            node.gate.clone()
+        };
+        let _g = gate.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut t = self.table();
+            let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
+            if let Some(of) = node.open.clone() {
+                node.opens += 1;
+                return Ok((of, true));
+            }
+        }
+        let path = path?;
+        let of = Arc::new(self.open_protected(&path)?);
+        let md = of.read().file().metadata().map_err(io)?;
+        let mut t = self.table();
+        let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
+        let keep = node.cache_stamp == Some(stamp(&md));
+        node.open = Some(of.clone());
+        node.opens += 1;
+        if let Some(f) = node.facts.as_mut() {
+            f.rights = None;
+        }
+        Ok((of, keep))
+    }
+
+    /// Opens the protected file at `path` with the user's key; replays or
+    /// discards what a crash left, and reports it.
+    fn open_protected(&self, path: &Path) -> Result<OpenFile, Errno> {
+        let name = path.display().to_string();
+        let (file, rw) = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => (f, true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS | libc::EPERM)) => {
+                (File::open(path).map_err(io)?, false)
+            }
+            Err(e) => return Err(io(e)),
+        };
+        if file.metadata().map_err(io)?.len() == 0 && rw {
+            // Created but never written before a crash: start it afresh.
+            tracing::warn!(file = %name, "empty protected file (interrupted creation): giving it a new header");
+            let pf = self.new_protected(file, path.parent().unwrap_or(path))?;
+            return Ok(OpenFile::new(pf, true, name, false));
+        }
+        let header = read_header(&file).map_err(|e| errno_for(&name, "open", e))?;
+        let access = self.keys.access(&header).map_err(|e| {
+            tracing::warn!(file = %name, owner = %header.licence.policy.owner, error = %e, "access refused");
+            match e {
+                crate::licence::AccessError::BadLicence(_) | crate::licence::AccessError::Io(_) => Errno::EIO,
+                _ => Errno::EACCES,
+            }
+        })?;
+        let writable = rw && access.rights.has(Right::Edit);
+        let pf = if rw {
+            let (pf, rec) = ProtectedFile::open_journaled(file, &access.key, &self.journal)
+                .map_err(|e| errno_for(&name, "open", e))?;
+            if rec.any() {
+                self.reporter.recovered(&name, &rec);
+            }
+            pf
+        } else {
+            ProtectedFile::open(file, &access.key).map_err(|e| errno_for(&name, "open", e))?
+        };
+        Ok(OpenFile::new(pf, writable, name, false))
+    }
+
+    /// A fresh protected file in `file` (in folder `dir`) with the folder's
+    /// default policy; the key comes without a network round trip.
+    fn new_protected(&self, file: File, dir: &Path) -> Result<ProtectedFile, Errno> {
+        let root = self.table().root().to_path_buf();
+        let policy = self.defaults.for_dir(self.keys.me(), &root, dir);
+        let new = self.keys.create(policy).map_err(|e| {
+            tracing::error!(folder = %dir.display(), error = %e, "cannot make a key for a new file");
+            Errno::EIO
+        })?;
+        let name = dir.display().to_string();
+        let header = FileHeader::new(new.licence, &new.key, DEFAULT_BLOCK_SIZE).map_err(|e| errno_for(&name, "create", e))?;
+        let pf = ProtectedFile::create(file, header, &new.key).map_err(|e| errno_for(&name, "create", e))?;
+        Ok(pf.with_journal(&self.journal))
+    }
+
+    /// Drops one user of the shared view; the last one commits and closes it.
+    pub(super) fn close_shared(&self, ino: u64) {
+        let last = {
+            let mut t = self.table();
+            let Some(node) = t.get_mut(ino) else { return };
+            node.opens = node.opens.saturating_sub(1);
+            if node.opens > 0 {
+                return;
+            }
+            let of = node.open.take();
+            t.release_if_unused(ino);
+            of
+        };
+        let Some(of) = last else { return };
+        let r = of.write().flush();
+        if let Err(e) = r {
+            let _ = of.errno("close", e);
+        }
+        let md = of.read().file().metadata().ok();
+        let mut t = self.table();
+        if let Some(node) = t.get_mut(ino) {
+            node.cache_stamp = md.as_ref().map(stamp);
+        }
+    }
+
+    /// Closes a plain handle's bookkeeping.
+    pub(super) fn close_plain(&self, ino: u64) {
+        let mut t = self.table();
+        if let Some(node) = t.get_mut(ino) {
+            node.opens = node.opens.saturating_sub(1);
+        }
+        t.release_if_unused(ino);
+    }
+
+    /// Creates a protected file `name` in `parent` and opens it.
+    pub(super) fn create(&self, parent: u64, name: &OsStr, mode: u32, flags: i32) -> Result<(FileAttr, u64), Errno> {
+        if parent == ROOT && names::is_hidden_at_root(name) {
+            return Err(Errno::EACCES);
+        }
+        let dir = self.table().path(parent)?;
+        if std::fs::symlink_metadata(dir.join(name)).is_ok() && !names::has_suffix(name) {
+            return Err(Errno::EEXIST);
+        }
+        let bname = names::protected(name);
+        let path = dir.join(&bname);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode((mode & 0o7777) | 0o600)
+            .open(&path)
+            .map_err(io)?;
+        let pf = match self.new_protected(file, &dir) {
+            Ok(pf) => pf,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        let md = pf.file().metadata().map_err(io)?;
+        let of = Arc::new(OpenFile::new(pf, true, path.display().to_string(), true));
+        let ino = {
+            let mut t = self.table();
+            let ino = t.ino_for(md.ino());
+            t.remember(ino, Kind::Protected, parent, &bname, true);
+            let node = t.get_mut(ino).ok_or(Errno::EIO)?;
+            node.open = Some(of.clone());
+            node.opens += 1;
+            node.facts = None;
+            ino
+        };
+        let acc = flags & libc::O_ACCMODE;
+        let fh = self.add_handle(Handle::Protected {
+            ino,
+            file: of,
+            write: acc != libc::O_RDONLY,
+            append: flags & libc::O_APPEND != 0,
+        });
+        Ok((self.attr_from(ino, Kind::Protected, &md)?, fh))
+    }
+
+    /// Reads from a handle.
+    pub(super) fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        match &*self.handle(fh)? {
+            Handle::Protected { file, .. } => {
+                let mut buf = vec![0u8; size as usize];
+                let n = file.read().read_at(&mut buf, offset).map_err(|e| file.errno("read", e))?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Handle::Plain { file, .. } => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; size as usize];
+                let mut done = 0;
+                while done < buf.len() {
+                    match file.read_at(&mut buf[done..], offset + done as u64) {
+                        Ok(0) => break,
+                        Ok(n) => done += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(io(e)),
+                    }
+                }
+                buf.truncate(done);
+                Ok(buf)
+            }
+            Handle::Dir(_) => Err(Errno::EISDIR),
+        }
+    }
+
+    /// Writes through a handle.
+    pub(super) fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+        match &*self.handle(fh)? {
+            Handle::Protected {
+                file, write, append, ..
+            } => {
+                if !*write {
+                    return Err(Errno::EBADF);
+                }
+                let mut pf = file.write();
+                let at = if *append { pf.len() } else { offset };
+                pf.write_at(data, at).map_err(|e| file.errno("write", e))?;
+                Ok(data.len() as u32)
+            }
+            Handle::Plain { file, .. } => {
+                use std::os::unix::fs::FileExt;
+                file.write_all_at(data, offset).map_err(io)?;
+                Ok(data.len() as u32)
+            }
+            Handle::Dir(_) => Err(Errno::EISDIR),
+        }
+    }
+
+    /// `close(2)` of one descriptor: commit what it wrote, so another
+    /// process (or a remount after a crash) sees it.
+    pub(super) fn flush(&self, fh: u64) -> Result<(), Errno> {
+        if let Handle::Protected { file, write: true, .. } = &*self.handle(fh)? {
+            let r = file.write().flush();
+            r.map_err(|e| file.errno("flush", e))?;
+        }
+        Ok(())
+    }
+
+    /// `fsync(2)`: commit durably, and make a new file's name durable too.
+    pub(super) fn fsync(&self, fh: u64, datasync: bool) -> Result<(), Errno> {
+        match &*self.handle(fh)? {
+            Handle::Protected { file, .. } => {
+                let r = file.write().sync();
+                r.map_err(|e| file.errno("fsync", e))?;
+                if file.take_dir_unsynced()
+                    && let Some(dir) = Path::new(&file.name).parent()
+                {
+                    crate::client::sync_dir(dir).map_err(io)?;
+                }
+                Ok(())
+            }
+            Handle::Plain { file, .. } => {
+                if datasync { file.sync_data() } else { file.sync_all() }.map_err(io)
+            }
+            Handle::Dir(_) => Ok(()),
+        }
+    }
+
+    /// Changes size, mode, owner or times.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn setattr(
+        &self,
+        ino: u64,
+        fh: Option<u64>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<fuser::TimeOrNow>,
+        mtime: Option<fuser::TimeOrNow>,
+    ) -> Result<FileAttr, Errno> {
+        if let Some(size) = size {
+            self.truncate(ino, fh, size)?;
+        }
+        let path = self.table().path(ino);
+        if let Some(mode) = mode {
+            let p = path.clone()?;
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777)).map_err(io)?;
+        }
+        if uid.is_some() || gid.is_some() {
+            let p = path.clone()?;
+            std::os::unix::fs::lchown(&p, uid, gid).map_err(io)?;
+        }
+        if atime.is_some() || mtime.is_some() {
+            set_times(&path.clone()?, atime, mtime)?;
+        }
+        self.getattr(ino)
+    }
+
+    fn truncate(&self, ino: u64, fh: Option<u64>, size: u64) -> Result<(), Errno> {
+        if let Some(fh) = fh
+            && let Ok(h) = self.handle(fh)
+        {
+            match &*h {
+                Handle::Protected { file, .. } => {
+                    if !file.writable {
+                        return Err(Errno::EACCES);
+                    }
+                    let r = file.write().set_len(size);
+                    return r.map_err(|e| file.errno("truncate", e));
+                }
+                Handle::Plain { file, .. } => return file.set_len(size).map_err(io),
+                Handle::Dir(_) => return Err(Errno::EISDIR),
+            }
+        }
+        let (kind, path) = {
+            let t = self.table();
+            (t.get(ino).ok_or(Errno::ENOENT)?.kind, t.path(ino))
+        };
+        match kind {
+            Kind::Protected => {
+                let (of, _) = self.open_shared(ino, path)?;
+                let r = if of.writable {
+                    let mut pf = of.write();
+                    pf.set_len(size).and_then(|_| pf.flush()).map_err(|e| of.errno("truncate", e))
+                } else {
+                    Err(Errno::EACCES)
+                };
+                self.close_shared(ino);
+                r
+            }
+            Kind::Plain => OpenOptions::new().write(true).open(path?).and_then(|f| f.set_len(size)).map_err(io),
+            Kind::Dir => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// Lists a folder at `opendir`: names as shown, inode numbers as
+    /// `lookup` will give them.
+    pub(super) fn opendir(&self, ino: u64) -> Result<u64, Errno> {
+        let (dir, parent) = {
+            let t = self.table();
+            let node = t.get(ino).ok_or(Errno::ENOENT)?;
+            (t.path(ino)?, node.links.first().map_or(ROOT, |l| l.0))
+        };
+        let mut entries = vec![
+            DirEntry {
+                ino,
+                kind: FileType::Directory,
+                name: ".".into(),
+            },
+            DirEntry {
+                ino: parent,
+                kind: FileType::Directory,
+                name: "..".into(),
+            },
+        ];
+        let mut seen = std::collections::HashSet::new();
+        let mut plain = Vec::new();
+        let t_ino = |st: u64| self.table().ino_for(st);
+        for e in std::fs::read_dir(&dir).map_err(io)?.flatten() {
+            let name = e.file_name();
+            if ino == ROOT && names::is_hidden_at_root(&name) {
+                continue;
+            }
+            let Ok(ft) = e.file_type() else { continue };
+            let st = std::os::unix::fs::DirEntryExt::ino(&e);
+            if ft.is_file() {
+                match names::strip(&name) {
+                    Some(shown) => {
+                        seen.insert(shown.to_owned());
+                        entries.push(DirEntry {
+                            ino: t_ino(st),
+                            kind: FileType::RegularFile,
+                            name: shown.to_owned(),
+                        });
+                    }
+                    None => plain.push((name, st)),
+                }
+            } else {
+                let kind = if ft.is_dir() {
+                    FileType::Directory
+                } else if ft.is_symlink() {
+                    FileType::Symlink
+                } else {
+                    FileType::from_std(ft).unwrap_or(FileType::RegularFile)
+                };
+                entries.push(DirEntry {
+                    ino: t_ino(st),
+                    kind,
+                    name,
+                });
+            }
+        }
+        for (name, st) in plain {
+            if seen.contains(&name) {
+                tracing::warn!(folder = %dir.display(), name = %name.to_string_lossy(), "plain file hidden by a protected file of the same name");
+                continue;
+            }
+            entries.push(DirEntry {
+                ino: t_ino(st),
+                kind: FileType::RegularFile,
+                name,
+            });
+        }
+        Ok(self.add_handle(Handle::Dir(entries)))
+    }
+
+    /// Makes a folder.
+    pub(super) fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> Result<FileAttr, Errno> {
+        self.check_free(parent, name)?;
+        let p = self.table().child_path(parent, name)?;
+        std::fs::DirBuilder::new()
+            .mode(mode & 0o7777)
+            .create(&p)
+            .map_err(io)?;
+        self.lookup(parent, name)
+    }
+
+    /// Makes a symbolic link (stored as is: links are not protected).
+    pub(super) fn symlink(&self, parent: u64, name: &OsStr, target: &Path) -> Result<FileAttr, Errno> {
+        self.check_free(parent, name)?;
+        let p = self.table().child_path(parent, name)?;
+        std::os::unix::fs::symlink(target, &p).map_err(io)?;
+        self.lookup(parent, name)
+    }
+
+    fn check_free(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
+        if parent == ROOT && names::is_hidden_at_root(name) {
+            return Err(Errno::EEXIST);
+        }
+        match self.resolve(parent, name) {
+            Ok(_) => Err(Errno::EEXIST),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Removes a file or link.
+    pub(super) fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
+        let (bname, kind, _) = self.resolve(parent, name)?;
+        if kind == Kind::Dir {
+            return Err(Errno::EISDIR);
+        }
+        let p = self.table().child_path(parent, &bname)?;
+        std::fs::remove_file(&p).map_err(io)?;
+        self.table().unlink_name(parent, &bname);
+        Ok(())
+    }
+
+    /// Removes an empty folder.
+    pub(super) fn rmdir(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
+        let (bname, kind, _) = self.resolve(parent, name)?;
+        if kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let p = self.table().child_path(parent, &bname)?;
+        std::fs::remove_dir(&p).map_err(io)?;
+        self.table().unlink_name(parent, &bname);
+        Ok(())
+    }
+
+    /// Renames, atomically replacing the target (or not, or exchanging,
+    /// as `flags` ask).
+    pub(super) fn rename(&self, parent: u64, name: &OsStr, newparent: u64, newname: &OsStr, flags: u32) -> Result<(), Errno> {
+        if newparent == ROOT && names::is_hidden_at_root(newname) {
+            return Err(Errno::EACCES);
+        }
+        let (bname, kind, _) = self.resolve(parent, name)?;
+        let target = match kind {
+            Kind::Protected => names::protected(newname),
+            _ => newname.to_owned(),
+        };
+        // A target of the other sort (plain vs protected) under the same
+        // shown name must go too, or it would shadow or be shadowed.
+        let other = self
+            .resolve(newparent, newname)
+            .ok()
+            .filter(|(b, _, _)| *b != target);
+        let (from, to, other_path) = {
+            let t = self.table();
+            (
+                t.child_path(parent, &bname)?,
+                t.child_path(newparent, &target)?,
+                other.as_ref().map(|(b, _, _)| t.child_path(newparent, b)).transpose()?,
+            )
+        };
+        let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        let exchange = flags & libc::RENAME_EXCHANGE != 0;
+        if other.is_some() && (noreplace || exchange) {
+            return Err(if noreplace { Errno::EEXIST } else { Errno::EINVAL });
+        }
+        if let Some((_, Kind::Dir, _)) = &other
+            && std::fs::read_dir(other_path.as_ref().unwrap()).map_err(io)?.next().is_some()
+        {
+            return Err(Errno::ENOTEMPTY);
+        }
+        renameat2(&from, &to, flags)?;
+        if let (Some((oname, okind, _)), Some(op)) = (other, other_path) {
+            let r = if okind == Kind::Dir {
+                std::fs::remove_dir(&op)
+            } else {
+                std::fs::remove_file(&op)
+            };
+            if let Err(e) = r {
+                tracing::warn!(path = %op.display(), error = %e, "could not remove the replaced entry");
+            }
+            self.table().unlink_name(newparent, &oname);
+        }
+        let mut t = self.table();
+        if exchange {
+            t.exchange((parent, &bname), (newparent, &target));
+        } else {
+            t.rename(parent, &bname, newparent, &target);
+        }
+        Ok(())
+    }
+
+    /// A second name for a file (the content is bound to its id, not its
+    /// name, so both names open the same shared view).
+    pub(super) fn link(&self, ino: u64, newparent: u64, newname: &OsStr) -> Result<FileAttr, Errno> {
+        self.check_free(newparent, newname)?;
+        let (kind, from) = {
+            let t = self.table();
+            (t.get(ino).ok_or(Errno::ENOENT)?.kind, t.path(ino)?)
+        };
+        let bname = match kind {
+            Kind::Protected => names::protected(newname),
+            Kind::Dir => return Err(Errno::EPERM),
+            _ => newname.to_owned(),
+        };
+        let to = self.table().child_path(newparent, &bname)?;
+        std::fs::hard_link(&from, &to).map_err(io)?;
+        self.lookup(newparent, newname)
+    }
+
+    /// Reads a link.
+    pub(super) fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
+        let p = self.table().path(ino)?;
+        Ok(std::fs::read_link(p).map_err(io)?.as_os_str().as_bytes().to_vec())
+    }
+
+    /// Space of the source filesystem.
+    pub(super) fn statfs(&self) -> Result<libc::statvfs, Errno> {
+        let root = self.table().root().to_path_buf();
+        let c = std::ffi::CString::new(root.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid C string and `st` a valid out-pointer.
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        Ok(st)
+    }
+
+    /// `fallocate` mode 0 on a protected file: grows it with encrypted
+    /// zeros (no unauthenticated holes); other modes are not supported.
+    pub(super) fn fallocate(&self, fh: u64, offset: u64, length: u64, mode: i32) -> Result<(), Errno> {
+        match &*self.handle(fh)? {
+            Handle::Protected { file, write: true, .. } if mode == 0 => {
+                let mut pf = file.write();
+                let end = offset.checked_add(length).ok_or(Errno::EFBIG)?;
+                if end > pf.len() {
+                    pf.set_len(end).map_err(|e| file.errno("fallocate", e))?;
+                }
+                Ok(())
+            }
+            Handle::Protected { .. } => Err(Errno::EOPNOTSUPP),
+            Handle::Plain { file, .. } => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: plain syscall on a descriptor the handle owns.
+                let r = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset as i64, length as i64) };
+                if r == 0 { Ok(()) } else { Err(io(std::io::Error::last_os_error())) }
+            }
+            Handle::Dir(_) => Err(Errno::EISDIR),
+        }
+    }
+
+    /// Commits every open file (at unmount).
+    pub(super) fn flush_all(&self) {
+        let open: Vec<Arc<OpenFile>> = self
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|h| match &**h {
+                Handle::Protected { file, .. } => Some(file.clone()),
+                _ => None,
+            })
+            .collect();
+        for of in open {
+            let r = of.write().flush();
+            if let Err(e) = r {
+                let _ = of.errno("unmount", e);
+            }
+        }
+    }
+}
+
+fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {
+    if flags == 0 {
+        return std::fs::rename(from, to).map_err(io);
+    }
+    let a = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let b = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: valid C strings; AT_FDCWD with absolute paths.
+    let r = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), flags) };
+    if r == 0 { Ok(()) } else { Err(io(std::io::Error::last_os_error())) }
+}
+
+fn set_times(path: &Path, atime: Option<fuser::TimeOrNow>, mtime: Option<fuser::TimeOrNow>) -> Result<(), Errno> {
+    fn ts(t: Option<fuser::TimeOrNow>) -> libc::timespec {
+        match t {
+            None => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+            Some(fuser::TimeOrNow::Now) => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_NOW,
+            },
+            Some(fuser::TimeOrNow::SpecificTime(t)) => {
+                let (s, n) = match t.duration_since(UNIX_EPOCH) {
+                    Ok(d) => (d.as_secs() as i64, d.subsec_nanos() as i64),
+                    Err(e) => (-(e.duration().as_secs() as i64), 0),
+                };
+                libc::timespec { tv_sec: s, tv_nsec: n }
+            }
+        }
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let times = [ts(atime), ts(mtime)];
+    // SAFETY: valid C string and a two-element timespec array.
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 { Ok(()) } else { Err(io(std::io::Error::last_os_error())) }
+}
+

@@ -1,0 +1,26 @@
+//! The FUSE mount: a folder of protected files shown decrypted.
+//!
+//! `NAME.rights` in the source appears as `NAME` with its plaintext size;
+//! reads decrypt only the blocks asked for and writes reseal only the blocks
+//! they touch, through one shared [`crate::format::ProtectedFile`] per
+//! inode. Files created in the mount are protected at once with the
+//! folder's default policy (no network round trip). Writes are crash-safe
+//! through the format's journal, kept in `SRC/.rightsfs/journal`.
+//!
+//! Keys come from a [`KeySource`]; the mount never talks to the server
+//! itself. Files without the suffix pass through unchanged.
+
+mod access;
+mod core;
+mod inodes;
+mod mount;
+mod names;
+mod open;
+mod ops;
+mod recover;
+mod registry;
+
+pub use access::{DefaultPolicy, KeySource, parse_policy_file};
+pub use mount::{MountConfig, MountError, Mounted, check, run, spawn};
+pub use names::{POLICY_FILE, STATE_DIR};
+pub use registry::{MountRecord, RecoveryNote, detach, find, is_mounted, list, pid_alive, unmount, unmount_all};

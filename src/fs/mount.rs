@@ -1,0 +1,248 @@
+//! Mounting: checks that name the fix when something is missing, the FUSE
+//! session with its worker threads, and a clean unmount on SIGTERM, SIGINT
+//! or SIGHUP.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fuser::{Config, MountOption, SessionACL};
+
+use super::access::{DefaultPolicy, KeySource};
+use super::core::RightsFs;
+use super::registry::{MountRecord, Reporter};
+
+/// How to mount.
+#[derive(Clone, Debug)]
+pub struct MountConfig {
+    /// The folder of protected files.
+    pub source: PathBuf,
+    /// Where to show them.
+    pub mountpoint: PathBuf,
+    /// Grants given to files created in the mount.
+    pub defaults: DefaultPolicy,
+    /// FUSE worker threads (each with its own `/dev/fuse` descriptor).
+    pub threads: usize,
+    /// Let other local users in (off by default: they would see plaintext).
+    pub allow_other: bool,
+    /// The registry folder for the mount record (`None`: no record).
+    pub registry: Option<PathBuf>,
+    /// The daemon's log file, for the record.
+    pub log: Option<PathBuf>,
+}
+
+impl MountConfig {
+    /// Defaults for `source` on `mountpoint`.
+    pub fn new(source: PathBuf, mountpoint: PathBuf) -> Self {
+        Self {
+            source,
+            mountpoint,
+            defaults: DefaultPolicy {
+                grants: Vec::new(),
+                offline_days: 7,
+            },
+            threads: 4,
+            allow_other: false,
+            registry: None,
+            log: None,
+        }
+    }
+}
+
+/// Why a mount could not start. Each message names the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// SRC is missing or not a folder.
+    #[error("source folder {0} does not exist or is not a folder: create it or check the path")]
+    NoSource(PathBuf),
+    /// MNT is missing or not a folder.
+    #[error("mount point {0} does not exist or is not a folder: create it with `mkdir -p {0}`")]
+    NoMountpoint(PathBuf),
+    /// MNT has files in it.
+    #[error("mount point {0} is not empty: use an empty folder (files there would be hidden by the mount)")]
+    NotEmpty(PathBuf),
+    /// MNT already carries a mount.
+    #[error("{0} is already mounted: run `rights unmount {0}` first")]
+    AlreadyMounted(PathBuf),
+    /// One inside the other would loop.
+    #[error("the mount point must not be inside the source folder or contain it")]
+    Nested,
+    /// No FUSE.
+    #[error("FUSE is not available ({0}): install it with `sudo apt-get install fuse3` (and `modprobe fuse`)")]
+    NoFuse(String),
+    /// Anything else.
+    #[error("mount failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Checks SRC and MNT and returns their canonical paths.
+pub fn check(source: &Path, mountpoint: &Path) -> Result<(PathBuf, PathBuf), MountError> {
+    let src = std::fs::canonicalize(source)
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| MountError::NoSource(source.to_path_buf()))?;
+    let mnt = std::fs::canonicalize(mountpoint)
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| MountError::NoMountpoint(mountpoint.to_path_buf()))?;
+    if super::registry::is_mounted(&mnt) {
+        return Err(MountError::AlreadyMounted(mnt));
+    }
+    if src.starts_with(&mnt) || mnt.starts_with(&src) {
+        return Err(MountError::Nested);
+    }
+    if std::fs::read_dir(&mnt)?.next().is_some() {
+        return Err(MountError::NotEmpty(mnt));
+    }
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/fuse") {
+        return Err(MountError::NoFuse(format!("/dev/fuse: {e}")));
+    }
+    Ok((src, mnt))
+}
+
+fn fuser_config(cfg: &MountConfig, src: &Path) -> Config {
+    let mut c = Config::default();
+    c.mount_options = vec![
+        MountOption::FSName(format!("rightsfs:{}", src.display())),
+        MountOption::Subtype("rightsfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoSuid,
+        MountOption::NoDev,
+        MountOption::NoAtime,
+    ];
+    c.acl = if cfg.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    c.n_threads = Some(cfg.threads.max(1));
+    c.clone_fd = true;
+    c
+}
+
+fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathBuf, PathBuf, Reporter), MountError> {
+    let (src, mnt) = check(&cfg.source, &cfg.mountpoint)?;
+    let reporter = match &cfg.registry {
+        Some(dir) => Reporter::new(
+            dir,
+            MountRecord {
+                pid: std::process::id(),
+                source: src.clone(),
+                mountpoint: mnt.clone(),
+                started: crate::policy::now(),
+                log: cfg.log.clone(),
+                recovered: Vec::new(),
+            },
+        )?,
+        None => Reporter::log_only(),
+    };
+    let fs = RightsFs::new(src.clone(), keys, cfg.defaults.clone(), reporter.clone())?;
+    super::recover::recover_all(&fs);
+    Ok((fs, src, mnt, reporter))
+}
+
+/// Mounts and serves until unmounted (`rights unmount`, `fusermount3 -u`)
+/// or until SIGTERM, SIGINT or SIGHUP, which unmount cleanly. Every open
+/// file is committed before this returns.
+pub fn run(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(), MountError> {
+    let signals = block_signals();
+    let (fs, src, mnt, reporter) = match build(cfg, keys) {
+        Ok(x) => x,
+        Err(e) => return Err(e),
+    };
+    let session = match fuser::Session::new(fs, &mnt, &fuser_config(cfg, &src)) {
+        Ok(s) => s,
+        Err(e) => {
+            reporter.remove();
+            return Err(MountError::Io(e));
+        }
+    };
+    tracing::info!(source = %src.display(), mountpoint = %mnt.display(), "mounted");
+    let watcher_mnt = mnt.clone();
+    std::thread::Builder::new()
+        .name("rightsfs-signals".into())
+        .spawn(move || {
+            let sig = wait_signal(&signals);
+            tracing::info!(signal = sig, "unmounting on signal");
+            if let Err(e) = super::registry::detach(&watcher_mnt, false) {
+                tracing::warn!(error = %e, "unmount failed (busy?); detaching lazily");
+                let _ = super::registry::detach(&watcher_mnt, true);
+            }
+        })?;
+    let r = session.run();
+    reporter.remove();
+    tracing::info!(mountpoint = %mnt.display(), "unmounted");
+    r.map_err(MountError::Io)
+}
+
+/// A mount served by background threads of this process (tests and
+/// embedding); unmounts when dropped.
+pub struct Mounted {
+    session: Option<fuser::BackgroundSession>,
+    mountpoint: PathBuf,
+    reporter: Reporter,
+}
+
+/// Mounts in the background of this process.
+pub fn spawn(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<Mounted, MountError> {
+    let (fs, src, mnt, reporter) = build(cfg, keys)?;
+    let session = fuser::spawn_mount(fs, &mnt, &fuser_config(cfg, &src))?;
+    Ok(Mounted {
+        session: Some(session),
+        mountpoint: mnt,
+        reporter,
+    })
+}
+
+impl Mounted {
+    /// Where it is mounted.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Unmounts and waits until every file is committed.
+    pub fn unmount(mut self) -> std::io::Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> std::io::Result<()> {
+        if let Some(s) = self.session.take() {
+            if super::registry::detach(&self.mountpoint, false).is_err() {
+                let _ = super::registry::detach(&self.mountpoint, true);
+            }
+            s.join()?;
+            self.reporter.remove();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+const SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+/// Blocks the shutdown signals in this thread (and so in every thread it
+/// spawns later), so that one thread can wait for them.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set; pthread_sigmask on the
+    // calling thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: `set` is an initialised signal set; `sig` a valid out-pointer.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}

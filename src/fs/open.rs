@@ -1,0 +1,121 @@
+//! Open files: one decrypted view per inode, shared by every handle on it,
+//! so that two processes writing one file see one length and one set of
+//! blocks (two views of one file would overwrite each other's state).
+
+use std::fs::File;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fuser::Errno;
+
+use crate::format::{FormatError, ProtectedFile};
+
+/// The shared state of an open protected file.
+pub struct OpenFile {
+    /// Reads take the read lock (they run in parallel), writes the write lock.
+    pub pf: RwLock<ProtectedFile>,
+    /// Whether this user may write it (edit right and a writable source).
+    pub writable: bool,
+    /// The source path when opened, for log lines.
+    pub name: String,
+    /// Created in this mount and its folder entry not yet synced.
+    pub dir_unsynced: AtomicBool,
+}
+
+impl OpenFile {
+    /// Wraps an opened protected file.
+    pub fn new(pf: ProtectedFile, writable: bool, name: String, created: bool) -> Self {
+        Self {
+            pf: RwLock::new(pf),
+            writable,
+            name,
+            dir_unsynced: AtomicBool::new(created),
+        }
+    }
+
+    /// The plaintext length.
+    pub fn len(&self) -> u64 {
+        self.read().len()
+    }
+
+    /// Shared access (a poisoned lock still holds consistent state: every
+    /// mutation of `ProtectedFile` either completes or returns an error).
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, ProtectedFile> {
+        self.pf.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Exclusive access.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, ProtectedFile> {
+        self.pf.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the folder entry still needs an fsync (once).
+    pub fn take_dir_unsynced(&self) -> bool {
+        self.dir_unsynced.swap(false, Ordering::AcqRel)
+    }
+
+    /// Turns a format error into the errno for the application, logging
+    /// every failure that is not the application's own (a damaged file,
+    /// a failing disk) with the file's name.
+    pub fn errno(&self, op: &str, e: FormatError) -> Errno {
+        errno_for(&self.name, op, e)
+    }
+}
+
+/// Maps a format error to an errno and logs it with the file name.
+pub fn errno_for(name: &str, op: &str, e: FormatError) -> Errno {
+    match e {
+        FormatError::Io(io) => {
+            let code = io.raw_os_error().unwrap_or(libc::EIO);
+            if code != libc::ENOSPC && code != libc::EDQUOT {
+                tracing::error!(file = %name, op, error = %io, "I/O error on the source file");
+            } else {
+                tracing::warn!(file = %name, op, "disk full: the write failed and the file keeps its previous content");
+            }
+            Errno::from_i32(code)
+        }
+        FormatError::TooLarge => Errno::EFBIG,
+        FormatError::KeyWornOut => {
+            tracing::error!(file = %name, op, error = %e, "file must be re-protected");
+            Errno::EIO
+        }
+        other => {
+            tracing::error!(file = %name, op, error = %other, "protected file is damaged or was tampered with");
+            Errno::EIO
+        }
+    }
+}
+
+/// What a kernel file handle refers to.
+pub enum Handle {
+    /// A protected file.
+    Protected {
+        /// The inode.
+        ino: u64,
+        /// The shared view.
+        file: std::sync::Arc<OpenFile>,
+        /// Opened for writing.
+        write: bool,
+        /// Opened with `O_APPEND`.
+        append: bool,
+    },
+    /// A plain file passed through.
+    Plain {
+        /// The inode.
+        ino: u64,
+        /// The source file.
+        file: File,
+    },
+    /// A folder listing, read once at `opendir`.
+    Dir(Vec<DirEntry>),
+}
+
+/// One entry of a folder listing.
+pub struct DirEntry {
+    /// Inode number.
+    pub ino: u64,
+    /// Kind for `d_type`.
+    pub kind: fuser::FileType,
+    /// Name shown in the mount.
+    pub name: std::ffi::OsString,
+}

@@ -1,0 +1,95 @@
+//! Recovery at mount time: journals left by a crash are replayed into the
+//! files they belong to (or discarded when their commit never completed,
+//! or their file is gone), and every case is reported.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use super::core::RightsFs;
+use super::names;
+use crate::format::{ProtectedFile, Recovery, SUFFIX, read_header};
+use crate::policy::ContentId;
+
+/// Finds the files of leftover journals and opens each once, which replays
+/// or discards its journal. Files whose key is not available now keep their
+/// journal: it is replayed on their next open.
+pub fn recover_all(fs: &RightsFs) {
+    let pending = pending_journals(&fs.journal);
+    if pending.is_empty() {
+        return;
+    }
+    let root = fs.table().root().to_path_buf();
+    let mut found: HashMap<ContentId, PathBuf> = HashMap::new();
+    walk(&root, &root, &mut |p| {
+        if let Ok(f) = std::fs::File::open(p)
+            && let Ok(h) = read_header(&f)
+            && pending.contains_key(&h.content_id())
+        {
+            found.insert(h.content_id(), p.to_path_buf());
+        }
+    });
+    for (id, journal) in pending {
+        let Some(path) = found.get(&id) else {
+            tracing::warn!(journal = %journal.display(), "discarding the journal of a file that no longer exists");
+            let _ = std::fs::remove_file(&journal);
+            fs.reporter.recovered(
+                &format!("(deleted file {})", id.to_hex()),
+                &Recovery {
+                    discarded: true,
+                    ..Recovery::default()
+                },
+            );
+            continue;
+        };
+        let name = path.display().to_string();
+        let r = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                let h = read_header(&f).map_err(|e| e.to_string())?;
+                let access = fs.keys.access(&h).map_err(|e| e.to_string())?;
+                ProtectedFile::open_journaled(f, &access.key, &fs.journal).map_err(|e| e.to_string())
+            });
+        match r {
+            Ok((pf, rec)) => {
+                drop(pf);
+                if rec.any() {
+                    fs.reporter.recovered(&name, &rec);
+                }
+            }
+            Err(e) => tracing::warn!(file = %name, error = %e, "journal kept: the file will be recovered when it is next opened"),
+        }
+    }
+}
+
+fn pending_journals(dir: &Path) -> HashMap<ContentId, PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return HashMap::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let id = ContentId::from_hex(n.strip_suffix(".journal")?).ok()?;
+            Some((id, e.path()))
+        })
+        .collect()
+}
+
+fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if dir == root && names::is_hidden_at_root(&e.file_name()) {
+            continue;
+        }
+        if ft.is_dir() {
+            walk(root, &p, f);
+        } else if ft.is_file() && p.as_os_str().as_encoded_bytes().ends_with(SUFFIX.as_bytes()) {
+            f(&p);
+        }
+    }
+}
