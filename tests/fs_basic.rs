@@ -1,0 +1,34 @@
+//! The mount's basic behaviour on a real FUSE mount: names, sizes,
+//! create/read/write, and that the source holds only ciphertext.
+
+mod fs_support;
+
+use fs_support::Fixture;
+
+#[test]
+fn files_written_in_the_mount_are_protected_in_the_source() {
+    let mut fx = Fixture::new();
+    let secret = b"the secret plan\n".repeat(1000);
+    std::fs::write(fx.mnt().join("plan.txt"), &secret).unwrap();
+    assert_eq!(std::fs::read(fx.mnt().join("plan.txt")).unwrap(), secret);
+    assert_eq!(std::fs::metadata(fx.mnt().join("plan.txt")).unwrap().len(), secret.len() as u64);
+    let names: Vec<_> = std::fs::read_dir(fx.mnt()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("plan.txt")]);
+    fx.unmount();
+    let raw = std::fs::read(fx.src().join("plan.txt.rights")).unwrap();
+    assert!(!raw.windows(15).any(|w| w == b"the secret plan"), "plaintext leaked to the source");
+    assert_eq!(fx.decrypt(&fx.src().join("plan.txt.rights")), secret);
+    fx.mount();
+    assert_eq!(std::fs::read(fx.mnt().join("plan.txt")).unwrap(), secret);
+}
+
+#[test]
+fn plain_files_pass_through_and_state_is_hidden() {
+    let fx = Fixture::new();
+    std::fs::write(fx.src().join("readme.txt"), b"plain").unwrap();
+    assert_eq!(std::fs::read(fx.mnt().join("readme.txt")).unwrap(), b"plain");
+    std::fs::write(fx.mnt().join("readme.txt"), b"still plain").unwrap();
+    assert_eq!(std::fs::read(fx.src().join("readme.txt")).unwrap(), b"still plain");
+    assert!(!fx.mnt().join(".rightsfs").exists());
+    assert!(fx.src().join(".rightsfs").is_dir());
+}

@@ -1,0 +1,137 @@
+//! Shared harness for the mount tests: a real FUSE mount (through
+//! /dev/fuse) of a temporary source folder, served by this test process,
+//! with keys from an offline owner licence store (the owner opens and
+//! creates files without a server). Tests that need the server or a daemon
+//! process use `cli_support` and `rights mount` instead.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use rightsfs::crypto::{DeviceKeyPair, ServerKemSecret, ServerSigningKey};
+use rightsfs::format::FileHeader;
+use rightsfs::fs::{KeySource, MountConfig, Mounted};
+use rightsfs::licence::{Access, AccessError, Identity, Licensing, NewContent};
+use rightsfs::policy::{Email, Policy, Rights};
+
+/// Keys of one owner, offline.
+pub struct OwnerKeys {
+    pub licensing: Licensing,
+    me: Email,
+    kem: rightsfs::crypto::ServerKemPublic,
+}
+
+impl OwnerKeys {
+    pub fn new(dir: &Path) -> Self {
+        let me = Email::parse("owner@example.com").unwrap();
+        let device_key = DeviceKeyPair::generate().unwrap();
+        let identity = Identity {
+            email: me.clone(),
+            device_id: "test-device".into(),
+            device_key,
+            server_key: ServerSigningKey::generate().verifying_key(),
+        };
+        let licensing = Licensing::new(identity, dir.join("cache"), dir.join("owner"), None);
+        Self {
+            licensing,
+            me,
+            kem: ServerKemSecret::generate().public(),
+        }
+    }
+}
+
+impl KeySource for OwnerKeys {
+    fn access(&self, header: &FileHeader) -> Result<Access, AccessError> {
+        self.licensing.key_for(header)
+    }
+    fn cached_rights(&self, header: &FileHeader) -> Option<Rights> {
+        self.licensing.cached(&header.content_id()).map(|c| c.rights)
+    }
+    fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
+        self.licensing.new_content(policy, "http://127.0.0.1:9", &self.kem)
+    }
+    fn me(&self) -> &Email {
+        &self.me
+    }
+}
+
+/// A mounted source folder; unmounts on drop.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub keys: Arc<OwnerKeys>,
+    mount: Option<Mounted>,
+}
+
+impl Fixture {
+    /// Mounts an empty source folder.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::create_dir_all(dir.path().join("mnt")).unwrap();
+        let keys = Arc::new(OwnerKeys::new(&dir.path().join("keys")));
+        let mut f = Self { dir, keys, mount: None };
+        f.mount();
+        f
+    }
+
+    /// The source folder (ciphertext).
+    pub fn src(&self) -> PathBuf {
+        self.dir.path().join("src")
+    }
+
+    /// The mount point (plaintext).
+    pub fn mnt(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// Mounts (again).
+    pub fn mount(&mut self) {
+        let cfg = MountConfig::new(self.src(), self.mnt());
+        let keys: Arc<dyn KeySource> = self.keys.clone();
+        self.mount = Some(rightsfs::fs::spawn(&cfg, keys).expect("mount"));
+    }
+
+    /// Unmounts, committing every open file.
+    pub fn unmount(&mut self) {
+        if let Some(m) = self.mount.take() {
+            m.unmount().unwrap();
+        }
+    }
+
+    /// Decrypts a source file with the library (independent of the mount).
+    pub fn decrypt(&self, protected: &Path) -> Vec<u8> {
+        let f = std::fs::File::open(protected).unwrap();
+        let h = rightsfs::format::read_header(&f).unwrap();
+        let a = self.keys.licensing.key_for_offline(&h).unwrap();
+        let pf = rightsfs::format::ProtectedFile::open(f, &a.key).unwrap();
+        let mut buf = vec![0u8; pf.len() as usize];
+        let n = pf.read_at(&mut buf, 0).unwrap();
+        buf.truncate(n);
+        buf
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.unmount();
+    }
+}
+
+/// Runs a shell command in `dir`, asserting success; returns stdout.
+pub fn sh(dir: &Path, script: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    assert!(
+        o.status.success(),
+        "`{script}` failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha(path: &Path) -> String {
+    hex::encode(rightsfs::crypto::sha256(&std::fs::read(path).unwrap()))
+}
