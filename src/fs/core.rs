@@ -20,7 +20,7 @@ use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
 use super::registry::Reporter;
 use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, ProtectedFile, read_header};
-use crate::policy::Right;
+use crate::policy::{Right, Rights};
 
 /// How long the kernel may cache attributes and names.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -304,7 +304,7 @@ impl RightsFs {
         node.open = Some(of.clone());
         node.opens += 1;
         if let Some(f) = node.facts.as_mut() {
-            f.rights = None;
+            f.rights = Some(of.rights);
         }
         Ok((of, keep))
     }
@@ -324,7 +324,7 @@ impl RightsFs {
             // Created but never written before a crash: start it afresh.
             tracing::warn!(file = %name, "empty protected file (interrupted creation): giving it a new header");
             let pf = self.new_protected(file, path.parent().unwrap_or(path))?;
-            return Ok(OpenFile::new(pf, true, name, false));
+            return Ok(OpenFile::new(pf, true, Rights::owner(), name, false));
         }
         let header = read_header(&file).map_err(|e| errno_for(&name, "open", e))?;
         let access = self.keys.access(&header).map_err(|e| {
@@ -345,7 +345,7 @@ impl RightsFs {
         } else {
             ProtectedFile::open(file, &access.key).map_err(|e| errno_for(&name, "open", e))?
         };
-        Ok(OpenFile::new(pf, writable, name, false))
+        Ok(OpenFile::new(pf, writable, access.rights, name, false))
     }
 
     /// A fresh protected file in `file` (in folder `dir`) with the folder's
@@ -423,7 +423,7 @@ impl RightsFs {
             }
         };
         let md = pf.file().metadata().map_err(io)?;
-        let of = Arc::new(OpenFile::new(pf, true, path.display().to_string(), true));
+        let of = Arc::new(OpenFile::new(pf, true, Rights::owner(), path.display().to_string(), true));
         let ino = {
             let mut t = self.table();
             let ino = t.ino_for(md.ino());

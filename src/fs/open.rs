@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use fuser::Errno;
 
 use crate::format::{FormatError, ProtectedFile};
+use crate::policy::Rights;
 
 /// The shared state of an open protected file.
 pub struct OpenFile {
@@ -16,6 +17,8 @@ pub struct OpenFile {
     pub pf: RwLock<ProtectedFile>,
     /// Whether this user may write it (edit right and a writable source).
     pub writable: bool,
+    /// What the user's licence allows (shown as permission bits).
+    pub rights: Rights,
     /// The source path when opened, for log lines.
     pub name: String,
     /// Created in this mount and its folder entry not yet synced.
@@ -24,10 +27,11 @@ pub struct OpenFile {
 
 impl OpenFile {
     /// Wraps an opened protected file.
-    pub fn new(pf: ProtectedFile, writable: bool, name: String, created: bool) -> Self {
+    pub fn new(pf: ProtectedFile, writable: bool, rights: Rights, name: String, created: bool) -> Self {
         Self {
             pf: RwLock::new(pf),
             writable,
+            rights,
             name,
             dir_unsynced: AtomicBool::new(created),
         }
