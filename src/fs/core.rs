@@ -66,7 +66,7 @@ impl RightsFs {
     pub fn new(src: PathBuf, keys: Arc<dyn KeySource>, defaults: DefaultPolicy, reporter: Reporter) -> std::io::Result<Self> {
         let root_ino = std::fs::metadata(&src)?.ino();
         let journal = src.join(names::STATE_DIR).join("journal");
-        crate::client::ensure_private_dir(&journal)?;
+        crate::durable::ensure_private_dir(&journal)?;
         Ok(Self {
             keys,
             defaults,
@@ -514,7 +514,7 @@ impl RightsFs {
                 if file.take_dir_unsynced()
                     && let Some(dir) = Path::new(&file.name).parent()
                 {
-                    crate::client::sync_dir(dir).map_err(io)?;
+                    crate::durable::sync_dir(dir).map_err(io)?;
                 }
                 Ok(())
             }
@@ -551,6 +551,15 @@ impl RightsFs {
             std::os::unix::fs::lchown(&p, uid, gid).map_err(io)?;
         }
         if atime.is_some() || mtime.is_some() {
+            // Commit the open view first: a commit after the times are set
+            // (at close) would write the source file and move its mtime to
+            // now, losing the time `tar`, `cp -a` and `rsync` set through a
+            // descriptor they have not closed yet.
+            let open = self.table().get(ino).and_then(|n| n.open.clone());
+            if let Some(of) = open.filter(|of| of.writable) {
+                let r = of.write().flush();
+                r.map_err(|e| of.errno("utimens", e))?;
+            }
             set_times(&path.clone()?, atime, mtime)?;
         }
         self.getattr(ino)
