@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod client;
 pub mod crypto;
+pub mod durable;
 pub mod format;
 pub mod fs;
 pub mod licence;

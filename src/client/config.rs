@@ -82,7 +82,7 @@ impl Config {
     /// Saves atomically with mode 0600.
     pub fn save(&self, paths: &Paths) -> Result<(), ClientError> {
         let s = toml::to_string_pretty(self).map_err(|e| ClientError::Config(e.to_string()))?;
-        super::paths::write_private_atomic(&paths.config_file(), s.as_bytes())?;
+        crate::durable::write_private_atomic(&paths.config_file(), s.as_bytes())?;
         Ok(())
     }
 

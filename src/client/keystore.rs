@@ -105,7 +105,7 @@ impl Keystore {
         let enc = Zeroizing::new(postcard::to_stdvec(&plain).expect("maps of bytes always encode"));
         let sealed = seal_with_passphrase(self.passphrase()?.as_bytes(), &enc)
             .map_err(|e| ClientError::Keystore(e.to_string()))?;
-        super::paths::write_private_atomic(&self.paths.credential_file(), &sealed)?;
+        crate::durable::write_private_atomic(&self.paths.credential_file(), &sealed)?;
         Ok(())
     }
 

@@ -261,7 +261,7 @@ impl Filesystem for RightsFs {
         let r = self
             .table()
             .path(ino.0)
-            .and_then(|p| crate::client::sync_dir(&p).map_err(Errno::from));
+            .and_then(|p| crate::durable::sync_dir(&p).map_err(Errno::from));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),

@@ -67,7 +67,7 @@ impl Reporter {
     /// A reporter that writes `record` into the registry folder `dir`.
     pub fn new(dir: &Path, record: MountRecord) -> std::io::Result<Self> {
         let path = record_path(dir, &record.mountpoint);
-        crate::client::write_private_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
+        crate::durable::write_private_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
         Ok(Self {
             inner: Arc::new(Mutex::new(Some((path, record)))),
         })
@@ -101,7 +101,7 @@ impl Reporter {
                 rolled_back: r.rolled_back,
             });
             if let Ok(j) = serde_json::to_vec_pretty(rec)
-                && let Err(e) = crate::client::write_private_atomic(path, &j)
+                && let Err(e) = crate::durable::write_private_atomic(path, &j)
             {
                 tracing::warn!(error = %e, "could not update the mount record");
             }

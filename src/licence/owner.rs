@@ -60,7 +60,7 @@ impl OwnerStore {
             signature: b64().encode(&sig),
         };
         let j = serde_json::to_vec(&ol).expect("owner licences always encode");
-        super::store::write_private_atomic(&self.path(id), &j)?;
+        crate::durable::write_private_atomic(&self.path(id), &j)?;
         Ok(())
     }
 

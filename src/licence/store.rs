@@ -69,7 +69,7 @@ impl LicenceStore {
 
     pub(super) fn save(&self, id: &ContentId, ul: &UseLicence) -> std::io::Result<()> {
         let j = serde_json::to_vec(ul).expect("licences always encode");
-        write_private_atomic(&self.path(id), &j)
+        crate::durable::write_private_atomic(&self.path(id), &j)
     }
 
     pub(super) fn remove(&self, id: &ContentId) -> std::io::Result<()> {
@@ -98,24 +98,4 @@ impl LicenceStore {
             _ => Ok(()),
         }
     }
-}
-
-/// Writes `data` to `path` atomically with mode 0600 (temp, fsync, rename).
-pub(super) fn write_private_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
