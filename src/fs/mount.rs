@@ -145,10 +145,7 @@ fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathB
 /// file is committed before this returns.
 pub fn run(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(), MountError> {
     let signals = block_signals();
-    let (fs, src, mnt, reporter) = match build(cfg, keys) {
-        Ok(x) => x,
-        Err(e) => return Err(e),
-    };
+    let (fs, src, mnt, reporter) = build(cfg, keys)?;
     let session = match fuser::Session::new(fs, &mnt, &fuser_config(cfg, &src)) {
         Ok(s) => s,
         Err(e) => {
