@@ -1,0 +1,562 @@
+//! POSIX behaviour of the mount, checked on a real FUSE mount with the
+//! system calls programs use: renames (plain, across folders, no-replace,
+//! exchange), files still open after unlink or rename, folders, sizes,
+//! open flags, modes and times, links, statfs, locks, xattrs and syncs.
+
+mod fs_check;
+mod fs_support;
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use fs_check::unmount_and_check_source;
+use fs_support::Fixture;
+
+fn cpath(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// The errno of the last failed call.
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), i32> {
+    let (a, b) = (cpath(from), cpath(to));
+    // SAFETY: valid C strings; absolute paths with AT_FDCWD.
+    let r = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), flags) };
+    if r == 0 { Ok(()) } else { Err(errno()) }
+}
+
+#[test]
+fn rename_replaces_an_existing_file() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::write(m.join("a"), b"content of a").unwrap();
+    std::fs::write(m.join("b"), b"content of b, longer than a".repeat(300)).unwrap();
+    std::fs::rename(m.join("a"), m.join("b")).unwrap();
+    assert_eq!(std::fs::read(m.join("b")).unwrap(), b"content of a");
+    assert_eq!(std::fs::metadata(m.join("b")).unwrap().len(), 12);
+    assert_eq!(std::fs::metadata(m.join("a")).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(names(&m), ["b"]);
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn rename_across_folders() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::create_dir_all(m.join("d1/sub")).unwrap();
+    std::fs::create_dir(m.join("d2")).unwrap();
+    std::fs::write(m.join("d1/f"), b"moving file").unwrap();
+    std::fs::write(m.join("d1/sub/g"), b"in a moving folder").unwrap();
+    std::fs::rename(m.join("d1/f"), m.join("d2/f2")).unwrap();
+    assert_eq!(std::fs::read(m.join("d2/f2")).unwrap(), b"moving file");
+    assert!(!m.join("d1/f").exists());
+    std::fs::rename(m.join("d1/sub"), m.join("d2/moved")).unwrap();
+    assert_eq!(std::fs::read(m.join("d2/moved/g")).unwrap(), b"in a moving folder");
+    assert_eq!(names(&m.join("d2")), ["f2", "moved"]);
+    assert!(names(&m.join("d1")).is_empty());
+    // Written after the move, through the new path.
+    std::fs::write(m.join("d2/moved/g"), b"rewritten").unwrap();
+    assert_eq!(std::fs::read(m.join("d2/moved/g")).unwrap(), b"rewritten");
+    unmount_and_check_source(&mut fx);
+    assert!(fx.src().join("d2/moved/g.rights").is_file());
+}
+
+#[test]
+fn rename_noreplace_and_exchange() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::write(m.join("a"), b"AAAA").unwrap();
+    std::fs::write(m.join("b"), b"BBBBBBBB").unwrap();
+    assert_eq!(
+        renameat2(&m.join("a"), &m.join("b"), libc::RENAME_NOREPLACE),
+        Err(libc::EEXIST)
+    );
+    assert_eq!(std::fs::read(m.join("a")).unwrap(), b"AAAA");
+    assert_eq!(std::fs::read(m.join("b")).unwrap(), b"BBBBBBBB");
+    renameat2(&m.join("a"), &m.join("c"), libc::RENAME_NOREPLACE).unwrap();
+    assert_eq!(names(&m), ["b", "c"]);
+    assert_eq!(std::fs::read(m.join("c")).unwrap(), b"AAAA");
+    renameat2(&m.join("b"), &m.join("c"), libc::RENAME_EXCHANGE).unwrap();
+    assert_eq!(std::fs::read(m.join("b")).unwrap(), b"AAAA");
+    assert_eq!(std::fs::read(m.join("c")).unwrap(), b"BBBBBBBB");
+    assert_eq!(std::fs::metadata(m.join("c")).unwrap().len(), 8);
+    assert_eq!(
+        renameat2(&m.join("b"), &m.join("nothing"), libc::RENAME_EXCHANGE),
+        Err(libc::ENOENT)
+    );
+    // Two folders swap with their contents.
+    std::fs::create_dir(m.join("d")).unwrap();
+    std::fs::write(m.join("d/in"), b"inside d").unwrap();
+    std::fs::create_dir(m.join("e")).unwrap();
+    std::fs::write(m.join("e/in"), b"inside e").unwrap();
+    renameat2(&m.join("d"), &m.join("e"), libc::RENAME_EXCHANGE).unwrap();
+    assert_eq!(std::fs::read(m.join("d/in")).unwrap(), b"inside e");
+    assert_eq!(std::fs::read(m.join("e/in")).unwrap(), b"inside d");
+    // A protected file and a folder are stored under names of different
+    // forms (`b.rights`, `d`): no single atomic swap exists, so the mount
+    // refuses it (EINVAL, as for a flag a filesystem does not support)
+    // and changes nothing.
+    assert_eq!(
+        renameat2(&m.join("b"), &m.join("d"), libc::RENAME_EXCHANGE),
+        Err(libc::EINVAL)
+    );
+    assert_eq!(std::fs::read(m.join("b")).unwrap(), b"AAAA");
+    assert_eq!(std::fs::read(m.join("d/in")).unwrap(), b"inside e");
+    assert_eq!(names(&m), ["b", "c", "d", "e"]);
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn unlinked_open_file_stays_usable() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::write(m.join("gone"), b"x".repeat(10_000)).unwrap();
+    let mut f = OpenOptions::new().read(true).write(true).open(m.join("gone")).unwrap();
+    std::fs::remove_file(m.join("gone")).unwrap();
+    assert!(!m.join("gone").exists());
+    assert!(names(&m).is_empty());
+    f.write_all_at(b"still here", 5000).unwrap();
+    f.write_all_at(b"grown", 12_000).unwrap();
+    let mut buf = Vec::new();
+    f.seek(SeekFrom::Start(0)).unwrap();
+    f.read_to_end(&mut buf).unwrap();
+    let mut expected = b"x".repeat(10_000);
+    expected[5000..5010].copy_from_slice(b"still here");
+    expected.resize(12_000, 0);
+    expected.extend_from_slice(b"grown");
+    assert_eq!(buf, expected);
+    assert_eq!(f.metadata().unwrap().len(), 12_005);
+    f.sync_all().unwrap();
+    // A new file under the old name is a different file.
+    std::fs::write(m.join("gone"), b"new").unwrap();
+    let mut again = vec![0u8; 10];
+    f.read_exact_at(&mut again, 5000).unwrap();
+    assert_eq!(&again, b"still here");
+    drop(f);
+    assert_eq!(std::fs::read(m.join("gone")).unwrap(), b"new");
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn renamed_open_file_keeps_its_descriptor() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::create_dir(m.join("d")).unwrap();
+    std::fs::write(m.join("old"), b"0123456789").unwrap();
+    let f = OpenOptions::new().read(true).write(true).open(m.join("old")).unwrap();
+    std::fs::rename(m.join("old"), m.join("d/new")).unwrap();
+    f.write_all_at(b"abc", 8).unwrap();
+    let mut buf = [0u8; 11];
+    f.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"01234567abc");
+    assert_eq!(std::fs::read(m.join("d/new")).unwrap(), b"01234567abc");
+    drop(f);
+    assert_eq!(std::fs::read(m.join("d/new")).unwrap(), b"01234567abc");
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn folders_are_made_listed_and_removed() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::create_dir(m.join("d")).unwrap();
+    assert_eq!(
+        std::fs::create_dir(m.join("d")).unwrap_err().raw_os_error(),
+        Some(libc::EEXIST)
+    );
+    for n in ["x", "y.txt", "z.tar.gz"] {
+        std::fs::write(m.join("d").join(n), n).unwrap();
+    }
+    std::fs::create_dir(m.join("d/sub")).unwrap();
+    assert_eq!(names(&m.join("d")), ["sub", "x", "y.txt", "z.tar.gz"]);
+    let kinds: Vec<bool> = {
+        let mut v: Vec<_> = std::fs::read_dir(m.join("d"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), e.file_type().unwrap().is_dir())
+            })
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, d)| d).collect()
+    };
+    assert_eq!(kinds, [true, false, false, false]);
+    assert_eq!(
+        std::fs::remove_dir(m.join("d")).unwrap_err().raw_os_error(),
+        Some(libc::ENOTEMPTY)
+    );
+    assert_eq!(
+        std::fs::remove_dir(m.join("d/x")).unwrap_err().raw_os_error(),
+        Some(libc::ENOTDIR)
+    );
+    assert_eq!(
+        std::fs::remove_file(m.join("d/sub")).unwrap_err().raw_os_error(),
+        Some(libc::EISDIR)
+    );
+    let mut src = names(&fx.src().join("d"));
+    src.sort();
+    assert_eq!(src, ["sub", "x.rights", "y.txt.rights", "z.tar.gz.rights"]);
+    for n in ["x", "y.txt", "z.tar.gz"] {
+        std::fs::remove_file(m.join("d").join(n)).unwrap();
+    }
+    std::fs::remove_dir(m.join("d/sub")).unwrap();
+    std::fs::remove_dir(m.join("d")).unwrap();
+    assert!(!m.join("d").exists());
+    assert!(names(&m).is_empty());
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn truncate_grows_and_shrinks() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let p = m.join("t");
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&p, &data).unwrap();
+    let mut model = data.clone();
+    let f = OpenOptions::new().read(true).write(true).open(&p).unwrap();
+    for len in [8192u64, 4097, 4096, 4095, 30_000, 1, 0, 12_345] {
+        f.set_len(len).unwrap();
+        model.resize(len as usize, 0);
+        assert_eq!(f.metadata().unwrap().len(), len);
+        assert_eq!(std::fs::read(&p).unwrap(), model, "after ftruncate to {len}");
+        // Rewrite the start so that later grows show zeros after data.
+        f.write_all_at(&data[..len.min(100) as usize], 0).unwrap();
+        model[..len.min(100) as usize].copy_from_slice(&data[..len.min(100) as usize]);
+    }
+    drop(f);
+    for len in [50_000u64, 100, 4096] {
+        let c = cpath(&p);
+        // SAFETY: valid C string.
+        assert_eq!(
+            unsafe { libc::truncate(c.as_ptr(), len as i64) },
+            0,
+            "truncate: {}",
+            errno()
+        );
+        model.resize(len as usize, 0);
+        assert_eq!(std::fs::read(&p).unwrap(), model, "after truncate to {len}");
+    }
+    let shown = unmount_and_check_source(&mut fx);
+    assert_eq!(shown.get(Path::new("t")), Some(&fs_check::Entry::File(model)));
+}
+
+#[test]
+fn o_trunc_and_o_excl() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let p = m.join("f");
+    std::fs::write(&p, b"long old content".repeat(1000)).unwrap();
+    let mut f = OpenOptions::new().write(true).truncate(true).open(&p).unwrap();
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+    f.write_all(b"short").unwrap();
+    drop(f);
+    assert_eq!(std::fs::read(&p).unwrap(), b"short");
+    let e = OpenOptions::new().write(true).create_new(true).open(&p).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+    let mut g = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(m.join("g"))
+        .unwrap();
+    g.write_all(b"fresh").unwrap();
+    drop(g);
+    let e = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(m.join("g"))
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+    assert_eq!(std::fs::read(m.join("g")).unwrap(), b"fresh");
+    // O_TRUNC on a read-write open of a file another descriptor has open.
+    let keep = File::open(&p).unwrap();
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap();
+    assert_eq!(keep.metadata().unwrap().len(), 0);
+    assert_eq!(std::fs::read(&p).unwrap(), b"");
+    drop(keep);
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn chmod_and_times() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let p = m.join("f");
+    std::fs::write(&p, b"mode and times").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o604)).unwrap();
+    assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o604);
+    let times = [
+        libc::timespec {
+            tv_sec: 1_000_000_000,
+            tv_nsec: 250,
+        },
+        libc::timespec {
+            tv_sec: 1_234_567_890,
+            tv_nsec: 123_456_789,
+        },
+    ];
+    let c = cpath(&p);
+    // SAFETY: valid C string and a two-element timespec array.
+    assert_eq!(
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) },
+        0
+    );
+    let md = std::fs::metadata(&p).unwrap();
+    assert_eq!((md.mtime(), md.mtime_nsec()), (1_234_567_890, 123_456_789));
+    assert_eq!((md.atime(), md.atime_nsec()), (1_000_000_000, 250));
+    // Through an open descriptor that wrote, then closed.
+    let f = OpenOptions::new().write(true).open(&p).unwrap();
+    f.write_all_at(b"MODE", 0).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(999_999_999))
+        .unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(&p).unwrap().mtime(), 999_999_999);
+    assert_eq!(std::fs::read(&p).unwrap(), b"MODE and times");
+    // A folder's mode too.
+    std::fs::create_dir(m.join("d")).unwrap();
+    std::fs::set_permissions(m.join("d"), std::fs::Permissions::from_mode(0o711)).unwrap();
+    assert_eq!(std::fs::metadata(m.join("d")).unwrap().mode() & 0o7777, 0o711);
+    fx.unmount();
+    let md = std::fs::metadata(fx.src().join("f.rights")).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o604);
+    assert_eq!(md.mtime(), 999_999_999);
+    fx.mount();
+    assert_eq!(std::fs::metadata(&p).unwrap().mtime(), 999_999_999);
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn symbolic_links() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::create_dir(m.join("d")).unwrap();
+    std::fs::write(m.join("d/target.txt"), b"pointed at").unwrap();
+    std::os::unix::fs::symlink("d/target.txt", m.join("ln")).unwrap();
+    std::os::unix::fs::symlink("d", m.join("dirlink")).unwrap();
+    std::os::unix::fs::symlink("nowhere", m.join("dangling")).unwrap();
+    assert_eq!(std::fs::read_link(m.join("ln")).unwrap(), Path::new("d/target.txt"));
+    assert!(
+        std::fs::symlink_metadata(m.join("ln"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(m.join("ln")).unwrap(), b"pointed at");
+    assert_eq!(std::fs::read(m.join("dirlink/target.txt")).unwrap(), b"pointed at");
+    std::fs::write(m.join("ln"), b"written through the link").unwrap();
+    assert_eq!(
+        std::fs::read(m.join("d/target.txt")).unwrap(),
+        b"written through the link"
+    );
+    assert_eq!(
+        std::fs::read(m.join("dangling")).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        std::os::unix::fs::symlink("x", m.join("ln"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EEXIST)
+    );
+    assert_eq!(names(&m), ["d", "dangling", "dirlink", "ln"]);
+    std::fs::remove_file(m.join("dangling")).unwrap();
+    // Links are stored as they are (not protected).
+    assert_eq!(
+        std::fs::read_link(fx.src().join("ln")).unwrap(),
+        Path::new("d/target.txt")
+    );
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn hard_links_share_content() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::create_dir(m.join("d")).unwrap();
+    std::fs::write(m.join("a"), b"shared content ".repeat(400)).unwrap();
+    std::fs::hard_link(m.join("a"), m.join("d/b")).unwrap();
+    let (ma, mb) = (
+        std::fs::metadata(m.join("a")).unwrap(),
+        std::fs::metadata(m.join("d/b")).unwrap(),
+    );
+    assert_eq!(ma.ino(), mb.ino());
+    assert_eq!(ma.nlink(), 2);
+    assert_eq!(
+        std::fs::read(m.join("d/b")).unwrap(),
+        std::fs::read(m.join("a")).unwrap()
+    );
+    // Written through one name, with both open.
+    let fa = OpenOptions::new().read(true).write(true).open(m.join("a")).unwrap();
+    let fb = OpenOptions::new().read(true).write(true).open(m.join("d/b")).unwrap();
+    fa.write_all_at(b"WRITTEN-VIA-A", 4090).unwrap();
+    let mut buf = [0u8; 13];
+    fb.read_exact_at(&mut buf, 4090).unwrap();
+    assert_eq!(&buf, b"WRITTEN-VIA-A");
+    fb.write_all_at(b"tail via b", 6000).unwrap();
+    assert_eq!(fa.metadata().unwrap().len(), 6010);
+    drop((fa, fb));
+    let mut expected = b"shared content ".repeat(400);
+    expected[4090..4103].copy_from_slice(b"WRITTEN-VIA-A");
+    expected.extend_from_slice(b"tail via b");
+    assert_eq!(std::fs::read(m.join("a")).unwrap(), expected);
+    assert_eq!(std::fs::read(m.join("d/b")).unwrap(), expected);
+    std::fs::remove_file(m.join("a")).unwrap();
+    assert_eq!(std::fs::read(m.join("d/b")).unwrap(), expected);
+    assert_eq!(std::fs::metadata(m.join("d/b")).unwrap().nlink(), 1);
+    std::fs::hard_link(m.join("d/b"), m.join("c")).unwrap();
+    fx.unmount();
+    fx.mount();
+    assert_eq!(std::fs::read(m.join("c")).unwrap(), expected);
+    assert_eq!(
+        std::fs::metadata(m.join("c")).unwrap().ino(),
+        std::fs::metadata(m.join("d/b")).unwrap().ino()
+    );
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn statfs_answers() {
+    let fx = Fixture::new();
+    let c = cpath(&fx.mnt());
+    // SAFETY: valid C string and out-pointer.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0, "statvfs: {}", errno());
+    assert!(st.f_bsize > 0 && st.f_blocks > 0 && st.f_bavail <= st.f_blocks);
+    assert_eq!(st.f_namemax, 255);
+    sh_ok(&fx.mnt(), "df -P .");
+}
+
+fn sh_ok(dir: &Path, script: &str) {
+    fs_support::sh(dir, script);
+}
+
+/// Whether another process gets the lock on `path` right now: `flock`
+/// or `fcntl` (POSIX record lock).
+fn other_process_locks(path: &Path, kind: &str) -> bool {
+    let call = match kind {
+        "flock" => "fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+        _ => "fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+    };
+    let script = format!(
+        "import fcntl, sys\nf = open(sys.argv[1], 'r+')\ntry:\n    {call}\n    print('locked')\nexcept OSError:\n    print('busy')"
+    );
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    match String::from_utf8_lossy(&o.stdout).trim() {
+        "locked" => true,
+        "busy" => false,
+        other => panic!("unexpected: {other}"),
+    }
+}
+
+#[test]
+fn flock_and_fcntl_locks_exclude_other_processes() {
+    let fx = Fixture::new();
+    let p = fx.mnt().join("lockme");
+    std::fs::write(&p, b"locked file").unwrap();
+    let f = OpenOptions::new().read(true).write(true).open(&p).unwrap();
+    assert!(other_process_locks(&p, "flock"));
+    // SAFETY: plain syscall on an open descriptor.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    assert!(
+        !other_process_locks(&p, "flock"),
+        "flock did not exclude another process"
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) }, 0);
+    assert!(other_process_locks(&p, "flock"));
+
+    assert!(other_process_locks(&p, "fcntl"));
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as i16;
+    fl.l_whence = libc::SEEK_SET as i16;
+    // SAFETY: valid descriptor and flock struct.
+    assert_eq!(
+        unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl) },
+        0,
+        "F_SETLK: {}",
+        errno()
+    );
+    assert!(
+        !other_process_locks(&p, "fcntl"),
+        "fcntl lock did not exclude another process"
+    );
+    fl.l_type = libc::F_UNLCK as i16;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl) }, 0);
+    assert!(other_process_locks(&p, "fcntl"));
+}
+
+#[test]
+fn xattrs_are_refused_cleanly() {
+    let fx = Fixture::new();
+    let p = fx.mnt().join("x");
+    std::fs::write(&p, b"no xattrs here").unwrap();
+    let c = cpath(&p);
+    let name = CString::new("user.test").unwrap();
+    let mut buf = [0u8; 64];
+    // SAFETY: valid C strings and buffer.
+    let r = unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!((r, errno()), (-1, libc::ENODATA));
+    // SAFETY: as above.
+    let r = unsafe { libc::setxattr(c.as_ptr(), name.as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+    assert_eq!(r, -1);
+    // ENOTSUP and EOPNOTSUPP are one value on Linux.
+    assert_eq!(errno(), libc::EOPNOTSUPP, "setxattr");
+    // SAFETY: as above.
+    let r = unsafe { libc::listxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(r, 0);
+    // SAFETY: as above.
+    let r = unsafe { libc::removexattr(c.as_ptr(), name.as_ptr()) };
+    assert_eq!((r, errno()), (-1, libc::ENODATA));
+    assert_eq!(std::fs::read(&p).unwrap(), b"no xattrs here");
+}
+
+#[test]
+fn fsync_and_fdatasync_succeed() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let mut f = File::create(m.join("s")).unwrap();
+    f.write_all(b"synced ").unwrap();
+    f.sync_all().unwrap();
+    f.write_all(b"data").unwrap();
+    f.sync_data().unwrap();
+    f.sync_data().unwrap();
+    std::fs::write(m.join("plain-before"), b"x").unwrap();
+    File::open(&m).unwrap().sync_all().unwrap();
+    std::fs::create_dir(m.join("d")).unwrap();
+    File::open(m.join("d")).unwrap().sync_all().unwrap();
+    drop(f);
+    assert_eq!(std::fs::read(m.join("s")).unwrap(), b"synced data");
+    unmount_and_check_source(&mut fx);
+}
