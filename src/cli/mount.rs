@@ -99,6 +99,10 @@ pub struct MountArgs<'a> {
 
 /// `rights mount`.
 pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
+    if !a.daemon || std::env::var_os(DAEMON_CHILD).is_some() {
+        // Before any thread exists, so that every thread inherits it.
+        crate::fs::block_signals();
+    }
     let me = ctx.config.me()?.clone();
     let (src, mnt) = crate::fs::check(a.source, a.mountpoint)?;
     let mut grants = Vec::new();

@@ -21,6 +21,6 @@ mod recover;
 mod registry;
 
 pub use access::{DefaultPolicy, KeySource, parse_policy_file};
-pub use mount::{MountConfig, MountError, Mounted, check, run, spawn};
+pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};
 pub use names::{POLICY_FILE, STATE_DIR};
 pub use registry::{MountRecord, RecoveryNote, detach, find, is_mounted, list, pid_alive, unmount, unmount_all};

@@ -221,9 +221,12 @@ impl Drop for Mounted {
 
 const SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
-/// Blocks the shutdown signals in this thread (and so in every thread it
-/// spawns later), so that one thread can wait for them.
-fn block_signals() -> libc::sigset_t {
+/// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and so in every
+/// thread it starts later, so that [`run`] can wait for them in one thread
+/// and unmount cleanly. Call it before starting any thread (HTTP clients
+/// start some): a thread started earlier would take the default action and
+/// kill the daemon with the mount still in place. [`run`] calls it too.
+pub fn block_signals() -> libc::sigset_t {
     // SAFETY: sigset manipulation on a local set; pthread_sigmask on the
     // calling thread only.
     unsafe {
