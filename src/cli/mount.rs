@@ -64,22 +64,33 @@ impl KeySource for MountKeys {
     }
 }
 
-/// Registers queued content in the background: at once when a file is
-/// created, and every 30 s while something waits (the server may be away).
+/// Registers queued content in the background: a second after files are
+/// created (so a burst of creations costs one pass), and every 30 s while
+/// something waits. After a failed pass (server away) it waits the full
+/// 30 s, however many files are created meanwhile.
 fn registrar(ctx: Ctx, wake: Receiver<()>) {
     let queue = RegistrationQueue::new(&ctx.paths);
+    let retry = Duration::from_secs(30);
+    let mut next_try = Instant::now();
     loop {
-        match wake.recv_timeout(Duration::from_secs(30)) {
-            Ok(()) => std::thread::sleep(Duration::from_millis(200)),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        match wake.recv_timeout(retry) {
+            Ok(()) => std::thread::sleep(Duration::from_secs(1)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => next_try = Instant::now(),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         }
         while wake.try_recv().is_ok() {}
+        if Instant::now() < next_try {
+            continue;
+        }
         for (id, pl) in queue.list() {
             let Ok(pl) = pl else { continue };
             match register_or_queue(&ctx, &id, &pl) {
                 Ok(Registration::Registered) => tracing::info!(content_id = %id.to_hex(), "registered"),
-                Ok(Registration::Queued) => break,
+                Ok(Registration::Queued) => {
+                    tracing::info!("server unreachable: registrations stay queued; retrying in 30 s");
+                    next_try = Instant::now() + retry;
+                    break;
+                }
                 Err(e) => tracing::warn!(content_id = %id.to_hex(), error = %e, "registration refused"),
             }
         }
