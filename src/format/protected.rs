@@ -265,8 +265,15 @@ impl ProtectedFile {
             .find(|(st, _)| st.durable())
             .map(|(st, i)| (*i, g.ciphertext_size(st.len)))
             .unwrap_or((found.first().map_or(0, |f| f.1), 0));
+        let anchor_generation = found.iter().find(|(st, _)| st.durable()).map(|(st, _)| st.generation);
         let mut first_err = None;
         for (k, (state, slot)) in found.into_iter().enumerate() {
+            // Never behind the anchor: it holds after any crash, so a disk
+            // that does not bear it out (cut short, a block changed) is
+            // damaged, and going back further would cut synced data off.
+            if anchor_generation.is_some_and(|a| state.generation < a) {
+                break;
+            }
             let expected = g.ciphertext_size(state.len);
             if size < expected {
                 first_err.get_or_insert(FormatError::Truncated { expected, actual: size });
