@@ -18,7 +18,7 @@ use crate::crypto::ServerKemPublic;
 use crate::format::FileHeader;
 use crate::fs::{DefaultPolicy, KeySource, MountConfig};
 use crate::licence::{Access, AccessError, Licensing, NewContent};
-use crate::policy::{Email, Grant, Policy, Rights};
+use crate::policy::{ContentId, Email, Grant, Policy, Rights};
 
 /// Longest a FUSE worker waits for the server when a licence must be
 /// fetched; past it the open fails with EACCES and a log line.
@@ -43,9 +43,9 @@ impl KeySource for MountKeys {
         self.licensing.key_for(header)
     }
 
-    fn cached_rights(&self, header: &FileHeader) -> Option<Rights> {
+    fn cached_rights(&self, id: &ContentId) -> Option<Rights> {
         self.licensing
-            .cached(&header.content_id())
+            .cached(id)
             .filter(|c| c.valid_now())
             .map(|c| c.rights)
     }

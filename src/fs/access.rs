@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::format::FileHeader;
 use crate::licence::{Access, AccessError, NewContent};
-use crate::policy::{Email, Grant, Policy, Rights};
+use crate::policy::{ContentId, Email, Grant, Policy, Rights};
 
 /// Where the mount gets content keys. The `rights` command line implements
 /// it over the user's [`crate::licence::Licensing`] and registration queue;
@@ -21,7 +21,7 @@ pub trait KeySource: Send + Sync + 'static {
     /// The rights a cached licence grants, without the network or any
     /// private-key operation (`None` when nothing is cached), so listings
     /// can show view-only files read-only.
-    fn cached_rights(&self, header: &FileHeader) -> Option<Rights>;
+    fn cached_rights(&self, id: &ContentId) -> Option<Rights>;
 
     /// A new content key and signed publishing licence for a file created in
     /// the mount. Must not wait for the server: registration is queued.

@@ -20,7 +20,7 @@ use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
 use super::registry::Reporter;
 use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, ProtectedFile, read_header};
-use crate::policy::{Right, Rights};
+use crate::policy::{ContentId, Right, Rights};
 
 /// How long the kernel may cache attributes and names.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -34,7 +34,15 @@ pub struct RightsFs {
     pub(super) handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
     pub(super) reporter: Reporter,
+    /// Header geometry and content id by source (inode, ctime): a header
+    /// never changes without its file's ctime changing, and this outlives
+    /// the kernel forgetting inodes, so listing a cold folder reads no
+    /// headers twice.
+    headers: Mutex<lru::LruCache<(u64, i64, i64), (crate::format::Geometry, ContentId)>>,
 }
+
+/// Header facts kept in memory.
+const HEADER_CACHE: usize = 65_536;
 
 fn io(e: std::io::Error) -> Errno {
     Errno::from(e)
@@ -75,6 +83,9 @@ impl RightsFs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             reporter,
+            headers: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(HEADER_CACHE).expect("non-zero constant"),
+            )),
         })
     }
 
@@ -216,10 +227,20 @@ impl RightsFs {
             }
             t.path(ino).ok()?
         };
-        let header = File::open(&path).ok().and_then(|f| read_header(&f).ok())?;
+        let key = (md.ino(), md.ctime(), md.ctime_nsec());
+        let cached = self.headers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
+        let (geometry, id) = match cached {
+            Some(g) => g,
+            None => {
+                let h = File::open(&path).ok().and_then(|f| read_header(&f).ok())?;
+                let g = (h.geometry, h.content_id());
+                self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, g);
+                g
+            }
+        };
         let facts = HeaderFacts {
-            geometry: header.geometry,
-            rights: self.keys.cached_rights(&header),
+            geometry,
+            rights: self.keys.cached_rights(&id),
         };
         if let Some(n) = self.table().get_mut(ino) {
             n.facts = Some(facts.clone());

@@ -14,7 +14,7 @@ use rightsfs::crypto::{DeviceKeyPair, ServerKemSecret, ServerSigningKey};
 use rightsfs::format::FileHeader;
 use rightsfs::fs::{KeySource, MountConfig, Mounted};
 use rightsfs::licence::{Access, AccessError, Identity, Licensing, NewContent};
-use rightsfs::policy::{Email, Policy, Rights};
+use rightsfs::policy::{ContentId, Email, Policy, Rights};
 
 /// Keys of one owner, offline.
 pub struct OwnerKeys {
@@ -46,8 +46,8 @@ impl KeySource for OwnerKeys {
     fn access(&self, header: &FileHeader) -> Result<Access, AccessError> {
         self.licensing.key_for(header)
     }
-    fn cached_rights(&self, header: &FileHeader) -> Option<Rights> {
-        self.licensing.cached(&header.content_id()).map(|c| c.rights)
+    fn cached_rights(&self, id: &ContentId) -> Option<Rights> {
+        self.licensing.cached(id).map(|c| c.rights)
     }
     fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
         self.licensing.new_content(policy, "http://127.0.0.1:9", &self.kem)
@@ -74,6 +74,17 @@ impl Fixture {
         let mut f = Self { dir, keys, mount: None };
         f.mount();
         f
+    }
+
+    /// Like [`new`](Self::new) but not mounted yet, so a test can prepare
+    /// the source folder first (put a small filesystem on it, seed files),
+    /// then call [`mount`](Self::mount).
+    pub fn unmounted() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::create_dir_all(dir.path().join("mnt")).unwrap();
+        let keys = Arc::new(OwnerKeys::new(&dir.path().join("keys")));
+        Self { dir, keys, mount: None }
     }
 
     /// The source folder (ciphertext).
@@ -121,7 +132,12 @@ impl Drop for Fixture {
 
 /// Runs a shell command in `dir`, asserting success; returns stdout.
 pub fn sh(dir: &Path, script: &str) -> String {
-    let o = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "`{script}` failed: {}\n{}",
