@@ -270,6 +270,8 @@ impl Filesystem for RightsFs {
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         match RightsFs::statfs(self) {
+            // A file's source name carries the suffix: the longest name
+            // that fits is that much shorter than the source's.
             Ok(s) => reply.statfs(
                 s.f_blocks,
                 s.f_bfree,
@@ -277,7 +279,7 @@ impl Filesystem for RightsFs {
                 s.f_files,
                 s.f_ffree,
                 s.f_bsize as u32,
-                255,
+                (s.f_namemax as u32).saturating_sub(crate::format::SUFFIX.len() as u32),
                 s.f_frsize as u32,
             ),
             Err(e) => reply.error(e),
