@@ -149,10 +149,31 @@ pub fn find(dir: &Path, mountpoint: &Path) -> Option<MountRecord> {
     list(dir).into_iter().find(|r| r.mountpoint == mountpoint)
 }
 
-/// Whether `pid` is a running process.
+/// Whether `pid` is a running process. A zombie (exited, or killed with
+/// SIGKILL, but not yet reaped by its parent) is not: a daemon detached by
+/// `--daemon` is reaped by init, which may do so late or, in a container
+/// without an init, never; counting it as running made `rights status`
+/// call a dead mount alive and `rights unmount --force` wait its full
+/// timeout for a process that had long exited.
 pub fn pid_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
-    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+    if pid == 0 || unsafe { libc::kill(pid as i32, 0) } != 0 {
+        return false;
+    }
+    !is_zombie(pid)
+}
+
+/// Whether `/proc/PID/stat` shows the process exited but unreaped (`Z`,
+/// or `X` while it is being reaped). Unknown (no procfs) counts as not.
+fn is_zombie(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may
+    // itself contain ") ".
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
 }
 
 /// Whether something is mounted at `path` (per `/proc/self/mountinfo`).
