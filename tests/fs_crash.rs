@@ -162,6 +162,21 @@ fn wait_exit(child: &mut Child, what: &str) {
     }
 }
 
+/// Collects an exited daemon (this process is its subreaper).
+fn reap(pid: u32) {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut st = 0;
+        // SAFETY: waitpid on a child of this process, with a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid as i32, &mut st, libc::WNOHANG) };
+        if r != 0 {
+            return;
+        }
+        assert!(Instant::now() < until, "daemon {pid} does not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Waits until the writer's log has `count` lines starting with `prefix`.
 fn wait_for(log: &Path, writer: &mut Child, prefix: &str, count: usize) {
     let until = Instant::now() + Duration::from_secs(30);
@@ -219,6 +234,10 @@ fn killed_daemon_loses_nothing_fsynced_and_every_file_decrypts() {
     eprintln!("fs_crash seed {seed} (set FS_CRASH_SEED to repeat)");
     let mut rng = Rng(seed);
 
+    // Orphaned daemons become children of this process, as they would of
+    // an init that reaps late (or never, in a bare container).
+    // SAFETY: plain prctl on this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut guard = Cleanup {
         mnt: mnt.clone(),
         pid: None,
@@ -279,7 +298,21 @@ fn killed_daemon_loses_nothing_fsynced_and_every_file_decrypts() {
             std::thread::sleep(Duration::from_millis(5));
         }
         guard.pid = None;
+        // The dead daemon is a zombie of this process (a subreaper) until
+        // reaped: it must not count as a running mount.
+        let status = json(&user.ok(&["--json", "status"]));
+        let alive: Vec<_> = status["mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["alive"] == true)
+            .collect();
+        assert!(
+            alive.is_empty(),
+            "round {round}: a killed daemon is reported alive: {status}"
+        );
         user.ok(&["unmount", "--force", mnt.to_str().unwrap()]);
+        reap(pid);
         let journals = std::fs::read_dir(src.join(".rightsfs/journal"))
             .map(|d| d.count())
             .unwrap_or(0);
@@ -350,7 +383,9 @@ fn killed_daemon_loses_nothing_fsynced_and_every_file_decrypts() {
         "50 kills in the middle of writing never needed a recovery"
     );
     user.ok(&["unmount", mnt.to_str().unwrap()]);
-    guard.pid = None;
+    if let Some(pid) = guard.pid.take() {
+        reap(pid);
+    }
     for name in FILES {
         let protected = src.join(format!("{name}.rights"));
         if protected.exists() {
