@@ -447,7 +447,15 @@ fn statfs_answers() {
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0, "statvfs: {}", errno());
     assert!(st.f_bsize > 0 && st.f_blocks > 0 && st.f_bavail <= st.f_blocks);
-    assert_eq!(st.f_namemax, 255);
+    let c = cpath(&fx.src());
+    // SAFETY: valid C string and out-pointer.
+    let mut src: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut src) }, 0);
+    assert_eq!(
+        st.f_namemax,
+        src.f_namemax - ".rights".len() as u64,
+        "room for the suffix"
+    );
     sh_ok(&fx.mnt(), "df -P .");
 }
 
@@ -558,5 +566,147 @@ fn fsync_and_fdatasync_succeed() {
     File::open(m.join("d")).unwrap().sync_all().unwrap();
     drop(f);
     assert_eq!(std::fs::read(m.join("s")).unwrap(), b"synced data");
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn rename_over_an_open_file_and_onto_other_kinds() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::write(m.join("victim"), b"old victim content").unwrap();
+    std::fs::write(m.join("new"), b"replacement").unwrap();
+    let open = File::open(m.join("victim")).unwrap();
+    std::fs::rename(m.join("new"), m.join("victim")).unwrap();
+    let mut buf = Vec::new();
+    (&open).read_to_end(&mut buf).unwrap();
+    assert_eq!(
+        buf, b"old victim content",
+        "the open descriptor keeps the replaced file"
+    );
+    drop(open);
+    assert_eq!(std::fs::read(m.join("victim")).unwrap(), b"replacement");
+    // A file onto a folder, and a folder onto a file.
+    std::fs::create_dir(m.join("d")).unwrap();
+    assert_eq!(
+        std::fs::rename(m.join("victim"), m.join("d"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EISDIR)
+    );
+    assert_eq!(
+        std::fs::rename(m.join("d"), m.join("victim"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::ENOTDIR)
+    );
+    assert!(m.join("d").is_dir());
+    assert_eq!(std::fs::read(m.join("victim")).unwrap(), b"replacement");
+    // A protected file over a plain one passed through from the source:
+    // one file remains under the name, the protected one.
+    std::fs::write(fx.src().join("plain"), b"plain bytes").unwrap();
+    assert_eq!(std::fs::read(m.join("plain")).unwrap(), b"plain bytes");
+    std::fs::rename(m.join("victim"), m.join("plain")).unwrap();
+    assert_eq!(std::fs::read(m.join("plain")).unwrap(), b"replacement");
+    assert_eq!(names(&m), ["d", "plain"]);
+    assert!(!fx.src().join("plain").exists());
+    // A name that itself ends with the suffix.
+    std::fs::write(m.join("odd.rights"), b"suffix in the name").unwrap();
+    assert_eq!(std::fs::read(m.join("odd.rights")).unwrap(), b"suffix in the name");
+    assert!(fx.src().join("odd.rights.rights").is_file());
+    assert_eq!(names(&m), ["d", "odd.rights", "plain"]);
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn long_names_fit_the_advertised_limit() {
+    let fx = Fixture::new();
+    let c = cpath(&fx.mnt());
+    // SAFETY: valid C string and out-pointer.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    let max = st.f_namemax as usize;
+    let fits = "n".repeat(max);
+    std::fs::write(fx.mnt().join(&fits), b"longest name").unwrap();
+    assert_eq!(std::fs::read(fx.mnt().join(&fits)).unwrap(), b"longest name");
+    let over = "o".repeat(max + 1);
+    let e = std::fs::write(fx.mnt().join(&over), b"x").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG));
+}
+
+#[test]
+fn fallocate_and_mknod() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(m.join("pre"))
+        .unwrap();
+    f.write_all_at(b"head", 0).unwrap();
+    // SAFETY: plain syscall on an open descriptor.
+    assert_eq!(
+        unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, 10_000) },
+        0,
+        "fallocate: {}",
+        errno()
+    );
+    assert_eq!(f.metadata().unwrap().len(), 10_000);
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::fallocate(
+            f.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            0,
+            10,
+        )
+    };
+    assert_eq!((r, errno()), (-1, libc::EOPNOTSUPP));
+    drop(f);
+    let mut expected = b"head".to_vec();
+    expected.resize(10_000, 0);
+    assert_eq!(std::fs::read(m.join("pre")).unwrap(), expected);
+    let c = cpath(&m.join("node"));
+    // SAFETY: valid C string.
+    assert_eq!(
+        unsafe { libc::mknod(c.as_ptr(), libc::S_IFREG | 0o644, 0) },
+        0,
+        "mknod: {}",
+        errno()
+    );
+    assert_eq!(std::fs::read(m.join("node")).unwrap(), b"");
+    std::fs::write(m.join("node"), b"made by mknod").unwrap();
+    assert_eq!(std::fs::read(m.join("node")).unwrap(), b"made by mknod");
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn threads_write_disjoint_regions_through_their_own_descriptors() {
+    let mut fx = Fixture::new();
+    let p = fx.mnt().join("shared");
+    std::fs::write(&p, b"").unwrap();
+    const PART: usize = 3 * 4096 + 123;
+    std::thread::scope(|s| {
+        for t in 0..6u8 {
+            let p = &p;
+            s.spawn(move || {
+                let f = OpenOptions::new().read(true).write(true).open(p).unwrap();
+                let mine = vec![b'a' + t; PART];
+                for chunk in 0..PART.div_ceil(1000) {
+                    let from = chunk * 1000;
+                    let to = (from + 1000).min(PART);
+                    f.write_all_at(&mine[from..to], (t as usize * PART + from) as u64)
+                        .unwrap();
+                    let mut back = vec![0u8; to - from];
+                    f.read_exact_at(&mut back, (t as usize * PART + from) as u64).unwrap();
+                    assert_eq!(back, mine[from..to]);
+                }
+            });
+        }
+    });
+    let got = std::fs::read(&p).unwrap();
+    let want: Vec<u8> = (0..6u8).flat_map(|t| vec![b'a' + t; PART]).collect();
+    assert!(got == want, "concurrent writes lost or mixed");
     unmount_and_check_source(&mut fx);
 }

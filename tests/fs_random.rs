@@ -156,7 +156,7 @@ fn apply(side: &mut Side, op: &Op) -> Option<Vec<u8>> {
             let len = side.file().metadata().unwrap().len();
             if side.append {
                 use std::io::Write;
-                (&*side.file()).write_all(data).unwrap();
+                side.file().write_all(data).unwrap();
             } else {
                 side.file().write_all_at(data, len).unwrap();
             }
