@@ -38,8 +38,11 @@ pub struct RightsFs {
     /// never changes without its file's ctime changing, and this outlives
     /// the kernel forgetting inodes, so listing a cold folder reads no
     /// headers twice.
-    headers: Mutex<lru::LruCache<(u64, i64, i64), (crate::format::Geometry, ContentId)>>,
+    headers: Mutex<lru::LruCache<HeaderKey, (crate::format::Geometry, ContentId)>>,
 }
+
+/// A source file's (inode, ctime seconds, ctime nanoseconds).
+type HeaderKey = (u64, i64, i64);
 
 /// Header facts kept in memory.
 const HEADER_CACHE: usize = 65_536;
@@ -385,28 +388,33 @@ impl RightsFs {
     }
 
     /// Drops one user of the shared view; the last one commits and closes it.
+    /// The view stays reachable while it commits, so an open arriving
+    /// meanwhile shares it (a second view of the file would overwrite the
+    /// commit's state record); it is dropped only if still unused after.
     pub(super) fn close_shared(&self, ino: u64) {
-        let last = {
+        let of = {
             let mut t = self.table();
             let Some(node) = t.get_mut(ino) else { return };
             node.opens = node.opens.saturating_sub(1);
             if node.opens > 0 {
                 return;
             }
-            let of = node.open.take();
-            t.release_if_unused(ino);
-            of
+            node.open.clone()
         };
-        let Some(of) = last else { return };
+        let Some(of) = of else { return };
         let r = of.write().flush();
         if let Err(e) = r {
             let _ = of.errno("close", e);
         }
         let md = of.read().file().metadata().ok();
         let mut t = self.table();
-        if let Some(node) = t.get_mut(ino) {
+        if let Some(node) = t.get_mut(ino)
+            && node.opens == 0
+        {
+            node.open = None;
             node.cache_stamp = md.as_ref().map(stamp);
         }
+        t.release_if_unused(ino);
     }
 
     /// Closes a plain handle's bookkeeping.
