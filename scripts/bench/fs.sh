@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Benchmarks the rightsfs mount against its peers, measured in one run:
+#   native     a plain folder on the same filesystem
+#   plainfuse  fusermirror, a minimal fuser passthrough mirror without crypto
+#   gocryptfs  gocryptfs (from the distribution's package)
+#   rightsfs   `rights mount --daemon`, with a licensing server on loopback
+# All backing folders live in one work folder, so on one filesystem.
+#
+# Each round runs fsbench.sh on every target in turn (A B C D A B C D ...),
+# so that the noise of a shared machine falls on all of them alike; the table
+# shows the median of the rounds per metric and the ratios
+# rightsfs/gocryptfs and rightsfs/plain FUSE. Then every FUSE daemon streams
+# a large file (write, then read after dropping caches) while its peak RSS
+# (VmHWM of /proc/PID/status, reset first through /proc/PID/clear_refs) is
+# recorded; rightsfs streams through a freshly started daemon.
+#
+# Usage: scripts/bench/fs.sh            (run as root: drop_caches, FUSE)
+# Environment knobs (defaults in brackets):
+#   ROUNDS [3]  SIZE_MB [512]  RAND_SECS [20]  META_FILES [2000]
+#   STREAM_MB [2048]     size of the streamed file for the RSS measurement
+#   FSBENCH [../shared/bench/fsbench.sh]  the benchmark run on each target;
+#                        it is not part of this repository (it comes with the
+#                        shared baselines, see docs/PERFORMANCE.md)
+#   FUSERMIRROR_SRC [../shared/tools/fusermirror]  source of the plain FUSE
+#                        mirror; copied and built under BENCH_CACHE (skipped,
+#                        with its column empty, if missing)
+#   BENCH_CACHE [~/.cache/rightsfs-bench]  build cache for fusermirror
+#   BENCH_PARENT [target]  where the work folder is made (not a tmpfs!)
+#   CARGO_TARGET_DIR [target]  where rightsfs is built (release profile)
+#   THREADS [4]          FUSE worker threads of the rightsfs mount
+#   KEEP [0]             1 = keep the work folder (logs, raw results)
+# Quick run: ROUNDS=1 SIZE_MB=64 RAND_SECS=3 STREAM_MB=256 scripts/bench/fs.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+
+ROUNDS=${ROUNDS:-3}
+SIZE_MB=${SIZE_MB:-512}
+RAND_SECS=${RAND_SECS:-20}
+STREAM_MB=${STREAM_MB:-2048}
+THREADS=${THREADS:-4}
+KEEP=${KEEP:-0}
+FSBENCH=${FSBENCH:-$REPO/../shared/bench/fsbench.sh}
+FUSERMIRROR_SRC=${FUSERMIRROR_SRC:-$REPO/../shared/tools/fusermirror}
+BENCH_CACHE=${BENCH_CACHE:-${HOME:-/root}/.cache/rightsfs-bench}
+BENCH_PARENT=${BENCH_PARENT:-$REPO/target}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+export SIZE_MB RAND_SECS
+
+# ---- checks -------------------------------------------------------------------
+die() { echo "fs.sh: $*" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "run as root (fsbench drops caches; FUSE mounts)"
+[ -f "$FSBENCH" ] || die "fsbench.sh not found at $FSBENCH: it comes with the shared \
+baselines (/work/shared/bench/fsbench.sh on the build machines); set FSBENCH=/path/to/fsbench.sh"
+for t in fio gocryptfs fusermount3 python3 dd; do
+  command -v "$t" >/dev/null || die "$t not found (apt-get install -y fio gocryptfs fuse3 python3)"
+done
+
+# ---- build --------------------------------------------------------------------
+echo "== building rightsfs (release) into $TARGET_DIR" >&2
+CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --bins >&2
+BIN=$TARGET_DIR/release
+
+MIRROR=
+if [ -f "$FUSERMIRROR_SRC/Cargo.toml" ]; then
+  # Built from a copy outside the repository, with its own target folder.
+  echo "== building fusermirror from $FUSERMIRROR_SRC into $BENCH_CACHE" >&2
+  mkdir -p "$BENCH_CACHE/fusermirror"
+  cp -r "$FUSERMIRROR_SRC/Cargo.toml" "$FUSERMIRROR_SRC/src" "$BENCH_CACHE/fusermirror/"
+  [ -f "$FUSERMIRROR_SRC/Cargo.lock" ] && cp "$FUSERMIRROR_SRC/Cargo.lock" "$BENCH_CACHE/fusermirror/"
+  (cd "$BENCH_CACHE/fusermirror" && CARGO_TARGET_DIR=$BENCH_CACHE/fusermirror/target cargo build --release >&2)
+  MIRROR=$BENCH_CACHE/fusermirror/target/release/fusermirror
+else
+  echo "== fusermirror not found at $FUSERMIRROR_SRC: no plain FUSE column" >&2
+fi
+
+# ---- work folder and cleanup ----------------------------------------------------
+mkdir -p "$BENCH_PARENT"
+W=$(mktemp -d "$BENCH_PARENT/fsbench.XXXXXX")
+W=$(cd "$W" && pwd -P)
+RES=$W/results.txt
+: > "$RES"
+SERVER_PID= MIRROR_PID= GOCRYPT_PID= RIGHTS_PID=
+
+# The rights client of the bench user: its own home, file keystore.
+rights() {
+  HOME=$W/home XDG_CONFIG_HOME=$W/home/config XDG_DATA_HOME=$W/home/data XDG_CACHE_HOME=$W/home/cache \
+    RIGHTS_PASSPHRASE="bench passphrase" "$BIN/rights" --keystore file "$@"
+}
+
+cleanup() {
+  set +e
+  if mountpoint -q "$W/mnt/rightsfs" 2>/dev/null; then
+    rights unmount "$W/mnt/rightsfs" >/dev/null 2>&1 || rights unmount --force "$W/mnt/rightsfs" >/dev/null 2>&1
+  fi
+  for m in plainfuse gocryptfs; do
+    mountpoint -q "$W/mnt/$m" 2>/dev/null && { fusermount3 -u "$W/mnt/$m" 2>/dev/null || fusermount3 -uz "$W/mnt/$m"; }
+  done
+  # Only the processes this script started, by their id.
+  for p in $MIRROR_PID $GOCRYPT_PID $RIGHTS_PID $SERVER_PID; do
+    kill "$p" 2>/dev/null
+  done
+  wait 2>/dev/null
+  if [ "$KEEP" = 1 ]; then echo "fs.sh: kept $W" >&2; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$W/home" "$W/native" "$W/src/plainfuse" "$W/src/gocryptfs" "$W/src/rightsfs" \
+  "$W/mnt/plainfuse" "$W/mnt/gocryptfs" "$W/mnt/rightsfs"
+
+# wait_mount MNT PID : until MNT is a mount point, or PID died (10 s at most)
+wait_mount() {
+  for _ in $(seq 200); do
+    mountpoint -q "$1" && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+# ---- plain FUSE -------------------------------------------------------------------
+TARGETS="native"
+if [ -n "$MIRROR" ]; then
+  "$MIRROR" "$W/src/plainfuse" "$W/mnt/plainfuse" > "$W/plainfuse.log" 2>&1 &
+  MIRROR_PID=$!
+  wait_mount "$W/mnt/plainfuse" "$MIRROR_PID" || die "fusermirror did not mount; see $W/plainfuse.log"
+  TARGETS="$TARGETS plainfuse"
+fi
+
+# ---- gocryptfs (foreground mode, so that $! is the daemon) -----------------------
+echo "bench passphrase" > "$W/gocryptfs.pass"
+gocryptfs -q -init -scryptn 10 -passfile "$W/gocryptfs.pass" "$W/src/gocryptfs" >&2
+gocryptfs -q -fg -passfile "$W/gocryptfs.pass" "$W/src/gocryptfs" "$W/mnt/gocryptfs" > "$W/gocryptfs.log" 2>&1 &
+GOCRYPT_PID=$!
+wait_mount "$W/mnt/gocryptfs" "$GOCRYPT_PID" || die "gocryptfs did not mount; see $W/gocryptfs.log"
+TARGETS="$TARGETS gocryptfs"
+
+# ---- rightsfs: server on loopback, sign-up, mount (as scripts/demo.sh does) -------
+"$BIN/rights-server" serve --data-dir "$W/server" --listen 127.0.0.1:0 > "$W/server.out" 2> "$W/server.log" &
+SERVER_PID=$!
+ADDR=
+for _ in $(seq 100); do
+  ADDR=$(grep -o '127\.0\.0\.1:[0-9]\+' "$W/server.out" "$W/server.log" 2>/dev/null | head -1 | sed 's/^[^:]*://') || true
+  [ -n "$ADDR" ] && break
+  sleep 0.1
+done
+[ -n "$ADDR" ] || die "rights-server did not start; see $W/server.log"
+# Sign-up reads the e-mailed code on stdin: hand it over through a FIFO once
+# it shows up in the server's outbox.
+mkfifo "$W/code"
+rights signup bench@example.com --server "http://$ADDR" < "$W/code" > "$W/signup.log" 2>&1 &
+SIGNUP=$!
+exec 3> "$W/code"
+CODE=
+for _ in $(seq 100); do
+  EML=$(ls "$W/server/outbox/"*.eml 2>/dev/null | head -1) || true
+  [ -n "${EML:-}" ] && CODE=$(grep -o '\b[0-9]\{8\}\b' "$EML" | head -1)
+  [ -n "$CODE" ] && break
+  sleep 0.1
+done
+echo "$CODE" >&3
+exec 3>&-
+wait "$SIGNUP" || die "sign-up failed; see $W/signup.log"
+OUT=$(rights mount "$W/src/rightsfs" "$W/mnt/rightsfs" --daemon --threads "$THREADS")
+RIGHTS_PID=$(grep -o 'daemon pid [0-9]\+' <<< "$OUT" | grep -o '[0-9]\+$') || die "no daemon pid in: $OUT"
+TARGETS="$TARGETS rightsfs"
+
+# ---- interleaved rounds -------------------------------------------------------------
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) kernel $(uname -r), $(nproc) cores, $(fio --version)," \
+  "gocryptfs $(gocryptfs -version 2>/dev/null | head -1 | cut -d' ' -f2 | tr -d ';'), rightsfs $(git rev-parse --short HEAD 2>/dev/null)," \
+  "ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB RAND_SECS=$RAND_SECS THREADS=$THREADS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$ROUNDS"); do
+  for t in $TARGETS; do
+    dir=$W/mnt/$t; [ "$t" = native ] && dir=$W/native
+    echo "== round $r/$ROUNDS: $t (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    # A failed phase prints NA and a non-zero status: keep going.
+    bash "$FSBENCH" "$dir" "$t" 2> "$W/fsbench-$t-$r.err" | sed "s/\$/ $r/" >> "$RES" \
+      || echo "   fsbench reported a failure on $t; see $W/fsbench-$t-$r.err" >&2
+  done
+done
+
+# ---- streaming and peak RSS of the FUSE daemons -------------------------------------
+# stream NAME PID : write STREAM_MB MiB (fsync included), drop caches, read it
+# back; peak RSS of PID over just this, in KiB.
+stream() {
+  local name=$1 pid=$2 f=$W/mnt/$1/stream.dat w rd hwm
+  echo 5 > "/proc/$pid/clear_refs"           # resets VmHWM to the current RSS
+  w=$(dd if=/dev/zero of="$f" bs=1M count="$STREAM_MB" conv=fsync 2>&1 | awk '/copied/{print $(NF-1), $NF}')
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  rd=$(dd if="$f" of=/dev/null bs=1M 2>&1 | awk '/copied/{print $(NF-1), $NF}')
+  hwm=$(awk '/^VmHWM/{print $2}' "/proc/$pid/status")
+  rm -f "$f"
+  echo "$name stream_peak_rss $hwm KiB write=${w// /_} read=${rd// /_}"
+}
+# The rightsfs daemon that served the rounds keeps what its allocator
+# retained from them (clear_refs only lowers VmHWM to the current RSS), so
+# note its figures, then stream through a freshly started daemon.
+echo "rightsfs after_rounds_rss $(awk '/^VmRSS/{print $2}' "/proc/$RIGHTS_PID/status") KiB hwm=$(awk '/^VmHWM/{print $2}' "/proc/$RIGHTS_PID/status")" > "$W/stream.txt"
+rights unmount "$W/mnt/rightsfs" >&2
+OUT=$(rights mount "$W/src/rightsfs" "$W/mnt/rightsfs" --daemon --threads "$THREADS")
+RIGHTS_PID=$(grep -o 'daemon pid [0-9]\+' <<< "$OUT" | grep -o '[0-9]\+$') || die "no daemon pid in: $OUT"
+echo "== streaming ${STREAM_MB} MiB through each FUSE mount" >&2
+{
+  [ -n "$MIRROR_PID" ] && stream plainfuse "$MIRROR_PID"
+  stream gocryptfs "$GOCRYPT_PID"
+  stream rightsfs "$RIGHTS_PID"
+} >> "$W/stream.txt"
+
+# ---- table -------------------------------------------------------------------------
+python3 - "$RES" "$W/stream.txt" "$STREAM_MB" "$TARGETS" <<'PY'
+import statistics, sys
+res, stream, stream_mb, targets = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
+vals, units, order = {}, {}, []
+for line in open(res):
+    p = line.split()
+    if len(p) < 4 or p[0].startswith("#"):
+        continue
+    label, metric, value, unit = p[:4]
+    if metric not in units:
+        order.append(metric)
+    units[metric] = unit
+    if value != "NA":
+        vals.setdefault((label, metric), []).append(float(value))
+
+def med(t, m):
+    v = vals.get((t, m))
+    return statistics.median(v) if v else None
+
+def fmt(x):
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.1f}"
+
+names = {"native": "native", "plainfuse": "plain FUSE", "gocryptfs": "gocryptfs", "rightsfs": "rightsfs"}
+lower_better = lambda m, u: u in ("us", "s")
+SEQ = ("seq_write_1m", "seq_read_cold_1m", "seq_read_warm_1m")
+print()
+print("| metric | unit | " + " | ".join(names[t] for t in targets) + " | rightsfs/gocryptfs | rightsfs/plain FUSE | targets |")
+print("|---" * (len(targets) + 5) + "|")
+met, missed = [], []
+for m in order:
+    u = units[m]
+    row = [med(t, m) for t in targets]
+    r, g, f = med("rightsfs", m), med("gocryptfs", m), med("plainfuse", m)
+    rg = r / g if r and g else None
+    rf = r / f if r and f else None
+    verdict = ""
+    if m != "bench_wall" and r is not None and g is not None:
+        ok = r <= g if lower_better(m, u) else r >= g
+        verdict = "≥ gocryptfs: " + ("met" if ok else "MISSED")
+        (met if ok else missed).append(f"{m} vs gocryptfs")
+        if m in SEQ and rf is not None:
+            ok70 = rf >= 0.70
+            verdict += "; ≥ 70 % plain FUSE: " + ("met" if ok70 else "MISSED")
+            (met if ok70 else missed).append(f"{m} vs 70 % of plain FUSE")
+    unit = u + (" (lower is better)" if lower_better(m, u) else "")
+    ratio = lambda x: "-" if x is None else f"{x:.2f}"
+    print(f"| {m} | {unit} | " + " | ".join(fmt(x) for x in row) + f" | {ratio(rg)} | {ratio(rf)} | {verdict} |")
+
+print()
+print(f"Streaming {stream_mb} MiB through each mount (dd bs=1M, write with conv=fsync, read after drop_caches):")
+print()
+print("| daemon | peak RSS (MiB) | write | read |")
+print("|---|---|---|---|")
+for line in open(stream):
+    p = line.split()
+    if p[1] == "stream_peak_rss":
+        kv = dict(x.split("=", 1) for x in p[4:])
+        print(f"| {names.get(p[0], p[0])} | {int(p[2]) / 1024:.1f} | {kv['write'].replace('_', ' ')} | {kv['read'].replace('_', ' ')} |")
+        if p[0] == "rightsfs":
+            ok = int(p[2]) < 100 * 1024
+            (met if ok else missed).append("daemon peak RSS < 100 MiB while streaming")
+    elif p[1] == "after_rounds_rss":
+        hwm = int(p[4].split("=")[1])
+        print(f"| (rightsfs daemon of the rounds, before streaming) | RSS {int(p[2]) / 1024:.1f}, peak {hwm / 1024:.1f} | | |")
+print()
+print(f"Targets met ({len(met)}): " + ", ".join(met))
+print(f"Targets MISSED ({len(missed)}): " + (", ".join(missed) if missed else "none"))
+PY
+echo "# raw results: $RES (kept only with KEEP=1); load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
