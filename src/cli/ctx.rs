@@ -18,6 +18,7 @@ pub struct Ctx {
     /// Print nothing on success (commands run inside other commands).
     pub quiet: bool,
     licensing: OnceLock<Arc<Licensing>>,
+    session: OnceLock<Arc<Session>>,
 }
 
 /// Bound on each request to the server.
@@ -43,12 +44,20 @@ impl Ctx {
             json,
             quiet: false,
             licensing: OnceLock::new(),
+            session: OnceLock::new(),
         })
     }
 
-    /// An authenticated session with the configured server.
-    pub fn session(&self) -> Result<Session, ClientError> {
-        crate::client::session(&self.config, self.keystore.clone(), timeout())
+    /// An authenticated session with the configured server, made once per
+    /// context so that its access token serves every request (each new
+    /// session would refresh, which the server counts as a sign-in).
+    pub fn session(&self) -> Result<Arc<Session>, ClientError> {
+        if let Some(s) = self.session.get() {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(crate::client::session(&self.config, self.keystore.clone(), timeout())?);
+        let _ = self.session.set(s.clone());
+        Ok(s)
     }
 
     /// The licence store, with the server as source.
@@ -74,6 +83,10 @@ impl Ctx {
         if let Some(x) = self.licensing.get() {
             let _ = l.set(x.clone());
         }
+        let session = OnceLock::new();
+        if let Some(x) = self.session.get() {
+            let _ = session.set(x.clone());
+        }
         Ok(Self {
             paths: self.paths.clone(),
             config: self.config.clone(),
@@ -81,6 +94,7 @@ impl Ctx {
             json: self.json,
             quiet: true,
             licensing: l,
+            session,
         })
     }
 
