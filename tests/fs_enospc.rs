@@ -11,7 +11,7 @@ use std::os::fd::IntoRawFd;
 use std::os::unix::fs::FileExt;
 use std::process::Command;
 
-use fs_support::Fixture;
+use fs_support::{Fixture, pattern};
 
 /// A fixture whose source folder is a small tmpfs; unmounts the FUSE mount
 /// and then the tmpfs, also when the test fails.
@@ -48,18 +48,6 @@ impl Drop for SmallSource {
     }
 }
 
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
 }
@@ -86,13 +74,13 @@ fn write_fsynced(path: &std::path::Path, data: &[u8]) {
 fn full_disk_reports_enospc_and_keeps_the_last_fsynced_content() {
     let Some(mut s) = SmallSource::new("4m") else { return };
     let doc = s.fx.mnt().join("doc.txt");
-    let before = random(512 * 1024, 1);
+    let before = pattern(512 * 1024, 1);
     write_fsynced(&doc, &before);
 
     // Rewrite the file from the start and keep going past its end until
     // the disk is full (an editor saving in place, a database growing).
     let f = OpenOptions::new().read(true).write(true).open(&doc).unwrap();
-    let chunk = random(64 * 1024, 2);
+    let chunk = pattern(64 * 1024, 2);
     let mut at = 0u64;
     let failed = loop {
         match f.write_all_at(&chunk, at) {
@@ -128,7 +116,7 @@ fn full_disk_reports_enospc_and_keeps_the_last_fsynced_content() {
 
     // Space is back (the uncommitted tail was cut): the mount works again.
     s.fx.mount();
-    let after = random(300 * 1024, 3);
+    let after = pattern(300 * 1024, 3);
     write_fsynced(&doc, &after);
     assert!(std::fs::read(&doc).unwrap() == after);
 }
@@ -137,7 +125,7 @@ fn full_disk_reports_enospc_and_keeps_the_last_fsynced_content() {
 fn fsync_that_failed_for_space_succeeds_once_space_is_freed() {
     let Some(mut s) = SmallSource::new("4m") else { return };
     let doc = s.fx.mnt().join("notes.txt");
-    let before = random(400 * 1024, 4);
+    let before = pattern(400 * 1024, 4);
     write_fsynced(&doc, &before);
     // Fill the source behind the mount's back, leaving less room than the
     // journal of the rewrite below needs.
@@ -153,7 +141,7 @@ fn fsync_that_failed_for_space_succeeds_once_space_is_freed() {
         f.sync_all().unwrap();
     }
     let f = OpenOptions::new().read(true).write(true).open(&doc).unwrap();
-    let new = random(300 * 1024, 5);
+    let new = pattern(300 * 1024, 5);
     f.write_all_at(&new, 0).unwrap();
     let e = f.sync_all().expect_err("fsync must fail: the journal does not fit");
     assert_eq!(errno(&e), libc::ENOSPC, "fsync: {e}");
@@ -177,11 +165,11 @@ fn fsync_that_failed_for_space_succeeds_once_space_is_freed() {
 fn appending_until_full_keeps_what_was_committed() {
     let Some(mut s) = SmallSource::new("4m") else { return };
     let keep = s.fx.mnt().join("keep.txt");
-    let kept = random(100 * 1024, 6);
+    let kept = pattern(100 * 1024, 6);
     write_fsynced(&keep, &kept);
     let log = s.fx.mnt().join("log.txt");
     let f = File::create(&log).unwrap();
-    let chunk = random(32 * 1024, 7);
+    let chunk = pattern(32 * 1024, 7);
     let mut written = Vec::new();
     let failed = loop {
         match f.write_all_at(&chunk, written.len() as u64) {

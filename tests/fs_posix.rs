@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 
 use fs_check::unmount_and_check_source;
-use fs_support::Fixture;
+use fs_support::{Fixture, names};
 
 fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap()
@@ -25,15 +25,6 @@ fn cpath(p: &Path) -> CString {
 /// The errno of the last failed call.
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap()
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), i32> {

@@ -11,30 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fs_check::{Entry, sums, tree, unmount_and_check_source};
-use fs_support::{Fixture, sh, sha};
-
-/// Deterministic bytes: `len` of them, varied by `seed`.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_u32 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-/// Names in a folder, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
+use fs_support::{Fixture, names, pattern, sh, sha};
 
 /// Lines of text that differ from each other, for editors and sed.
 fn text(lines: usize) -> String {
@@ -284,7 +261,7 @@ fn sample_tree(root: &Path) {
         .iter()
         .enumerate()
     {
-        std::fs::write(root.join(format!("f{len}")), pattern(*len, i as u8)).unwrap();
+        std::fs::write(root.join(format!("f{len}")), pattern(*len, i as u64)).unwrap();
     }
     std::fs::write(root.join("a/b/c/deep.txt"), text(100)).unwrap();
     std::fs::write(root.join("a/notes.md"), "# notes\n").unwrap();

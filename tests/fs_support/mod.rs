@@ -151,3 +151,26 @@ pub fn sh(dir: &Path, script: &str) -> String {
 pub fn sha(path: &Path) -> String {
     hex::encode(rightsfs::crypto::sha256(&std::fs::read(path).unwrap()))
 }
+
+/// Names in a folder, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Deterministic bytes: `len` of them, varied by `seed` (xorshift).
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
