@@ -478,7 +478,11 @@ impl RightsFs {
         match &*self.handle(fh)? {
             Handle::Protected { file, .. } => {
                 let mut buf = vec![0u8; size as usize];
-                let n = file.read().read_at(&mut buf, offset).map_err(|e| file.errno("read", e))?;
+                let pf = file.read();
+                if file.sequential(offset, size as u64) {
+                    read_ahead(&pf, offset + size as u64);
+                }
+                let n = pf.read_at(&mut buf, offset).map_err(|e| file.errno("read", e))?;
                 buf.truncate(n);
                 Ok(buf)
             }
@@ -890,6 +894,25 @@ impl RightsFs {
             }
         }
     }
+}
+
+/// How far ahead of a sequential reader the source is asked to read.
+pub(super) const READ_AHEAD: u64 = 4 << 20;
+
+/// Asks the kernel to start reading the ciphertext after `from` (plaintext
+/// offset) now, so that the disk works while this request is decrypted:
+/// the kernel sends a FUSE daemon at most its readahead window (128 KiB)
+/// per request, too little to keep a cold disk busy on its own.
+fn read_ahead(pf: &ProtectedFile, from: u64) {
+    use std::os::fd::AsRawFd;
+    let g = pf.header().geometry;
+    if from >= pf.len() {
+        return;
+    }
+    let start = g.block_offset(from / g.block_size);
+    let len = READ_AHEAD / g.block_size * g.stride();
+    // SAFETY: advisory syscall on a descriptor the view owns; no memory is passed.
+    unsafe { libc::posix_fadvise(pf.file().as_raw_fd(), start as i64, len as i64, libc::POSIX_FADV_WILLNEED) };
 }
 
 fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {

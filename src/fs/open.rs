@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fuser::Errno;
 
@@ -23,6 +23,10 @@ pub struct OpenFile {
     pub name: String,
     /// Created in this mount and its folder entry not yet synced.
     pub dir_unsynced: AtomicBool,
+    /// Where the last read ended, and the end of the range already asked
+    /// to be read ahead: detects sequential readers.
+    next_read: AtomicU64,
+    ahead_until: AtomicU64,
 }
 
 impl OpenFile {
@@ -34,7 +38,27 @@ impl OpenFile {
             rights,
             name,
             dir_unsynced: AtomicBool::new(created),
+            next_read: AtomicU64::new(0),
+            ahead_until: AtomicU64::new(0),
         }
+    }
+
+    /// Records a read of `len` bytes at `offset`; true when it continues
+    /// (or nearly continues) the previous one and the read-ahead should be extended (at most once
+    /// per half window, to keep the advice syscalls rare).
+    pub fn sequential(&self, offset: u64, len: u64) -> bool {
+        // Reads of one stream arrive out of order from several FUSE
+        // threads: near the previous end counts as sequential.
+        let prev = self.next_read.swap(offset + len, Ordering::Relaxed);
+        if prev.abs_diff(offset) > 2 << 20 {
+            return false;
+        }
+        let ahead = self.ahead_until.load(Ordering::Relaxed);
+        if offset + len + super::core::READ_AHEAD / 2 < ahead {
+            return false;
+        }
+        self.ahead_until.store(offset + len + super::core::READ_AHEAD, Ordering::Relaxed);
+        true
     }
 
     /// The plaintext length.
