@@ -11,12 +11,21 @@ fn files_written_in_the_mount_are_protected_in_the_source() {
     let secret = b"the secret plan\n".repeat(1000);
     std::fs::write(fx.mnt().join("plan.txt"), &secret).unwrap();
     assert_eq!(std::fs::read(fx.mnt().join("plan.txt")).unwrap(), secret);
-    assert_eq!(std::fs::metadata(fx.mnt().join("plan.txt")).unwrap().len(), secret.len() as u64);
-    let names: Vec<_> = std::fs::read_dir(fx.mnt()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        std::fs::metadata(fx.mnt().join("plan.txt")).unwrap().len(),
+        secret.len() as u64
+    );
+    let names: Vec<_> = std::fs::read_dir(fx.mnt())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("plan.txt")]);
     fx.unmount();
     let raw = std::fs::read(fx.src().join("plan.txt.rights")).unwrap();
-    assert!(!raw.windows(15).any(|w| w == b"the secret plan"), "plaintext leaked to the source");
+    assert!(
+        !raw.windows(15).any(|w| w == b"the secret plan"),
+        "plaintext leaked to the source"
+    );
     assert_eq!(fx.decrypt(&fx.src().join("plan.txt.rights")), secret);
     fx.mount();
     assert_eq!(std::fs::read(fx.mnt().join("plan.txt")).unwrap(), secret);

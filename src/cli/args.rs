@@ -210,8 +210,10 @@ pub enum Command {
         allow_other: bool,
     },
     /// Unmount a folder mounted with `rights mount`, committing open files.
-    #[command(after_help = "Examples:\n  rights unmount ~/mnt/shared\n  rights unmount --force ~/mnt/shared   \
-                            # busy, or its daemon died")]
+    #[command(
+        after_help = "Examples:\n  rights unmount ~/mnt/shared\n  rights unmount --force ~/mnt/shared   \
+                            # busy, or its daemon died"
+    )]
     Unmount {
         /// The mount point.
         mountpoint: PathBuf,

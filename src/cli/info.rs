@@ -257,7 +257,11 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
             output::field(m, &["source"]),
             output::field(m, &["mountpoint"]),
             output::field(m, &["pid"]),
-            if m["alive"] == true { "" } else { ", daemon gone: run `rights unmount --force`" }
+            if m["alive"] == true {
+                ""
+            } else {
+                ", daemon gone: run `rights unmount --force`"
+            }
         );
         for r in m["recovered"].as_array().into_iter().flatten() {
             let what = if r["replayed"] == true {

@@ -44,10 +44,7 @@ impl KeySource for MountKeys {
     }
 
     fn cached_rights(&self, id: &ContentId) -> Option<Rights> {
-        self.licensing
-            .cached(id)
-            .filter(|c| c.valid_now())
-            .map(|c| c.rights)
+        self.licensing.cached(id).filter(|c| c.valid_now()).map(|c| c.rights)
     }
 
     fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {

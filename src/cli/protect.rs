@@ -54,7 +54,12 @@ pub fn register_or_queue(ctx: &Ctx, id: &ContentId, pl: &PublishingLicence) -> a
             Ok(Registration::Registered)
         }
         // Transient: the server is away, failing, or asks us to slow down.
-        Err(e @ (ClientError::Unreachable { .. } | ClientError::Server { status: 429 | 500.., .. })) => {
+        Err(
+            e @ (ClientError::Unreachable { .. }
+            | ClientError::Server {
+                status: 429 | 500.., ..
+            }),
+        ) => {
             queue.push(id, pl)?;
             if !ctx.json && !ctx.quiet {
                 eprintln!("note: {e}; registration queued, run `rights sync` when online");

@@ -12,12 +12,12 @@ mod queue;
 mod session;
 mod source;
 
+pub use crate::durable::{ensure_private_dir, sync_dir, write_private_atomic};
 pub use config::{Config, KeystoreKind, SmtpConfig};
 pub use dto::{ServerKeys, TokenPair};
 pub use http::{Api, DEFAULT_TIMEOUT};
 pub use identity::{device_key, licensing, session};
 pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};
-pub use crate::durable::{ensure_private_dir, sync_dir, write_private_atomic};
 pub use paths::Paths;
 pub use queue::RegistrationQueue;
 pub use session::Session;

@@ -74,7 +74,12 @@ fn stamp(md: &Metadata) -> (i64, i64, u64) {
 
 impl RightsFs {
     /// A filesystem over the source folder `src` (canonical path).
-    pub fn new(src: PathBuf, keys: Arc<dyn KeySource>, defaults: DefaultPolicy, reporter: Reporter) -> std::io::Result<Self> {
+    pub fn new(
+        src: PathBuf,
+        keys: Arc<dyn KeySource>,
+        defaults: DefaultPolicy,
+        reporter: Reporter,
+    ) -> std::io::Result<Self> {
         let root_ino = std::fs::metadata(&src)?.ino();
         let journal = src.join(names::STATE_DIR).join("journal");
         crate::durable::ensure_private_dir(&journal)?;
@@ -107,7 +112,10 @@ impl RightsFs {
 
     fn add_handle(&self, h: Handle) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, Arc::new(h));
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fh, Arc::new(h));
         fh
     }
 
@@ -231,7 +239,12 @@ impl RightsFs {
             t.path(ino).ok()?
         };
         let key = (md.ino(), md.ctime(), md.ctime_nsec());
-        let cached = self.headers.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
+        let cached = self
+            .headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied();
         let (geometry, id) = match cached {
             Some(g) => g,
             None => {
@@ -382,7 +395,8 @@ impl RightsFs {
             Errno::EIO
         })?;
         let name = dir.display().to_string();
-        let header = FileHeader::new(new.licence, &new.key, DEFAULT_BLOCK_SIZE).map_err(|e| errno_for(&name, "create", e))?;
+        let header =
+            FileHeader::new(new.licence, &new.key, DEFAULT_BLOCK_SIZE).map_err(|e| errno_for(&name, "create", e))?;
         let pf = ProtectedFile::create(file, header, &new.key).map_err(|e| errno_for(&name, "create", e))?;
         Ok(pf.with_journal(&self.journal))
     }
@@ -452,7 +466,13 @@ impl RightsFs {
             }
         };
         let md = pf.file().metadata().map_err(io)?;
-        let of = Arc::new(OpenFile::new(pf, true, Rights::owner(), path.display().to_string(), true));
+        let of = Arc::new(OpenFile::new(
+            pf,
+            true,
+            Rights::owner(),
+            path.display().to_string(),
+            true,
+        ));
         let ino = {
             let mut t = self.table();
             let ino = t.ino_for(md.ino());
@@ -551,9 +571,7 @@ impl RightsFs {
                 }
                 Ok(())
             }
-            Handle::Plain { file, .. } => {
-                if datasync { file.sync_data() } else { file.sync_all() }.map_err(io)
-            }
+            Handle::Plain { file, .. } => if datasync { file.sync_data() } else { file.sync_all() }.map_err(io),
             Handle::Dir(_) => Ok(()),
         }
     }
@@ -623,14 +641,20 @@ impl RightsFs {
                 let (of, _) = self.open_shared(ino, path)?;
                 let r = if of.writable {
                     let mut pf = of.write();
-                    pf.set_len(size).and_then(|_| pf.flush()).map_err(|e| of.errno("truncate", e))
+                    pf.set_len(size)
+                        .and_then(|_| pf.flush())
+                        .map_err(|e| of.errno("truncate", e))
                 } else {
                     Err(Errno::EACCES)
                 };
                 self.close_shared(ino);
                 r
             }
-            Kind::Plain => OpenOptions::new().write(true).open(path?).and_then(|f| f.set_len(size)).map_err(io),
+            Kind::Plain => OpenOptions::new()
+                .write(true)
+                .open(path?)
+                .and_then(|f| f.set_len(size))
+                .map_err(io),
             Kind::Dir => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
@@ -711,10 +735,7 @@ impl RightsFs {
     pub(super) fn mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> Result<FileAttr, Errno> {
         self.check_free(parent, name)?;
         let p = self.table().child_path(parent, name)?;
-        std::fs::DirBuilder::new()
-            .mode(mode & 0o7777)
-            .create(&p)
-            .map_err(io)?;
+        std::fs::DirBuilder::new().mode(mode & 0o7777).create(&p).map_err(io)?;
         self.lookup(parent, name)
     }
 
@@ -762,7 +783,14 @@ impl RightsFs {
 
     /// Renames, atomically replacing the target (or not, or exchanging,
     /// as `flags` ask).
-    pub(super) fn rename(&self, parent: u64, name: &OsStr, newparent: u64, newname: &OsStr, flags: u32) -> Result<(), Errno> {
+    pub(super) fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: u32,
+    ) -> Result<(), Errno> {
         if newparent == ROOT && names::is_hidden_at_root(newname) {
             return Err(Errno::EACCES);
         }
@@ -773,10 +801,7 @@ impl RightsFs {
         };
         // A target of the other sort (plain vs protected) under the same
         // shown name must go too, or it would shadow or be shadowed.
-        let other = self
-            .resolve(newparent, newname)
-            .ok()
-            .filter(|(b, _, _)| *b != target);
+        let other = self.resolve(newparent, newname).ok().filter(|(b, _, _)| *b != target);
         let (from, to, other_path) = {
             let t = self.table();
             (
@@ -791,7 +816,10 @@ impl RightsFs {
             return Err(if noreplace { Errno::EEXIST } else { Errno::EINVAL });
         }
         if let Some((_, Kind::Dir, _)) = &other
-            && std::fs::read_dir(other_path.as_ref().unwrap()).map_err(io)?.next().is_some()
+            && std::fs::read_dir(other_path.as_ref().unwrap())
+                .map_err(io)?
+                .next()
+                .is_some()
         {
             return Err(Errno::ENOTEMPTY);
         }
@@ -869,7 +897,11 @@ impl RightsFs {
                 use std::os::fd::AsRawFd;
                 // SAFETY: plain syscall on a descriptor the handle owns.
                 let r = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset as i64, length as i64) };
-                if r == 0 { Ok(()) } else { Err(io(std::io::Error::last_os_error())) }
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(io(std::io::Error::last_os_error()))
+                }
             }
             Handle::Dir(_) => Err(Errno::EISDIR),
         }
@@ -912,7 +944,14 @@ fn read_ahead(pf: &ProtectedFile, from: u64) {
     let start = g.block_offset(from / g.block_size);
     let len = READ_AHEAD / g.block_size * g.stride();
     // SAFETY: advisory syscall on a descriptor the view owns; no memory is passed.
-    unsafe { libc::posix_fadvise(pf.file().as_raw_fd(), start as i64, len as i64, libc::POSIX_FADV_WILLNEED) };
+    unsafe {
+        libc::posix_fadvise(
+            pf.file().as_raw_fd(),
+            start as i64,
+            len as i64,
+            libc::POSIX_FADV_WILLNEED,
+        )
+    };
 }
 
 fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {
@@ -923,7 +962,11 @@ fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {
     let b = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     // SAFETY: valid C strings; AT_FDCWD with absolute paths.
     let r = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), flags) };
-    if r == 0 { Ok(()) } else { Err(io(std::io::Error::last_os_error())) }
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io(std::io::Error::last_os_error()))
+    }
 }
 
 fn set_times(path: &Path, atime: Option<fuser::TimeOrNow>, mtime: Option<fuser::TimeOrNow>) -> Result<(), Errno> {
@@ -950,6 +993,9 @@ fn set_times(path: &Path, atime: Option<fuser::TimeOrNow>, mtime: Option<fuser::
     let times = [ts(atime), ts(mtime)];
     // SAFETY: valid C string and a two-element timespec array.
     let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-    if r == 0 { Ok(()) } else { Err(io(std::io::Error::last_os_error())) }
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io(std::io::Error::last_os_error()))
+    }
 }
-

@@ -57,7 +57,8 @@ impl OpenFile {
         if offset + len + super::core::READ_AHEAD / 2 < ahead {
             return false;
         }
-        self.ahead_until.store(offset + len + super::core::READ_AHEAD, Ordering::Relaxed);
+        self.ahead_until
+            .store(offset + len + super::core::READ_AHEAD, Ordering::Relaxed);
         true
     }
 

@@ -18,7 +18,11 @@ use super::open::Handle;
 const GEN: Generation = Generation(0);
 
 fn keep(k: bool) -> FopenFlags {
-    if k { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() }
+    if k {
+        FopenFlags::FOPEN_KEEP_CACHE
+    } else {
+        FopenFlags::empty()
+    }
 }
 
 impl Filesystem for RightsFs {

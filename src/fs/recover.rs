@@ -60,7 +60,9 @@ pub fn recover_all(fs: &RightsFs) {
                     fs.reporter.recovered(&name, &rec);
                 }
             }
-            Err(e) => tracing::warn!(file = %name, error = %e, "journal kept: the file will be recovered when it is next opened"),
+            Err(e) => {
+                tracing::warn!(file = %name, error = %e, "journal kept: the file will be recovered when it is next opened")
+            }
         }
     }
 }
