@@ -60,20 +60,20 @@ fn expired_grant_and_expired_cached_licence() {
     carol.signup(&server);
     let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
     let soon = soon.format(&time::format_description::well_known::Rfc3339).unwrap();
-    alice.write("brief.txt", b"for a few seconds");
-    alice.ok(&["protect", "brief.txt", "--to", &format!("carol@other.org:view:{soon}")]);
-    alice.give("brief.txt.rights", &carol);
-    assert_eq!(carol.ok(&["cat", "brief.txt.rights"]), "for a few seconds");
+    alice.write("short-lived.txt", b"for a few seconds");
+    alice.ok(&["protect", "short-lived.txt", "--to", &format!("carol@other.org:view:{soon}")]);
+    alice.give("short-lived.txt.rights", &carol);
+    assert_eq!(carol.ok(&["cat", "short-lived.txt.rights"]), "for a few seconds");
     // Wait until the grant (and so the licence) has lapsed.
     let end = std::time::SystemTime::now() + std::time::Duration::from_secs(6);
     while std::time::SystemTime::now() < end {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     server.stop();
-    let err = carol.fails(&["cat", "brief.txt.rights"]);
+    let err = carol.fails(&["cat", "short-lived.txt.rights"]);
     assert!(err.contains("expired") && err.contains("cannot be reached"), "{err}");
     let server = server.restart();
-    let err = carol.fails(&["cat", "brief.txt.rights"]);
+    let err = carol.fails(&["cat", "short-lived.txt.rights"]);
     assert!(err.contains("no rights") || err.contains("expired"), "{err}");
     drop(server);
 }
