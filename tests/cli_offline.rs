@@ -61,7 +61,12 @@ fn expired_grant_and_expired_cached_licence() {
     let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
     let soon = soon.format(&time::format_description::well_known::Rfc3339).unwrap();
     alice.write("short-lived.txt", b"for a few seconds");
-    alice.ok(&["protect", "short-lived.txt", "--to", &format!("carol@other.org:view:{soon}")]);
+    alice.ok(&[
+        "protect",
+        "short-lived.txt",
+        "--to",
+        &format!("carol@other.org:view:{soon}"),
+    ]);
     alice.give("short-lived.txt.rights", &carol);
     assert_eq!(carol.ok(&["cat", "short-lived.txt.rights"]), "for a few seconds");
     // Wait until the grant (and so the licence) has lapsed.
