@@ -4,7 +4,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod tmpfs_support;
 
 use rightsfs::crypto::{ContentKey, DeviceKeyPair, ServerKemSecret};
 use rightsfs::format::{DEFAULT_BLOCK_SIZE, FileHeader, FormatError, ProtectedFile};
@@ -18,20 +19,7 @@ struct SmallFs {
 impl SmallFs {
     fn mount(size: &str) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must be able to mount a tmpfs (run as root)"
-            );
-            eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
-            return None;
-        }
-        Some(Self { dir })
+        tmpfs_support::mount(dir.path(), size).then_some(Self { dir })
     }
 
     fn path(&self) -> PathBuf {
@@ -41,7 +29,7 @@ impl SmallFs {
 
 impl Drop for SmallFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        tmpfs_support::unmount(self.dir.path());
     }
 }
 
