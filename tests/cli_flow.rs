@@ -132,8 +132,15 @@ fn recursive_protect_is_rerunnable_and_completions_print() {
     for sh in ["bash", "zsh", "fish"] {
         assert!(alice.ok(&["completions", sh]).contains("protect"));
     }
+    // Her own files carry her key in their headers: no licence to list,
+    // and all three are registered.
     let status = json(&alice.ok(&["status", "--json"]));
-    assert_eq!(status["licences"].as_array().unwrap().len(), 3);
+    assert_eq!(status["licences"].as_array().unwrap().len(), 0, "{status}");
+    assert_eq!(
+        status["pending_registrations"].as_array().map_or(0, |a| a.len()),
+        0,
+        "{status}"
+    );
 }
 
 #[test]

@@ -99,7 +99,10 @@ fn owner_works_with_no_server_at_all() {
     assert!(info.contains("olga@example.com") && info.contains("queued"), "{info}");
     let status: serde_json::Value = serde_json::from_str(&user.ok(&["status", "--json"])).unwrap();
     assert_eq!(status["pending_registrations"].as_array().unwrap().len(), 1);
-    assert_eq!(status["licences"][0]["owner"], true);
+    // Her key travels in the file: no licence to list, and `info` knows.
+    assert_eq!(status["licences"].as_array().unwrap().len(), 0, "{status}");
+    let info: serde_json::Value = serde_json::from_str(&user.ok(&["info", "diary.txt.rights", "--json"])).unwrap();
+    assert_eq!(info["cached_licence"]["owner"], true, "{info}");
     let err = user.fails(&["sync"]);
     assert!(err.contains("pending"), "{err}");
     user.ok(&["unprotect", "diary.txt.rights"]);

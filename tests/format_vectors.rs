@@ -67,6 +67,10 @@ struct Vector {
     owner: String,
     server_url: String,
     created_at: i64,
+    /// Publishing licence version: 1, RSA-PSS signature; 2, delegated
+    /// Ed25519 signature certified by the device key.
+    #[serde(default = "licence_v1")]
+    licence_version: u8,
     /// Bytes of magic, version, length, body and MAC.
     header_len: u64,
     /// SHA-256 of those bytes (bound into every block's AAD).
@@ -152,6 +156,10 @@ fn read_all(pf: &ProtectedFile) -> Result<Vec<u8>, FormatError> {
 
 /// Checks everything a sidecar states about its header, without the key
 /// except for unwrapping it from the licence.
+fn licence_v1() -> u8 {
+    1
+}
+
 fn check_header(v: &Vector, keys: &Keys) {
     let file = open_ro(&v.file);
     let h = read_header(&file).unwrap_or_else(|e| panic!("{}: {e}", v.file));
@@ -170,6 +178,7 @@ fn check_header(v: &Vector, keys: &Keys) {
     assert_eq!(pl.owner().as_str(), v.owner);
     assert_eq!(pl.server_url, v.server_url);
     assert_eq!(pl.created_at, v.created_at);
+    assert_eq!(pl.version, v.licence_version, "{}", v.file);
     assert_eq!(hex::encode(&pl.owner_device_key), keys.owner_device_spki_der);
     assert_eq!(v.server_x25519_secret, keys.server_x25519_secret);
     let server = ServerKemSecret::from_bytes(unhex(&v.server_x25519_secret));
@@ -257,6 +266,12 @@ fn vectors_decode_as_stated() {
         intact >= 5 && damaged >= 2,
         "{intact} intact, {damaged} damaged vectors"
     );
+    for version in [1, 2] {
+        assert!(
+            all.iter().any(|v| v.licence_version == version),
+            "no vector with a version {version} publishing licence"
+        );
+    }
 }
 
 /// Every `.rights` file has a sidecar and every sidecar a file.
@@ -306,6 +321,14 @@ const INTACT: &[(&str, u32, usize, &str)] = &[
         "10 000 bytes in the default 4096-byte blocks: two full blocks and a 1808-byte last block.",
     ),
 ];
+
+/// Intact vectors whose publishing licence is version 2.
+const INTACT_V2: &[(&str, u32, usize, &str)] = &[(
+    "delegated-signature",
+    4096,
+    5000,
+    "Publishing licence version 2: signed by an Ed25519 key that the owner's RSA device key certified; 5000 bytes in two blocks.",
+)];
 
 /// Largest plaintext given as hex in its sidecar (larger: sha256 only).
 const HEX_MAX: usize = 2048;
@@ -357,10 +380,8 @@ fn rw(path: &Path) -> File {
 
 /// Builds one intact vector and returns its sidecar.
 fn make_intact(
-    name: &str,
-    bs: u32,
-    len: usize,
-    description: &str,
+    (name, bs, len, description): (&str, u32, usize, &str),
+    licence_version: u8,
     device: &DeviceKeyPair,
     server: &ServerKemSecret,
 ) -> Vector {
@@ -371,7 +392,7 @@ fn make_intact(
         .grants
         .push(Grant::parse_spec("bob@example.com:view,edit").unwrap());
     let body = PublishingLicenceBody {
-        version: 1,
+        version: licence_version,
         content_id: id,
         server_url: SERVER_URL.into(),
         server_key: server.public().0,
@@ -404,6 +425,7 @@ fn make_intact(
         owner: OWNER.into(),
         server_url: SERVER_URL.into(),
         created_at: CREATED_AT,
+        licence_version,
         header_len: header.bytes.len() as u64,
         header_sha256: hex::encode(header.hash),
         data_offset: header.geometry.data_offset,
@@ -430,6 +452,7 @@ fn make_damaged(src: &Vector, name: &str, bytes: &[u8], description: &str, want:
         owner: src.owner.clone(),
         server_url: src.server_url.clone(),
         created_at: src.created_at,
+        licence_version: src.licence_version,
         header_len: src.header_len,
         header_sha256: src.header_sha256.clone(),
         data_offset: src.data_offset,
@@ -513,8 +536,10 @@ fn regenerate_vectors() {
     std::fs::create_dir_all(dir()).unwrap();
     let (keys, device, server) = load_or_make_keys();
     write_json(KEYS_FILE, &keys);
-    for &(name, bs, len, description) in INTACT {
-        let v = make_intact(name, bs, len, description, &device, &server);
+    let all = INTACT.iter().map(|v| (v, 1)).chain(INTACT_V2.iter().map(|v| (v, 2)));
+    for (&vector, version) in all {
+        let name = vector.0;
+        let v = make_intact(vector, version, &device, &server);
         if name == "two-and-a-half-blocks" {
             for d in damaged_vectors(&v) {
                 write_json(&d.file.replace(".rights", ".json"), &d);

@@ -191,6 +191,7 @@ fn openapi_describes_every_route() {
         ("/v1/devices/{id}", "delete"),
         ("/v1/content", "post"),
         ("/v1/content", "get"),
+        ("/v1/content/batch", "post"),
         ("/v1/content/{id}", "get"),
         ("/v1/content/{id}/licence", "post"),
         ("/v1/content/{id}/grants", "put"),

@@ -349,6 +349,72 @@ fn registration_refuses_forged_foreign_and_misdirected_licences() {
 }
 
 #[test]
+fn batch_registration_answers_for_each_licence() {
+    let (_dir, smtp, server) = setup(&[]);
+    let (kem, _) = server.keys();
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let mallory = server.login(&smtp, "mallory@example.com", true);
+    let alice_policy = || Policy::owner_only(Email::parse("alice@example.com").unwrap(), 1);
+    let (fresh, fresh_id, _) = make_pl(&alice, kem, alice_policy());
+    // A licence as earlier clients signed it (version 1, RSA-PSS).
+    let (v1, v1_id, _) = make_pl(&alice, kem, alice_policy());
+    let mut b = v1.decode_unverified().unwrap();
+    b.version = 1;
+    let v1 = rightsfs::policy::PublishingLicence::sign(&b, &alice.device).unwrap();
+    let (mut altered, _, _) = make_pl(&alice, kem, alice_policy());
+    let n = altered.body.len();
+    altered.body[n - 1] ^= 1;
+    let (foreign, _, _) = make_pl(
+        &mallory,
+        kem,
+        Policy::owner_only(Email::parse("mallory@example.com").unwrap(), 1),
+    );
+    let batch = json!({"publishing_licences": [fresh, v1, fresh, altered, foreign]});
+    let (s, r) = server.post("/v1/content/batch", Some(&alice.access), batch);
+    assert_eq!(s, 200, "{r}");
+    let statuses: Vec<u64> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![201, 201, 200, 400, 403], "{r}");
+    assert_eq!(r["results"][0]["content_id"], fresh_id.to_hex());
+    assert_eq!(r["results"][3]["error"], "bad_licence");
+    assert_eq!(r["results"][4]["error"], "not_owner");
+    // Both registered ones license their owner.
+    for id in [fresh_id, v1_id] {
+        let (s, ul) = server.post(
+            &format!("/v1/content/{}/licence", id.to_hex()),
+            Some(&alice.access),
+            json!({}),
+        );
+        assert_eq!(s, 200, "{ul}");
+    }
+    // Empty and oversized batches, and no token, are refused whole.
+    let (s, r) = server.post(
+        "/v1/content/batch",
+        Some(&alice.access),
+        json!({"publishing_licences": []}),
+    );
+    assert_eq!(s, 400);
+    assert_error(&r, "bad_batch");
+    let many: Vec<_> = (0..101).map(|_| make_pl(&alice, kem, alice_policy()).0).collect();
+    let (s, r) = server.post(
+        "/v1/content/batch",
+        Some(&alice.access),
+        json!({"publishing_licences": many}),
+    );
+    assert_eq!(s, 400, "{r}");
+    assert_error(&r, "bad_batch");
+    let (s, _) = server.post("/v1/content/batch", None, json!({"publishing_licences": [fresh]}));
+    assert_eq!(s, 401);
+    let (s, owned) = server.get("/v1/content?role=owned", &alice.access);
+    assert_eq!(s, 200);
+    assert_eq!(owned.as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn codes_lock_after_five_wrong_tries_and_are_single_use() {
     let (_dir, smtp, server) = setup(&[]);
     let seen = smtp.count();

@@ -15,8 +15,11 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let size = f.metadata()?.len();
     let pl = &h.licence;
     let id = h.content_id();
-    let queued = RegistrationQueue::new(&ctx.paths).contains(&id);
-    let cached = ctx.licensing().ok().and_then(|l| l.cached(&id));
+    let queued = RegistrationQueue::new(&ctx.paths)
+        .waiting()
+        .iter()
+        .any(|(i, _)| *i == id);
+    let cached = ctx.licensing().ok().and_then(|l| l.cached_for(&h));
     let server: Option<Result<serde_json::Value, ClientError>> = if queued {
         None
     } else {
@@ -225,7 +228,7 @@ pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
 /// `rights status`: queue and cache, all local.
 pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let pending: Vec<String> = RegistrationQueue::new(&ctx.paths)
-        .list()
+        .waiting()
         .into_iter()
         .map(|(id, _)| id.to_hex())
         .collect();

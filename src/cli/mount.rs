@@ -13,12 +13,12 @@ use anyhow::{Context as _, bail};
 use super::ctx::Ctx;
 use super::output;
 use super::protect::{Registration, register_or_queue};
-use crate::client::RegistrationQueue;
+use crate::client::{ClientError, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue};
 use crate::crypto::ServerKemPublic;
 use crate::format::FileHeader;
 use crate::fs::{DefaultPolicy, KeySource, MountConfig};
 use crate::licence::{Access, AccessError, Licensing, NewContent};
-use crate::policy::{ContentId, Email, Grant, Policy, Rights};
+use crate::policy::{ContentId, Email, Grant, Policy, PublishingLicence, Rights};
 
 /// Longest a FUSE worker waits for the server when a licence must be
 /// fetched; past it the open fails with EACCES and a log line.
@@ -28,13 +28,13 @@ pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
 const DAEMON_CHILD: &str = "RIGHTS_MOUNT_DAEMON_CHILD";
 
 /// Keys for the mount: the user's licence store, plus registration of new
-/// content through the queue (flushed by a background thread).
+/// content through the pending log (sent by a background thread).
 struct MountKeys {
     licensing: Arc<Licensing>,
     me: Email,
     server: String,
     kem: ServerKemPublic,
-    queue: RegistrationQueue,
+    pending: Arc<PendingLog>,
     wake: std::sync::Mutex<Sender<()>>,
 }
 
@@ -49,11 +49,17 @@ impl KeySource for MountKeys {
 
     fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
         let new = self.licensing.new_content(policy, &self.server, &self.kem)?;
-        if let Err(e) = self.queue.push(&new.content_id, &new.licence) {
-            tracing::error!(error = %e, "could not queue a registration; run `rights sync` later");
+        if let Err(e) = self.pending.push(&new.content_id, &new.licence) {
+            tracing::error!(error = %e, "could not log a registration; it is sent when the owner next opens the file");
         }
         let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
         Ok(new)
+    }
+
+    fn sync_new(&self) -> Result<(), AccessError> {
+        self.pending
+            .sync()
+            .map_err(|e| AccessError::Io(std::io::Error::other(e.to_string())))
     }
 
     fn me(&self) -> &Email {
@@ -61,11 +67,13 @@ impl KeySource for MountKeys {
     }
 }
 
-/// Registers queued content in the background: a second after files are
+/// Registers new content in the background: a second after files are
 /// created (so a burst of creations costs one pass), and every 30 s while
-/// something waits. After a failed pass (server away) it waits the full
-/// 30 s, however many files are created meanwhile.
-fn registrar(ctx: Ctx, wake: Receiver<()>) {
+/// something waits, first what the mount created (from memory), then the
+/// queue, a hundred licences per request. After a failed pass (server away) it waits the full 30 s, however
+/// many files are created meanwhile; what the mount created stays in its
+/// log meanwhile.
+fn registrar(ctx: Ctx, pending: Arc<PendingLog>, wake: Receiver<()>) {
     let queue = RegistrationQueue::new(&ctx.paths);
     let retry = Duration::from_secs(30);
     let mut next_try = Instant::now();
@@ -79,19 +87,111 @@ fn registrar(ctx: Ctx, wake: Receiver<()>) {
         if Instant::now() < next_try {
             continue;
         }
-        for (id, pl) in queue.list() {
-            let Ok(pl) = pl else { continue };
-            match register_or_queue(&ctx, &id, &pl) {
-                Ok(Registration::Registered) => tracing::info!(content_id = %id.to_hex(), "registered"),
-                Ok(Registration::Queued) => {
-                    tracing::info!("server unreachable: registrations stay queued; retrying in 30 s");
-                    next_try = Instant::now() + retry;
-                    break;
+        if let Some(batch) = pending.take() {
+            if !register_batch(&ctx, &queue, &batch.entries) {
+                tracing::info!("server unreachable: new files stay pending; retrying in 30 s");
+                pending.put_back(batch);
+                next_try = Instant::now() + retry;
+                continue;
+            }
+            if let Err(e) = batch.done() {
+                tracing::warn!(error = %e, "could not remove a finished registration log");
+            }
+        }
+        let queued: Vec<_> = queue
+            .list()
+            .into_iter()
+            .filter_map(|(id, pl)| Some((id, pl.ok()?)))
+            .collect();
+        if !queued.is_empty() && !register_batch(&ctx, &queue, &queued) {
+            tracing::info!("server unreachable: registrations stay queued; retrying in 30 s");
+            next_try = Instant::now() + retry;
+        }
+    }
+}
+
+/// Registers `entries`, a hundred per request; false, with nothing lost,
+/// if the server is away from the start. Past the first request, entries
+/// that cannot be sent are queued on their own, as are those the server
+/// refused (for `rights status` and `rights sync` to show).
+fn register_batch(ctx: &Ctx, queue: &RegistrationQueue, entries: &[(ContentId, PublishingLicence)]) -> bool {
+    for (n, chunk) in entries.chunks(REGISTER_BATCH_MAX).enumerate() {
+        let licences: Vec<PublishingLicence> = chunk.iter().map(|(_, pl)| pl.clone()).collect();
+        match ctx.session().and_then(|s| s.register_batch(&licences)) {
+            Ok(results) => {
+                for ((id, pl), item) in chunk.iter().zip(results) {
+                    if matches!(item.status, 200 | 201 | 409) {
+                        tracing::info!(content_id = %id.to_hex(), "registered");
+                        if let Err(e) = queue.remove(id) {
+                            tracing::warn!(content_id = %id.to_hex(), error = %e, "could not drop a registered entry from the queue");
+                        }
+                    } else {
+                        let why = item.message.or(item.error).unwrap_or_default();
+                        tracing::warn!(content_id = %id.to_hex(), status = item.status, error = %why, "registration refused; kept in the queue");
+                        queue_or_log(queue, id, pl);
+                    }
                 }
-                Err(e) => tracing::warn!(content_id = %id.to_hex(), error = %e, "registration refused"),
+            }
+            // A server without batch registration.
+            Err(ClientError::Server { status: 404 | 405, .. }) => {
+                if !register_each(ctx, queue, chunk) && n == 0 {
+                    return false;
+                }
+            }
+            Err(e) => {
+                let transient = matches!(
+                    e,
+                    ClientError::Unreachable { .. }
+                        | ClientError::NotLoggedIn
+                        | ClientError::SessionExpired(_)
+                        | ClientError::Server {
+                            status: 429 | 500..,
+                            ..
+                        }
+                );
+                if transient && n == 0 {
+                    return false;
+                }
+                tracing::warn!(error = %e, "registrations not sent; kept in the queue");
+                for (id, pl) in &entries[n * REGISTER_BATCH_MAX..] {
+                    queue_or_log(queue, id, pl);
+                }
+                return true;
             }
         }
     }
+    true
+}
+
+fn queue_or_log(queue: &RegistrationQueue, id: &ContentId, pl: &PublishingLicence) {
+    if queue.contains(id) {
+        return;
+    }
+    if let Err(e) = queue.push(id, pl) {
+        tracing::error!(content_id = %id.to_hex(), error = %e, "could not queue a registration");
+    }
+}
+
+/// One request per entry; false if the server is away at the first.
+fn register_each(ctx: &Ctx, queue: &RegistrationQueue, entries: &[(ContentId, PublishingLicence)]) -> bool {
+    let mut away = false;
+    for (i, (id, pl)) in entries.iter().enumerate() {
+        if away {
+            queue_or_log(queue, id, pl);
+            continue;
+        }
+        match register_or_queue(ctx, id, pl) {
+            Ok(Registration::Registered) => tracing::info!(content_id = %id.to_hex(), "registered"),
+            Ok(Registration::Queued) if i == 0 => {
+                // register_or_queue queued it; nothing else was tried.
+                let _ = queue.remove(id);
+                return false;
+            }
+            Ok(Registration::Queued) => away = true,
+            Err(e) => tracing::warn!(content_id = %id.to_hex(), error = %e, "registration refused; kept in the queue"),
+        }
+    }
+    true
 }
 
 /// Options of `rights mount`.
@@ -138,18 +238,19 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     }
     init_logging();
     let (tx, rx) = channel();
+    let pending = Arc::new(PendingLog::new(&RegistrationQueue::new(&ctx.paths)));
     let keys = Arc::new(MountKeys {
         licensing,
         me,
         server: ctx.config.server()?.to_string(),
         kem: ctx.config.server_kem()?,
-        queue: RegistrationQueue::new(&ctx.paths),
+        pending: pending.clone(),
         wake: std::sync::Mutex::new(tx.clone()),
     });
     let reg_ctx = ctx.clone_for_quiet()?;
     std::thread::Builder::new()
         .name("rightsfs-registrar".into())
-        .spawn(move || registrar(reg_ctx, rx))?;
+        .spawn(move || registrar(reg_ctx, pending, rx))?;
     let _ = tx.send(());
     let mut cfg = MountConfig::new(src.clone(), mnt.clone());
     cfg.defaults = defaults;

@@ -15,7 +15,7 @@ use super::files::{
 };
 use super::output;
 use crate::client::{ClientError, RegistrationQueue};
-use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, ProtectedFile, SUFFIX};
+use crate::format::{DEFAULT_BLOCK_SIZE, ProtectedFile, SUFFIX};
 use crate::licence::Access;
 use crate::policy::{ContentId, Grant, Policy, PublishingLicence, Right, parse_expiry};
 
@@ -208,7 +208,7 @@ fn write_protected(
         .open(&tmp)
         .with_context(|| format!("cannot write in {}", super::files::parent_of(target).display()))?;
     let r = (|| -> anyhow::Result<()> {
-        let header = FileHeader::new(new.licence.clone(), &new.key, DEFAULT_BLOCK_SIZE)?;
+        let header = new.header(DEFAULT_BLOCK_SIZE)?;
         let mut pf = ProtectedFile::create(out, header, &new.key)?;
         let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
         let mut off = 0u64;

@@ -22,10 +22,10 @@ fn explain(e: ClientError, owner: &crate::policy::Email) -> anyhow::Error {
 
 fn ensure_registered(ctx: &Ctx, id: &ContentId) -> anyhow::Result<()> {
     let q = RegistrationQueue::new(&ctx.paths);
-    if !q.contains(id) {
+    let Some((_, waiting)) = q.waiting().into_iter().find(|(i, _)| i == id) else {
         return Ok(());
-    }
-    if let Some((_, Ok(pl))) = q.list().into_iter().find(|(i, _)| i == id)
+    };
+    if let Ok(pl) = waiting
         && register_or_queue(ctx, id, &pl)? == Registration::Registered
     {
         return Ok(());

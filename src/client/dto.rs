@@ -24,3 +24,23 @@ pub struct TokenPair {
     /// This device's id (at verify).
     pub device_id: Option<String>,
 }
+
+/// One licence's outcome in `POST /v1/content/batch`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BatchItem {
+    /// The HTTP status `POST /v1/content` would have answered for it.
+    pub status: u16,
+    /// Error code, for a failed item.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Error message, for a failed item.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `POST /v1/content/batch`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BatchResults {
+    /// One per licence sent, in order.
+    pub results: Vec<BatchItem>,
+}

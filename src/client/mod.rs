@@ -8,19 +8,22 @@ mod http;
 mod identity;
 mod keystore;
 mod paths;
+mod pending;
 mod queue;
 mod session;
 mod source;
 
 pub use crate::durable::{ensure_private_dir, sync_dir, write_private_atomic};
 pub use config::{Config, KeystoreKind, SmtpConfig};
-pub use dto::{ServerKeys, TokenPair};
+pub use dto::{BatchItem, BatchResults, ServerKeys, TokenPair};
 pub use http::{Api, DEFAULT_TIMEOUT};
 pub use identity::{device_key, licensing, session};
 pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};
 pub use paths::Paths;
+pub use pending::{Batch, PendingLog};
 pub use queue::RegistrationQueue;
 pub use session::Session;
+pub use source::REGISTER_BATCH_MAX;
 
 /// Why a client operation failed. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,17 @@ impl RegistrationQueue {
         Self { dir: paths.queue_dir() }
     }
 
+    /// A queue in `dir` (tests).
+    #[cfg(test)]
+    pub(super) fn at(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The queue folder (the mount's pending log lives there too).
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     fn path(&self, id: &ContentId) -> PathBuf {
         self.dir.join(format!("{}.json", id.to_hex()))
     }
@@ -29,9 +40,22 @@ impl RegistrationQueue {
         Ok(())
     }
 
-    /// Whether `id` still waits for registration.
+    /// Whether `id` has a queue file.
     pub fn contains(&self, id: &ContentId) -> bool {
         self.path(id).exists()
+    }
+
+    /// Everything waiting for registration: the queue (see
+    /// [`list`](Self::list)) and what running mounts have not sent yet.
+    pub fn waiting(&self) -> Vec<(ContentId, Result<PublishingLicence, String>)> {
+        let mut out = self.list();
+        for (id, pl) in super::pending::live_entries(self) {
+            if !out.iter().any(|(i, _)| *i == id) {
+                out.push((id, Ok(pl)));
+            }
+        }
+        out.sort_by_key(|(id, _)| *id);
+        out
     }
 
     /// Drops an entry once registered.
@@ -43,7 +67,9 @@ impl RegistrationQueue {
     }
 
     /// Every waiting entry; unreadable entries are skipped (and reported).
+    /// Registrations logged by a mount that died are queued first.
     pub fn list(&self) -> Vec<(ContentId, Result<PublishingLicence, String>)> {
+        super::pending::adopt_orphans(self);
         let Ok(rd) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };

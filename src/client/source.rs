@@ -1,28 +1,65 @@
-//! The server as a [`LicenceSource`]: `POST /v1/content/{id}/licence`.
+//! The server as a [`LicenceSource`]: `POST /v1/content/{id}/licence`, and
+//! `POST /v1/content` for content found unregistered.
 
 use reqwest::Method;
 
 use super::{ClientError, Session};
 use crate::licence::{FetchError, LicenceSource};
-use crate::policy::{ContentId, UseLicence};
+use crate::policy::{ContentId, PublishingLicence, UseLicence};
+
+fn fetch_error(e: ClientError) -> FetchError {
+    match e {
+        ClientError::Unreachable { reason, .. } => FetchError::Unreachable(reason),
+        ClientError::NotLoggedIn | ClientError::SessionExpired(_) => FetchError::NotLoggedIn,
+        ClientError::Server { status, code, message } => match (status, code.as_str()) {
+            (410, _) | (_, "revoked") => FetchError::Revoked,
+            (404, _) => FetchError::NotRegistered,
+            (401, _) => FetchError::NotLoggedIn,
+            (403, _) => FetchError::Denied,
+            _ => FetchError::Other(message),
+        },
+        other => FetchError::Other(other.to_string()),
+    }
+}
+
+impl Session {
+    /// Registers up to [`REGISTER_BATCH_MAX`] licences in one request; the
+    /// outcome of each, in order.
+    pub fn register_batch(&self, licences: &[PublishingLicence]) -> Result<Vec<super::BatchItem>, ClientError> {
+        let body = serde_json::json!({ "publishing_licences": licences });
+        let r: super::BatchResults = self.call(Method::POST, "/v1/content/batch", Some(&body))?;
+        if r.results.len() != licences.len() {
+            return Err(ClientError::Server {
+                status: 502,
+                code: "bad_batch_answer".into(),
+                message: format!(
+                    "the server answered {} of {} registrations",
+                    r.results.len(),
+                    licences.len()
+                ),
+            });
+        }
+        Ok(r.results)
+    }
+}
+
+/// Most licences the server takes in one batch.
+pub const REGISTER_BATCH_MAX: usize = 100;
 
 impl LicenceSource for Session {
+    fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError> {
+        let body = serde_json::json!({ "publishing_licence": licence });
+        match self.call::<_, serde_json::Value>(Method::POST, "/v1/content", Some(&body)) {
+            Ok(_) | Err(ClientError::Server { status: 409, .. }) => Ok(()),
+            Err(e) => Err(fetch_error(e)),
+        }
+    }
+
     fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
         let path = format!("/v1/content/{}/licence", content.to_hex());
-        let v: serde_json::Value =
-            self.call(Method::POST, &path, Some(&serde_json::json!({})))
-                .map_err(|e| match e {
-                    ClientError::Unreachable { reason, .. } => FetchError::Unreachable(reason),
-                    ClientError::NotLoggedIn | ClientError::SessionExpired(_) => FetchError::NotLoggedIn,
-                    ClientError::Server { status, code, message } => match (status, code.as_str()) {
-                        (410, _) | (_, "revoked") => FetchError::Revoked,
-                        (404, _) => FetchError::NotRegistered,
-                        (401, _) => FetchError::NotLoggedIn,
-                        (403, _) => FetchError::Denied,
-                        _ => FetchError::Other(message),
-                    },
-                    other => FetchError::Other(other.to_string()),
-                })?;
+        let v: serde_json::Value = self
+            .call(Method::POST, &path, Some(&serde_json::json!({})))
+            .map_err(fetch_error)?;
         // Accept the licence bare or wrapped as `{"licence": ...}`.
         let inner = v.get("licence").or_else(|| v.get("use_licence")).cloned().unwrap_or(v);
         serde_json::from_value(inner).map_err(|e| FetchError::Other(format!("unexpected licence from the server: {e}")))

@@ -8,13 +8,21 @@ use rsa::traits::PublicKeyParts;
 use rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 use zeroize::Zeroizing;
 
+use std::sync::OnceLock;
+
 use super::CryptoError;
 use super::aead::ContentKey;
+use super::delegated::DelegatedSigner;
 
 const RSA_BITS: usize = 2048;
 
-/// A device's private key. `rsa` zeroizes its limbs on drop.
-pub struct DeviceKeyPair(RsaPrivateKey);
+/// A device's private key. `rsa` zeroizes its limbs on drop. The
+/// delegated signer and the local sealing key are made on first use.
+pub struct DeviceKeyPair {
+    rsa: RsaPrivateKey,
+    signer: OnceLock<DelegatedSigner>,
+    local: OnceLock<Zeroizing<[u8; 32]>>,
+}
 
 /// A device's public key, exchanged as SubjectPublicKeyInfo DER.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +36,7 @@ impl DeviceKeyPair {
     /// Generates a fresh RSA-2048 key pair (takes a moment: once per device).
     pub fn generate() -> Result<Self, CryptoError> {
         RsaPrivateKey::new(&mut rand::rng(), RSA_BITS)
-            .map(Self)
+            .map(Self::from_rsa)
             .map_err(rsa_err)
     }
 
@@ -38,25 +46,33 @@ impl DeviceKeyPair {
         if k.size() * 8 != RSA_BITS {
             return Err(CryptoError::Malformed("device key must be RSA-2048"));
         }
-        Ok(Self(k))
+        Ok(Self::from_rsa(k))
+    }
+
+    fn from_rsa(rsa: RsaPrivateKey) -> Self {
+        Self {
+            rsa,
+            signer: OnceLock::new(),
+            local: OnceLock::new(),
+        }
     }
 
     /// PKCS#8 DER in a zeroizing buffer, for the keyring.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let doc = self.0.to_pkcs8_der().map_err(rsa_err)?;
+        let doc = self.rsa.to_pkcs8_der().map_err(rsa_err)?;
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
     }
 
     /// The public half.
     pub fn public(&self) -> DevicePublicKey {
-        DevicePublicKey(self.0.to_public_key())
+        DevicePublicKey(self.rsa.to_public_key())
     }
 
     /// Unwraps a content key from a licence. Call only on licences whose
     /// server signature has been verified: this is a private operation.
     pub fn unwrap_key(&self, wrapped: &[u8]) -> Result<ContentKey, CryptoError> {
         let pt = Zeroizing::new(
-            self.0
+            self.rsa
                 .oaep_decrypt::<Sha256>(wrapped)
                 .map_err(|_| CryptoError::Authentication)?,
         );
@@ -69,7 +85,37 @@ impl DeviceKeyPair {
 
     /// RSA-PSS-SHA256 signature, used by owners on publishing licences.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.0.pss_sign::<Sha256>(msg).map_err(rsa_err)
+        self.rsa.pss_sign::<Sha256>(msg).map_err(rsa_err)
+    }
+
+    /// This process's Ed25519 signer, certified by this device on first
+    /// use: signing with it costs microseconds instead of milliseconds.
+    pub fn delegated_signer(&self) -> Result<&DelegatedSigner, CryptoError> {
+        if let Some(s) = self.signer.get() {
+            return Ok(s);
+        }
+        let s = DelegatedSigner::certify(self)?;
+        Ok(self.signer.get_or_init(|| s))
+    }
+
+    /// Seals a small secret (an owner's content key) so that only this
+    /// device can open it: AES-256-GCM under a key derived from the device
+    /// key, with `aad` bound. No RSA operation, so owner licences cost
+    /// microseconds to write and read.
+    pub fn seal_local(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
+        super::aead::seal_small(self.local_key(), aad, secret)
+    }
+
+    /// Opens what [`seal_local`](Self::seal_local) sealed with the same `aad`.
+    pub fn open_local(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        super::aead::open_small(self.local_key(), aad, sealed).map(Zeroizing::new)
+    }
+
+    fn local_key(&self) -> &[u8; 32] {
+        self.local.get_or_init(|| {
+            let der = self.to_pkcs8_der().expect("an RSA private key always encodes");
+            super::hash::derive_key(&der, b"rightsfs device", b"local sealing key v1")
+        })
     }
 }
 

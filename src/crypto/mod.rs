@@ -5,12 +5,14 @@
 //! every secret is held in a type that zeroizes itself when dropped.
 
 mod aead;
+mod delegated;
 mod device;
 mod hash;
 mod passphrase;
 mod server;
 
 pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, open_small, seal_small};
+pub use delegated::{DELEGATED_SIGNATURE_LEN, DelegatedSigner};
 pub use device::{DeviceKeyPair, DevicePublicKey};
 pub use hash::{Sha256Digest, ct_eq, derive_key, hmac_sha256, random_array, random_bytes, sha256, sha256_parts};
 pub use passphrase::{PASSPHRASE_SALT_LEN, open_with_passphrase, seal_with_passphrase};

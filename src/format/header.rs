@@ -70,6 +70,18 @@ pub struct FileHeader {
 impl FileHeader {
     /// Builds the header of a new file.
     pub fn new(licence: PublishingLicence, cek: &ContentKey, block_size: u32) -> Result<Self, FormatError> {
+        Self::with_extensions(licence, cek, block_size, Vec::new())
+    }
+
+    /// Builds the header of a new file carrying `extensions` (see
+    /// [`HeaderBody::extensions`]). The licence must be one this process
+    /// just signed: its signature is remembered as good without a check.
+    pub fn with_extensions(
+        licence: PublishingLicence,
+        cek: &ContentKey,
+        block_size: u32,
+        extensions: Vec<(u16, Vec<u8>)>,
+    ) -> Result<Self, FormatError> {
         let pl = licence
             .decode_unverified()
             .map_err(|_| FormatError::HeaderMalformed("publishing licence"))?;
@@ -80,7 +92,7 @@ impl FileHeader {
             cipher: CIPHER_AES256GCM,
             key_check: keys.check,
             licence,
-            extensions: Vec::new(),
+            extensions,
         };
         let enc = postcard::to_stdvec(&body).expect("headers always encode");
         if enc.len() as u64 > MAX_HEADER_BODY as u64 {
@@ -93,7 +105,9 @@ impl FileHeader {
         bytes.extend_from_slice(&enc);
         let mac = hmac_sha256(keys.header.as_ref(), &[&bytes]);
         bytes.extend_from_slice(&mac);
-        Self::parse(bytes)
+        let header = Self::parse(bytes)?;
+        remember_good_signature(header.hash);
+        Ok(header)
     }
 
     /// Parses header bytes (prefix, body, MAC) without any key.
@@ -147,6 +161,15 @@ impl FileHeader {
     /// The content id.
     pub fn content_id(&self) -> ContentId {
         self.body.content_id
+    }
+
+    /// The bytes of the first extension of `kind`, if any.
+    pub fn extension(&self, kind: u16) -> Option<&[u8]> {
+        self.body
+            .extensions
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Where the two state slots start.

@@ -9,6 +9,7 @@ mod geometry;
 mod header;
 mod journal;
 mod keys;
+mod known_tags;
 mod protected;
 mod state;
 

@@ -10,6 +10,7 @@ use zeroize::Zeroize;
 use super::header::{FileHeader, SLOT_LEN, read_header, read_up_to};
 use super::journal::{self, Journal, Recovery};
 use super::keys::FileKeys;
+use super::known_tags;
 use super::state::{DURABLE, State, term, xor_into};
 use super::{FormatError, MAX_LEN, MAX_SEALS};
 use crate::crypto::{ContentKey, NONCE_LEN, Sha256Digest, TAG_LEN};
@@ -113,6 +114,13 @@ fn block_aad(header: &FileHeader, index: u64, last: bool) -> [u8; 57] {
     aad
 }
 
+/// CPUs this process may use, asked once (the standard library reads the
+/// cgroup limits on every call).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Splits a run of blocks laid out at `stride` into about two halves at a
 /// block boundary and runs `f(first_index, bytes)` on each, in parallel when
 /// the run is long enough to pay for a thread.
@@ -120,7 +128,7 @@ fn for_block_runs<F>(buf: &mut [u8], first: u64, count: u64, stride: usize, f: F
 where
     F: Fn(u64, &mut [u8]) -> Result<(), FormatError> + Sync,
 {
-    if count < PARALLEL_BLOCKS || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+    if count < PARALLEL_BLOCKS || cores() < 2 {
         return f(first, buf);
     }
     let half = count / 2;
@@ -303,6 +311,11 @@ impl ProtectedFile {
         let g = self.header.geometry;
         let len = self.state.len;
         let n = g.blocks_for(len);
+        let id = self.header.content_id();
+        if let Some(tags) = known_tags::recall(&id, &self.state.commitment, n) {
+            self.tags = tags;
+            return Ok(());
+        }
         let mut tags = Vec::with_capacity(n as usize);
         let mut commitment = [0u8; 32];
         const CHUNK: u64 = 256;
@@ -324,6 +337,7 @@ impl ProtectedFile {
         if commitment != self.state.commitment {
             return Err(self.diagnose());
         }
+        known_tags::remember(id, commitment, &self.tags);
         Ok(())
     }
 
@@ -769,6 +783,9 @@ impl Drop for ProtectedFile {
             && let Err(e) = self.flush()
         {
             tracing::error!(content_id = %self.header.content_id(), error = %e, "could not commit protected-file state on close");
+        }
+        if !self.dirty && self.pending.is_empty() {
+            known_tags::remember(self.header.content_id(), self.state.commitment, &self.tags);
         }
     }
 }

@@ -27,6 +27,12 @@ pub trait KeySource: Send + Sync + 'static {
     /// the mount. Must not wait for the server: registration is queued.
     fn create(&self, policy: Policy) -> Result<NewContent, AccessError>;
 
+    /// Makes the registrations of content created so far durable. Creating
+    /// defers it; the mount calls this before it syncs a protected file, so
+    /// a file that outlives a power cut is registered too. (Its key needs no
+    /// such care: the owner's copy travels in the file's header.)
+    fn sync_new(&self) -> Result<(), AccessError>;
+
     /// The mounting user: the owner of files created in the mount.
     fn me(&self) -> &Email;
 }

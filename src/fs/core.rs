@@ -19,7 +19,7 @@ use super::inodes::{HeaderFacts, Kind, ROOT, Table};
 use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
 use super::registry::Reporter;
-use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, ProtectedFile, read_header};
+use crate::format::{DEFAULT_BLOCK_SIZE, ProtectedFile, read_header};
 use crate::policy::{ContentId, Right, Rights};
 
 /// How long the kernel may cache attributes and names.
@@ -395,8 +395,9 @@ impl RightsFs {
             Errno::EIO
         })?;
         let name = dir.display().to_string();
-        let header =
-            FileHeader::new(new.licence, &new.key, DEFAULT_BLOCK_SIZE).map_err(|e| errno_for(&name, "create", e))?;
+        let header = new
+            .header(DEFAULT_BLOCK_SIZE)
+            .map_err(|e| errno_for(&name, "create", e))?;
         let pf = ProtectedFile::create(file, header, &new.key).map_err(|e| errno_for(&name, "create", e))?;
         Ok(pf.with_journal(&self.journal))
     }
@@ -420,7 +421,18 @@ impl RightsFs {
         if let Err(e) = r {
             let _ = of.errno("close", e);
         }
-        let md = of.read().file().metadata().ok();
+        let (md, facts) = {
+            let pf = of.read();
+            let h = pf.header();
+            (pf.file().metadata().ok(), (h.geometry, h.content_id()))
+        };
+        if let Some(md) = &md {
+            // Remember the header under the file's state after this commit:
+            // a later `stat` (even after the kernel dropped its caches)
+            // then needs no read of the source.
+            let key = (md.ino(), md.ctime(), md.ctime_nsec());
+            self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, facts);
+        }
         let mut t = self.table();
         if let Some(node) = t.get_mut(ino)
             && node.opens == 0
@@ -562,6 +574,7 @@ impl RightsFs {
     pub(super) fn fsync(&self, fh: u64, datasync: bool) -> Result<(), Errno> {
         match &*self.handle(fh)? {
             Handle::Protected { file, .. } => {
+                self.sync_keys()?;
                 let r = file.write().sync();
                 r.map_err(|e| file.errno("fsync", e))?;
                 if file.take_dir_unsynced()
@@ -907,8 +920,18 @@ impl RightsFs {
         }
     }
 
+    /// Syncs the registrations of files created so far (before any
+    /// protected file is synced).
+    fn sync_keys(&self) -> Result<(), Errno> {
+        self.keys.sync_new().map_err(|e| {
+            tracing::error!(error = %e, "could not save the registrations of new files durably");
+            Errno::EIO
+        })
+    }
+
     /// Commits every open file (at unmount).
     pub(super) fn flush_all(&self) {
+        let _ = self.sync_keys();
         let open: Vec<Arc<OpenFile>> = self
             .handles
             .lock()

@@ -5,8 +5,11 @@
 //! * Use licences (server-signed, content key wrapped to this device's RSA
 //!   key) are cached on disk per user and device, until their
 //!   `valid_until`. The files are useless without the device key.
-//! * Owner licences are made on this device when it protects a file, so the
-//!   owner opens their own files offline and before registration.
+//! * A file protected on this device carries its content key in its header,
+//!   sealed with a key only this device derives (the *owner slot*), so the
+//!   owner opens their own files offline and before registration, with no
+//!   file kept beside them. Owner licences (files in the data folder) did
+//!   that job before and are still read.
 //! * Unwrapped content keys live only in memory, in a bounded LRU
 //!   ([`ContentKey`] zeroizes on drop).
 //! * The server's Ed25519 signature on a use licence is checked before any
@@ -20,7 +23,7 @@
 //! let pf = ProtectedFile::open(file, &access.key)?;
 //! // A new file in a protected folder, with no network round trip:
 //! let new = licensing.new_content(policy, server_url, server_kem)?;
-//! let header = FileHeader::new(new.licence.clone(), &new.key, DEFAULT_BLOCK_SIZE)?;
+//! let header = new.header(DEFAULT_BLOCK_SIZE)?;
 //! // ... then queue `new.licence` for registration.
 //! ```
 //!
@@ -38,7 +41,6 @@ use std::sync::Mutex;
 use lru::LruCache;
 
 pub use error::{AccessError, FetchError};
-pub use owner::OwnerLicence;
 pub use store::CachedLicence;
 
 use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey};
@@ -58,6 +60,11 @@ pub const KEY_CACHE_SIZE: usize = 16_384;
 pub trait LicenceSource: Send + Sync {
     /// Asks for a use licence for `content` for this user and device.
     fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError>;
+
+    /// Registers content (a conflict, already registered, is success). Used
+    /// when a file protected here turns out unregistered: its queued
+    /// registration was lost, e.g. to a power cut before it was synced.
+    fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError>;
 }
 
 /// Who is asking: the logged-in user, this device and the server's
@@ -101,6 +108,29 @@ pub struct NewContent {
     pub key: ContentKey,
     /// The signed publishing licence, for the header and registration.
     pub licence: PublishingLicence,
+    /// The content key sealed for this device, for the header.
+    pub owner_slot: Vec<u8>,
+}
+
+/// Header extension holding the owner slot (non-critical: readers that do
+/// not know it ignore it).
+pub const OWNER_SLOT_EXTENSION: u16 = 0x0001;
+
+/// Associated data of an owner slot: binds it to its content.
+fn owner_slot_aad(id: &ContentId) -> Vec<u8> {
+    [b"rightsfs owner slot v1\0".as_slice(), &id.0].concat()
+}
+
+impl NewContent {
+    /// The header of the new file: the publishing licence and owner slot.
+    pub fn header(&self, block_size: u32) -> Result<FileHeader, crate::format::FormatError> {
+        FileHeader::with_extensions(
+            self.licence.clone(),
+            &self.key,
+            block_size,
+            vec![(OWNER_SLOT_EXTENSION, self.owner_slot.clone())],
+        )
+    }
 }
 
 /// The licence store of one user on one device. Thread-safe.
@@ -158,7 +188,7 @@ impl Licensing {
     /// Always asks the server for a fresh licence (renewal, policy changes).
     pub fn renew(&self, header: &FileHeader) -> Result<Access, AccessError> {
         self.lru().pop(&header.content_id());
-        self.fetch(&header.licence, None)
+        self.fetch(header, None)
     }
 
     fn key_for_inner(&self, header: &FileHeader, online: bool) -> Result<Access, AccessError> {
@@ -173,7 +203,7 @@ impl Licensing {
         if let Some(a) = self.lru().get(&id).filter(|a| a.owner).cloned() {
             return Ok(a);
         }
-        if let Some(key) = self.owners.load(&id, &self.identity.device_key)? {
+        if let Some(key) = self.own_key(header) {
             let a = Access {
                 key,
                 rights: Rights::owner(),
@@ -198,11 +228,11 @@ impl Licensing {
         }
         match cached {
             Some(body) if !must_ask => self.unwrap_into_lru(&body),
-            Some(body) => match self.fetch(&header.licence, None) {
+            Some(body) => match self.fetch(header, None) {
                 Err(AccessError::ServerUnreachable(_)) => self.unwrap_into_lru(&body),
                 r => r,
             },
-            None if can_ask => self.fetch(&header.licence, expired),
+            None if can_ask => self.fetch(header, expired),
             None => Err(match expired {
                 Some(until) => AccessError::Expired { until, offline: true },
                 None => AccessError::ServerUnreachable("working offline and no licence is cached".into()),
@@ -210,12 +240,43 @@ impl Licensing {
         }
     }
 
-    fn fetch(&self, pl: &PublishingLicenceBody, expired: Option<Timestamp>) -> Result<Access, AccessError> {
+    /// The owner's key of a file protected on this device: from its owner
+    /// slot, else from an owner licence. Anything unreadable falls back to
+    /// the server, which can license the owner too.
+    fn own_key(&self, header: &FileHeader) -> Option<ContentKey> {
+        let id = header.content_id();
+        let device = &self.identity.device_key;
+        if let Some(slot) = header.extension(OWNER_SLOT_EXTENSION)
+            && self.published_here(&header.licence)
+        {
+            match device.open_local(&owner_slot_aad(&id), slot) {
+                Ok(k) => match <[u8; 32]>::try_from(k.as_slice()) {
+                    Ok(bytes) => return Some(ContentKey::from_bytes(bytes)),
+                    Err(_) => tracing::warn!(content_id = %id.to_hex(), "owner slot of the wrong length"),
+                },
+                Err(_) => tracing::warn!(content_id = %id.to_hex(), "owner slot does not open; asking the server"),
+            }
+        }
+        self.owners.load(&id, device).unwrap_or_else(|e| {
+            tracing::warn!(content_id = %id.to_hex(), error = %e, "owner licence unreadable; asking the server");
+            None
+        })
+    }
+
+    fn fetch(&self, header: &FileHeader, expired: Option<Timestamp>) -> Result<Access, AccessError> {
+        let pl = &header.licence;
         let id = pl.content_id;
         let Some(source) = &self.source else {
             return Err(AccessError::ServerUnreachable("working offline".into()));
         };
-        match source.fetch(&id) {
+        let fetched = match source.fetch(&id) {
+            Err(FetchError::NotRegistered) if self.published_here(pl) => {
+                tracing::info!(content_id = %id.to_hex(), "content protected here was never registered; registering it now");
+                source.register(&header.body.licence).and_then(|()| source.fetch(&id))
+            }
+            r => r,
+        };
+        match fetched {
             Ok(ul) => {
                 let body = self.check(&ul, &id)?;
                 self.licences.save(&id, &ul)?;
@@ -250,6 +311,12 @@ impl Licensing {
         }
     }
 
+    /// Whether this user protected `pl` on this device (so its registration
+    /// may be sent from the file itself).
+    fn published_here(&self, pl: &PublishingLicenceBody) -> bool {
+        pl.policy.owner == self.identity.email && pl.owner_device_key == self.identity.device_key.public().to_der()
+    }
+
     /// Verifies the server signature and that the licence is for this
     /// content, user and device. No private-key operation happens before.
     fn check(&self, ul: &UseLicence, id: &ContentId) -> Result<crate::policy::UseLicenceBody, AccessError> {
@@ -281,8 +348,9 @@ impl Licensing {
     }
 
     /// Makes a new content key and signed publishing licence for `policy`,
-    /// wrapped to the server key `server_kem` (no network needed), and keeps
-    /// an owner licence so this device opens it at once, offline too.
+    /// wrapped to the server key `server_kem` (no network needed), and the
+    /// owner slot with which this device opens it at once, offline too.
+    /// Nothing is written: the key stays in memory until the header holds it.
     pub fn new_content(
         &self,
         policy: Policy,
@@ -293,7 +361,7 @@ impl Licensing {
         let content_id = ContentId::generate();
         let key = ContentKey::generate();
         let body = PublishingLicenceBody {
-            version: 1,
+            version: PublishingLicenceBody::CURRENT_VERSION,
             content_id,
             server_url: server_url.to_string(),
             server_key: server_kem.0,
@@ -304,7 +372,10 @@ impl Licensing {
         };
         let licence = PublishingLicence::sign(&body, &self.identity.device_key)
             .map_err(|e| AccessError::BadLicence(e.to_string()))?;
-        self.owners.save(&content_id, &key, &self.identity.device_key)?;
+        let owner_slot = self
+            .identity
+            .device_key
+            .seal_local(&owner_slot_aad(&content_id), key.as_bytes());
         self.lru().put(
             content_id,
             Access {
@@ -318,19 +389,31 @@ impl Licensing {
             content_id,
             key,
             licence,
+            owner_slot,
         })
     }
 
-    /// Drops the owner licence of content that was never kept (a protect
-    /// that failed before its file was in place).
+    /// Forgets the key of content that was never kept (a protect that
+    /// failed before its file was in place).
     pub fn discard_content(&self, id: &ContentId) -> Result<(), AccessError> {
         self.lru().pop(id);
-        self.owners.remove(id)
+        Ok(())
+    }
+
+    /// What this device holds for the file with `header`: like
+    /// [`cached`](Self::cached), and the owner's own files are recognised
+    /// by their owner slot (no RSA operation: one AES-GCM open).
+    pub fn cached_for(&self, header: &FileHeader) -> Option<CachedLicence> {
+        let id = header.content_id();
+        if self.own_key(header).is_some() {
+            return Some(CachedLicence::owner(id));
+        }
+        self.cached(&id)
     }
 
     /// What is cached for `id`, without the network or any private-key use.
     pub fn cached(&self, id: &ContentId) -> Option<CachedLicence> {
-        if self.owners.contains(id) {
+        if self.owners.contains(id) || self.lru().peek(id).is_some_and(|a| a.owner) {
             return Some(CachedLicence::owner(*id));
         }
         let ul = self.licences.load(id).ok().flatten()?;

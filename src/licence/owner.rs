@@ -1,7 +1,9 @@
 //! Owner licences: the content key of a file protected on this device,
-//! wrapped to this device's own RSA key and signed by it. Checked with the
-//! device's public key before the private unwrap, so a planted file cannot
-//! turn the unwrap into an oracle.
+//! wrapped to this device's own RSA key and signed by it, kept in the data
+//! folder. Earlier versions wrote one per protected file; files now carry
+//! the owner's key in their header (the owner slot), and these are only
+//! read. Checked with the device's public key before the private unwrap,
+//! so a planted file cannot turn the unwrap into an oracle.
 
 use std::path::PathBuf;
 
@@ -49,21 +51,6 @@ impl OwnerStore {
         self.path(id).exists()
     }
 
-    pub(super) fn save(&self, id: &ContentId, key: &ContentKey, device: &DeviceKeyPair) -> Result<(), AccessError> {
-        use base64::Engine;
-        let bad = |e: crate::crypto::CryptoError| AccessError::BadLicence(e.to_string());
-        let wrapped = device.public().wrap_key(key).map_err(bad)?;
-        let sig = device.sign(&signed_bytes(id, &wrapped)).map_err(bad)?;
-        let ol = OwnerLicence {
-            content_id: *id,
-            wrapped_key: b64().encode(&wrapped),
-            signature: b64().encode(&sig),
-        };
-        let j = serde_json::to_vec(&ol).expect("owner licences always encode");
-        crate::durable::write_private_atomic(&self.path(id), &j)?;
-        Ok(())
-    }
-
     pub(super) fn load(&self, id: &ContentId, device: &DeviceKeyPair) -> Result<Option<ContentKey>, AccessError> {
         use base64::Engine;
         let bytes = match std::fs::read(self.path(id)) {
@@ -83,13 +70,6 @@ impl OwnerStore {
             .verify(&signed_bytes(id, &wrapped), &sig)
             .map_err(|_| bad())?;
         device.unwrap_key(&wrapped).map(Some).map_err(|_| bad())
-    }
-
-    pub(super) fn remove(&self, id: &ContentId) -> Result<(), AccessError> {
-        match std::fs::remove_file(self.path(id)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
     }
 
     pub(super) fn ids(&self) -> Vec<ContentId> {

@@ -46,6 +46,12 @@ impl LicenceSource for Signer {
             &self.sig,
         ))
     }
+
+    fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError> {
+        let body = licence.verify().map_err(|e| FetchError::Other(e.to_string()))?;
+        *self.pl.lock().unwrap() = Some(body);
+        Ok(())
+    }
 }
 
 struct World {
@@ -59,6 +65,9 @@ struct World {
 impl LicenceSource for std::sync::Arc<Signer> {
     fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
         self.as_ref().fetch(content)
+    }
+    fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError> {
+        self.as_ref().register(licence)
     }
 }
 
@@ -108,7 +117,7 @@ fn world(grant: &str) -> World {
         policy.upsert_grant(Grant::parse_spec(grant).unwrap());
     }
     let new = owner.new_content(policy, "http://127.0.0.1:9", &kem_pub).unwrap();
-    let header = FileHeader::new(new.licence.clone(), &new.key, 4096).unwrap();
+    let header = new.header(4096).unwrap();
     *signer.pl.lock().unwrap() = Some(header.licence.clone());
     World {
         _dir: dir,
@@ -194,4 +203,90 @@ fn forged_licence_is_rejected_before_unwrap() {
     w.reader.licences.save(&id, &ul).unwrap();
     w.reader.lru().clear();
     assert!(matches!(w.reader.key_for(&w.header), Err(AccessError::BadLicence(_))));
+}
+
+#[test]
+fn owner_opens_from_the_header_slot_and_keeps_no_file() {
+    let w = world("");
+    w.owner.lru().clear();
+    assert!(w.owner.key_for(&w.header).unwrap().owner);
+    assert!(!w._dir.path().join("a/owner").exists(), "no owner licence written");
+    // A slot sealed for another device, or altered, does not open: with no
+    // server to ask, the owner is refused rather than given a wrong key.
+    let other = Licensing::new(
+        Identity {
+            email: w.owner.identity.email.clone(),
+            device_id: "dev-c".into(),
+            device_key: DeviceKeyPair::generate().unwrap(),
+            server_key: w.owner.identity.server_key,
+        },
+        w._dir.path().join("c/cache"),
+        w._dir.path().join("c/owner"),
+        None,
+    );
+    assert!(other.key_for(&w.header).is_err());
+    let mut bytes = w.header.bytes.clone();
+    let slot = w.header.extension(OWNER_SLOT_EXTENSION).unwrap().to_vec();
+    let at = bytes.windows(slot.len()).position(|win| win == slot).unwrap();
+    bytes[at + 20] ^= 1;
+    let altered = FileHeader::parse(bytes).unwrap();
+    w.owner.lru().clear();
+    assert!(w.owner.key_for(&altered).is_err());
+}
+
+#[test]
+fn content_never_registered_is_registered_from_the_file_by_its_publisher() {
+    // A file Bob protected on this device without an owner slot (an
+    // earlier version) whose owner licence and queued registration were
+    // lost: the server learns the content from the file's own header.
+    let w = world("");
+    let policy = Policy::owner_only(Email::parse("bob@example.com").unwrap(), 1);
+    let new = w
+        .reader
+        .new_content(policy, "http://127.0.0.1:9", &w.signer.kem.public())
+        .unwrap();
+    let header = FileHeader::new(new.licence.clone(), &new.key, 4096).unwrap();
+    *w.signer.pl.lock().unwrap() = None;
+    w.reader.lru().clear();
+    let a = w.reader.key_for(&header).unwrap();
+    assert_eq!(a.key.as_bytes(), new.key.as_bytes());
+    assert_eq!(w.signer.pl.lock().unwrap().as_ref().unwrap().content_id, new.content_id);
+    // Someone else's unregistered file is not registered on their behalf.
+    *w.signer.pl.lock().unwrap() = None;
+    w.reader.lru().clear();
+    assert!(matches!(
+        w.reader.key_for(&w.header),
+        Err(AccessError::NotRegistered { .. })
+    ));
+    assert!(w.signer.pl.lock().unwrap().is_none());
+}
+
+#[test]
+fn owner_licences_of_the_earlier_layout_still_open() {
+    use base64::Engine;
+    let w = world("");
+    let id = w.header.content_id();
+    let key = w.owner.key_for(&w.header).unwrap().key;
+    // The same file as an earlier version wrote it: no slot in its header.
+    let slotless = FileHeader::new(w.header.body.licence.clone(), &key, 4096).unwrap();
+    let device = &w.owner.identity.device_key;
+    let wrapped = device.public().wrap_key(&key).unwrap();
+    let sig = device
+        .sign(&[b"rightsfs owner licence v1\0".as_slice(), &id.0, &wrapped].concat())
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let v1 = serde_json::json!({
+        "content_id": id, "wrapped_key": b64.encode(&wrapped), "signature": b64.encode(&sig),
+    });
+    let path = w._dir.path().join(format!("a/owner/{}.json", id.to_hex()));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_vec(&v1).unwrap()).unwrap();
+    w.owner.lru().clear();
+    assert_eq!(w.owner.key_for(&slotless).unwrap().key.as_bytes(), key.as_bytes());
+    // Its signature still guards the unwrap.
+    let mut bad = v1.clone();
+    bad["signature"] = serde_json::json!(b64.encode([0u8; 256]));
+    std::fs::write(&path, serde_json::to_vec(&bad).unwrap()).unwrap();
+    w.owner.lru().clear();
+    assert!(w.owner.key_for(&slotless).is_err());
 }

@@ -9,6 +9,8 @@ mod b64;
 mod email;
 mod grant;
 mod publishing;
+#[cfg(test)]
+pub(crate) use publishing::tests::body as test_publishing_body;
 mod rights;
 mod use_licence;
 

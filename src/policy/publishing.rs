@@ -8,6 +8,7 @@ use super::{Email, Policy, PolicyError, Timestamp};
 use crate::crypto::{CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic, WRAPPED_KEY_LEN, WrappedKey};
 
 const PL_DOMAIN: &[u8] = b"rightsfs publishing licence v1\0";
+const PL_DOMAIN_V2: &[u8] = b"rightsfs publishing licence v2\0";
 
 /// A protected file's random 128-bit identity, fixed when it is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,7 +62,9 @@ impl<'de> Deserialize<'de> for ContentId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishingLicenceBody {
-    /// Layout version of this body (1).
+    /// How the body is signed: 1, RSA-PSS by the device key; 2, by a
+    /// delegated Ed25519 key the device key certified (the fields are the
+    /// same). New licences are version [`CURRENT_VERSION`](Self::CURRENT_VERSION).
     pub version: u8,
     /// The content this licence is for.
     pub content_id: ContentId,
@@ -91,12 +94,17 @@ pub struct PublishingLicence {
     /// `postcard` encoding of a [`PublishingLicenceBody`].
     #[serde(with = "super::b64")]
     pub body: Vec<u8>,
-    /// RSA-PSS-SHA256 by the owner's device over domain tag || body.
+    /// Version 1: RSA-PSS-SHA256 by the owner's device over domain tag ||
+    /// body. Version 2: a delegated signature (Ed25519 key, the device's
+    /// RSA-PSS certificate of it, Ed25519 signature over domain tag || body).
     #[serde(with = "super::b64")]
     pub signature: Vec<u8>,
 }
 
 impl PublishingLicenceBody {
+    /// The version new publishing licences are made with.
+    pub const CURRENT_VERSION: u8 = 2;
+
     /// The owner of the content.
     pub fn owner(&self) -> &Email {
         &self.policy.owner
@@ -119,10 +127,15 @@ impl PublishingLicenceBody {
 }
 
 impl PublishingLicence {
-    /// Encodes and signs `body` with the owner's device key.
+    /// Encodes and signs `body` with the owner's device key, in the way its
+    /// version says.
     pub fn sign(body: &PublishingLicenceBody, device: &DeviceKeyPair) -> Result<Self, CryptoError> {
         let bytes = postcard::to_stdvec(body).expect("licence bodies always encode");
-        let signature = device.sign(&[PL_DOMAIN, &bytes].concat())?;
+        let signature = match body.version {
+            1 => device.sign(&[PL_DOMAIN, &bytes].concat())?,
+            2 => device.delegated_signer()?.sign(&[PL_DOMAIN_V2, &bytes].concat()),
+            _ => return Err(CryptoError::Malformed("publishing licence version")),
+        };
         Ok(Self { body: bytes, signature })
     }
 
@@ -131,7 +144,7 @@ impl PublishingLicence {
     pub fn decode_unverified(&self) -> Result<PublishingLicenceBody, PolicyError> {
         let b: PublishingLicenceBody =
             postcard::from_bytes(&self.body).map_err(|_| PolicyError::Malformed("publishing licence"))?;
-        if b.version != 1 {
+        if !matches!(b.version, 1 | 2) {
             return Err(PolicyError::Malformed("publishing licence version"));
         }
         b.policy.validate()?;
@@ -145,8 +158,67 @@ impl PublishingLicence {
         let b = self.decode_unverified()?;
         let key =
             DevicePublicKey::from_der(&b.owner_device_key).map_err(|_| PolicyError::Malformed("owner device key"))?;
-        key.verify(&[PL_DOMAIN, &self.body].concat(), &self.signature)
-            .map_err(|_| PolicyError::BadSignature("publishing licence"))?;
+        match b.version {
+            1 => key.verify(&[PL_DOMAIN, &self.body].concat(), &self.signature),
+            _ => key.verify_delegated(&[PL_DOMAIN_V2, &self.body].concat(), &self.signature),
+        }
+        .map_err(|_| PolicyError::BadSignature("publishing licence"))?;
         Ok(b)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::crypto::{ContentKey, ServerKemSecret};
+
+    /// A body for a fresh content owned by alice@example.com (for tests
+    /// elsewhere in the crate too).
+    pub(crate) fn body(device: &DeviceKeyPair, version: u8) -> PublishingLicenceBody {
+        let kem = ServerKemSecret::generate();
+        let id = ContentId::generate();
+        PublishingLicenceBody {
+            version,
+            content_id: id,
+            server_url: "http://127.0.0.1:1".into(),
+            server_key: kem.public().0,
+            owner_device_key: device.public().to_der(),
+            policy: Policy::owner_only(Email::parse("alice@example.com").unwrap(), 7),
+            wrapped_key: kem.public().wrap(&ContentKey::generate(), &id.0).0.to_vec(),
+            created_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn both_versions_sign_and_verify_and_neither_passes_for_the_other() {
+        let device = DeviceKeyPair::generate().unwrap();
+        let v1 = PublishingLicence::sign(&body(&device, 1), &device).unwrap();
+        let v2 = PublishingLicence::sign(&body(&device, 2), &device).unwrap();
+        assert_eq!(v1.verify().unwrap().version, 1);
+        assert_eq!(v2.verify().unwrap().version, 2);
+        assert_eq!(v2.signature.len(), crate::crypto::DELEGATED_SIGNATURE_LEN);
+        // A signature moved between versions never verifies.
+        let mut swapped = v2.clone();
+        swapped.signature = v1.signature.clone();
+        assert!(swapped.verify().is_err());
+        let mut swapped = v1.clone();
+        swapped.signature = v2.signature.clone();
+        assert!(swapped.verify().is_err());
+        // Relabelling the version changes the signed bytes.
+        let mut relabelled = v2.clone();
+        relabelled.body[0] = 1;
+        assert!(relabelled.verify().is_err());
+        // Another device's delegated signature over the same body.
+        let other = DeviceKeyPair::generate().unwrap();
+        let mut foreign = v2.clone();
+        foreign.signature = other
+            .delegated_signer()
+            .unwrap()
+            .sign(&[PL_DOMAIN_V2, &v2.body].concat());
+        assert!(foreign.verify().is_err());
+        let mut future = body(&device, 3);
+        assert!(PublishingLicence::sign(&future, &device).is_err());
+        future.version = 2;
+        assert!(PublishingLicence::sign(&future, &device).is_ok());
     }
 }

@@ -157,6 +157,39 @@ pub struct RegisterContent {
     pub publishing_licence: PublishingLicence,
 }
 
+/// `POST /v1/content/batch`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterContentBatch {
+    /// Owner-signed publishing licences, each as `POST /v1/content` takes it.
+    pub publishing_licences: Vec<PublishingLicence>,
+}
+
+/// The outcome of each licence of a batch, in order.
+#[derive(Serialize, Deserialize)]
+pub struct BatchOutcome {
+    /// One per licence sent.
+    pub results: Vec<ItemOutcome>,
+}
+
+/// One licence's outcome: the status `POST /v1/content` would have
+/// answered (201 registered, 200 already registered as sent, else an
+/// error with its code and message).
+#[derive(Serialize, Deserialize)]
+pub struct ItemOutcome {
+    /// The content id, when the licence decodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+    /// HTTP status of this item.
+    pub status: u16,
+    /// Error code, for a failed item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Error message, for a failed item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// A registered content as the API shows it.
 #[derive(Serialize)]
 pub struct ContentInfo {

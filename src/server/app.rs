@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices", get(account::devices))
         .route("/v1/devices/{id}", delete(account::delete_device))
         .route("/v1/content", post(content::register).get(content::list))
+        .route("/v1/content/batch", post(content::register_batch))
         .route("/v1/content/{id}", get(content::get))
         .route("/v1/content/{id}/licence", post(licence::issue))
         .route("/v1/content/{id}/grants", put(content::put_grants))

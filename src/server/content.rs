@@ -4,7 +4,10 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 
-use super::api::{ApiJson, AuditEntry, ContentInfo, Empty, ListQuery, PutGrants, RegisterContent};
+use super::api::{
+    ApiJson, AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, ListQuery, PutGrants, RegisterContent,
+    RegisterContentBatch,
+};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::mail::invitation_mail;
@@ -52,7 +55,58 @@ pub async fn register(
     caller: Caller,
     ApiJson(req): ApiJson<RegisterContent>,
 ) -> ApiResult<(StatusCode, axum::Json<ContentInfo>)> {
-    let pl = req.publishing_licence;
+    let devices = state.store.list_devices(caller.email.as_str()).await?;
+    let (status, info) = register_one(&state, &caller, &devices, req.publishing_licence).await?;
+    Ok((status, axum::Json(info)))
+}
+
+/// Most licences one `POST /v1/content/batch` takes (about 130 KiB of JSON,
+/// within the body limit).
+pub const BATCH_MAX: usize = 100;
+
+/// `POST /v1/content/batch`: registers up to [`BATCH_MAX`] licences in one
+/// request, each checked as `POST /v1/content` checks it; the answer gives
+/// each one's outcome in order. A mount creating many files sends them this
+/// way, so that a burst of new files costs one round trip per hundred.
+pub async fn register_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<RegisterContentBatch>,
+) -> ApiResult<axum::Json<BatchOutcome>> {
+    if req.publishing_licences.is_empty() || req.publishing_licences.len() > BATCH_MAX {
+        return Err(ApiError::bad_request(
+            "bad_batch",
+            format!("send from 1 to {BATCH_MAX} publishing licences per batch"),
+        ));
+    }
+    let devices = state.store.list_devices(caller.email.as_str()).await?;
+    let mut results = Vec::with_capacity(req.publishing_licences.len());
+    for pl in req.publishing_licences {
+        let id = pl.decode_unverified().ok().map(|b| b.content_id.to_hex());
+        results.push(match register_one(&state, &caller, &devices, pl).await {
+            Ok((status, info)) => ItemOutcome {
+                content_id: Some(info.content_id),
+                status: status.as_u16(),
+                error: None,
+                message: None,
+            },
+            Err(e) => ItemOutcome {
+                content_id: id,
+                status: e.status.as_u16(),
+                error: Some(e.code.to_string()),
+                message: Some(e.message),
+            },
+        });
+    }
+    Ok(axum::Json(BatchOutcome { results }))
+}
+
+async fn register_one(
+    state: &AppState,
+    caller: &Caller,
+    devices: &[crate::store::DeviceRecord],
+    pl: crate::policy::PublishingLicence,
+) -> ApiResult<(StatusCode, ContentInfo)> {
     let body = pl
         .verify()
         .map_err(|e| ApiError::bad_request("bad_licence", format!("the publishing licence is refused: {e}")))?;
@@ -65,7 +119,6 @@ pub async fn register(
             ),
         ));
     }
-    let devices = state.store.list_devices(caller.email.as_str()).await?;
     if !devices.iter().any(|d| d.public_key == body.owner_device_key) {
         return Err(ApiError::forbidden(
             "unknown_device",
@@ -104,9 +157,9 @@ pub async fn register(
                 .unwrap_or_else(|p| p.into_inner())
                 .put(body.content_id.0, cek);
             tracing::info!(content = %rec.id, owner = %rec.owner, "content registered");
-            Ok((StatusCode::CREATED, axum::Json(info(&rec)?)))
+            Ok((StatusCode::CREATED, info(&rec)?))
         }
-        InsertOutcome::Exists(old) if old.pl == rec.pl => Ok((StatusCode::OK, axum::Json(info(&old)?))),
+        InsertOutcome::Exists(old) if old.pl == rec.pl => Ok((StatusCode::OK, info(&old)?)),
         InsertOutcome::Exists(_) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",

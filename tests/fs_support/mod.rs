@@ -52,6 +52,9 @@ impl KeySource for OwnerKeys {
     fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
         self.licensing.new_content(policy, "http://127.0.0.1:9", &self.kem)
     }
+    fn sync_new(&self) -> Result<(), AccessError> {
+        Ok(())
+    }
     fn me(&self) -> &Email {
         &self.me
     }

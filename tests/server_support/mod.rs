@@ -157,7 +157,7 @@ pub fn make_pl(owner: &User, server_kem: [u8; 32], policy: Policy) -> (Publishin
     let cek = ContentKey::generate();
     let id = ContentId::generate();
     let body = PublishingLicenceBody {
-        version: 1,
+        version: PublishingLicenceBody::CURRENT_VERSION,
         content_id: id,
         server_url: "http://127.0.0.1".into(),
         server_key: server_kem,
