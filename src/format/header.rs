@@ -68,7 +68,8 @@ pub struct FileHeader {
 }
 
 impl FileHeader {
-    /// Builds the header of a new file.
+    /// Builds the header of a new file, from a licence this process just
+    /// signed (see [`with_extensions`](Self::with_extensions)).
     pub fn new(licence: PublishingLicence, cek: &ContentKey, block_size: u32) -> Result<Self, FormatError> {
         Self::with_extensions(licence, cek, block_size, Vec::new())
     }
