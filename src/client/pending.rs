@@ -102,13 +102,18 @@ impl PendingLog {
         use std::os::unix::fs::OpenOptionsExt;
         crate::durable::ensure_private_dir(&self.dir)?;
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = self.dir.join(format!("{PREFIX}{}-{seq}{SUFFIX}", std::process::id()));
+        let name = format!("{PREFIX}{}-{seq}{SUFFIX}", std::process::id());
+        let path = self.dir.join(&name);
+        // Locked under a name adopters ignore, then renamed: no other
+        // process can take a log that is not locked yet for an orphan.
+        let tmp = self.dir.join(format!(".{name}.new"));
         let file = std::fs::OpenOptions::new()
             .append(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)?;
+            .open(&tmp)?;
         lock(&file, true)?;
+        std::fs::rename(&tmp, &path)?;
         Ok(Log {
             file,
             path,
