@@ -12,7 +12,7 @@ use anyhow::{Context as _, bail};
 
 use super::ctx::Ctx;
 use super::output;
-use super::protect::{Registration, register_or_queue};
+use super::protect::{Registration, register_or_queue, transient};
 use crate::client::{ClientError, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue};
 use crate::crypto::ServerKemPublic;
 use crate::format::FileHeader;
@@ -139,17 +139,9 @@ fn register_batch(ctx: &Ctx, queue: &RegistrationQueue, entries: &[(ContentId, P
                 }
             }
             Err(e) => {
-                let transient = matches!(
-                    e,
-                    ClientError::Unreachable { .. }
-                        | ClientError::NotLoggedIn
-                        | ClientError::SessionExpired(_)
-                        | ClientError::Server {
-                            status: 429 | 500..,
-                            ..
-                        }
-                );
-                if transient && n == 0 {
+                let retry_later =
+                    transient(&e) || matches!(e, ClientError::NotLoggedIn | ClientError::SessionExpired(_));
+                if retry_later && n == 0 {
                     return false;
                 }
                 tracing::warn!(error = %e, "registrations not sent; kept in the queue");

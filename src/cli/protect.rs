@@ -33,6 +33,19 @@ pub enum Registration {
     Queued,
 }
 
+/// Whether a failed call is worth retrying later: the server is away,
+/// failing, or asks us to slow down.
+pub fn transient(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Unreachable { .. }
+            | ClientError::Server {
+                status: 429 | 500..,
+                ..
+            }
+    )
+}
+
 /// Registers a publishing licence with the server, or queues it when the
 /// server cannot take it now.
 pub fn register_or_queue(ctx: &Ctx, id: &ContentId, pl: &PublishingLicence) -> anyhow::Result<Registration> {
@@ -53,13 +66,7 @@ pub fn register_or_queue(ctx: &Ctx, id: &ContentId, pl: &PublishingLicence) -> a
             queue.remove(id)?;
             Ok(Registration::Registered)
         }
-        // Transient: the server is away, failing, or asks us to slow down.
-        Err(
-            e @ (ClientError::Unreachable { .. }
-            | ClientError::Server {
-                status: 429 | 500.., ..
-            }),
-        ) => {
+        Err(e) if transient(&e) => {
             queue.push(id, pl)?;
             if !ctx.json && !ctx.quiet {
                 eprintln!("note: {e}; registration queued, run `rights sync` when online");

@@ -38,6 +38,8 @@ struct Log {
     path: PathBuf,
     /// Whether its folder entry was synced.
     named: bool,
+    /// Whether it holds appends not yet synced.
+    dirty: bool,
 }
 
 /// What is pending: its entries and the logs that hold them, the last one
@@ -94,6 +96,7 @@ impl PendingLog {
         }
         let log = cur.logs.last_mut().expect("opened above");
         log.file.write_all(&line)?;
+        log.dirty = true;
         cur.entries.push((*id, pl.clone()));
         Ok(())
     }
@@ -118,14 +121,17 @@ impl PendingLog {
             file,
             path,
             named: false,
+            dirty: false,
         })
     }
 
     /// Makes every entry so far durable.
     pub fn sync(&self) -> Result<(), ClientError> {
         let mut cur = self.lock();
-        for log in &mut cur.logs {
+        // Called before every fsync in the mount: a clean log costs nothing.
+        for log in cur.logs.iter_mut().filter(|l| l.dirty || !l.named) {
             log.file.sync_data()?;
+            log.dirty = false;
             if !log.named {
                 crate::durable::sync_dir(log.path.parent().unwrap_or(Path::new(".")))?;
                 log.named = true;
