@@ -147,6 +147,29 @@ fn unlinked_open_file_stays_usable() {
 }
 
 #[test]
+fn unlink_follows_what_the_source_holds_now() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    std::fs::write(m.join("a"), b"protected").unwrap();
+    std::fs::write(m.join("b"), b"protected").unwrap();
+    assert!(m.join("a").exists() && m.join("b").exists());
+    // Behind the mount's back: "a" becomes a plain file, "b.rights" a folder.
+    let src = fx.src();
+    std::fs::remove_file(src.join("a.rights")).unwrap();
+    std::fs::write(src.join("a"), b"plain").unwrap();
+    std::fs::remove_file(src.join("b.rights")).unwrap();
+    std::fs::create_dir(src.join("b.rights")).unwrap();
+    std::fs::write(src.join("b"), b"plain b").unwrap();
+    std::fs::remove_file(m.join("a")).unwrap();
+    assert!(!src.join("a").exists(), "the plain file now named a is the one removed");
+    std::fs::remove_file(m.join("b")).unwrap();
+    assert!(src.join("b.rights").is_dir(), "a folder is never unlinked");
+    assert!(!src.join("b").exists());
+    std::fs::remove_dir(src.join("b.rights")).unwrap();
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
 fn renamed_open_file_keeps_its_descriptor() {
     let mut fx = Fixture::new();
     let m = fx.mnt();

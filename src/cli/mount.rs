@@ -88,7 +88,7 @@ fn registrar(ctx: Ctx, pending: Arc<PendingLog>, wake: Receiver<()>) {
             continue;
         }
         if let Some(batch) = pending.take() {
-            if !register_batch(&ctx, &queue, &batch.entries) {
+            if !register_batch(&ctx, &queue, &batch.entries, false) {
                 tracing::info!("server unreachable: new files stay pending; retrying in 30 s");
                 pending.put_back(batch);
                 next_try = Instant::now() + retry;
@@ -103,26 +103,34 @@ fn registrar(ctx: Ctx, pending: Arc<PendingLog>, wake: Receiver<()>) {
             .into_iter()
             .filter_map(|(id, pl)| Some((id, pl.ok()?)))
             .collect();
-        if !queued.is_empty() && !register_batch(&ctx, &queue, &queued) {
+        if !queued.is_empty() && !register_batch(&ctx, &queue, &queued, true) {
             tracing::info!("server unreachable: registrations stay queued; retrying in 30 s");
             next_try = Instant::now() + retry;
         }
     }
 }
 
-/// Registers `entries`, a hundred per request; false, with nothing lost,
-/// if the server is away from the start. Past the first request, entries
-/// that cannot be sent are queued on their own, as are those the server
-/// refused (for `rights status` and `rights sync` to show).
-fn register_batch(ctx: &Ctx, queue: &RegistrationQueue, entries: &[(ContentId, PublishingLicence)]) -> bool {
+/// Registers `entries` (`queued`: taken from the queue, so each is removed
+/// from it once registered), a hundred per request; false, with nothing
+/// lost, if the server is away from the start. Past the first request,
+/// entries that cannot be sent are queued on their own, as are those the
+/// server refused (for `rights status` and `rights sync` to show).
+fn register_batch(
+    ctx: &Ctx,
+    queue: &RegistrationQueue,
+    entries: &[(ContentId, PublishingLicence)],
+    queued: bool,
+) -> bool {
     for (n, chunk) in entries.chunks(REGISTER_BATCH_MAX).enumerate() {
         let licences: Vec<PublishingLicence> = chunk.iter().map(|(_, pl)| pl.clone()).collect();
         match ctx.session().and_then(|s| s.register_batch(&licences)) {
             Ok(results) => {
+                let mut registered = 0;
                 for ((id, pl), item) in chunk.iter().zip(results) {
                     if matches!(item.status, 200 | 201 | 409) {
-                        tracing::info!(content_id = %id.to_hex(), "registered");
-                        if let Err(e) = queue.remove(id) {
+                        registered += 1;
+                        tracing::debug!(content_id = %id.to_hex(), "registered");
+                        if queued && let Err(e) = queue.remove(id) {
                             tracing::warn!(content_id = %id.to_hex(), error = %e, "could not drop a registered entry from the queue");
                         }
                     } else {
@@ -131,6 +139,7 @@ fn register_batch(ctx: &Ctx, queue: &RegistrationQueue, entries: &[(ContentId, P
                         queue_or_log(queue, id, pl);
                     }
                 }
+                tracing::info!(count = registered, "registered new files");
             }
             // A server without batch registration.
             Err(ClientError::Server { status: 404 | 405, .. }) => {
@@ -231,11 +240,14 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     init_logging();
     let (tx, rx) = channel();
     let pending = Arc::new(PendingLog::new(&RegistrationQueue::new(&ctx.paths)));
+    let kem = ctx.config.server_kem()?;
+    // Files created in the mount wrap their keys with agreements made ahead.
+    kem.compute_ahead();
     let keys = Arc::new(MountKeys {
         licensing,
         me,
         server: ctx.config.server()?.to_string(),
-        kem: ctx.config.server_kem()?,
+        kem,
         pending: pending.clone(),
         wake: std::sync::Mutex::new(tx.clone()),
     });

@@ -5,6 +5,7 @@
 //! every secret is held in a type that zeroizes itself when dropped.
 
 mod aead;
+mod ahead;
 mod delegated;
 mod device;
 mod hash;
@@ -14,7 +15,9 @@ mod server;
 pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, open_small, seal_small};
 pub use delegated::{DELEGATED_SIGNATURE_LEN, DelegatedSigner};
 pub use device::{DeviceKeyPair, DevicePublicKey};
-pub use hash::{Sha256Digest, ct_eq, derive_key, hmac_sha256, random_array, random_bytes, sha256, sha256_parts};
+pub use hash::{
+    KeyedHmac, Sha256Digest, ct_eq, derive_key, hmac_sha256, random_array, random_bytes, sha256, sha256_parts,
+};
 pub use passphrase::{PASSPHRASE_SALT_LEN, open_with_passphrase, seal_with_passphrase};
 pub use server::{
     SERVER_SIGNATURE_LEN, ServerKemPublic, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WRAPPED_KEY_LEN,

@@ -5,11 +5,12 @@
 use ed25519_dalek::Signer;
 use hkdf::Hkdf;
 use sha2::Sha256;
-use x25519_dalek::{EphemeralSecret, PublicKey, StaticSecret};
+use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::CryptoError;
 use super::aead::{BlockCipher, ContentKey, TAG_LEN};
+use super::ahead::{self, Agreement};
 
 /// Length of a [`WrappedKey`]: ephemeral public key, encrypted CEK, tag.
 pub const WRAPPED_KEY_LEN: usize = 32 + 32 + TAG_LEN;
@@ -45,11 +46,11 @@ impl ServerKemPublic {
     /// Wraps `cek` so that only the holder of the matching secret can unwrap
     /// it. `context` (the content id) is bound in, so a wrapped key cannot be
     /// moved to another file. Works offline: only public material is needed.
+    /// Uses an agreement prepared ahead when [`compute_ahead`](Self::compute_ahead)
+    /// was asked for and one is ready.
     pub fn wrap(&self, cek: &ContentKey, context: &[u8]) -> WrappedKey {
-        let eph = EphemeralSecret::random_from_rng(&mut rand::rng());
-        let epk = PublicKey::from(&eph).to_bytes();
-        let shared = eph.diffie_hellman(&PublicKey::from(self.0));
-        let key = wrap_key(shared.as_bytes(), &epk, &self.0, context);
+        let Agreement { epk, shared } = ahead::take(&self.0).unwrap_or_else(|| Agreement::new(&self.0));
+        let key = wrap_key(&shared, &epk, &self.0, context);
         let mut buf = *cek.as_bytes();
         // The wrapping key is fresh for every wrap, so a fixed nonce is safe.
         let tag = BlockCipher::new(&key).seal_with_nonce(&[0u8; 12], context, &mut buf);
@@ -58,6 +59,15 @@ impl ServerKemPublic {
         out[32..64].copy_from_slice(&buf);
         out[64..].copy_from_slice(&tag);
         WrappedKey(out)
+    }
+}
+
+impl ServerKemPublic {
+    /// Prepares key agreements with this key in a background thread from
+    /// now on, so that [`wrap`](Self::wrap) skips its two scalar
+    /// multiplications (for processes that create many files).
+    pub fn compute_ahead(&self) {
+        ahead::start(self.0);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::crypto::{BlockCipher, ContentKey, derive_key};
+use crate::crypto::{BlockCipher, ContentKey, KeyedHmac, derive_key};
 use crate::policy::ContentId;
 
 /// Subkeys of one file, derived with HKDF-SHA256 (salt: the content id), so
@@ -13,8 +13,8 @@ pub struct FileKeys {
     pub blocks: BlockCipher,
     /// Seals state slots.
     pub state: Zeroizing<[u8; 32]>,
-    /// Keys the block commitment PRF.
-    pub commit: Zeroizing<[u8; 32]>,
+    /// The block commitment PRF, keyed once per open file.
+    pub commit: KeyedHmac,
     /// Keys the header MAC.
     pub header: Zeroizing<[u8; 32]>,
     /// Public check value telling a wrong key from a damaged file.
@@ -29,7 +29,7 @@ impl FileKeys {
         Self {
             blocks: BlockCipher::new(&k(b"rightsfs v1 blocks")),
             state: k(b"rightsfs v1 state"),
-            commit: k(b"rightsfs v1 commitment"),
+            commit: KeyedHmac::new(&k(b"rightsfs v1 commitment")[..]),
             header: k(b"rightsfs v1 header mac"),
             check: check[..16].try_into().unwrap(),
         }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroize;
 
+use super::geometry::Geometry;
 use super::header::{FileHeader, SLOT_LEN, read_header, read_up_to};
 use super::journal::{self, Journal, Recovery};
 use super::keys::FileKeys;
@@ -16,8 +17,12 @@ use super::{FormatError, MAX_LEN, MAX_SEALS};
 use crate::crypto::{ContentKey, NONCE_LEN, Sha256Digest, TAG_LEN};
 
 /// Below this many blocks a request is sealed or opened on one thread; above
-/// it, split across cores (thread start-up costs about one block's worth).
+/// it, split across cores (handing work to a helper thread costs about one
+/// block's worth).
 const PARALLEL_BLOCKS: u64 = 32;
+/// Blocks in one share of a parallel request (256 KiB at the default block
+/// size).
+const SHARE_BLOCKS: u64 = 64;
 /// Rewritten committed blocks held before a commit is forced (8 MiB at the
 /// default block size): bounds memory between application fsyncs.
 const MAX_PENDING: usize = 2048;
@@ -121,24 +126,62 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Splits a run of blocks laid out at `stride` into about two halves at a
-/// block boundary and runs `f(first_index, bytes)` on each, in parallel when
-/// the run is long enough to pay for a thread.
+/// Helper threads for long requests: one fewer than the cores, because the
+/// calling thread does a share itself. Started once; a thread per request
+/// cost as much as sealing a few blocks.
+fn helpers() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        if cores() < 2 {
+            return None;
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores() - 1)
+            .thread_name(|i| format!("rightsfs-crypto-{i}"))
+            .build()
+            .map_err(|e| tracing::warn!(error = %e, "no crypto helper threads; sealing on one thread"))
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Runs `f(first_index, bytes)` over a run of blocks laid out at `stride`,
+/// cut into shares of [`SHARE_BLOCKS`] blocks that the calling thread and
+/// the helper threads take in turn. Shares smaller than a core's half let
+/// one thread write its sealed share while another still seals, instead of
+/// both waiting for the file's lock at the end.
 fn for_block_runs<F>(buf: &mut [u8], first: u64, count: u64, stride: usize, f: F) -> Result<(), FormatError>
 where
     F: Fn(u64, &mut [u8]) -> Result<(), FormatError> + Sync,
 {
-    if count < PARALLEL_BLOCKS || cores() < 2 {
-        return f(first, buf);
-    }
-    let half = count / 2;
-    let (a, b) = buf.split_at_mut(half as usize * stride);
-    std::thread::scope(|s| {
-        let h = s.spawn(|| f(first + half, b));
-        let r1 = f(first, a);
-        let r2 = h.join().unwrap_or(Err(FormatError::HeaderMalformed("worker panicked")));
-        r1.and(r2)
-    })
+    let pool = match helpers() {
+        Some(pool) if count >= PARALLEL_BLOCKS => pool,
+        _ => return f(first, buf),
+    };
+    let per = SHARE_BLOCKS.min(count.div_ceil(2));
+    let shares = std::sync::Mutex::new(
+        (first..)
+            .step_by(per as usize)
+            .zip(buf.chunks_mut(per as usize * stride)),
+    );
+    let failed = std::sync::Mutex::new(Ok(()));
+    let work = || {
+        loop {
+            let next = shares.lock().unwrap_or_else(|p| p.into_inner()).next();
+            let Some((start, run)) = next else { return };
+            if let Err(e) = f(start, run) {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Err(e);
+                return;
+            }
+        }
+    };
+    pool.in_place_scope(|s| {
+        for _ in 0..pool.current_num_threads() {
+            s.spawn(|_| work());
+        }
+        work();
+    });
+    failed.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ProtectedFile {
@@ -514,7 +557,9 @@ impl ProtectedFile {
     /// Reseals blocks `first..=last` for a file that will be `new_len` long.
     /// Each block starts from its old plaintext where the old file had bytes
     /// that `data` (bytes at an offset) does not cover, else from zeros, then
-    /// `data` is laid over it. Updates tags, commitment and length.
+    /// `data` is laid over it. Long runs are split across cores, each share
+    /// built, sealed and written by one thread. Updates tags, commitment and
+    /// length.
     fn reseal(&mut self, first: u64, last: u64, new_len: u64, data: Option<(&[u8], u64)>) -> Result<(), FormatError> {
         let g = self.header.geometry;
         let old_len = self.state.len;
@@ -524,45 +569,81 @@ impl ProtectedFile {
         if self.state.seals.saturating_add(count + 1) > MAX_SEALS {
             return Err(FormatError::KeyWornOut);
         }
-        let (bytes, at) = data.unwrap_or((&[], 0));
-        let end = at + bytes.len() as u64;
         let stride = g.stride() as usize;
         let total = (g.tag_offset(last, new_len) + TAG_LEN as u64 - g.block_offset(first)) as usize;
-        let mut out = Wiped::zeroed(total);
-        for i in first..=last {
-            let o = ((i - first) as usize) * stride + NONCE_LEN;
-            let blen = g.block_len(i, new_len);
-            let plain = &mut out[o..o + blen];
-            let bstart = i * g.block_size;
-            let old_blen = g.block_len(i, old_len);
-            let covered = at <= bstart && end >= bstart + old_blen as u64;
-            if i < old_n && old_blen > 0 && !covered {
-                let old = self.read_block(i)?;
-                let k = old_blen.min(blen);
-                plain[..k].copy_from_slice(&old[..k]);
-            }
-            let (lo, hi) = (at.max(bstart), end.min(bstart + blen as u64));
-            if lo < hi {
-                plain[(lo - bstart) as usize..(hi - bstart) as usize]
-                    .copy_from_slice(&bytes[(lo - at) as usize..(hi - at) as usize]);
-            }
+        // Rewrites of committed blocks wait for a journaled commit; the rest
+        // goes straight to the file, whose space is reserved first so that a
+        // full disk fails before any block lands.
+        let direct_from = if self.journal.is_some() {
+            first.max(self.committed_blocks)
+        } else {
+            first
+        };
+        if direct_from <= last {
+            let at = g.block_offset(direct_from);
+            reserve(&self.file, at, total as u64 - (at - g.block_offset(first)))?;
         }
-        let (header, keys) = (&self.header, &self.keys);
-        for_block_runs(&mut out, first, count, stride, |start, run| {
-            for (k, chunk) in run.chunks_mut(stride).enumerate() {
-                let i = start + k as u64;
-                let n = chunk.len();
-                let aad = block_aad(header, i, i + 1 == new_n);
-                let (nonce, tag) = keys.blocks.seal(&aad, &mut chunk[NONCE_LEN..n - TAG_LEN]);
-                chunk[..NONCE_LEN].copy_from_slice(&nonce);
-                chunk[n - TAG_LEN..].copy_from_slice(&tag);
-            }
+        let this = &*self;
+        let (bytes, at) = data.unwrap_or((&[], 0));
+        let end = at + bytes.len() as u64;
+        // Seals block `i` into `chunk` (nonce, ciphertext, tag): straight
+        // from `data` when it covers the whole block, else from a plaintext
+        // built in place (zeros, the old bytes kept, `data` over them).
+        let seal = |i: u64, chunk: &mut [u8]| -> Result<(), FormatError> {
+            let n = chunk.len();
+            let aad = block_aad(&this.header, i, i + 1 == new_n);
+            let plain = &mut chunk[NONCE_LEN..n - TAG_LEN];
+            let bstart = i * g.block_size;
+            let (lo, hi) = (at.max(bstart), end.min(bstart + plain.len() as u64));
+            let (nonce, tag) = if lo == bstart && hi == bstart + plain.len() as u64 {
+                let src = &bytes[(lo - at) as usize..(hi - at) as usize];
+                this.keys.blocks.seal_into(&aad, src, plain)
+            } else {
+                plain.fill(0);
+                let old_blen = g.block_len(i, old_len);
+                if i < old_n && old_blen > 0 && !(at <= bstart && end >= bstart + old_blen as u64) {
+                    let old = this.read_block(i)?;
+                    let k = old_blen.min(plain.len());
+                    plain[..k].copy_from_slice(&old[..k]);
+                }
+                if lo < hi {
+                    plain[(lo - bstart) as usize..(hi - bstart) as usize]
+                        .copy_from_slice(&bytes[(lo - at) as usize..(hi - at) as usize]);
+                }
+                this.keys.blocks.seal(&aad, plain)
+            };
+            chunk[..NONCE_LEN].copy_from_slice(&nonce);
+            chunk[n - TAG_LEN..].copy_from_slice(&tag);
             Ok(())
+        };
+        let sealed = with_scratch(total, |out| {
+            for_block_runs(out, first, count, stride, |start, run| {
+                let (mut i, mut o) = (start, 0);
+                while o < run.len() {
+                    let n = g.block_len(i, new_len) + crate::crypto::BLOCK_OVERHEAD;
+                    seal(i, &mut run[o..o + n])?;
+                    (i, o) = (i + 1, o + n);
+                }
+                let from = direct_from.max(start);
+                let skip = ((from - start) as usize * stride).min(run.len());
+                if skip < run.len() {
+                    this.file.write_all_at(&run[skip..], g.block_offset(from))?;
+                }
+                Ok(())
+            })?;
+            Ok(sealed_blocks(&g, first, last, new_len, direct_from, out))
         })?;
-        self.store_blocks(first, last, new_len, &out)?;
-        for i in first..=last {
-            let o = ((i - first) as usize) * stride + NONCE_LEN + g.block_len(i, new_len);
-            let tag: Tag = out[o..o + TAG_LEN].try_into().unwrap();
+        self.record_blocks(first, new_len, sealed);
+        Ok(())
+    }
+
+    /// Moves the state past blocks `first..` just sealed: tags,
+    /// commitment, seal count and length; rewrites of committed blocks wait
+    /// in memory for the commit.
+    fn record_blocks(&mut self, first: u64, new_len: u64, sealed: Sealed) {
+        let old_n = self.tags.len() as u64;
+        let count = sealed.tags.len() as u64;
+        for (i, tag) in (first..).zip(sealed.tags) {
             if i < old_n {
                 let old = self.tags[i as usize];
                 xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, &old));
@@ -572,36 +653,10 @@ impl ProtectedFile {
             }
             xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, &tag));
         }
+        self.pending.extend(sealed.held);
         self.state.seals += count;
         self.state.len = new_len;
         self.dirty = true;
-        Ok(())
-    }
-
-    /// Puts freshly sealed blocks `first..=last` (laid out in `out` for a
-    /// file of `new_len` bytes) where they belong: straight into the file,
-    /// except, in journaled mode, rewrites of committed blocks, which wait
-    /// in memory for the commit.
-    fn store_blocks(&mut self, first: u64, last: u64, new_len: u64, out: &[u8]) -> Result<(), FormatError> {
-        let g = self.header.geometry;
-        let stride = g.stride() as usize;
-        let direct_from = if self.journal.is_some() {
-            first.max(self.committed_blocks)
-        } else {
-            first
-        };
-        if direct_from <= last {
-            let o = ((direct_from - first) as usize) * stride;
-            let at = g.block_offset(direct_from);
-            reserve(&self.file, at, (out.len() - o) as u64)?;
-            self.file.write_all_at(&out[o..], at)?;
-        }
-        for i in first..direct_from.min(last + 1) {
-            let o = ((i - first) as usize) * stride;
-            let n = g.block_len(i, new_len) + crate::crypto::BLOCK_OVERHEAD;
-            self.pending.insert(i, out[o..o + n].to_vec());
-        }
-        Ok(())
     }
 
     /// Sets the plaintext length: shrinking reseals the new last block and
@@ -808,6 +863,61 @@ fn reserve(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
         Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
         _ => Err(e),
     }
+}
+
+/// What sealing a run of blocks produced: their tags in order, and the
+/// sealed images of the blocks not written in place yet.
+struct Sealed {
+    tags: Vec<Tag>,
+    held: Vec<(u64, Vec<u8>)>,
+}
+
+/// Picks the tags of blocks `first..=last` out of `out` (laid out for a
+/// file of `new_len` bytes), and copies the blocks below `direct_from`.
+fn sealed_blocks(g: &Geometry, first: u64, last: u64, new_len: u64, direct_from: u64, out: &[u8]) -> Sealed {
+    let stride = g.stride() as usize;
+    let mut sealed = Sealed {
+        tags: Vec::with_capacity((last - first + 1) as usize),
+        held: Vec::new(),
+    };
+    for i in first..=last {
+        let o = ((i - first) as usize) * stride;
+        let n = g.block_len(i, new_len) + crate::crypto::BLOCK_OVERHEAD;
+        if i < direct_from {
+            sealed.held.push((i, out[o..o + n].to_vec()));
+        }
+        sealed.tags.push(out[o + n - TAG_LEN..o + n].try_into().unwrap());
+    }
+    sealed
+}
+
+/// Runs `f` on this thread's sealing buffer, `len` bytes long. After a
+/// successful seal the buffer holds only nonces, ciphertext and tags, so it
+/// is kept for the next request (no allocation, page faults or zeroing per
+/// write); if `f` fails, plaintext may be left in it and it is wiped.
+/// Buffers above 4 MiB are not kept.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> Result<R, FormatError>) -> Result<R, FormatError> {
+    const KEEP_MAX: usize = 4 << 20;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let run = |buf: &mut Vec<u8>| {
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let r = f(&mut buf[..len]);
+        if r.is_err() {
+            buf.as_mut_slice().zeroize();
+        }
+        r
+    };
+    if len > KEEP_MAX {
+        return run(&mut Vec::new());
+    }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        Err(_) => run(&mut Vec::new()),
+    })
 }
 
 #[cfg(test)]

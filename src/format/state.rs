@@ -7,7 +7,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::crypto::{Sha256Digest, TAG_LEN, hmac_sha256, open_small, seal_small};
+use crate::crypto::{KeyedHmac, Sha256Digest, TAG_LEN, open_small, seal_small};
 
 use super::header::SLOT_LEN;
 use super::{FormatError, MAX_LEN, MAX_SEALS};
@@ -37,8 +37,8 @@ pub struct State {
 pub const DURABLE: u64 = 1;
 
 /// The commitment term of one block.
-pub fn term(commit_key: &[u8; 32], index: u64, tag: &[u8; TAG_LEN]) -> Sha256Digest {
-    hmac_sha256(commit_key, &[&index.to_be_bytes(), tag])
+pub fn term(commit_key: &KeyedHmac, index: u64, tag: &[u8; TAG_LEN]) -> Sha256Digest {
+    commit_key.mac(&[&index.to_be_bytes(), tag])
 }
 
 /// XORs `t` into `acc`.

@@ -155,6 +155,18 @@ impl RightsFs {
         Ok((name.to_owned(), kind, md))
     }
 
+    /// The source path of `name` in `parent` if the table holds it as a
+    /// protected file (from an earlier lookup), without asking the source.
+    fn known_protected(&self, parent: u64, name: &OsStr) -> Option<PathBuf> {
+        if parent == ROOT && names::is_hidden_at_root(name) {
+            return None;
+        }
+        let pname = names::protected(name);
+        let t = self.table();
+        let ino = t.by_name(parent, &pname)?;
+        (t.get(ino)?.kind == Kind::Protected).then(|| t.child_path(parent, &pname).ok())?
+    }
+
     /// Looks `name` up and counts a kernel reference to it.
     pub(super) fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
         let (bname, kind, md) = self.resolve(parent, name)?;
@@ -772,6 +784,20 @@ impl RightsFs {
 
     /// Removes a file or link.
     pub(super) fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
+        // The kernel looked the name up before unlinking it, so the table
+        // usually knows it is a protected file: no second lookup in the
+        // source. If the source changed meanwhile, resolve it afresh.
+        if let Some(p) = self.known_protected(parent, name) {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {
+                    self.table().unlink_name(parent, &names::protected(name));
+                    return Ok(());
+                }
+                // Gone or no longer a file: the slow path finds what the
+                // name means now and gives the error that goes with it.
+                Err(_) => {}
+            }
+        }
         let (bname, kind, _) = self.resolve(parent, name)?;
         if kind == Kind::Dir {
             return Err(Errno::EISDIR);

@@ -155,7 +155,6 @@ impl Table {
     }
 
     /// The inode known as `name` in `parent`, if any.
-    #[cfg(test)]
     pub fn by_name(&self, parent: u64, name: &OsStr) -> Option<u64> {
         self.names.get(&(parent, name.to_owned())).copied()
     }

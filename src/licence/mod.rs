@@ -413,7 +413,7 @@ impl Licensing {
 
     /// What is cached for `id`, without the network or any private-key use.
     pub fn cached(&self, id: &ContentId) -> Option<CachedLicence> {
-        if self.owners.contains(id) || self.lru().peek(id).is_some_and(|a| a.owner) {
+        if self.lru().peek(id).is_some_and(|a| a.owner) || self.owners.contains(id) {
             return Some(CachedLicence::owner(*id));
         }
         let ul = self.licences.load(id).ok().flatten()?;
