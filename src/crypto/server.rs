@@ -29,7 +29,11 @@ pub struct WrappedKey(pub [u8; WRAPPED_KEY_LEN]);
 pub struct ServerKemPublic(pub [u8; 32]);
 
 /// The server's X25519 secret; zeroized on drop by `x25519-dalek`.
-pub struct ServerKemSecret(StaticSecret);
+pub struct ServerKemSecret {
+    secret: StaticSecret,
+    /// Derived once: every registration checks it and every unwrap binds it.
+    public: ServerKemPublic,
+}
 
 fn wrap_key(shared: &[u8; 32], epk: &[u8; 32], recipient: &[u8; 32], context: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut salt = [0u8; 64];
@@ -74,33 +78,35 @@ impl ServerKemPublic {
 impl ServerKemSecret {
     /// A new random key pair, made once when a server first starts.
     pub fn generate() -> Self {
-        Self(StaticSecret::from(super::hash::random_array::<32>()))
+        Self::from_bytes(super::hash::random_array::<32>())
     }
 
     /// Restores the secret from its 32 stored bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(StaticSecret::from(bytes))
+        let secret = StaticSecret::from(bytes);
+        let public = ServerKemPublic(PublicKey::from(&secret).to_bytes());
+        Self { secret, public }
     }
 
     /// The secret's bytes, for writing to the 0600 key file.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.0.to_bytes())
+        Zeroizing::new(self.secret.to_bytes())
     }
 
     /// The matching public key.
     pub fn public(&self) -> ServerKemPublic {
-        ServerKemPublic(PublicKey::from(&self.0).to_bytes())
+        self.public
     }
 
     /// Recovers the content key from a [`WrappedKey`] made for `context`.
     pub fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<ContentKey, CryptoError> {
         let w = &wrapped.0;
         let epk: [u8; 32] = w[..32].try_into().unwrap();
-        let shared = self.0.diffie_hellman(&PublicKey::from(epk));
+        let shared = self.secret.diffie_hellman(&PublicKey::from(epk));
         if !shared.was_contributory() {
             return Err(CryptoError::Malformed("low-order ephemeral key"));
         }
-        let key = wrap_key(shared.as_bytes(), &epk, &self.public().0, context);
+        let key = wrap_key(shared.as_bytes(), &epk, &self.public.0, context);
         let mut buf = Zeroizing::new([0u8; 32]);
         buf.copy_from_slice(&w[32..64]);
         let tag: [u8; TAG_LEN] = w[64..].try_into().unwrap();

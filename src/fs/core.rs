@@ -786,17 +786,14 @@ impl RightsFs {
     pub(super) fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
         // The kernel looked the name up before unlinking it, so the table
         // usually knows it is a protected file: no second lookup in the
-        // source. If the source changed meanwhile, resolve it afresh.
-        if let Some(p) = self.known_protected(parent, name) {
-            match std::fs::remove_file(&p) {
-                Ok(()) => {
-                    self.table().unlink_name(parent, &names::protected(name));
-                    return Ok(());
-                }
-                // Gone or no longer a file: the slow path finds what the
-                // name means now and gives the error that goes with it.
-                Err(_) => {}
-            }
+        // source. If the entry is gone or no longer a file (the source
+        // changed meanwhile), the slow path finds what the name means now
+        // and gives the error that goes with it.
+        if let Some(p) = self.known_protected(parent, name)
+            && std::fs::remove_file(&p).is_ok()
+        {
+            self.table().unlink_name(parent, &names::protected(name));
+            return Ok(());
         }
         let (bname, kind, _) = self.resolve(parent, name)?;
         if kind == Kind::Dir {

@@ -33,7 +33,14 @@ impl SqliteStore {
             // avoids one fsync per licence; the last transactions may be lost.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        // An embedded database has no connection to lose, so no ping
+        // before each use (it was a round trip to the connection's thread
+        // per query).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect_with(opts)
+            .await?;
         sqlx::raw_sql(include_str!("schema_sqlite.sql")).execute(&pool).await?;
         Ok(Self { pool })
     }
