@@ -306,7 +306,11 @@ impl Filesystem for RightsFs {
     }
 
     fn getxattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
-        reply.error(Errno::NO_XATTR);
+        // ENOSYS tells the kernel, once, that this file system has no
+        // extended attributes: it answers EOPNOTSUPP itself from then on.
+        // Otherwise it asks for `security.capability` before every write,
+        // a round trip per write(2).
+        reply.error(Errno::ENOSYS);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
@@ -314,7 +318,8 @@ impl Filesystem for RightsFs {
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::NO_XATTR);
+        // As for getxattr: the kernel answers EOPNOTSUPP from then on.
+        reply.error(Errno::ENOSYS);
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
