@@ -922,7 +922,27 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> Result<R, FormatErro
 
 #[cfg(test)]
 mod wiped_tests {
-    use super::Wiped;
+    use super::{FormatError, Wiped, with_scratch};
+
+    #[test]
+    fn scratch_is_wiped_when_sealing_fails_and_kept_when_it_succeeds() {
+        let r: Result<(), _> = with_scratch(4096, |b| {
+            b.fill(0x5a);
+            Err(FormatError::TooLarge)
+        });
+        assert!(r.is_err());
+        with_scratch(8192, |b| {
+            assert!(b[..4096].iter().all(|x| *x == 0), "plaintext left after a failure");
+            b.fill(0xc3);
+            Ok(())
+        })
+        .unwrap();
+        with_scratch(100, |b| {
+            assert!(b.iter().all(|x| *x == 0xc3), "a sealed buffer is reused as it is");
+            Ok(())
+        })
+        .unwrap();
+    }
 
     #[test]
     fn wipe_zeroes_every_byte() {
