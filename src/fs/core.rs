@@ -164,7 +164,10 @@ impl RightsFs {
         let pname = names::protected(name);
         let t = self.table();
         let ino = t.by_name(parent, &pname)?;
-        (t.get(ino)?.kind == Kind::Protected).then(|| t.child_path(parent, &pname).ok())?
+        if t.get(ino)?.kind != Kind::Protected {
+            return None;
+        }
+        t.child_path(parent, &pname).ok()
     }
 
     /// Looks `name` up and counts a kernel reference to it.
