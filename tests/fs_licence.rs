@@ -7,6 +7,7 @@
 mod cli_support;
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use cli_support::{Server, User};
@@ -50,6 +51,16 @@ impl Drop for Mount<'_> {
 
 fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
     r.err().and_then(|e| e.raw_os_error())
+}
+
+/// `access(2)` on `p`: `None` if allowed, else the errno.
+fn access(p: &Path, mode: i32) -> Option<i32> {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    if unsafe { libc::access(c.as_ptr(), mode) } == 0 {
+        None
+    } else {
+        std::io::Error::last_os_error().raw_os_error()
+    }
 }
 
 fn copy_in(from: &Path, to_dir: &Path) {
@@ -120,6 +131,15 @@ fn owner_edits_viewer_reads_stranger_is_refused_and_revocation_bites() {
         Some(libc::EACCES)
     );
     assert_eq!(errno_of(std::fs::write(&bf, b"vandalised")), Some(libc::EACCES));
+    // access(2), which editors ask before offering to save, says the same
+    // (the daemon answers it: the mount runs without default_permissions).
+    assert_eq!(access(&bf, libc::W_OK), Some(libc::EACCES));
+    assert_eq!(access(&bf, libc::R_OK), None);
+    assert_eq!(access(&f, libc::R_OK | libc::W_OK), None, "the owner may write");
+    // A truncate by path, with no open descriptor, is refused too.
+    let cpath = std::ffi::CString::new(bf.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::truncate(cpath.as_ptr(), 0) }, -1);
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EACCES));
     assert_eq!(std::fs::read(&bf).unwrap(), b"version 1\nedited by alice\n");
 
     // Carol has no licence: the file is listed, opening it is refused and

@@ -315,6 +315,34 @@ fn o_trunc_and_o_excl() {
 }
 
 #[test]
+fn access_answers_from_the_mode_shown() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let p = m.join("tool.sh");
+    std::fs::write(&p, b"#!/bin/sh\necho ran\n").unwrap();
+    let access = |p: &Path, mode: i32| {
+        // SAFETY: a valid C string.
+        if unsafe { libc::access(cpath(p).as_ptr(), mode) } == 0 {
+            0
+        } else {
+            errno()
+        }
+    };
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(access(&p, libc::F_OK), 0);
+    assert_eq!(access(&p, libc::R_OK | libc::W_OK), 0);
+    assert_eq!(access(&p, libc::X_OK), libc::EACCES, "no execute bit");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(access(&p, libc::X_OK), 0);
+    let out = Command::new(&p).output().unwrap();
+    assert_eq!(out.stdout, b"ran\n", "a protected script runs from the mount");
+    std::fs::create_dir(m.join("d")).unwrap();
+    assert_eq!(access(&m.join("d"), libc::X_OK | libc::W_OK), 0);
+    assert_eq!(access(&m.join("missing"), libc::F_OK), libc::ENOENT);
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
 fn chmod_and_times() {
     let mut fx = Fixture::new();
     let m = fx.mnt();

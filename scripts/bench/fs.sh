@@ -12,7 +12,7 @@
 # rightsfs/gocryptfs and rightsfs/plain FUSE. Then every FUSE daemon streams
 # a large file (write, then read after dropping caches) while its peak RSS
 # (VmHWM of /proc/PID/status, reset first through /proc/PID/clear_refs) is
-# recorded; rightsfs streams through a freshly started daemon.
+# recorded; rightsfs streams through the daemon that served the rounds.
 #
 # Usage: scripts/bench/fs.sh            (run as root: drop_caches, FUSE)
 # Environment knobs (defaults in brackets):
@@ -193,13 +193,10 @@ stream() {
   rm -f "$f"
   echo "$name stream_peak_rss $hwm KiB write=${w// /_} read=${rd// /_}"
 }
-# The rightsfs daemon that served the rounds keeps what its allocator
-# retained from them (clear_refs only lowers VmHWM to the current RSS), so
-# note its figures, then stream through a freshly started daemon.
+# rightsfs streams through the daemon that served the rounds: what a
+# long-running mount holds, not a fresh one. Its resident memory before
+# streaming is noted too.
 echo "rightsfs after_rounds_rss $(awk '/^VmRSS/{print $2}' "/proc/$RIGHTS_PID/status") KiB hwm=$(awk '/^VmHWM/{print $2}' "/proc/$RIGHTS_PID/status")" > "$W/stream.txt"
-rights unmount "$W/mnt/rightsfs" >&2
-OUT=$(rights mount "$W/src/rightsfs" "$W/mnt/rightsfs" --daemon --threads "$THREADS")
-RIGHTS_PID=$(grep -o 'daemon pid [0-9]\+' <<< "$OUT" | grep -o '[0-9]\+$') || die "no daemon pid in: $OUT"
 echo "== streaming ${STREAM_MB} MiB through each FUSE mount" >&2
 {
   [ -n "$MIRROR_PID" ] && stream plainfuse "$MIRROR_PID"

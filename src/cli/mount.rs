@@ -209,8 +209,9 @@ pub struct MountArgs<'a> {
 /// `rights mount`.
 pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     if !a.daemon || std::env::var_os(DAEMON_CHILD).is_some() {
-        // Before any thread exists, so that every thread inherits it.
+        // Before any thread exists, so that every thread inherits them.
         crate::fs::block_signals();
+        crate::fs::limit_arenas();
     }
     let me = ctx.config.me()?.clone();
     let (src, mnt) = crate::fs::check(a.source, a.mountpoint)?;

@@ -18,6 +18,7 @@ use super::access::{DefaultPolicy, KeySource};
 use super::inodes::{HeaderFacts, Kind, ROOT, Table};
 use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
+use super::perm::{self, Caller, Shown};
 use super::registry::Reporter;
 use crate::format::{DEFAULT_BLOCK_SIZE, ProtectedFile, read_header};
 use crate::policy::{ContentId, Right, Rights};
@@ -123,6 +124,11 @@ impl RightsFs {
         self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh)
     }
 
+    /// Whether no file or folder of the mount is open.
+    pub(super) fn no_open_handles(&self) -> bool {
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     /// Which source entry `name` in `parent` means: a protected file
     /// `name.rights`, else `name` itself (a folder, link, or a plain file
     /// whose name does not carry the suffix).
@@ -184,6 +190,13 @@ impl RightsFs {
 
     /// Attributes of a known inode.
     pub(super) fn getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
+        let (kind, md) = self.source_metadata(ino)?;
+        self.attr_from(ino, kind, &md)
+    }
+
+    /// A known inode's kind and source metadata (from the open view's
+    /// descriptor when there is one, so unlinked open files still answer).
+    fn source_metadata(&self, ino: u64) -> Result<(Kind, Metadata), Errno> {
         let (kind, open, path) = {
             let t = self.table();
             let node = t.get(ino).ok_or(Errno::ENOENT)?;
@@ -194,34 +207,27 @@ impl RightsFs {
             (None, Ok(p)) => std::fs::symlink_metadata(p).map_err(io)?,
             (None, Err(e)) => return Err(e),
         };
-        self.attr_from(ino, kind, &md)
+        Ok((kind, md))
     }
 
     /// Attributes from source metadata: protected files report their
     /// plaintext size (from the open view, or from the header's geometry,
     /// with no key) and lose write bits when the user may only view.
     pub(super) fn attr_from(&self, ino: u64, kind: Kind, md: &Metadata) -> Result<FileAttr, Errno> {
-        let mut size = md.len();
+        Ok(self.shape(ino, kind, md).0)
+    }
+
+    /// Attributes, and whether the licence allows viewing only.
+    fn shape(&self, ino: u64, kind: Kind, md: &Metadata) -> (FileAttr, bool) {
+        let (size, view_only) = match kind {
+            Kind::Protected => self.protected_shape(ino, md),
+            _ => (md.len(), false),
+        };
         let mut perm = (md.mode() & 0o7777) as u16;
-        if kind == Kind::Protected {
-            let open = self.table().get(ino).and_then(|n| n.open.clone());
-            if let Some(of) = open {
-                size = of.len();
-                if !of.writable {
-                    perm &= !0o222;
-                }
-            } else {
-                let facts = self.facts(ino, md);
-                size = match &facts {
-                    Some(f) => f.geometry.plaintext_len(md.len()).unwrap_or(0),
-                    None => 0,
-                };
-                if facts.and_then(|f| f.rights).is_some_and(|r| !r.has(Right::Edit)) {
-                    perm &= !0o222;
-                }
-            }
+        if view_only {
+            perm &= !0o222;
         }
-        Ok(FileAttr {
+        let attr = FileAttr {
             ino: INodeNo(ino),
             size,
             blocks: md.blocks(),
@@ -237,7 +243,42 @@ impl RightsFs {
             rdev: md.rdev() as u32,
             blksize: 4096,
             flags: 0,
-        })
+        };
+        (attr, view_only)
+    }
+
+    /// A protected inode's plaintext size and whether its licence allows
+    /// viewing only.
+    fn protected_shape(&self, ino: u64, md: &Metadata) -> (u64, bool) {
+        let open = self.table().get(ino).and_then(|n| n.open.clone());
+        if let Some(of) = open {
+            return (of.len(), !of.writable);
+        }
+        match self.facts(ino, md) {
+            Some(f) => (
+                f.geometry.plaintext_len(md.len()).unwrap_or(0),
+                f.rights.is_some_and(|r| !r.has(Right::Edit)),
+            ),
+            None => (0, false),
+        }
+    }
+
+    /// Answers `access(2)` (see `perm.rs` for why the kernel asks).
+    pub(super) fn access(&self, ino: u64, caller: Caller, mask: i32) -> Result<(), Errno> {
+        let (kind, md) = self.source_metadata(ino)?;
+        let (attr, view_only) = self.shape(ino, kind, &md);
+        let shown = Shown {
+            kind: attr.kind,
+            perm: attr.perm,
+            uid: attr.uid,
+            gid: attr.gid,
+            view_only,
+        };
+        if perm::allows(caller, &shown, mask) {
+            Ok(())
+        } else {
+            Err(Errno::EACCES)
+        }
     }
 
     /// Header facts of a protected inode, read once (a header never

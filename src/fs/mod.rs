@@ -13,14 +13,17 @@
 mod access;
 mod core;
 mod inodes;
+mod memory;
 mod mount;
 mod names;
 mod open;
 mod ops;
+mod perm;
 mod recover;
 mod registry;
 
 pub use access::{DefaultPolicy, KeySource, parse_policy_file};
+pub use memory::limit_arenas;
 pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};
 pub use names::{POLICY_FILE, STATE_DIR};
 pub use registry::{MountRecord, RecoveryNote, detach, find, is_mounted, list, pid_alive, unmount, unmount_all};

@@ -104,14 +104,18 @@ fn fuser_config(cfg: &MountConfig, src: &Path) -> Config {
     c.mount_options = vec![
         MountOption::FSName(format!("rightsfs:{}", src.display())),
         MountOption::Subtype("rightsfs".into()),
-        MountOption::DefaultPermissions,
         MountOption::NoSuid,
         MountOption::NoDev,
         MountOption::NoAtime,
     ];
     c.acl = if cfg.allow_other {
+        // Other users come in: the kernel checks the mode bits for them.
+        c.mount_options.push(MountOption::DefaultPermissions);
         SessionACL::All
     } else {
+        // Only the mounting user: the source filesystem checks what the
+        // daemon does on that user's behalf, and `perm.rs` answers
+        // access(2), which saves a round trip per path walk after a change.
         SessionACL::Owner
     };
     c.n_threads = Some(cfg.threads.max(1));

@@ -14,6 +14,7 @@ use fuser::{
 
 use super::core::{RightsFs, TTL};
 use super::open::Handle;
+use super::perm::Caller;
 
 const GEN: Generation = Generation(0);
 
@@ -224,6 +225,9 @@ impl Filesystem for RightsFs {
     ) {
         self.release_fh(fh.0);
         reply.ok();
+        if self.no_open_handles() {
+            super::memory::trim_when_idle();
+        }
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, datasync: bool, reply: ReplyEmpty) {
@@ -322,8 +326,12 @@ impl Filesystem for RightsFs {
         reply.error(Errno::ENOSYS);
     }
 
-    fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        match RightsFs::getattr(self, ino.0) {
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let caller = Caller {
+            uid: req.uid(),
+            gid: req.gid(),
+        };
+        match RightsFs::access(self, ino.0, caller, mask.bits()) {
             Ok(_) => reply.ok(),
             Err(e) => reply.error(e),
         }
