@@ -120,10 +120,27 @@ async fn exercise(store: Arc<dyn Store>) {
             .unwrap(),
         InsertOutcome::Exists(Box::new(c.clone()))
     );
+    // A batch: two new ones, one already there, one repeated within the
+    // batch; outcomes in order, all stored by one commit.
+    let fresh = |n: u32| ContentRecord {
+        id: format!("{u}{n:020}"),
+        ..c.clone()
+    };
+    let batch = [fresh(1), c.clone(), fresh(2), fresh(1)];
+    assert_eq!(
+        store.insert_contents(&batch).await.unwrap(),
+        [
+            InsertOutcome::Created,
+            InsertOutcome::Exists(Box::new(c.clone())),
+            InsertOutcome::Created,
+            InsertOutcome::Exists(Box::new(fresh(1))),
+        ]
+    );
+    assert_eq!(store.get_content(&fresh(2).id).await.unwrap(), Some(fresh(2)));
     assert!(store.update_policy(&c.id, "{\"p\":1}", "{\"p\":2}").await.unwrap());
     assert!(!store.update_policy(&c.id, "{\"p\":1}", "{\"p\":3}").await.unwrap());
     assert_eq!(store.get_content(&c.id).await.unwrap().unwrap().policy, "{\"p\":2}");
-    assert_eq!(store.list_owned(&alice).await.unwrap().len(), 1);
+    assert_eq!(store.list_owned(&alice).await.unwrap().len(), 3);
     assert!(
         store
             .list_not_owned(&alice)

@@ -56,7 +56,10 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterContent>,
 ) -> ApiResult<(StatusCode, axum::Json<ContentInfo>)> {
     let devices = state.store.list_devices(caller.email.as_str()).await?;
-    let (status, info) = register_one(&state, &caller, &devices, req.publishing_licence).await?;
+    let checked = check(&state, &caller, &devices, req.publishing_licence)?;
+    let outcome = state.store.insert_content(&checked.rec).await?;
+    let (status, info) = settle(&state, checked, outcome)?;
+    tracing::info!(content = %info.content_id, owner = %info.owner, status = status.as_u16(), "content registration");
     Ok((status, axum::Json(info)))
 }
 
@@ -80,33 +83,72 @@ pub async fn register_batch(
         ));
     }
     let devices = state.store.list_devices(caller.email.as_str()).await?;
-    let mut results = Vec::with_capacity(req.publishing_licences.len());
+    // Every licence is checked first; those that pass are stored in one
+    // transaction (one commit per batch instead of one per file).
+    let mut results: Vec<Option<ItemOutcome>> = Vec::with_capacity(req.publishing_licences.len());
+    let mut good = Vec::new();
     for pl in req.publishing_licences {
         let id = pl.decode_unverified().ok().map(|b| b.content_id.to_hex());
-        results.push(match register_one(&state, &caller, &devices, pl).await {
+        match check(&state, &caller, &devices, pl) {
+            Ok(c) => {
+                results.push(None);
+                good.push((results.len() - 1, c));
+            }
+            Err(e) => results.push(Some(failed(id, e))),
+        }
+    }
+    let records: Vec<ContentRecord> = good.iter().map(|(_, c)| c.rec.clone()).collect();
+    let outcomes = if records.is_empty() {
+        Vec::new()
+    } else {
+        state.store.insert_contents(&records).await?
+    };
+    for ((i, checked), outcome) in good.into_iter().zip(outcomes) {
+        let id = checked.rec.id.clone();
+        results[i] = Some(match settle(&state, checked, outcome) {
             Ok((status, info)) => ItemOutcome {
                 content_id: Some(info.content_id),
                 status: status.as_u16(),
                 error: None,
                 message: None,
             },
-            Err(e) => ItemOutcome {
-                content_id: id,
-                status: e.status.as_u16(),
-                error: Some(e.code.to_string()),
-                message: Some(e.message),
-            },
+            Err(e) => failed(Some(id), e),
         });
     }
+    let results: Vec<ItemOutcome> = results
+        .into_iter()
+        .map(|r| r.expect("every item has an outcome"))
+        .collect();
+    let created = results.iter().filter(|r| r.status == 201).count();
+    tracing::info!(owner = %caller.email, items = results.len(), created, "content registration batch");
     Ok(axum::Json(BatchOutcome { results }))
 }
 
-async fn register_one(
+/// An item's outcome when it was refused.
+fn failed(content_id: Option<String>, e: ApiError) -> ItemOutcome {
+    ItemOutcome {
+        content_id,
+        status: e.status.as_u16(),
+        error: Some(e.code.to_string()),
+        message: Some(e.message),
+    }
+}
+
+/// A publishing licence that passed every check, ready to store.
+struct Checked {
+    rec: ContentRecord,
+    content_id: [u8; 16],
+    cek: crate::crypto::ContentKey,
+}
+
+/// Checks a publishing licence: intact, the caller's own, made on one of
+/// the caller's devices, for this server, and its content key unwraps.
+fn check(
     state: &AppState,
     caller: &Caller,
     devices: &[crate::store::DeviceRecord],
     pl: crate::policy::PublishingLicence,
-) -> ApiResult<(StatusCode, ContentInfo)> {
+) -> ApiResult<Checked> {
     let body = pl
         .verify()
         .map_err(|e| ApiError::bad_request("bad_licence", format!("the publishing licence is refused: {e}")))?;
@@ -149,14 +191,24 @@ async fn register_one(
         created_at: body.created_at,
         registered_at: now(),
     };
-    match state.store.insert_content(&rec).await? {
+    Ok(Checked {
+        rec,
+        content_id: body.content_id.0,
+        cek,
+    })
+}
+
+/// The answer for a checked licence, given what the store made of it.
+fn settle(state: &AppState, checked: Checked, outcome: InsertOutcome) -> ApiResult<(StatusCode, ContentInfo)> {
+    let Checked { rec, content_id, cek } = checked;
+    match outcome {
         InsertOutcome::Created => {
             state
                 .ceks
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .put(body.content_id.0, cek);
-            tracing::info!(content = %rec.id, owner = %rec.owner, "content registered");
+                .put(content_id, cek);
+            tracing::debug!(content = %rec.id, owner = %rec.owner, "content registered");
             Ok((StatusCode::CREATED, info(&rec)?))
         }
         InsertOutcome::Exists(old) if old.pl == rec.pl => Ok((StatusCode::OK, info(&old)?)),

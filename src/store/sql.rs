@@ -63,6 +63,10 @@ impl PgStore {
     }
 }
 
+/// Registers content unless its id is taken (both backends).
+const INSERT_CONTENT: &str = "INSERT INTO content (id, owner, pl, policy, revoked, created_at, registered_at) \
+                              VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (id) DO NOTHING";
+
 macro_rules! content_from_row {
     ($r:expr) => {{
         let r = $r;
@@ -332,30 +336,50 @@ macro_rules! sql_store {
             }
 
             fn insert_content(&self, c: &ContentRecord) -> StoreFuture<'_, InsertOutcome> {
-                let c = c.clone();
+                let batch = self.insert_contents(std::slice::from_ref(c));
                 Box::pin(async move {
-                    let r = sqlx::query(
-                        "INSERT INTO content (id, owner, pl, policy, revoked, created_at, registered_at) \
-                         VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(&c.id)
-                    .bind(&c.owner)
-                    .bind(&c.pl)
-                    .bind(&c.policy)
-                    .bind(c.created_at)
-                    .bind(c.registered_at)
-                    .execute(&self.pool)
-                    .await?;
-                    if r.rows_affected() > 0 {
-                        return Ok(InsertOutcome::Created);
+                    batch
+                        .await?
+                        .pop()
+                        .ok_or_else(|| StoreError::Corrupt("an insert gave no outcome".into()))
+                })
+            }
+
+            fn insert_contents(&self, cs: &[ContentRecord]) -> StoreFuture<'_, Vec<InsertOutcome>> {
+                let cs = cs.to_vec();
+                Box::pin(async move {
+                    let mut tx = self.pool.begin().await?;
+                    let mut out = Vec::with_capacity(cs.len());
+                    for c in &cs {
+                        let r = sqlx::query(INSERT_CONTENT)
+                            .bind(&c.id)
+                            .bind(&c.owner)
+                            .bind(&c.pl)
+                            .bind(&c.policy)
+                            .bind(c.created_at)
+                            .bind(c.registered_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        if r.rows_affected() > 0 {
+                            out.push(InsertOutcome::Created);
+                            continue;
+                        }
+                        let r = sqlx::query("SELECT * FROM content WHERE id = $1")
+                            .bind(&c.id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        match r {
+                            Some(r) => out.push(InsertOutcome::Exists(Box::new(content_from_row!(r)))),
+                            None => {
+                                return Err(StoreError::Corrupt(format!(
+                                    "content {} vanished during insert",
+                                    c.id
+                                )));
+                            }
+                        }
                     }
-                    match self.get_content(&c.id).await? {
-                        Some(existing) => Ok(InsertOutcome::Exists(Box::new(existing))),
-                        None => Err(StoreError::Corrupt(format!(
-                            "content {} vanished during insert",
-                            c.id
-                        ))),
-                    }
+                    tx.commit().await?;
+                    Ok(out)
                 })
             }
 
