@@ -128,7 +128,7 @@ async fn exercise(store: Arc<dyn Store>) {
     };
     let batch = [fresh(1), c.clone(), fresh(2), fresh(1)];
     assert_eq!(
-        store.insert_contents(&batch).await.unwrap(),
+        store.insert_contents(batch.to_vec()).await.unwrap(),
         [
             InsertOutcome::Created,
             InsertOutcome::Exists(Box::new(c.clone())),

@@ -34,6 +34,8 @@ pub fn limit_arenas() {
 pub fn trim_when_idle() {
     static START: OnceLock<Instant> = OnceLock::new();
     static LAST: AtomicU64 = AtomicU64::new(0);
+    // Milliseconds since the first call, offset by one period so that the
+    // first call (LAST still 0) trims.
     let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + TRIM_EVERY_MS;
     let last = LAST.load(Ordering::Relaxed);
     if now < last + TRIM_EVERY_MS

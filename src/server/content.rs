@@ -56,7 +56,7 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterContent>,
 ) -> ApiResult<(StatusCode, axum::Json<ContentInfo>)> {
     let devices = state.store.list_devices(caller.email.as_str()).await?;
-    let checked = check(&state, &caller, &devices, req.publishing_licence)?;
+    let checked = check(&state, &caller, &devices, &req.publishing_licence)?;
     let outcome = state.store.insert_content(&checked.rec).await?;
     let (status, info) = settle(&state, checked, outcome)?;
     tracing::info!(content = %info.content_id, owner = %info.owner, status = status.as_u16(), "content registration");
@@ -87,21 +87,23 @@ pub async fn register_batch(
     // transaction (one commit per batch instead of one per file).
     let mut results: Vec<Option<ItemOutcome>> = Vec::with_capacity(req.publishing_licences.len());
     let mut good = Vec::new();
-    for pl in req.publishing_licences {
-        let id = pl.decode_unverified().ok().map(|b| b.content_id.to_hex());
+    for pl in &req.publishing_licences {
         match check(&state, &caller, &devices, pl) {
             Ok(c) => {
                 results.push(None);
                 good.push((results.len() - 1, c));
             }
-            Err(e) => results.push(Some(failed(id, e))),
+            Err(e) => {
+                let id = pl.decode_unverified().ok().map(|b| b.content_id.to_hex());
+                results.push(Some(failed(id, e)));
+            }
         }
     }
     let records: Vec<ContentRecord> = good.iter().map(|(_, c)| c.rec.clone()).collect();
     let outcomes = if records.is_empty() {
         Vec::new()
     } else {
-        state.store.insert_contents(&records).await?
+        state.store.insert_contents(records).await?
     };
     for ((i, checked), outcome) in good.into_iter().zip(outcomes) {
         let id = checked.rec.id.clone();
@@ -147,7 +149,7 @@ fn check(
     state: &AppState,
     caller: &Caller,
     devices: &[crate::store::DeviceRecord],
-    pl: crate::policy::PublishingLicence,
+    pl: &crate::policy::PublishingLicence,
 ) -> ApiResult<Checked> {
     let body = pl
         .verify()
@@ -185,7 +187,7 @@ fn check(
     let rec = ContentRecord {
         id: body.content_id.to_hex(),
         owner: caller.email.to_string(),
-        pl: serde_json::to_string(&pl).map_err(ApiError::internal)?,
+        pl: serde_json::to_string(pl).map_err(ApiError::internal)?,
         policy: serde_json::to_string(&body.policy).map_err(ApiError::internal)?,
         revoked: false,
         created_at: body.created_at,

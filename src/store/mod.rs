@@ -75,7 +75,7 @@ pub trait Store: Send + Sync {
     fn insert_content(&self, c: &ContentRecord) -> StoreFuture<'_, InsertOutcome>;
     /// Registers several contents in one transaction (one commit for a
     /// whole batch of new files); the outcomes in the same order.
-    fn insert_contents(&self, cs: &[ContentRecord]) -> StoreFuture<'_, Vec<InsertOutcome>>;
+    fn insert_contents(&self, cs: Vec<ContentRecord>) -> StoreFuture<'_, Vec<InsertOutcome>>;
     /// One registered content.
     fn get_content(&self, id: &str) -> StoreFuture<'_, Option<ContentRecord>>;
     /// Content owned by `email`, newest first.

@@ -336,7 +336,7 @@ macro_rules! sql_store {
             }
 
             fn insert_content(&self, c: &ContentRecord) -> StoreFuture<'_, InsertOutcome> {
-                let batch = self.insert_contents(std::slice::from_ref(c));
+                let batch = self.insert_contents(vec![c.clone()]);
                 Box::pin(async move {
                     batch
                         .await?
@@ -345,8 +345,7 @@ macro_rules! sql_store {
                 })
             }
 
-            fn insert_contents(&self, cs: &[ContentRecord]) -> StoreFuture<'_, Vec<InsertOutcome>> {
-                let cs = cs.to_vec();
+            fn insert_contents(&self, cs: Vec<ContentRecord>) -> StoreFuture<'_, Vec<InsertOutcome>> {
                 Box::pin(async move {
                     let mut tx = self.pool.begin().await?;
                     let mut out = Vec::with_capacity(cs.len());
