@@ -157,12 +157,21 @@ impl PublishingLicence {
     pub fn verify(&self) -> Result<PublishingLicenceBody, PolicyError> {
         let b = self.decode_unverified()?;
         let key =
-            DevicePublicKey::from_der(&b.owner_device_key).map_err(|_| PolicyError::Malformed("owner device key"))?;
-        match b.version {
-            1 => key.verify(&[PL_DOMAIN, &self.body].concat(), &self.signature),
-            _ => key.verify_delegated(&[PL_DOMAIN_V2, &self.body].concat(), &self.signature),
+            || DevicePublicKey::from_der(&b.owner_device_key).map_err(|_| PolicyError::Malformed("owner device key"));
+        let signed = match b.version {
+            1 => key()?.verify(&[PL_DOMAIN, &self.body].concat(), &self.signature),
+            // The device key is parsed only for a certificate not checked yet.
+            _ => DevicePublicKey::verify_delegated_der(
+                &b.owner_device_key,
+                &[PL_DOMAIN_V2, &self.body].concat(),
+                &self.signature,
+            ),
+        };
+        if signed.is_err() {
+            // Say which: a key that does not parse, or a bad signature.
+            key()?;
+            return Err(PolicyError::BadSignature("publishing licence"));
         }
-        .map_err(|_| PolicyError::BadSignature("publishing licence"))?;
         Ok(b)
     }
 }
