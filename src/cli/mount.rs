@@ -49,10 +49,17 @@ impl KeySource for MountKeys {
 
     fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
         let new = self.licensing.new_content(policy, &self.server, &self.kem)?;
-        if let Err(e) = self.pending.push(&new.content_id, &new.licence) {
-            tracing::error!(error = %e, "could not log a registration; it is sent when the owner next opens the file");
+        match self.pending.push(&new.content_id, &new.licence) {
+            // The first of a burst starts the registrar's clock; a full
+            // request goes at once.
+            Ok(waiting) if waiting == 1 || waiting % REGISTER_BATCH_MAX == 0 => {
+                let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "could not log a registration; it is sent when the owner next opens the file")
+            }
         }
-        let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
         Ok(new)
     }
 
@@ -67,21 +74,33 @@ impl KeySource for MountKeys {
     }
 }
 
-/// Registers new content in the background: a second after files are
-/// created (so a burst of creations costs one pass), and every 30 s while
-/// something waits, first what the mount created (from memory), then the
-/// queue, a hundred licences per request. After a failed pass (server away) it waits the full 30 s, however
-/// many files are created meanwhile; what the mount created stays in its
-/// log meanwhile.
+/// Registers new content in the background: as soon as a request's worth
+/// (a hundred licences) waits, else a second after the first new file of a
+/// burst, and every 30 s while something waits; first what the mount
+/// created (from memory), then the queue. A burst (`tar x`, a build) so
+/// pays for its registrations while it runs, in full requests, rather than
+/// in one pass after it, and what waits in memory stays small. After a
+/// failed pass (server away) it waits the full 30 s, however many files are
+/// created meanwhile; what the mount created stays in its log meanwhile.
 fn registrar(ctx: Ctx, pending: Arc<PendingLog>, wake: Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError::{Disconnected, Timeout};
     let queue = RegistrationQueue::new(&ctx.paths);
     let retry = Duration::from_secs(30);
     let mut next_try = Instant::now();
     loop {
         match wake.recv_timeout(retry) {
-            Ok(()) => std::thread::sleep(Duration::from_secs(1)),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => next_try = Instant::now(),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            Ok(()) => {
+                let until = Instant::now() + Duration::from_secs(1);
+                while pending.len() < REGISTER_BATCH_MAX {
+                    match wake.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                        Ok(()) => {}
+                        Err(Timeout) => break,
+                        Err(Disconnected) => return,
+                    }
+                }
+            }
+            Err(Timeout) => next_try = Instant::now(),
+            Err(Disconnected) => return,
         }
         while wake.try_recv().is_ok() {}
         if Instant::now() < next_try {

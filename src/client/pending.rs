@@ -80,8 +80,9 @@ impl PendingLog {
         self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a registration (no sync).
-    pub fn push(&self, id: &ContentId, pl: &PublishingLicence) -> Result<(), ClientError> {
+    /// Appends a registration (no sync); returns how many now wait, so the
+    /// caller can wake the registrar once a request's worth is ready.
+    pub fn push(&self, id: &ContentId, pl: &PublishingLicence) -> Result<usize, ClientError> {
         let mut line = serde_json::to_vec(&Entry {
             content_id: *id,
             publishing_licence: pl.clone(),
@@ -98,7 +99,17 @@ impl PendingLog {
         log.file.write_all(&line)?;
         log.dirty = true;
         cur.entries.push((*id, pl.clone()));
-        Ok(())
+        Ok(cur.entries.len())
+    }
+
+    /// How many registrations wait.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn open_log(&self) -> Result<Log, ClientError> {
@@ -294,13 +305,16 @@ mod tests {
         assert_eq!(batch.entries.iter().map(|e| e.0).collect::<Vec<_>>(), vec![a, b, c]);
         log.put_back(batch);
         let (d, pd) = licence(&device);
-        log.push(&d, &pd).unwrap();
+        // The count the registrar is woken by includes what was put back.
+        assert_eq!(log.push(&d, &pd).unwrap(), 4);
+        assert_eq!(log.len(), 4);
         assert_eq!(logs(queue.dir()), 3);
         let batch = log.take().unwrap();
         assert_eq!(batch.entries.len(), 4);
         batch.done().unwrap();
+        assert!(log.is_empty());
         assert_eq!(logs(queue.dir()), 0);
-        log.push(&c, &pc).unwrap();
+        assert_eq!(log.push(&c, &pc).unwrap(), 1, "a new burst starts at one");
         assert_eq!(logs(queue.dir()), 1);
         // The process "dies": its lock goes with it; a torn last line is
         // skipped, the whole entries become queue files.

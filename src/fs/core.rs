@@ -136,14 +136,17 @@ impl RightsFs {
         if parent == ROOT && names::is_hidden_at_root(name) {
             return Err(Errno::ENOENT);
         }
-        let dir = self.table().path(parent)?;
+        // The folder's path has room for the name: no further allocation.
+        let mut path = self.table().path(parent)?;
         let pname = names::protected(name);
-        if let Ok(md) = std::fs::symlink_metadata(dir.join(&pname))
+        path.push(&pname);
+        if let Ok(md) = std::fs::symlink_metadata(&path)
             && md.is_file()
         {
             return Ok((pname, Kind::Protected, md));
         }
-        let md = std::fs::symlink_metadata(dir.join(name)).map_err(io)?;
+        path.set_file_name(name);
+        let md = std::fs::symlink_metadata(&path).map_err(io)?;
         let ft = md.file_type();
         let kind = if ft.is_dir() {
             Kind::Dir
@@ -250,11 +253,16 @@ impl RightsFs {
     /// A protected inode's plaintext size and whether its licence allows
     /// viewing only.
     fn protected_shape(&self, ino: u64, md: &Metadata) -> (u64, bool) {
-        let open = self.table().get(ino).and_then(|n| n.open.clone());
+        let (open, known) = {
+            let t = self.table();
+            t.get(ino)
+                .map(|n| (n.open.clone(), n.facts.clone()))
+                .unwrap_or_default()
+        };
         if let Some(of) = open {
             return (of.len(), !of.writable);
         }
-        match self.facts(ino, md) {
+        match known.or_else(|| self.learn_facts(ino, md)) {
             Some(f) => (
                 f.geometry.plaintext_len(md.len()).unwrap_or(0),
                 f.rights.is_some_and(|r| !r.has(Right::Edit)),
@@ -281,29 +289,27 @@ impl RightsFs {
         }
     }
 
-    /// Header facts of a protected inode, read once (a header never
-    /// changes for a given source inode).
-    fn facts(&self, ino: u64, md: &Metadata) -> Option<HeaderFacts> {
+    /// Header facts of a protected inode the table has none for: from the
+    /// header cache, else read once (a header never changes for a given
+    /// source inode and ctime), then kept on the inode.
+    fn learn_facts(&self, ino: u64, md: &Metadata) -> Option<HeaderFacts> {
         if md.len() == 0 {
             return None;
         }
-        let path = {
-            let t = self.table();
-            if let Some(f) = t.get(ino).and_then(|n| n.facts.clone()) {
-                return Some(f);
-            }
-            t.path(ino).ok()?
-        };
         let key = (md.ino(), md.ctime(), md.ctime_nsec());
         let cached = self
             .headers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            // `peek`: a `stat` after the kernel forgot the inode should not
+            // also relink the cache's recency list (four more cold cache
+            // lines); entries are refreshed when a file is written.
+            .peek(&key)
             .copied();
         let (geometry, id) = match cached {
             Some(g) => g,
             None => {
+                let path = self.table().path(ino).ok()?;
                 let h = File::open(&path).ok().and_then(|f| read_header(&f).ok())?;
                 let g = (h.geometry, h.content_id());
                 self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, g);
@@ -377,7 +383,7 @@ impl RightsFs {
                 node.opens += 1;
                 return Ok((of, true));
             }
-            node.gate.clone()
+            node.gate.get_or_insert_with(Default::default).clone()
         };
         let _g = gate.lock().unwrap_or_else(|p| p.into_inner());
         {

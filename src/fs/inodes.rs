@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +17,10 @@ use super::open::OpenFile;
 
 /// The kernel's root inode.
 pub const ROOT: u64 = 1;
+
+/// Spare room in a built path for a child's name (a name is at most 255
+/// bytes, plus the separator and the protection suffix).
+const PATH_SLACK: usize = 264;
 
 /// What a source entry is, as far as the mount cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +58,9 @@ pub struct Node {
     pub open: Option<Arc<OpenFile>>,
     /// Open handles on `open`.
     pub opens: usize,
-    /// Serialises the (possibly slow) first open of the inode.
-    pub gate: Arc<Mutex<()>>,
+    /// Serialises the (possibly slow) first open of the inode; made on the
+    /// first open, so a lookup allocates no lock it may never use.
+    pub gate: Option<Arc<Mutex<()>>>,
     /// Header facts, learned once.
     pub facts: Option<HeaderFacts>,
     /// Source (mtime, size) when the kernel's page cache of the inode was
@@ -67,7 +73,25 @@ pub struct Table {
     root: PathBuf,
     root_ino: u64,
     nodes: HashMap<u64, Node>,
-    names: HashMap<(u64, OsString), u64>,
+    /// Looked up by [`NameRef`], so that asking costs no copy of the name.
+    names: hashbrown::HashMap<(u64, OsString), u64>,
+}
+
+/// A (parent, name) key borrowed from the caller: finds entries of
+/// [`Table`]'s name map without allocating an owned key. Hashes exactly as
+/// the owned `(u64, OsString)` does.
+struct NameRef<'a>(u64, &'a OsStr);
+
+impl Hash for NameRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.0, self.1).hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<(u64, OsString)> for NameRef<'_> {
+    fn equivalent(&self, key: &(u64, OsString)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
 }
 
 impl Table {
@@ -79,7 +103,7 @@ impl Table {
             root,
             root_ino,
             nodes,
-            names: HashMap::new(),
+            names: hashbrown::HashMap::new(),
         }
     }
 
@@ -119,7 +143,10 @@ impl Table {
                 return Err(Errno::ELOOP);
             }
         }
-        let mut p = self.root.clone();
+        // One allocation, with room for the name a lookup appends.
+        let len = self.root.as_os_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+        let mut p = PathBuf::with_capacity(len + PATH_SLACK);
+        p.push(&self.root);
         for part in parts.iter().rev() {
             p.push(part);
         }
@@ -134,10 +161,8 @@ impl Table {
     /// Records that `ino` (a `kind`) is `name` in `parent`, and counts a
     /// kernel lookup when `lookup` is set.
     pub fn remember(&mut self, ino: u64, kind: Kind, parent: u64, name: &OsStr, lookup: bool) {
-        let key = (parent, name.to_owned());
-        if let Some(old) = self.names.get(&key).copied()
-            && old != ino
-        {
+        let known = self.names.get(&NameRef(parent, name)).copied();
+        if known.is_some_and(|old| old != ino) {
             self.unlink_name(parent, name);
         }
         let node = self.nodes.entry(ino).or_insert_with(|| Node::new(kind, Vec::new()));
@@ -145,27 +170,30 @@ impl Table {
             node.kind = kind;
             node.facts = None;
         }
-        if !node.links.iter().any(|l| l.0 == parent && l.1 == name) {
-            node.links.insert(0, key.clone());
-        }
         if lookup {
             node.lookups += 1;
+        }
+        if known == Some(ino) && node.links.iter().any(|l| l.0 == parent && l.1 == name) {
+            return;
+        }
+        let key = (parent, name.to_owned());
+        if !node.links.contains(&key) {
+            node.links.insert(0, key.clone());
         }
         self.names.insert(key, ino);
     }
 
     /// The inode known as `name` in `parent`, if any.
     pub fn by_name(&self, parent: u64, name: &OsStr) -> Option<u64> {
-        self.names.get(&(parent, name.to_owned())).copied()
+        self.names.get(&NameRef(parent, name)).copied()
     }
 
     /// Forgets the name `name` in `parent` (after unlink or when replaced).
     pub fn unlink_name(&mut self, parent: u64, name: &OsStr) {
-        let key = (parent, name.to_owned());
-        if let Some(ino) = self.names.remove(&key)
+        if let Some(ino) = self.names.remove(&NameRef(parent, name))
             && let Some(node) = self.nodes.get_mut(&ino)
         {
-            node.links.retain(|l| *l != key);
+            node.links.retain(|l| !(l.0 == parent && l.1 == name));
             self.drop_if_unused(ino);
         }
     }
@@ -247,7 +275,7 @@ impl Node {
             lookups: 0,
             open: None,
             opens: 0,
-            gate: Arc::new(Mutex::new(())),
+            gate: None,
             facts: None,
             cache_stamp: None,
         }
@@ -270,6 +298,34 @@ mod tests {
         assert!(t.path(11).is_err());
         t.forget(11, 1);
         assert!(t.get(11).is_none());
+    }
+
+    #[test]
+    fn names_are_found_without_an_owned_key() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut t = Table::new(PathBuf::from("/s"), 2);
+        let odd = OsStr::from_bytes(b"caf\xe9.rights");
+        t.remember(10, Kind::Protected, ROOT, odd, true);
+        // A second lookup of the same name counts, without a second link.
+        t.remember(10, Kind::Protected, ROOT, odd, true);
+        assert_eq!(t.get(10).unwrap().lookups, 2);
+        assert_eq!(t.get(10).unwrap().links.len(), 1);
+        assert_eq!(t.by_name(ROOT, odd), Some(10));
+        assert_eq!(t.by_name(10, odd), None, "the parent is part of the key");
+        // Another inode taking the name replaces the first one's link.
+        t.remember(11, Kind::Protected, ROOT, odd, true);
+        assert_eq!(t.by_name(ROOT, odd), Some(11));
+        assert!(t.get(10).unwrap().links.is_empty());
+        t.unlink_name(ROOT, odd);
+        assert_eq!(t.by_name(ROOT, odd), None);
+    }
+
+    #[test]
+    fn built_paths_have_room_for_a_name() {
+        let mut t = Table::new(PathBuf::from("/src"), 77);
+        t.remember(10, Kind::Dir, ROOT, OsStr::new("d"), true);
+        let p = t.path(10).unwrap();
+        assert!(p.capacity() >= p.as_os_str().len() + 255);
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub const POLICY_FILE: &str = ".rights-policy";
 
 /// `NAME.rights` for `NAME`.
 pub fn protected(name: &OsStr) -> OsString {
-    let mut s = name.to_owned();
+    let mut s = OsString::with_capacity(name.len() + SUFFIX.len());
+    s.push(name);
     s.push(SUFFIX);
     s
 }
