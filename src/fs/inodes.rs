@@ -73,8 +73,10 @@ pub struct Table {
     root: PathBuf,
     root_ino: u64,
     nodes: HashMap<u64, Node>,
-    /// Looked up by [`NameRef`], so that asking costs no copy of the name.
-    names: hashbrown::HashMap<(u64, OsString), u64>,
+    /// Looked up by [`NameRef`], so that asking costs no copy of the name;
+    /// hashed with the standard library's keyed SipHash, as names may come
+    /// from files someone else chose.
+    names: hashbrown::HashMap<(u64, OsString), u64, std::hash::RandomState>,
 }
 
 /// A (parent, name) key borrowed from the caller: finds entries of
@@ -103,7 +105,7 @@ impl Table {
             root,
             root_ino,
             nodes,
-            names: hashbrown::HashMap::new(),
+            names: hashbrown::HashMap::with_hasher(std::hash::RandomState::new()),
         }
     }
 
