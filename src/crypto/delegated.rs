@@ -63,58 +63,39 @@ static GOOD_CERTS: Mutex<Option<lru::LruCache<Sha256Digest, ed25519_dalek::Verif
 const GOOD_CERTS_KEPT: usize = 1024;
 
 impl DevicePublicKey {
-    /// Checks a signature made by [`DelegatedSigner::sign`] of a signer this
-    /// device certified.
-    pub fn verify_delegated(&self, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
-        verify(&self.to_der(), Some(self), msg, sig)
-    }
-
-    /// [`verify_delegated`](Self::verify_delegated) for the device whose
-    /// public key is `der`, parsed only if its certificate was not checked
-    /// before. A key that does not parse is `Malformed`.
+    /// Checks a signature made by [`DelegatedSigner::sign`] of a signer the
+    /// device whose public key is `der` certified. The key is parsed only
+    /// if its certificate was not checked before; one that does not parse
+    /// is `Malformed`.
     pub fn verify_delegated_der(der: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
-        verify(der, None, msg, sig)
-    }
-}
-
-/// Checks `sig` over `msg` for the device key `der` (`device`: the same key,
-/// parsed, if the caller has it).
-fn verify(der: &[u8], device: Option<&DevicePublicKey>, msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
-    if sig.len() != DELEGATED_SIGNATURE_LEN {
-        return Err(CryptoError::Malformed("delegated signature length"));
-    }
-    let (public, rest) = sig.split_at(ED_PUBLIC_LEN);
-    let (cert, ed_sig) = rest.split_at(RSA_SIGNATURE_LEN);
-    let memo = sha256_parts(&[der, public, cert]);
-    let known = {
-        let mut g = GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner());
-        g.as_mut().and_then(|c| c.get(&memo).copied())
-    };
-    let vk = match known {
-        Some(vk) => vk,
-        None => {
-            let parsed;
-            let device = match device {
-                Some(d) => d,
-                None => {
-                    parsed = DevicePublicKey::from_der(der)?;
-                    &parsed
-                }
-            };
-            device.verify(&[CERT_DOMAIN, public].concat(), cert)?;
-            let public: [u8; ED_PUBLIC_LEN] = public.try_into().expect("split at its length");
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| CryptoError::Authentication)?;
-            let mut g = GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner());
-            g.get_or_insert_with(|| {
-                lru::LruCache::new(std::num::NonZeroUsize::new(GOOD_CERTS_KEPT).expect("non-zero"))
-            })
-            .put(memo, vk);
-            vk
+        if sig.len() != DELEGATED_SIGNATURE_LEN {
+            return Err(CryptoError::Malformed("delegated signature length"));
         }
-    };
-    let ed_sig: [u8; ED_SIGNATURE_LEN] = ed_sig.try_into().expect("split at its length");
-    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&ed_sig))
-        .map_err(|_| CryptoError::Authentication)
+        let (public, rest) = sig.split_at(ED_PUBLIC_LEN);
+        let (cert, ed_sig) = rest.split_at(RSA_SIGNATURE_LEN);
+        let memo = sha256_parts(&[der, public, cert]);
+        let known = {
+            let mut g = GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner());
+            g.as_mut().and_then(|c| c.get(&memo).copied())
+        };
+        let vk = match known {
+            Some(vk) => vk,
+            None => {
+                DevicePublicKey::from_der(der)?.verify(&[CERT_DOMAIN, public].concat(), cert)?;
+                let public: [u8; ED_PUBLIC_LEN] = public.try_into().expect("split at its length");
+                let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| CryptoError::Authentication)?;
+                let mut g = GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner());
+                g.get_or_insert_with(|| {
+                    lru::LruCache::new(std::num::NonZeroUsize::new(GOOD_CERTS_KEPT).expect("non-zero"))
+                })
+                .put(memo, vk);
+                vk
+            }
+        };
+        let ed_sig: [u8; ED_SIGNATURE_LEN] = ed_sig.try_into().expect("split at its length");
+        vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&ed_sig))
+            .map_err(|_| CryptoError::Authentication)
+    }
 }
 
 #[cfg(test)]
@@ -128,25 +109,28 @@ mod tests {
         let signer = device.delegated_signer().unwrap();
         let sig = signer.sign(b"licence");
         assert_eq!(sig.len(), DELEGATED_SIGNATURE_LEN);
-        device.public().verify_delegated(b"licence", &sig).unwrap();
+        DevicePublicKey::verify_delegated_der(&device.public().to_der(), b"licence", &sig).unwrap();
         // Again, now from the certificate memo.
-        device.public().verify_delegated(b"licence", &sig).unwrap();
-        assert!(device.public().verify_delegated(b"licencf", &sig).is_err());
-        assert!(other.public().verify_delegated(b"licence", &sig).is_err());
+        DevicePublicKey::verify_delegated_der(&device.public().to_der(), b"licence", &sig).unwrap();
+        assert!(DevicePublicKey::verify_delegated_der(&device.public().to_der(), b"licencf", &sig).is_err());
+        assert!(DevicePublicKey::verify_delegated_der(&other.public().to_der(), b"licence", &sig).is_err());
         // Any flipped bit, in the key, the certificate or the signature.
         for i in [0, 31, 32, 100, 287, 288, DELEGATED_SIGNATURE_LEN - 1] {
             let mut bad = sig.clone();
             bad[i] ^= 1;
-            assert!(device.public().verify_delegated(b"licence", &bad).is_err(), "byte {i}");
+            assert!(
+                DevicePublicKey::verify_delegated_der(&device.public().to_der(), b"licence", &bad).is_err(),
+                "byte {i}"
+            );
         }
-        assert!(device.public().verify_delegated(b"licence", &sig[1..]).is_err());
+        assert!(DevicePublicKey::verify_delegated_der(&device.public().to_der(), b"licence", &sig[1..]).is_err());
         // A key the device never certified, with a certificate lifted from
         // a real signature, is refused.
         let rogue = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
         let mut forged = rogue.verifying_key().to_bytes().to_vec();
         forged.extend_from_slice(&sig[ED_PUBLIC_LEN..ED_PUBLIC_LEN + RSA_SIGNATURE_LEN]);
         forged.extend_from_slice(&rogue.sign(b"licence").to_bytes());
-        assert!(device.public().verify_delegated(b"licence", &forged).is_err());
+        assert!(DevicePublicKey::verify_delegated_der(&device.public().to_der(), b"licence", &forged).is_err());
         // From the key's encoding: the same answers, and a key that does
         // not parse is malformed rather than a bad signature.
         let der = device.public().to_der();

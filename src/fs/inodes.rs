@@ -175,11 +175,12 @@ impl Table {
         if lookup {
             node.lookups += 1;
         }
-        if known == Some(ino) && node.links.iter().any(|l| l.0 == parent && l.1 == name) {
+        let linked = node.links.iter().any(|l| l.0 == parent && l.1 == name);
+        if known == Some(ino) && linked {
             return;
         }
         let key = (parent, name.to_owned());
-        if !node.links.contains(&key) {
+        if !linked {
             node.links.insert(0, key.clone());
         }
         self.names.insert(key, ino);
