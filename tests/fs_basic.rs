@@ -32,6 +32,23 @@ fn files_written_in_the_mount_are_protected_in_the_source() {
 }
 
 #[test]
+fn stat_of_ones_own_file_needs_no_licence_lookup() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::Ordering;
+    let mut fx = Fixture::new();
+    std::fs::write(fx.mnt().join("mine.txt"), b"mine").unwrap();
+    // A fresh mount knows nothing of the file: its size and mode come from
+    // the header, and the header says whose it is.
+    fx.unmount();
+    fx.mount();
+    let before = fx.keys.rights_asked.load(Ordering::Relaxed);
+    let md = std::fs::metadata(fx.mnt().join("mine.txt")).unwrap();
+    assert_eq!(md.len(), 4);
+    assert_ne!(md.permissions().mode() & 0o200, 0, "the owner may write");
+    assert_eq!(fx.keys.rights_asked.load(Ordering::Relaxed), before);
+}
+
+#[test]
 fn plain_files_pass_through_and_state_is_hidden() {
     let fx = Fixture::new();
     std::fs::write(fx.src().join("readme.txt"), b"plain").unwrap();

@@ -85,10 +85,8 @@ impl DevicePublicKey {
                 let public: [u8; ED_PUBLIC_LEN] = public.try_into().expect("split at its length");
                 let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| CryptoError::Authentication)?;
                 let mut g = GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner());
-                g.get_or_insert_with(|| {
-                    lru::LruCache::new(std::num::NonZeroUsize::new(GOOD_CERTS_KEPT).expect("non-zero"))
-                })
-                .put(memo, vk);
+                g.get_or_insert_with(|| crate::cache::bounded(GOOD_CERTS_KEPT))
+                    .put(memo, vk);
                 vk
             }
         };

@@ -221,7 +221,7 @@ fn signature_known_good(hash: &Sha256Digest) -> bool {
 
 fn remember_good_signature(hash: Sha256Digest) {
     let mut g = GOOD_SIGNATURES.lock().unwrap_or_else(|p| p.into_inner());
-    g.get_or_insert_with(|| lru::LruCache::new(std::num::NonZeroUsize::new(GOOD_SIGNATURES_KEPT).expect("non-zero")))
+    g.get_or_insert_with(|| crate::cache::bounded(GOOD_SIGNATURES_KEPT))
         .put(hash, ());
 }
 

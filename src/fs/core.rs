@@ -35,15 +35,27 @@ pub struct RightsFs {
     pub(super) handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
     pub(super) reporter: Reporter,
-    /// Header geometry and content id by source (inode, ctime): a header
+    /// What `stat` needs of a header, by source (inode, ctime): a header
     /// never changes without its file's ctime changing, and this outlives
     /// the kernel forgetting inodes, so listing a cold folder reads no
     /// headers twice.
-    headers: Mutex<lru::LruCache<HeaderKey, (crate::format::Geometry, ContentId)>>,
+    headers: Mutex<lru::LruCache<HeaderKey, HeaderMemo>>,
 }
 
 /// A source file's (inode, ctime seconds, ctime nanoseconds).
 type HeaderKey = (u64, i64, i64);
+
+/// What `stat` needs of a header, remembered without the header.
+#[derive(Clone, Copy)]
+struct HeaderMemo {
+    geometry: crate::format::Geometry,
+    id: ContentId,
+    /// The mounting user owns the content: never view-only, so a `stat`
+    /// after the kernel forgot the inode needs no look at the licences.
+    /// (Taken from the unverified header: it only decides the write bits
+    /// shown; opening checks the licence.)
+    mine: bool,
+}
 
 /// Header facts kept in memory.
 const HEADER_CACHE: usize = 65_536;
@@ -92,9 +104,7 @@ impl RightsFs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             reporter,
-            headers: Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(HEADER_CACHE).expect("non-zero constant"),
-            )),
+            headers: Mutex::new(crate::cache::bounded(HEADER_CACHE)),
         })
     }
 
@@ -306,24 +316,36 @@ impl RightsFs {
             // lines); entries are refreshed when a file is written.
             .peek(&key)
             .copied();
-        let (geometry, id) = match cached {
-            Some(g) => g,
+        let memo = match cached {
+            Some(m) => m,
             None => {
                 let path = self.table().path(ino).ok()?;
                 let h = File::open(&path).ok().and_then(|f| read_header(&f).ok())?;
-                let g = (h.geometry, h.content_id());
-                self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, g);
-                g
+                let m = self.memo(&h);
+                self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, m);
+                m
             }
         };
         let facts = HeaderFacts {
-            geometry,
-            rights: self.keys.cached_rights(&id),
+            geometry: memo.geometry,
+            rights: if memo.mine {
+                Some(Rights::owner())
+            } else {
+                self.keys.cached_rights(&memo.id)
+            },
         };
         if let Some(n) = self.table().get_mut(ino) {
             n.facts = Some(facts.clone());
         }
         Some(facts)
+    }
+
+    fn memo(&self, h: &crate::format::FileHeader) -> HeaderMemo {
+        HeaderMemo {
+            geometry: h.geometry,
+            id: h.content_id(),
+            mine: h.licence.owner() == self.keys.me(),
+        }
     }
 
     /// Opens an inode; returns the handle number and whether the kernel
@@ -483,17 +505,16 @@ impl RightsFs {
         if let Err(e) = r {
             let _ = of.errno("close", e);
         }
-        let (md, facts) = {
+        let (md, memo) = {
             let pf = of.read();
-            let h = pf.header();
-            (pf.file().metadata().ok(), (h.geometry, h.content_id()))
+            (pf.file().metadata().ok(), self.memo(pf.header()))
         };
         if let Some(md) = &md {
             // Remember the header under the file's state after this commit:
             // a later `stat` (even after the kernel dropped its caches)
             // then needs no read of the source.
             let key = (md.ino(), md.ctime(), md.ctime_nsec());
-            self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, facts);
+            self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, memo);
         }
         let mut t = self.table();
         if let Some(node) = t.get_mut(ino)

@@ -251,9 +251,13 @@ impl Table {
             .get(&ino)
             .is_some_and(|n| n.lookups == 0 && n.opens == 0 && n.open.is_none());
         if unused && let Some(node) = self.nodes.remove(&ino) {
+            // One probe per name: a name another inode took since is put
+            // back (rare), rather than every name looked up and then removed.
             for l in node.links {
-                if self.names.get(&l) == Some(&ino) {
-                    self.names.remove(&l);
+                if let Some(other) = self.names.remove(&l)
+                    && other != ino
+                {
+                    self.names.insert(l, other);
                 }
             }
         }
@@ -321,6 +325,19 @@ mod tests {
         assert!(t.get(10).unwrap().links.is_empty());
         t.unlink_name(ROOT, odd);
         assert_eq!(t.by_name(ROOT, odd), None);
+    }
+
+    #[test]
+    fn forgetting_an_inode_keeps_a_name_another_took() {
+        let mut t = Table::new(PathBuf::from("/s"), 2);
+        t.remember(10, Kind::Protected, ROOT, OsStr::new("a"), true);
+        t.remember(10, Kind::Protected, ROOT, OsStr::new("b"), true);
+        // However it came about, a stale link must not take the name away.
+        t.names.insert((ROOT, OsString::from("a")), 11);
+        t.forget(10, 2);
+        assert!(t.get(10).is_none());
+        assert_eq!(t.by_name(ROOT, OsStr::new("a")), Some(11));
+        assert_eq!(t.by_name(ROOT, OsStr::new("b")), None);
     }
 
     #[test]

@@ -34,7 +34,6 @@ mod error;
 mod owner;
 mod store;
 
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -157,9 +156,7 @@ impl Licensing {
             owners: owner::OwnerStore::new(owner_dir),
             identity,
             source,
-            keys: Mutex::new(LruCache::new(
-                NonZeroUsize::new(KEY_CACHE_SIZE).expect("non-zero constant"),
-            )),
+            keys: Mutex::new(crate::cache::bounded(KEY_CACHE_SIZE)),
         }
     }
 

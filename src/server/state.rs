@@ -1,7 +1,6 @@
 //! Shared state of all handlers and the small helpers they share.
 
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
@@ -49,15 +48,9 @@ impl AppState {
             store,
             keys: Arc::new(keys),
             mailer: Arc::new(mailer),
-            ceks: Arc::new(Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
-            ))),
-            device_keys: Arc::new(Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
-            ))),
-            touched: Arc::new(Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(CEK_CACHE).unwrap_or(NonZeroUsize::MIN),
-            ))),
+            ceks: Arc::new(Mutex::new(crate::cache::bounded(CEK_CACHE))),
+            device_keys: Arc::new(Mutex::new(crate::cache::bounded(CEK_CACHE))),
+            touched: Arc::new(Mutex::new(crate::cache::bounded(CEK_CACHE))),
             metrics: Arc::new(Metrics::default()),
             public_url: public_url.into(),
             codes_per_hour: 5,

@@ -21,6 +21,8 @@ pub struct OwnerKeys {
     pub licensing: Licensing,
     me: Email,
     kem: rightsfs::crypto::ServerKemPublic,
+    /// How often the mount asked for cached rights.
+    pub rights_asked: std::sync::atomic::AtomicUsize,
 }
 
 impl OwnerKeys {
@@ -38,6 +40,7 @@ impl OwnerKeys {
             licensing,
             me,
             kem: ServerKemSecret::generate().public(),
+            rights_asked: Default::default(),
         }
     }
 }
@@ -47,6 +50,7 @@ impl KeySource for OwnerKeys {
         self.licensing.key_for(header)
     }
     fn cached_rights(&self, id: &ContentId) -> Option<Rights> {
+        self.rights_asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.licensing.cached(id).map(|c| c.rights)
     }
     fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {

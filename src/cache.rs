@@ -1,0 +1,47 @@
+//! Bounded LRU caches whose tables grow with use.
+//!
+//! `lru::LruCache::new(cap)` reserves a hash table for `cap` entries at
+//! once. With the generous bounds used here (tens of thousands of headers or
+//! keys) the few thousand entries a working set holds end up scattered over
+//! megabytes, so each probe of a cache that went cold is a TLB miss and a
+//! cache miss: after `drop_caches` that was most of the mount's user-space
+//! time per lookup. These caches start empty and grow with their contents;
+//! the bound is the same.
+
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+
+/// An LRU cache that holds at most `cap` entries (at least one) and
+/// allocates only for what it holds.
+pub fn bounded<K: Hash + Eq, V>(cap: usize) -> lru::LruCache<K, V> {
+    let mut c = lru::LruCache::unbounded();
+    c.resize(NonZeroUsize::new(cap).unwrap_or(NonZeroUsize::MIN));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_its_bound_and_drops_the_least_recent() {
+        let mut c = bounded::<u32, u32>(3);
+        assert_eq!(c.cap().get(), 3);
+        for i in 0..3 {
+            c.put(i, i);
+        }
+        c.get(&0);
+        c.put(3, 3);
+        assert_eq!(c.len(), 3);
+        assert!(c.contains(&0) && !c.contains(&1));
+    }
+
+    #[test]
+    fn a_zero_bound_still_holds_one() {
+        let mut c = bounded::<u32, u32>(0);
+        c.put(1, 1);
+        c.put(2, 2);
+        assert_eq!(c.len(), 1);
+        assert!(c.contains(&2));
+    }
+}
