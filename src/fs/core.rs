@@ -340,6 +340,7 @@ impl RightsFs {
         Some(facts)
     }
 
+    /// What `stat` will need of header `h` once the header is gone.
     fn memo(&self, h: &crate::format::FileHeader) -> HeaderMemo {
         HeaderMemo {
             geometry: h.geometry,
