@@ -112,6 +112,11 @@ impl RightsFs {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The header memo cache, locked.
+    fn headers(&self) -> MutexGuard<'_, lru::LruCache<HeaderKey, HeaderMemo>> {
+        self.headers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(super) fn handle(&self, fh: u64) -> Result<Arc<Handle>, Errno> {
         self.handles
             .lock()
@@ -308,9 +313,7 @@ impl RightsFs {
         }
         let key = (md.ino(), md.ctime(), md.ctime_nsec());
         let cached = self
-            .headers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .headers()
             // `peek`: a `stat` after the kernel forgot the inode should not
             // also relink the cache's recency list (four more cold cache
             // lines); entries are refreshed when a file is written.
@@ -322,7 +325,7 @@ impl RightsFs {
                 let path = self.table().path(ino).ok()?;
                 let h = File::open(&path).ok().and_then(|f| read_header(&f).ok())?;
                 let m = self.memo(&h);
-                self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, m);
+                self.headers().put(key, m);
                 m
             }
         };
@@ -515,7 +518,7 @@ impl RightsFs {
             // a later `stat` (even after the kernel dropped its caches)
             // then needs no read of the source.
             let key = (md.ino(), md.ctime(), md.ctime_nsec());
-            self.headers.lock().unwrap_or_else(|p| p.into_inner()).put(key, memo);
+            self.headers().put(key, memo);
         }
         let mut t = self.table();
         if let Some(node) = t.get_mut(ino)

@@ -246,11 +246,12 @@ impl Table {
         if ino == ROOT {
             return;
         }
-        let unused = self
-            .nodes
-            .get(&ino)
-            .is_some_and(|n| n.lookups == 0 && n.opens == 0 && n.open.is_none());
-        if unused && let Some(node) = self.nodes.remove(&ino) {
+        let std::collections::hash_map::Entry::Occupied(e) = self.nodes.entry(ino) else {
+            return;
+        };
+        let n = e.get();
+        if n.lookups == 0 && n.opens == 0 && n.open.is_none() {
+            let node = e.remove();
             // One probe per name: a name another inode took since is put
             // back (rare), rather than every name looked up and then removed.
             for l in node.links {
