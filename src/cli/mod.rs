@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             default_policy,
             offline_days,
             threads,
+            busy_poll_us,
             allow_other,
         } => mount::mount(
             &ctx,
@@ -79,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 default_policy: &default_policy,
                 offline_days,
                 threads,
+                busy_poll: std::time::Duration::from_micros(busy_poll_us),
                 allow_other,
             },
         ),

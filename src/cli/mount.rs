@@ -222,6 +222,7 @@ pub struct MountArgs<'a> {
     pub default_policy: &'a [String],
     pub offline_days: Option<u32>,
     pub threads: usize,
+    pub busy_poll: std::time::Duration,
     pub allow_other: bool,
 }
 
@@ -279,6 +280,7 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     let mut cfg = MountConfig::new(src.clone(), mnt.clone());
     cfg.defaults = defaults;
     cfg.threads = a.threads;
+    cfg.busy_poll = a.busy_poll;
     cfg.allow_other = a.allow_other;
     cfg.registry = Some(ctx.paths.mounts_dir());
     cfg.log = std::env::var_os("RIGHTS_MOUNT_LOG").map(PathBuf::from);

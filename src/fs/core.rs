@@ -16,6 +16,7 @@ use fuser::{Errno, FileAttr, FileType, INodeNo};
 
 use super::access::{DefaultPolicy, KeySource};
 use super::inodes::{HeaderFacts, Kind, ROOT, Table};
+use super::linger::Linger;
 use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
 use super::perm::{self, Caller, Shown};
@@ -40,6 +41,8 @@ pub struct RightsFs {
     /// the kernel forgetting inodes, so listing a cold folder reads no
     /// headers twice.
     headers: Mutex<lru::LruCache<HeaderKey, HeaderMemo>>,
+    /// Requests in hand, and polling for the next after the last answer.
+    pub(super) linger: Arc<Linger>,
 }
 
 /// A source file's (inode, ctime seconds, ctime nanoseconds).
@@ -105,6 +108,7 @@ impl RightsFs {
             next_fh: AtomicU64::new(1),
             reporter,
             headers: Mutex::new(crate::cache::bounded(HEADER_CACHE)),
+            linger: Arc::new(Linger::new(Duration::ZERO)),
         })
     }
 

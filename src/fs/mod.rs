@@ -13,6 +13,7 @@
 mod access;
 mod core;
 mod inodes;
+mod linger;
 mod memory;
 mod mount;
 mod names;
@@ -23,6 +24,7 @@ mod recover;
 mod registry;
 
 pub use access::{DefaultPolicy, KeySource, parse_policy_file};
+pub use linger::DEFAULT_WINDOW as DEFAULT_BUSY_POLL;
 pub use memory::limit_arenas;
 pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};
 pub use names::{POLICY_FILE, STATE_DIR};

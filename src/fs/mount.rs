@@ -2,13 +2,16 @@
 //! session with its worker threads, and a clean unmount on SIGTERM, SIGINT
 //! or SIGHUP.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use fuser::{Config, MountOption, SessionACL};
 
 use super::access::{DefaultPolicy, KeySource};
 use super::core::RightsFs;
+use super::linger::Linger;
 use super::registry::{MountRecord, Reporter};
 
 /// How to mount.
@@ -22,6 +25,9 @@ pub struct MountConfig {
     pub defaults: DefaultPolicy,
     /// FUSE worker threads (each with its own `/dev/fuse` descriptor).
     pub threads: usize,
+    /// How long the last worker to answer polls for the next request
+    /// before sleeping (`linger.rs`); zero never polls.
+    pub busy_poll: Duration,
     /// Let other local users in (off by default: they would see plaintext).
     pub allow_other: bool,
     /// The registry folder for the mount record (`None`: no record).
@@ -41,6 +47,7 @@ impl MountConfig {
                 offline_days: 7,
             },
             threads: 4,
+            busy_poll: super::DEFAULT_BUSY_POLL,
             allow_other: false,
             registry: None,
             log: None,
@@ -139,9 +146,18 @@ fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathB
         )?,
         None => Reporter::log_only(),
     };
-    let fs = RightsFs::new(src.clone(), keys, cfg.defaults.clone(), reporter.clone())?;
+    let mut fs = RightsFs::new(src.clone(), keys, cfg.defaults.clone(), reporter.clone())?;
+    fs.linger = Arc::new(Linger::new(cfg.busy_poll));
     super::recover::recover_all(&fs);
     Ok((fs, src, mnt, reporter))
+}
+
+/// The FUSE session, its device handed to the busy poll.
+fn session(fs: RightsFs, mnt: &Path, cfg: &MountConfig, src: &Path) -> std::io::Result<fuser::Session<RightsFs>> {
+    let linger = fs.linger.clone();
+    let session = fuser::Session::new(fs, mnt, &fuser_config(cfg, src))?;
+    linger.watch(session.as_fd().try_clone_to_owned()?);
+    Ok(session)
 }
 
 /// Mounts and serves until unmounted (`rights unmount`, `fusermount3 -u`)
@@ -150,7 +166,7 @@ fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathB
 pub fn run(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(), MountError> {
     let signals = block_signals();
     let (fs, src, mnt, reporter) = build(cfg, keys)?;
-    let session = match fuser::Session::new(fs, &mnt, &fuser_config(cfg, &src)) {
+    let session = match session(fs, &mnt, cfg, &src) {
         Ok(s) => s,
         Err(e) => {
             reporter.remove();
@@ -186,7 +202,7 @@ pub struct Mounted {
 /// Mounts in the background of this process.
 pub fn spawn(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<Mounted, MountError> {
     let (fs, src, mnt, reporter) = build(cfg, keys)?;
-    let session = fuser::spawn_mount(fs, &mnt, &fuser_config(cfg, &src))?;
+    let session = session(fs, &mnt, cfg, &src)?.spawn()?;
     Ok(Mounted {
         session: Some(session),
         mountpoint: mnt,

@@ -26,6 +26,14 @@ fn keep(k: bool) -> FopenFlags {
     }
 }
 
+/// Each callback holds a turn of the busy poll (`linger.rs`) while it
+/// works. Requests that only look (lookup, getattr, open, read, readdir,
+/// access...) poll after answering: a program walking a tree or reading
+/// files sends the next at once. Those that change something end quietly:
+/// they start work in the background (journal commits, registrations, key
+/// agreements made ahead) that wants the CPU a poller would hold, and the
+/// kernel follows several with a request nobody waits for (a release after
+/// a flush, a forget after an unlink).
 impl Filesystem for RightsFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Directory operations in parallel; no kernel-side locking flags
@@ -42,6 +50,7 @@ impl Filesystem for RightsFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _turn = self.linger.enter();
         match RightsFs::lookup(self, parent.0, name) {
             Ok(attr) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
@@ -49,10 +58,14 @@ impl Filesystem for RightsFs {
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        // fuser calls this once per inode of a batch: a poll here would
+        // follow every inode.
+        let _turn = self.linger.enter_quiet();
         self.table().forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _turn = self.linger.enter();
         match RightsFs::getattr(self, ino.0) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
@@ -77,6 +90,7 @@ impl Filesystem for RightsFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::setattr(self, ino.0, fh.map(|f| f.0), mode, uid, gid, size, atime, mtime) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
@@ -84,6 +98,7 @@ impl Filesystem for RightsFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let _turn = self.linger.enter();
         match RightsFs::readlink(self, ino.0) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(e),
@@ -100,6 +115,7 @@ impl Filesystem for RightsFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
+        let _turn = self.linger.enter_quiet();
         if mode & libc::S_IFMT != libc::S_IFREG {
             reply.error(Errno::EPERM);
             return;
@@ -114,6 +130,7 @@ impl Filesystem for RightsFs {
     }
 
     fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::mkdir(self, parent.0, name, mode & !umask) {
             Ok(attr) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
@@ -121,6 +138,7 @@ impl Filesystem for RightsFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::unlink(self, parent.0, name) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -128,6 +146,7 @@ impl Filesystem for RightsFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::rmdir(self, parent.0, name) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -135,6 +154,7 @@ impl Filesystem for RightsFs {
     }
 
     fn symlink(&self, _req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::symlink(self, parent.0, link_name, target) {
             Ok(attr) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
@@ -151,6 +171,7 @@ impl Filesystem for RightsFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::rename(self, parent.0, name, newparent.0, newname, flags.bits()) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -158,6 +179,7 @@ impl Filesystem for RightsFs {
     }
 
     fn link(&self, _req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::link(self, ino.0, newparent.0, newname) {
             Ok(attr) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
@@ -165,6 +187,7 @@ impl Filesystem for RightsFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _turn = self.linger.enter();
         match RightsFs::open(self, ino.0, flags.0) {
             Ok((fh, k)) => reply.opened(FileHandle(fh), keep(k)),
             Err(e) => reply.error(e),
@@ -182,6 +205,7 @@ impl Filesystem for RightsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _turn = self.linger.enter();
         match RightsFs::read(self, fh.0, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
@@ -200,6 +224,7 @@ impl Filesystem for RightsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::write(self, fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
@@ -207,6 +232,7 @@ impl Filesystem for RightsFs {
     }
 
     fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::flush(self, fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -223,6 +249,7 @@ impl Filesystem for RightsFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _turn = self.linger.enter_quiet();
         self.release_fh(fh.0);
         reply.ok();
         if self.no_open_handles() {
@@ -231,6 +258,7 @@ impl Filesystem for RightsFs {
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, datasync: bool, reply: ReplyEmpty) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::fsync(self, fh.0, datasync) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -238,6 +266,7 @@ impl Filesystem for RightsFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let _turn = self.linger.enter();
         match RightsFs::opendir(self, ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
@@ -245,6 +274,7 @@ impl Filesystem for RightsFs {
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let _turn = self.linger.enter();
         let h = match self.handle(fh.0) {
             Ok(h) => h,
             Err(e) => return reply.error(e),
@@ -261,11 +291,13 @@ impl Filesystem for RightsFs {
     }
 
     fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+        let _turn = self.linger.enter_quiet();
         self.take_handle(fh.0);
         reply.ok();
     }
 
     fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        let _turn = self.linger.enter_quiet();
         let r = self
             .table()
             .path(ino.0)
@@ -277,6 +309,7 @@ impl Filesystem for RightsFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let _turn = self.linger.enter();
         match RightsFs::statfs(self) {
             // A file's source name carries the suffix: the longest name
             // that fits is that much shorter than the source's.
@@ -304,12 +337,14 @@ impl Filesystem for RightsFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        let _turn = self.linger.enter_quiet();
         // Extended attributes would be stored in the clear beside the
         // ciphertext: refused rather than leaked.
         reply.error(Errno::EOPNOTSUPP);
     }
 
     fn getxattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
+        let _turn = self.linger.enter();
         // ENOSYS tells the kernel, once, that this file system has no
         // extended attributes: it answers EOPNOTSUPP itself from then on.
         // Otherwise it asks for `security.capability` before every write,
@@ -318,15 +353,18 @@ impl Filesystem for RightsFs {
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let _turn = self.linger.enter();
         if size == 0 { reply.size(0) } else { reply.data(&[]) }
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        let _turn = self.linger.enter_quiet();
         // As for getxattr: the kernel answers EOPNOTSUPP from then on.
         reply.error(Errno::ENOSYS);
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let _turn = self.linger.enter();
         let caller = Caller {
             uid: req.uid(),
             gid: req.gid(),
@@ -347,6 +385,7 @@ impl Filesystem for RightsFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::create(self, parent.0, name, mode & !umask, flags) {
             Ok((attr, fh)) => reply.created(&TTL, &attr, GEN, FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
@@ -363,6 +402,7 @@ impl Filesystem for RightsFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
+        let _turn = self.linger.enter_quiet();
         match RightsFs::fallocate(self, fh.0, offset, length, mode) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
