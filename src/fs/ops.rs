@@ -27,13 +27,17 @@ fn keep(k: bool) -> FopenFlags {
 }
 
 /// Each callback holds a turn of the busy poll (`linger.rs`) while it
-/// works. Requests that only look (lookup, getattr, open, read, readdir,
-/// access...) poll after answering: a program walking a tree or reading
-/// files sends the next at once. Those that change something end quietly:
-/// they start work in the background (journal commits, registrations, key
-/// agreements made ahead) that wants the CPU a poller would hold, and the
-/// kernel follows several with a request nobody waits for (a release after
-/// a flush, a forget after an unlink).
+/// works. Requests that only look up names and attributes (lookup,
+/// getattr, open, readdir, access...) poll after answering: a program
+/// walking a tree sends the next at once. The others end quietly. Those
+/// that change something start work in the background (journal commits,
+/// registrations, key agreements made ahead) that wants the CPU a poller
+/// would hold, and the kernel follows several with a request nobody waits
+/// for (a release after a flush, a forget after an unlink). Reads too:
+/// the page cache answers many of the reads that follow one, so the next
+/// request often comes after the window, which the poller would spend
+/// whole (random 4 KiB reads: median latency 24-25 µs polling, 14-16 µs
+/// not).
 impl Filesystem for RightsFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Directory operations in parallel; no kernel-side locking flags
@@ -205,7 +209,7 @@ impl Filesystem for RightsFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let _turn = self.linger.enter();
+        let _turn = self.linger.enter_quiet();
         match RightsFs::read(self, fh.0, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
