@@ -66,6 +66,11 @@ fn bad_files_are_refused_without_damage() {
     assert!(err.contains("damaged"), "{err}");
     let err = alice.fails(&["cat", "missing.rights"]);
     assert!(err.contains("cannot open"), "{err}");
+    // A usage error: clap's message and exit code 2, nothing mounted.
+    let out = alice.run(&["mount", "src", "mnt", "--busy-poll-us", "5000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--busy-poll-us") && err.contains("0..=1000"), "{err}");
     let err = alice.fails(&["protect", "x.txt", "--to", "bob:fly"]);
     assert!(
         err.contains("not a valid email") || err.contains("unknown right"),

@@ -207,8 +207,14 @@ pub enum Command {
         threads: usize,
         /// Microseconds the last worker to answer keeps polling for the next
         /// request before sleeping: spares a wake-up per request when a
-        /// program walks a tree (most on virtual machines); 0 turns it off.
-        #[arg(long, value_name = "US", default_value_t = crate::fs::DEFAULT_BUSY_POLL.as_micros() as u64)]
+        /// program walks a tree (most on virtual machines); 0 turns it off,
+        /// 1000 at most.
+        #[arg(
+            long,
+            value_name = "US",
+            default_value_t = crate::fs::DEFAULT_BUSY_POLL.as_micros() as u64,
+            value_parser = clap::value_parser!(u64).range(0..=1000)
+        )]
         busy_poll_us: u64,
         /// Let other local users use the mount (they would see plaintext).
         #[arg(long)]

@@ -60,21 +60,18 @@ impl Linger {
 
     /// Marks a request in hand until the returned turn is dropped.
     pub fn enter(&self) -> Turn<'_> {
-        self.active.fetch_add(1, Ordering::AcqRel);
-        Turn {
-            linger: self,
-            poll: true,
-        }
+        self.turn(true)
     }
 
     /// The same for a request that changes something: counted as in
     /// hand, but its end never polls (`ops.rs` says why).
     pub fn enter_quiet(&self) -> Turn<'_> {
+        self.turn(false)
+    }
+
+    fn turn(&self, poll: bool) -> Turn<'_> {
         self.active.fetch_add(1, Ordering::AcqRel);
-        Turn {
-            linger: self,
-            poll: false,
-        }
+        Turn { linger: self, poll }
     }
 
     /// Ends a request; the last one out polls if `poll`. Says why it
