@@ -1,5 +1,6 @@
 //! rightsfs: protected files, a licensing server and a FUSE mount.
 
+pub mod background;
 pub mod cache;
 pub mod cli;
 pub mod client;

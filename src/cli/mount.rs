@@ -14,10 +14,9 @@ use super::ctx::Ctx;
 use super::output;
 use super::protect::{Registration, register_or_queue, transient};
 use crate::client::{ClientError, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue};
-use crate::crypto::ServerKemPublic;
-use crate::format::FileHeader;
+use crate::format::{FileHeader, Fresh};
 use crate::fs::{DefaultPolicy, KeySource, MountConfig};
-use crate::licence::{Access, AccessError, Licensing, NewContent};
+use crate::licence::{Access, AccessError, ContentAhead, Licensing};
 use crate::policy::{ContentId, Email, Grant, Policy, PublishingLicence, Rights};
 
 /// Longest a FUSE worker waits for the server when a licence must be
@@ -32,8 +31,7 @@ const DAEMON_CHILD: &str = "RIGHTS_MOUNT_DAEMON_CHILD";
 struct MountKeys {
     licensing: Arc<Licensing>,
     me: Email,
-    server: String,
-    kem: ServerKemPublic,
+    ahead: ContentAhead,
     pending: Arc<PendingLog>,
     wake: std::sync::Mutex<Sender<()>>,
 }
@@ -47,8 +45,8 @@ impl KeySource for MountKeys {
         self.licensing.cached(id).filter(|c| c.valid_now()).map(|c| c.rights)
     }
 
-    fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
-        let new = self.licensing.new_content(policy, &self.server, &self.kem)?;
+    fn create(&self, policy: Policy) -> Result<Fresh, AccessError> {
+        let (new, fresh) = self.ahead.take(policy)?;
         match self.pending.push(&new.content_id, &new.licence) {
             // The first of a burst starts the registrar's clock; a full
             // request goes at once.
@@ -60,7 +58,7 @@ impl KeySource for MountKeys {
                 tracing::error!(error = %e, "could not log a registration; it is sent when the owner next opens the file")
             }
         }
-        Ok(new)
+        Ok(fresh)
     }
 
     fn sync_new(&self) -> Result<(), AccessError> {
@@ -262,13 +260,13 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     let (tx, rx) = channel();
     let pending = Arc::new(PendingLog::new(&RegistrationQueue::new(&ctx.paths)));
     let kem = ctx.config.server_kem()?;
-    // Files created in the mount wrap their keys with agreements made ahead.
-    kem.compute_ahead();
+    // Files created in the mount share key agreements with the server's key
+    // and take keys, signatures and headers made ahead.
+    kem.reuse_agreements();
     let keys = Arc::new(MountKeys {
+        ahead: ContentAhead::start(licensing.clone(), ctx.config.server()?, kem),
         licensing,
         me,
-        server: ctx.config.server()?.to_string(),
-        kem,
         pending: pending.clone(),
         wake: std::sync::Mutex::new(tx.clone()),
     });

@@ -15,7 +15,7 @@ use super::files::{
 };
 use super::output;
 use crate::client::{ClientError, RegistrationQueue};
-use crate::format::{DEFAULT_BLOCK_SIZE, ProtectedFile, SUFFIX};
+use crate::format::{ProtectedFile, SUFFIX};
 use crate::licence::Access;
 use crate::policy::{ContentId, Grant, Policy, PublishingLicence, Right, parse_expiry};
 
@@ -215,8 +215,7 @@ fn write_protected(
         .open(&tmp)
         .with_context(|| format!("cannot write in {}", super::files::parent_of(target).display()))?;
     let r = (|| -> anyhow::Result<()> {
-        let header = new.header(DEFAULT_BLOCK_SIZE)?;
-        let mut pf = ProtectedFile::create(out, header, &new.key)?;
+        let mut pf = ProtectedFile::create_from(out, new.fresh()?)?;
         let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
         let mut off = 0u64;
         loop {

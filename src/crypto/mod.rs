@@ -5,11 +5,11 @@
 //! every secret is held in a type that zeroizes itself when dropped.
 
 mod aead;
-mod ahead;
 mod delegated;
 mod device;
 mod hash;
 mod passphrase;
+mod reuse;
 mod server;
 
 pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, open_small, seal_small};

@@ -2,6 +2,8 @@
 //! Ed25519 for signing use licences. The server never needs an RSA private
 //! key, so it cannot become an RSA decryption oracle.
 
+use std::sync::Mutex;
+
 use ed25519_dalek::Signer;
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -10,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::CryptoError;
 use super::aead::{BlockCipher, ContentKey, TAG_LEN};
-use super::ahead::{self, Agreement};
+use super::reuse;
 
 /// Length of a [`WrappedKey`]: ephemeral public key, encrypted CEK, tag.
 pub const WRAPPED_KEY_LEN: usize = 32 + 32 + TAG_LEN;
@@ -33,7 +35,16 @@ pub struct ServerKemSecret {
     secret: StaticSecret,
     /// Derived once: every registration checks it and every unwrap binds it.
     public: ServerKemPublic,
+    /// Shared secrets of recent ephemeral keys: a client that reuses an
+    /// agreement (see [`reuse`](super::reuse)) sends its ephemeral key with
+    /// many wrapped keys, and each scalar multiplication saved is most of
+    /// what a registration costs. Keyed by public values only.
+    recent: Mutex<lru::LruCache<[u8; 32], Zeroizing<[u8; 32]>>>,
 }
+
+/// Ephemeral keys whose shared secrets the server keeps: more than the
+/// clients registering at once.
+const RECENT_AGREEMENTS: usize = 1024;
 
 fn wrap_key(shared: &[u8; 32], epk: &[u8; 32], recipient: &[u8; 32], context: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut salt = [0u8; 64];
@@ -50,13 +61,14 @@ impl ServerKemPublic {
     /// Wraps `cek` so that only the holder of the matching secret can unwrap
     /// it. `context` (the content id) is bound in, so a wrapped key cannot be
     /// moved to another file. Works offline: only public material is needed.
-    /// Uses an agreement prepared ahead when [`compute_ahead`](Self::compute_ahead)
-    /// was asked for and one is ready.
+    /// Shares its key agreement with other wraps when
+    /// [`reuse_agreements`](Self::reuse_agreements) was asked for.
     pub fn wrap(&self, cek: &ContentKey, context: &[u8]) -> WrappedKey {
-        let Agreement { epk, shared } = ahead::take(&self.0).unwrap_or_else(|| Agreement::new(&self.0));
+        let reuse::Agreement { epk, shared } = reuse::for_wrap(&self.0, context);
         let key = wrap_key(&shared, &epk, &self.0, context);
         let mut buf = *cek.as_bytes();
-        // The wrapping key is fresh for every wrap, so a fixed nonce is safe.
+        // The wrapping key is fresh for every wrap (a shared agreement never
+        // wraps one context twice), so a fixed nonce is safe.
         let tag = BlockCipher::new(&key).seal_with_nonce(&[0u8; 12], context, &mut buf);
         let mut out = [0u8; WRAPPED_KEY_LEN];
         out[..32].copy_from_slice(&epk);
@@ -67,11 +79,10 @@ impl ServerKemPublic {
 }
 
 impl ServerKemPublic {
-    /// Prepares key agreements with this key in a background thread from
-    /// now on, so that [`wrap`](Self::wrap) skips its two scalar
-    /// multiplications (for processes that create many files).
-    pub fn compute_ahead(&self) {
-        ahead::start(self.0);
+    /// From now on, wraps to this key in this process share key agreements
+    /// (see [`reuse`](super::reuse)): for processes that create many files.
+    pub fn reuse_agreements(&self) {
+        reuse::enable(self.0);
     }
 }
 
@@ -85,7 +96,11 @@ impl ServerKemSecret {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         let secret = StaticSecret::from(bytes);
         let public = ServerKemPublic(PublicKey::from(&secret).to_bytes());
-        Self { secret, public }
+        Self {
+            secret,
+            public,
+            recent: Mutex::new(crate::cache::bounded(RECENT_AGREEMENTS)),
+        }
     }
 
     /// The secret's bytes, for writing to the 0600 key file.
@@ -98,15 +113,28 @@ impl ServerKemSecret {
         self.public
     }
 
+    /// The X25519 shared secret with the ephemeral key `epk`, remembered
+    /// for the next wrapped key that carries it.
+    fn shared_with(&self, epk: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        let lock = || self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = lock().get(epk) {
+            return Ok(s.clone());
+        }
+        let shared = self.secret.diffie_hellman(&PublicKey::from(*epk));
+        if !shared.was_contributory() {
+            return Err(CryptoError::Malformed("low-order ephemeral key"));
+        }
+        let shared = Zeroizing::new(*shared.as_bytes());
+        lock().put(*epk, shared.clone());
+        Ok(shared)
+    }
+
     /// Recovers the content key from a [`WrappedKey`] made for `context`.
     pub fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<ContentKey, CryptoError> {
         let w = &wrapped.0;
         let epk: [u8; 32] = w[..32].try_into().unwrap();
-        let shared = self.secret.diffie_hellman(&PublicKey::from(epk));
-        if !shared.was_contributory() {
-            return Err(CryptoError::Malformed("low-order ephemeral key"));
-        }
-        let key = wrap_key(shared.as_bytes(), &epk, &self.public.0, context);
+        let shared = self.shared_with(&epk)?;
+        let key = wrap_key(&shared, &epk, &self.public.0, context);
         let mut buf = Zeroizing::new([0u8; 32]);
         buf.copy_from_slice(&w[32..64]);
         let tag: [u8; TAG_LEN] = w[64..].try_into().unwrap();

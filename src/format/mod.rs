@@ -5,6 +5,7 @@
 //! with a content key, and knows nothing of servers, licences or FUSE.
 
 mod error;
+mod fresh;
 mod geometry;
 mod header;
 mod journal;
@@ -14,6 +15,7 @@ mod protected;
 mod state;
 
 pub use error::FormatError;
+pub use fresh::Fresh;
 pub use geometry::Geometry;
 pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION, read_header};
 pub use journal::Recovery;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroize;
 
+use super::fresh::Fresh;
 use super::geometry::Geometry;
 use super::header::{FileHeader, SLOT_LEN, read_header, read_up_to};
 use super::journal::{self, Journal, Recovery};
@@ -185,25 +186,28 @@ where
 }
 
 impl ProtectedFile {
-    /// Writes a fresh, empty protected file with `header` into `file`
-    /// (which must be open for reading and writing; its contents are
-    /// replaced). The key must be the one the header was made with.
+    /// Writes a fresh, empty protected file with `header` into `file`,
+    /// which must be empty (just made, or found empty) and open for reading
+    /// and writing. The key must be the one the header was made with.
     pub fn create(file: File, header: FileHeader, cek: &ContentKey) -> Result<Self, FormatError> {
-        let keys = FileKeys::derive(cek, &header.content_id());
-        header.authenticate(&keys)?;
+        Self::create_from(file, Fresh::new(header, cek)?)
+    }
+
+    /// [`create`](Self::create) with the first bytes made beforehand: one
+    /// write, nothing truncated (so `file` must be empty).
+    pub fn create_from(file: File, fresh: Fresh) -> Result<Self, FormatError> {
+        debug_assert_eq!(
+            file.metadata().map(|m| m.len()).ok(),
+            Some(0),
+            "create needs an empty file"
+        );
+        let Fresh {
+            header,
+            keys,
+            state,
+            prefix,
+        } = fresh;
         let g = header.geometry;
-        let mut prefix = vec![0u8; g.data_offset as usize];
-        prefix[..header.bytes.len()].copy_from_slice(&header.bytes);
-        let state = State {
-            generation: 1,
-            len: 0,
-            seals: 1,
-            flags: DURABLE,
-            commitment: [0; 32],
-        };
-        let so = (g.data_offset - 2 * SLOT_LEN) as usize;
-        prefix[so..so + SLOT_LEN as usize].copy_from_slice(&state.seal(&keys.state, &header.hash, 0));
-        file.set_len(0)?;
         file.write_all_at(&prefix, 0)?;
         Ok(Self {
             file,

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::format::FileHeader;
-use crate::licence::{Access, AccessError, NewContent};
+use crate::format::{FileHeader, Fresh};
+use crate::licence::{Access, AccessError};
 use crate::policy::{ContentId, Email, Grant, Policy, Rights};
 
 /// Where the mount gets content keys. The `rights` command line implements
@@ -23,9 +23,10 @@ pub trait KeySource: Send + Sync + 'static {
     /// can show view-only files read-only.
     fn cached_rights(&self, id: &ContentId) -> Option<Rights>;
 
-    /// A new content key and signed publishing licence for a file created in
-    /// the mount. Must not wait for the server: registration is queued.
-    fn create(&self, policy: Policy) -> Result<NewContent, AccessError>;
+    /// The first bytes of a file created in the mount (header with a new
+    /// content key and signed publishing licence, keys, empty state). Must
+    /// not wait for the server: registration is queued.
+    fn create(&self, policy: Policy) -> Result<Fresh, AccessError>;
 
     /// Makes the registrations of content created so far durable. Creating
     /// defers it; the mount calls this before it syncs a protected file, so

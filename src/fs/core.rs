@@ -21,7 +21,7 @@ use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
 use super::perm::{self, Caller, Shown};
 use super::registry::Reporter;
-use crate::format::{DEFAULT_BLOCK_SIZE, ProtectedFile, read_header};
+use crate::format::{ProtectedFile, read_header};
 use crate::policy::{ContentId, Right, Rights};
 
 /// How long the kernel may cache attributes and names.
@@ -482,15 +482,12 @@ impl RightsFs {
     fn new_protected(&self, file: File, dir: &Path) -> Result<ProtectedFile, Errno> {
         let root = self.table().root().to_path_buf();
         let policy = self.defaults.for_dir(self.keys.me(), &root, dir);
-        let new = self.keys.create(policy).map_err(|e| {
+        let fresh = self.keys.create(policy).map_err(|e| {
             tracing::error!(folder = %dir.display(), error = %e, "cannot make a key for a new file");
             Errno::EIO
         })?;
         let name = dir.display().to_string();
-        let header = new
-            .header(DEFAULT_BLOCK_SIZE)
-            .map_err(|e| errno_for(&name, "create", e))?;
-        let pf = ProtectedFile::create(file, header, &new.key).map_err(|e| errno_for(&name, "create", e))?;
+        let pf = ProtectedFile::create_from(file, fresh).map_err(|e| errno_for(&name, "create", e))?;
         Ok(pf.with_journal(&self.journal))
     }
 

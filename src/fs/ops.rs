@@ -31,7 +31,7 @@ fn keep(k: bool) -> FopenFlags {
 /// getattr, open, readdir, access...) poll after answering: a program
 /// walking a tree sends the next at once. The others end quietly. Those
 /// that change something start work in the background (journal commits,
-/// registrations, key agreements made ahead) that wants the CPU a poller
+/// registrations, new files' keys made ahead) that wants the CPU a poller
 /// would hold, and the kernel follows several with a request nobody waits
 /// for (a release after a flush, a forget after an unlink). Reads too:
 /// the page cache answers many of the reads that follow one, so the next

@@ -30,6 +30,7 @@
 //! [`Licensing`] is `Send + Sync`: share one `Arc<Licensing>` between worker
 //! threads.
 
+mod ahead;
 mod error;
 mod owner;
 mod store;
@@ -39,11 +40,12 @@ use std::sync::Mutex;
 
 use lru::LruCache;
 
+pub use ahead::ContentAhead;
 pub use error::{AccessError, FetchError};
 pub use store::CachedLicence;
 
 use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey};
-use crate::format::FileHeader;
+use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, Fresh};
 use crate::policy::{
     ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, now,
 };
@@ -129,6 +131,14 @@ impl NewContent {
             block_size,
             vec![(OWNER_SLOT_EXTENSION, self.owner_slot.clone())],
         )
+    }
+
+    /// The new file's first bytes at the default block size, ready for
+    /// [`crate::format::ProtectedFile::create_from`].
+    pub fn fresh(&self) -> Result<Fresh, AccessError> {
+        self.header(DEFAULT_BLOCK_SIZE)
+            .and_then(|h| Fresh::new(h, &self.key))
+            .map_err(|e| AccessError::BadLicence(format!("cannot make the new file's header: {e}")))
     }
 }
 
@@ -354,6 +364,19 @@ impl Licensing {
         server_url: &str,
         server_kem: &ServerKemPublic,
     ) -> Result<NewContent, AccessError> {
+        let new = self.make_content(policy, server_url, server_kem)?;
+        self.adopt(&new);
+        Ok(new)
+    }
+
+    /// [`new_content`](Self::new_content) without keeping the key: content
+    /// made ahead of need is remembered only once it is handed out.
+    fn make_content(
+        &self,
+        policy: Policy,
+        server_url: &str,
+        server_kem: &ServerKemPublic,
+    ) -> Result<NewContent, AccessError> {
         policy.validate().map_err(|e| AccessError::BadLicence(e.to_string()))?;
         let content_id = ContentId::generate();
         let key = ContentKey::generate();
@@ -373,21 +396,25 @@ impl Licensing {
             .identity
             .device_key
             .seal_local(&owner_slot_aad(&content_id), key.as_bytes());
-        self.lru().put(
-            content_id,
-            Access {
-                key: key.clone(),
-                rights: Rights::owner(),
-                valid_until: None,
-                owner: true,
-            },
-        );
         Ok(NewContent {
             content_id,
             key,
             licence,
             owner_slot,
         })
+    }
+
+    /// Keeps the key of `new` in memory, as the owner's.
+    fn adopt(&self, new: &NewContent) {
+        self.lru().put(
+            new.content_id,
+            Access {
+                key: new.key.clone(),
+                rights: Rights::owner(),
+                valid_until: None,
+                owner: true,
+            },
+        );
     }
 
     /// Forgets the key of content that was never kept (a protect that

@@ -11,9 +11,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use rightsfs::crypto::{DeviceKeyPair, ServerKemSecret, ServerSigningKey};
-use rightsfs::format::FileHeader;
+use rightsfs::format::{FileHeader, Fresh};
 use rightsfs::fs::{KeySource, MountConfig, Mounted};
-use rightsfs::licence::{Access, AccessError, Identity, Licensing, NewContent};
+use rightsfs::licence::{Access, AccessError, Identity, Licensing};
 use rightsfs::policy::{ContentId, Email, Policy, Rights};
 
 /// Keys of one owner, offline.
@@ -53,8 +53,10 @@ impl KeySource for OwnerKeys {
         self.rights_asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.licensing.cached(id).map(|c| c.rights)
     }
-    fn create(&self, policy: Policy) -> Result<NewContent, AccessError> {
-        self.licensing.new_content(policy, "http://127.0.0.1:9", &self.kem)
+    fn create(&self, policy: Policy) -> Result<Fresh, AccessError> {
+        self.licensing
+            .new_content(policy, "http://127.0.0.1:9", &self.kem)?
+            .fresh()
     }
     fn sync_new(&self) -> Result<(), AccessError> {
         Ok(())

@@ -1,0 +1,52 @@
+//! A new protected file's first bytes, made before the file itself.
+
+use super::FormatError;
+use super::header::{FileHeader, SLOT_LEN};
+use super::keys::FileKeys;
+use super::state::{DURABLE, State};
+use crate::crypto::ContentKey;
+
+/// Everything a new, empty protected file holds, ready to be written: the
+/// header, the file's keys and the sealed state of an empty file. Making
+/// it (key derivation, header MAC, a state seal) needs no file, so a
+/// process that creates many files can make these ahead and have a
+/// creation cost one write. Holds the file's keys (wiped on drop).
+pub struct Fresh {
+    pub(super) header: FileHeader,
+    pub(super) keys: FileKeys,
+    pub(super) state: State,
+    /// Header, then zeroes up to the state slots, then the first slot.
+    pub(super) prefix: Vec<u8>,
+}
+
+impl Fresh {
+    /// The first bytes of a file with `header`, made with `cek` (the key
+    /// the header was made with, which it checks).
+    pub fn new(header: FileHeader, cek: &ContentKey) -> Result<Self, FormatError> {
+        let keys = FileKeys::derive(cek, &header.content_id());
+        header.authenticate(&keys)?;
+        let g = header.geometry;
+        let mut prefix = vec![0u8; g.data_offset as usize];
+        prefix[..header.bytes.len()].copy_from_slice(&header.bytes);
+        let state = State {
+            generation: 1,
+            len: 0,
+            seals: 1,
+            flags: DURABLE,
+            commitment: [0; 32],
+        };
+        let so = (g.data_offset - 2 * SLOT_LEN) as usize;
+        prefix[so..so + SLOT_LEN as usize].copy_from_slice(&state.seal(&keys.state, &header.hash, 0));
+        Ok(Self {
+            header,
+            keys,
+            state,
+            prefix,
+        })
+    }
+
+    /// The header the file will have.
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+}
