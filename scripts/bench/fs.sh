@@ -106,14 +106,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Each target's folder in its own ext4 block group: the folders below $W and
-# $W/src are spread by the allocator when these carry the "top of a
+# Targets' folders apart on ext4: the folders below $W and $W/src are spread
+# over block groups by the allocator when these carry the "top of a
 # hierarchy" flag (chattr +T). Without a journal, ext4 allocates a new inode
 # only past the inodes of its group deleted in the last minute (six while
 # their table block is dirty), checking each one; in one group, a target's
 # creations would walk past the previous target's 2,000 deletions, which
-# charges the order of the targets, not the file systems. Elsewhere (other
-# file systems, ext4 with a journal) this is a no-op.
+# charges the order of the targets, not the file systems. (New files go to
+# the first group of their folder's flex group of 16, so two targets may
+# still share one.) Elsewhere (other file systems, ext4 with a journal)
+# this is a no-op.
 mkdir -p "$W/src"
 chattr +T "$W" "$W/src" 2>/dev/null || true
 mkdir -p "$W/home" "$W/native" "$W/src/plainfuse" "$W/src/gocryptfs" "$W/src/rightsfs" \
