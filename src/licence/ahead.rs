@@ -157,8 +157,10 @@ impl Shared {
                     if st.closed {
                         return;
                     }
-                    if st.wants_more(self.max_age) {
-                        break;
+                    if st.wants_more(self.max_age)
+                        && let Some(p) = st.policy.clone()
+                    {
+                        break p;
                     }
                     st = if st.ready.is_empty() {
                         self.wanted.wait(st).unwrap_or_else(|p| p.into_inner())
@@ -167,9 +169,7 @@ impl Shared {
                         waited.unwrap_or_else(|p| p.into_inner()).0
                     };
                 }
-                st.policy.clone()
             };
-            let Some(policy) = policy else { continue };
             let made = self.make(policy.clone());
             let mut st = self.lock();
             match made {
