@@ -13,9 +13,9 @@ use anyhow::{Context as _, bail};
 use super::ctx::Ctx;
 use super::output;
 use super::protect::{Registration, register_or_queue, transient};
-use crate::client::{ClientError, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue};
+use crate::client::{ClientError, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue, SendRule};
 use crate::format::{FileHeader, Fresh};
-use crate::fs::{DefaultPolicy, KeySource, MountConfig};
+use crate::fs::{Activity, DefaultPolicy, KeySource, MountConfig};
 use crate::licence::{Access, AccessError, ContentAhead, Licensing};
 use crate::policy::{ContentId, Email, Grant, Policy, PublishingLicence, Rights};
 
@@ -48,9 +48,9 @@ impl KeySource for MountKeys {
     fn create(&self, policy: Policy) -> Result<Fresh, AccessError> {
         let (new, fresh) = self.ahead.take(policy)?;
         match self.pending.push(&new.content_id, &new.licence) {
-            // The first of a burst starts the registrar's clock; a full
-            // request goes at once.
-            Ok(waiting) if waiting == 1 || waiting % REGISTER_BATCH_MAX == 0 => {
+            // The first of a burst starts the registrar's clock; it is
+            // woken again when as many wait as may.
+            Ok(waiting) if waiting == 1 || waiting % SendRule::MOUNT.max_waiting == 0 => {
                 let _ = self.wake.lock().unwrap_or_else(|p| p.into_inner()).send(());
             }
             Ok(_) => {}
@@ -72,28 +72,28 @@ impl KeySource for MountKeys {
     }
 }
 
-/// Registers new content in the background: as soon as a request's worth
-/// (a hundred licences) waits, else a second after the first new file of a
-/// burst, and every 30 s while something waits; first what the mount
-/// created (from memory), then the queue. A burst (`tar x`, a build) so
-/// pays for its registrations while it runs, in full requests, rather than
-/// in one pass after it, and what waits in memory stays small. After a
-/// failed pass (server away) it waits the full 30 s, however many files are
-/// created meanwhile; what the mount created stays in its log meanwhile.
-fn registrar(ctx: Ctx, pending: Arc<PendingLog>, wake: Receiver<()>) {
+/// Registers new content in the background, when [`SendRule::MOUNT`]
+/// says (once the mount has been idle for a second, at the latest 10 s
+/// after the first new file), and
+/// every 30 s while something waits; first what the mount created (from
+/// memory), then the queue. After a failed pass (server away) it waits the
+/// full 30 s, however many files are created meanwhile; what the mount
+/// created stays in its log meanwhile.
+fn registrar(ctx: Ctx, pending: Arc<PendingLog>, activity: Arc<Activity>, wake: Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError::{Disconnected, Timeout};
     let queue = RegistrationQueue::new(&ctx.paths);
     let retry = Duration::from_secs(30);
     let mut next_try = Instant::now();
     loop {
         match wake.recv_timeout(retry) {
+            // A burst began: wait for the mount to pause.
             Ok(()) => {
-                let until = Instant::now() + Duration::from_secs(1);
-                while pending.len() < REGISTER_BATCH_MAX {
-                    match wake.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                        Ok(()) => {}
-                        Err(Timeout) => break,
-                        Err(Disconnected) => return,
+                while let Some(wait) = pending
+                    .due_in(&SendRule::MOUNT, activity.last())
+                    .filter(|w| !w.is_zero())
+                {
+                    if let Err(Disconnected) = wake.recv_timeout(wait) {
+                        return;
                     }
                 }
             }
@@ -271,11 +271,12 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
         wake: std::sync::Mutex::new(tx.clone()),
     });
     let reg_ctx = ctx.clone_for_quiet()?;
+    let mut cfg = MountConfig::new(src.clone(), mnt.clone());
+    let activity = cfg.activity.clone();
     std::thread::Builder::new()
         .name("rightsfs-registrar".into())
-        .spawn(move || registrar(reg_ctx, pending, rx))?;
+        .spawn(move || registrar(reg_ctx, pending, activity, rx))?;
     let _ = tx.send(());
-    let mut cfg = MountConfig::new(src.clone(), mnt.clone());
     cfg.defaults = defaults;
     cfg.threads = a.threads;
     cfg.busy_poll = a.busy_poll;

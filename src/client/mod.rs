@@ -20,7 +20,7 @@ pub use http::{Api, DEFAULT_TIMEOUT};
 pub use identity::{device_key, licensing, session};
 pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};
 pub use paths::Paths;
-pub use pending::{Batch, PendingLog};
+pub use pending::{Batch, PendingLog, SendRule};
 pub use queue::RegistrationQueue;
 pub use session::Session;
 pub use source::REGISTER_BATCH_MAX;

@@ -16,6 +16,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,33 @@ struct Current {
     entries: Vec<(ContentId, PublishingLicence)>,
     /// Whether the last log takes appends.
     open: bool,
+    /// When the oldest waiting entry was pushed.
+    first: Option<Instant>,
+}
+
+/// When a mount sends what waits: once the mount pauses, so that a burst
+/// (`tar x`, a checkout, a build) and what follows it do not share the CPU
+/// with its registrations (sent while a burst ran, a hundred at a time,
+/// they made one in a hundred of its writes and closes wait about ten
+/// times longer); but never later than `max_wait` after the oldest, nor
+/// past `max_waiting` entries (about 1.2 KiB of memory each).
+#[derive(Debug, Clone, Copy)]
+pub struct SendRule {
+    /// How long the mount must have answered no request.
+    pub quiet: Duration,
+    /// The longest an entry waits while new files keep coming.
+    pub max_wait: Duration,
+    /// How many may wait.
+    pub max_waiting: usize,
+}
+
+impl SendRule {
+    /// The mount's rule.
+    pub const MOUNT: SendRule = SendRule {
+        quiet: Duration::from_secs(1),
+        max_wait: Duration::from_secs(10),
+        max_waiting: 4096,
+    };
 }
 
 /// Registrations waiting in one process (the mount daemon).
@@ -99,7 +127,21 @@ impl PendingLog {
         log.file.write_all(&line)?;
         log.dirty = true;
         cur.entries.push((*id, pl.clone()));
+        cur.first.get_or_insert_with(Instant::now);
         Ok(cur.entries.len())
+    }
+
+    /// How long to wait before sending what waits under `rule`, for a
+    /// mount quiet since `quiet_since`: zero when due, `None` when nothing
+    /// waits.
+    pub fn due_in(&self, rule: &SendRule, quiet_since: Instant) -> Option<Duration> {
+        let cur = self.lock();
+        let first = cur.first?;
+        if cur.entries.len() >= rule.max_waiting {
+            return Some(Duration::ZERO);
+        }
+        let due = (quiet_since + rule.quiet).min(first + rule.max_wait);
+        Some(due.saturating_duration_since(Instant::now()))
     }
 
     /// How many registrations wait.
@@ -177,6 +219,7 @@ impl PendingLog {
         cur.entries = batch.entries;
         cur.entries.extend(newer);
         cur.open = open;
+        cur.first.get_or_insert_with(Instant::now);
     }
 }
 
@@ -277,6 +320,43 @@ mod tests {
             .unwrap()
             .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(SUFFIX))
             .count()
+    }
+
+    #[test]
+    fn sending_waits_for_a_pause_but_not_past_its_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PendingLog::new(&RegistrationQueue::at(dir.path().join("queue")));
+        let device = DeviceKeyPair::generate().unwrap();
+        let hour = Duration::from_secs(3600);
+        let rule = SendRule {
+            quiet: hour,
+            max_wait: 2 * hour,
+            max_waiting: 2,
+        };
+        let busy = Instant::now();
+        assert_eq!(log.due_in(&rule, busy), None, "nothing waits");
+        let (a, pa) = licence(&device);
+        log.push(&a, &pa).unwrap();
+        let wait = log.due_in(&rule, busy).unwrap();
+        assert!(wait > hour - Duration::from_secs(60) && wait <= hour, "{wait:?}");
+        // A mount quiet for long enough.
+        let quiet = Instant::now().checked_sub(hour).unwrap();
+        assert_eq!(log.due_in(&rule, quiet), Some(Duration::ZERO));
+        // The oldest has waited long enough, however busy the mount is.
+        let impatient = SendRule {
+            max_wait: Duration::ZERO,
+            ..rule
+        };
+        assert_eq!(log.due_in(&impatient, busy), Some(Duration::ZERO));
+        // As many wait as may.
+        let (b, pb) = licence(&device);
+        log.push(&b, &pb).unwrap();
+        assert_eq!(log.due_in(&rule, busy), Some(Duration::ZERO));
+        // Taken: nothing waits; put back: due again.
+        let batch = log.take().unwrap();
+        assert_eq!(log.due_in(&rule, busy), None);
+        log.put_back(batch);
+        assert_eq!(log.due_in(&rule, busy), Some(Duration::ZERO));
     }
 
     #[test]

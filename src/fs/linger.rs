@@ -15,17 +15,21 @@
 //! it off.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use super::Activity;
 
 /// The default window: a little more than a program's own time between
 /// two `stat` calls, far less than a scheduler tick.
 pub const DEFAULT_WINDOW: Duration = Duration::from_micros(50);
 
-/// Counts requests in hand and lets the last one out poll for the next.
+/// Counts requests in hand, notes when each ends, and lets the last one
+/// out poll for the next.
 pub struct Linger {
     window: Duration,
+    activity: Arc<Activity>,
     /// The FUSE device of the session (any clone: they share one queue).
     device: OnceLock<OwnedFd>,
     /// Requests being handled now.
@@ -44,8 +48,14 @@ impl Linger {
     /// Polls for up to `window` once a device is given; a zero window
     /// never polls.
     pub fn new(window: Duration) -> Self {
+        Self::noting(window, Arc::default())
+    }
+
+    /// The same, noting the end of every request in `activity`.
+    pub fn noting(window: Duration, activity: Arc<Activity>) -> Self {
         Self {
             window,
+            activity,
             device: OnceLock::new(),
             active: AtomicUsize::new(0),
             polling: AtomicBool::new(false),
@@ -77,6 +87,7 @@ impl Linger {
     /// Ends a request; the last one out polls if `poll`. Says why it
     /// stopped.
     fn leave(&self, poll: bool) -> Outcome {
+        self.activity.touch();
         if self.active.fetch_sub(1, Ordering::AcqRel) != 1 {
             return Outcome::OthersBusy; // they come back for more
         }

@@ -11,6 +11,7 @@
 //! itself. Files without the suffix pass through unchanged.
 
 mod access;
+mod activity;
 mod core;
 mod inodes;
 mod linger;
@@ -24,6 +25,7 @@ mod recover;
 mod registry;
 
 pub use access::{DefaultPolicy, KeySource, parse_policy_file};
+pub use activity::Activity;
 pub use linger::DEFAULT_WINDOW as DEFAULT_BUSY_POLL;
 pub use memory::limit_arenas;
 pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};

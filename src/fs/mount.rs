@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use fuser::{Config, MountOption, SessionACL};
 
+use super::Activity;
 use super::access::{DefaultPolicy, KeySource};
 use super::core::RightsFs;
 use super::linger::Linger;
@@ -34,6 +35,9 @@ pub struct MountConfig {
     pub registry: Option<PathBuf>,
     /// The daemon's log file, for the record.
     pub log: Option<PathBuf>,
+    /// Notes when the mount last answered a request, for the caller's
+    /// background work to wait for a pause.
+    pub activity: Arc<Activity>,
 }
 
 impl MountConfig {
@@ -51,6 +55,7 @@ impl MountConfig {
             allow_other: false,
             registry: None,
             log: None,
+            activity: Arc::default(),
         }
     }
 }
@@ -147,7 +152,7 @@ fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathB
         None => Reporter::log_only(),
     };
     let mut fs = RightsFs::new(src.clone(), keys, cfg.defaults.clone(), reporter.clone())?;
-    fs.linger = Arc::new(Linger::new(cfg.busy_poll));
+    fs.linger = Arc::new(Linger::noting(cfg.busy_poll, cfg.activity.clone()));
     super::recover::recover_all(&fs);
     Ok((fs, src, mnt, reporter))
 }
