@@ -72,13 +72,12 @@ impl KeySource for MountKeys {
     }
 }
 
-/// Registers new content in the background, when [`SendRule::MOUNT`]
-/// says (once the mount has been idle for a second, at the latest 10 s
-/// after the first new file), and
-/// every 30 s while something waits; first what the mount created (from
-/// memory), then the queue. After a failed pass (server away) it waits the
-/// full 30 s, however many files are created meanwhile; what the mount
-/// created stays in its log meanwhile.
+/// Registers new content in the background when [`SendRule::MOUNT`] says
+/// (once the mount has been idle for a second, at the latest 10 s after
+/// the first new file), and every 30 s while something waits; first what
+/// the mount created (from memory), then the queue. After a failed pass
+/// (server away) it waits the full 30 s, however many files are created
+/// meanwhile; what the mount created stays in its log meanwhile.
 fn registrar(ctx: Ctx, pending: Arc<PendingLog>, activity: Arc<Activity>, wake: Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError::{Disconnected, Timeout};
     let queue = RegistrationQueue::new(&ctx.paths);
