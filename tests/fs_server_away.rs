@@ -3,7 +3,9 @@
 //! waits in the queue), a file with no cached licence is refused with
 //! EACCES in bounded time and the log says the server is unreachable. When
 //! the server is back, the same open succeeds without remounting and the
-//! queued registration goes through.
+//! queued registration goes through. With the server up, a running mount
+//! registers the files made in it by itself: once it pauses, and also
+//! while a program keeps it busy.
 
 mod cli_support;
 
@@ -84,6 +86,58 @@ fn pending(user: &User) -> Vec<serde_json::Value> {
         .as_array()
         .expect("pending_registrations")
         .clone()
+}
+
+/// Waits (two minutes at most) until nothing of `user`'s waits for
+/// registration.
+fn wait_registered(user: &User, what: &str, m: &Mount) {
+    let until = Instant::now() + Duration::from_secs(120);
+    while !pending(user).is_empty() {
+        assert!(
+            Instant::now() < until,
+            "{what}: not registered within 2 minutes:\n{}",
+            m.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_running_mount_registers_new_files_once_idle_and_while_kept_busy() {
+    let server = Server::start();
+    let carol = User::new("carol@example.com", true);
+    carol.signup(&server);
+    let m = Mount::new(&carol);
+
+    // A burst, then nothing: sent once the mount pauses.
+    for i in 0..20 {
+        std::fs::write(m.mnt.join(format!("burst-{i}.txt")), b"one of a burst\n").unwrap();
+    }
+    wait_registered(&carol, "the files of a burst", &m);
+
+    // A program that never lets the mount pause (an open and a read every
+    // 50 ms) does not hold a new file's registration back for long.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        let path = m.mnt.join("burst-0.txt");
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(std::fs::read(&path).unwrap(), b"one of a burst\n");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    std::fs::write(m.mnt.join("busy.txt"), b"made while the mount is busy\n").unwrap();
+    wait_registered(&carol, "a file made while the mount is kept busy", &m);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().expect("the busy reader");
+
+    for name in ["burst-0.txt.rights", "burst-19.txt.rights", "busy.txt.rights"] {
+        let info = carol.ok(&["--json", "info", m.src.join(name).to_str().unwrap()]);
+        let v: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+        assert_eq!(v["registration"], "registered", "{name}: {info}");
+    }
 }
 
 #[test]
