@@ -205,15 +205,7 @@ fn server_away_cached_files_open_new_files_queue_uncached_refused_then_recover()
         b"edited while the server was away\n"
     );
     // And the queued registration goes through on its own.
-    let until = Instant::now() + Duration::from_secs(120);
-    while !pending(&bob).is_empty() {
-        assert!(
-            Instant::now() < until,
-            "the queued registration was not sent within 2 minutes of the server's return:\n{}",
-            bm.log()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_registered(&bob, "the queued registration, after the server's return", &bm);
     let info = bob.ok(&["--json", "info", bm.src.join("offline.txt.rights").to_str().unwrap()]);
     assert!(!info.contains("queued"), "still queued: {info}");
     bm.unmount();

@@ -58,7 +58,7 @@ struct Current {
 /// When a mount sends what waits: once the mount pauses, so that a burst
 /// (`tar x`, a checkout, a build) and what follows it do not share the CPU
 /// with its registrations (sent while a burst ran, a hundred at a time,
-/// they made one in a hundred of its writes and closes wait about ten
+/// they made one in a hundred of its writes and closes wait three to five
 /// times longer); but never later than `max_wait` after the oldest, nor
 /// past `max_waiting` entries (about 1.2 KiB of memory each).
 #[derive(Debug, Clone, Copy)]
