@@ -144,13 +144,16 @@ impl PendingLog {
         Some(due.saturating_duration_since(Instant::now()))
     }
 
-    /// How many registrations wait.
-    pub fn len(&self) -> usize {
+    /// How many registrations wait (tests; the registrar asks
+    /// [`due_in`](Self::due_in)).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().entries.len()
     }
 
-    /// Whether nothing waits.
-    pub fn is_empty(&self) -> bool {
+    /// Whether nothing waits (tests).
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 

@@ -35,7 +35,7 @@ impl Fresh {
             flags: DURABLE,
             commitment: [0; 32],
         };
-        let so = (g.data_offset - 2 * SLOT_LEN) as usize;
+        let so = header.state_offset() as usize;
         prefix[so..so + SLOT_LEN as usize].copy_from_slice(&state.seal(&keys.state, &header.hash, 0));
         Ok(Self {
             header,
