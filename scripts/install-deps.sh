@@ -8,6 +8,7 @@ PKGS=(
   postgresql                     # the server's PostgreSQL store tests
   git sqlite3 vim-nox rsync tar python3   # real programs the mount tests drive
   fio                            # filesystem benchmarks
+  nodejs                         # the web viewer's tests (node --test, WebCrypto)
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -10,3 +10,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+# The web viewer's format reader against the same vectors (WebCrypto in Node).
+node --test web/test/

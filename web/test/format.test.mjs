@@ -1,0 +1,126 @@
+// The viewer's format reader against every vector in tests/vectors/: each
+// intact one reads back its plaintext, each damaged one fails with the
+// error kind (and block index) its sidecar names, at the stage it names.
+// Run with `node --test web/test/`.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+
+import { ProtectedFile, parseHeader, importContentKey } from '../app/js/format.js';
+import { fromHex, toHex } from '../app/js/bytes.js';
+
+const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors');
+
+/** Every sidecar of a vector file (keys.json describes keys, not a file). */
+function sidecars() {
+  return readdirSync(VECTORS)
+    .filter((f) => f.endsWith('.json') && f !== 'keys.json')
+    .map((f) => JSON.parse(readFileSync(join(VECTORS, f), 'utf8')))
+    .filter((v) => typeof v.file === 'string' && v.content_key);
+}
+
+/** @param {any} v */
+async function open(v, keyHex = v.content_key) {
+  const bytes = new Uint8Array(readFileSync(join(VECTORS, v.file)));
+  return ProtectedFile.open(bytes, await importContentKey(fromHex(keyHex)));
+}
+
+/** @param {unknown} err @param {any} expected */
+function assertKind(err, expected) {
+  assert.equal(/** @type {any} */ (err).kind, expected.kind, String(err));
+  if (expected.index !== undefined) assert.equal(/** @type {any} */ (err).index, expected.index);
+  if (expected.belongs_at !== undefined) assert.equal(/** @type {any} */ (err).belongs_at, expected.belongs_at);
+}
+
+const all = sidecars();
+
+test('there are intact and damaged vectors to check', () => {
+  assert.ok(all.some((v) => !v.expect_error));
+  assert.ok(all.some((v) => v.expect_error));
+});
+
+for (const v of all) {
+  test(`vector ${v.file}`, async () => {
+    if (v.expect_error) {
+      const e = v.expect_error;
+      if (e.stage === 'open') {
+        await assert.rejects(open(v), (err) => (assertKind(err, e), true));
+      } else {
+        const pf = await open(v);
+        await assert.rejects(pf.readAll(), (err) => (assertKind(err, e), true));
+      }
+      return;
+    }
+    const bytes = new Uint8Array(readFileSync(join(VECTORS, v.file)));
+    assert.equal(bytes.length, v.file_size);
+    const header = await parseHeader(bytes);
+    assert.equal(toHex(header.hash), v.header_sha256);
+    assert.equal(header.bytes.length, v.header_len);
+    assert.equal(header.dataOffset, v.data_offset);
+    assert.equal(header.body.blockSize, v.block_size);
+    assert.equal(toHex(header.body.contentId), v.content_id);
+    assert.equal(header.licence.policy.owner, v.owner);
+    assert.equal(header.licence.serverUrl, v.server_url);
+    assert.equal(header.licence.createdAt, v.created_at);
+    assert.equal(header.licence.version, v.licence_version ?? 1);
+    const pf = await open(v);
+    const plain = await pf.readAll();
+    assert.equal(plain.length, v.plaintext_len);
+    assert.equal(createHash('sha256').update(plain).digest('hex'), v.plaintext_sha256);
+    if (v.plaintext_hex !== undefined) assert.equal(toHex(plain), v.plaintext_hex);
+  });
+}
+
+test('a wrong content key is told apart from damage', async () => {
+  const v = all.find((x) => !x.expect_error);
+  const other = all.find((x) => !x.expect_error && x.content_key !== v.content_key);
+  await assert.rejects(open(v, other.content_key), (err) => (assertKind(err, { kind: 'WrongKey' }), true));
+});
+
+/** A copy of an intact vector with one byte changed at `at`. */
+function damaged(v, at) {
+  const bytes = new Uint8Array(readFileSync(join(VECTORS, v.file)));
+  bytes[at] ^= 1;
+  return bytes;
+}
+
+test('every byte of the header and state area is covered', async () => {
+  const v = all.find((x) => x.file === 'two-and-a-half-blocks.rights');
+  const key = () => importContentKey(fromHex(v.content_key));
+  // Spread over the prefix, body, MAC, padding and both state slots.
+  for (let at = 0; at < v.data_offset; at += 7) {
+    const bytes = damaged(v, at);
+    await assert.rejects(
+      (async () => (await ProtectedFile.open(bytes, await key())).readAll())(),
+      (err) => typeof (/** @type {any} */ (err).kind) === 'string',
+      `byte ${at}`,
+    );
+  }
+});
+
+test('a changed ciphertext byte never yields plaintext', async () => {
+  const v = all.find((x) => x.file === 'ten-kib.rights');
+  for (const at of [v.data_offset, v.data_offset + 12, v.data_offset + 5000, v.file_size - 1]) {
+    const bytes = damaged(v, at);
+    await assert.rejects(
+      (async () => (await ProtectedFile.open(bytes, await importContentKey(fromHex(v.content_key)))).readAll())(),
+      (err) => ['BlockCorrupt', 'BlockMoved', 'StaleBlock'].includes(/** @type {any} */ (err).kind),
+    );
+  }
+});
+
+test('plain files and strangers are refused before any key is used', async () => {
+  await assert.rejects(parseHeader(new Uint8Array()), (e) => e.kind === 'Empty');
+  await assert.rejects(parseHeader(new TextEncoder().encode('hello world, not protected')), (e) => e.kind === 'NotProtected');
+  const v = all.find((x) => !x.expect_error);
+  const bytes = new Uint8Array(readFileSync(join(VECTORS, v.file)));
+  await assert.rejects(parseHeader(bytes.subarray(0, 12)), (e) => e.kind === 'HeaderTruncated');
+  await assert.rejects(parseHeader(bytes.subarray(0, 100)), (e) => e.kind === 'HeaderTruncated');
+  const future = bytes.slice();
+  future[9] = 0x63;
+  await assert.rejects(parseHeader(future), (e) => e.kind === 'UnsupportedVersion');
+});
