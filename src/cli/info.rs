@@ -23,9 +23,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let server: Option<Result<serde_json::Value, ClientError>> = if queued {
         None
     } else {
-        ctx.session()
-            .ok()
-            .map(|s| s.get(&format!("/v1/content/{}", id.to_hex())))
+        ctx.session().ok().map(|s| s.content(&id))
     };
     let registration = match (&server, queued) {
         (_, true) => "queued (run `rights sync`)".to_string(),
@@ -139,7 +137,7 @@ pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let (_, h) = open_protected(path)?;
     let v: serde_json::Value = ctx
         .session()?
-        .get(&format!("/v1/content/{}/audit", h.content_id().to_hex()))
+        .audit(&h.content_id())
         .map_err(|e| match e.server_code() {
             Some((403, _)) => anyhow::anyhow!(
                 "only the owner ({}) can read this file's access log",
@@ -184,8 +182,7 @@ pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
 
 /// `rights list [--shared-with-me]`.
 pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
-    let role = if shared { "shared" } else { "owned" };
-    let v: serde_json::Value = ctx.session()?.get(&format!("/v1/content?role={role}"))?;
+    let v = ctx.session()?.list_content(shared)?;
     if ctx.json {
         output::json(&v);
         return Ok(());

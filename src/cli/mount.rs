@@ -5,19 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
 use super::ctx::Ctx;
 use super::output;
-use super::protect::{Registration, register_or_queue, transient};
-use crate::client::{ClientError, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue, SendRule};
+use crate::client::{PendingLog, Registrar, RegistrationQueue, SendRule};
 use crate::format::{FileHeader, Fresh};
-use crate::fs::{Activity, DefaultPolicy, KeySource, MountConfig};
+use crate::fs::{DefaultPolicy, KeySource, MountConfig};
 use crate::licence::{Access, AccessError, ContentAhead, Licensing};
-use crate::policy::{ContentId, Email, Grant, Policy, PublishingLicence, Rights};
+use crate::policy::{ContentId, Email, Grant, Policy, Rights};
 
 /// Longest a FUSE worker waits for the server when a licence must be
 /// fetched; past it the open fails with EACCES and a log line.
@@ -70,145 +69,6 @@ impl KeySource for MountKeys {
     fn me(&self) -> &Email {
         &self.me
     }
-}
-
-/// Registers new content in the background when [`SendRule::MOUNT`] says
-/// (once the mount has been idle for a second, at the latest 10 s after
-/// the first new file), and every 30 s while something waits; first what
-/// the mount created (from memory), then the queue. After a failed pass
-/// (server away) it waits the full 30 s, however many files are created
-/// meanwhile; what the mount created stays in its log meanwhile.
-fn registrar(ctx: Ctx, pending: Arc<PendingLog>, activity: Arc<Activity>, wake: Receiver<()>) {
-    use std::sync::mpsc::RecvTimeoutError::{Disconnected, Timeout};
-    let queue = RegistrationQueue::new(&ctx.paths);
-    let retry = Duration::from_secs(30);
-    let mut next_try = Instant::now();
-    loop {
-        match wake.recv_timeout(retry) {
-            // A burst began: wait for the mount to pause.
-            Ok(()) => {
-                while let Some(wait) = pending
-                    .due_in(&SendRule::MOUNT, activity.last())
-                    .filter(|w| !w.is_zero())
-                {
-                    if let Err(Disconnected) = wake.recv_timeout(wait) {
-                        return;
-                    }
-                }
-            }
-            Err(Timeout) => next_try = Instant::now(),
-            Err(Disconnected) => return,
-        }
-        while wake.try_recv().is_ok() {}
-        if Instant::now() < next_try {
-            continue;
-        }
-        if let Some(batch) = pending.take() {
-            if !register_batch(&ctx, &queue, &batch.entries, false) {
-                tracing::info!("server unreachable: new files stay pending; retrying in 30 s");
-                pending.put_back(batch);
-                next_try = Instant::now() + retry;
-                continue;
-            }
-            if let Err(e) = batch.done() {
-                tracing::warn!(error = %e, "could not remove a finished registration log");
-            }
-        }
-        let queued: Vec<_> = queue
-            .list()
-            .into_iter()
-            .filter_map(|(id, pl)| Some((id, pl.ok()?)))
-            .collect();
-        if !queued.is_empty() && !register_batch(&ctx, &queue, &queued, true) {
-            tracing::info!("server unreachable: registrations stay queued; retrying in 30 s");
-            next_try = Instant::now() + retry;
-        }
-    }
-}
-
-/// Registers `entries` (`queued`: taken from the queue, so each is removed
-/// from it once registered), a hundred per request; false, with nothing
-/// lost, if the server is away from the start. Past the first request,
-/// entries that cannot be sent are queued on their own, as are those the
-/// server refused (for `rights status` and `rights sync` to show).
-fn register_batch(
-    ctx: &Ctx,
-    queue: &RegistrationQueue,
-    entries: &[(ContentId, PublishingLicence)],
-    queued: bool,
-) -> bool {
-    for (n, chunk) in entries.chunks(REGISTER_BATCH_MAX).enumerate() {
-        let licences: Vec<PublishingLicence> = chunk.iter().map(|(_, pl)| pl.clone()).collect();
-        match ctx.session().and_then(|s| s.register_batch(&licences)) {
-            Ok(results) => {
-                let mut registered = 0;
-                for ((id, pl), item) in chunk.iter().zip(results) {
-                    if matches!(item.status, 200 | 201 | 409) {
-                        registered += 1;
-                        tracing::debug!(content_id = %id.to_hex(), "registered");
-                        if queued && let Err(e) = queue.remove(id) {
-                            tracing::warn!(content_id = %id.to_hex(), error = %e, "could not drop a registered entry from the queue");
-                        }
-                    } else {
-                        let why = item.message.or(item.error).unwrap_or_default();
-                        tracing::warn!(content_id = %id.to_hex(), status = item.status, error = %why, "registration refused; kept in the queue");
-                        queue_or_log(queue, id, pl);
-                    }
-                }
-                tracing::info!(count = registered, "registered new files");
-            }
-            // A server without batch registration.
-            Err(ClientError::Server { status: 404 | 405, .. }) => {
-                if !register_each(ctx, queue, chunk) && n == 0 {
-                    return false;
-                }
-            }
-            Err(e) => {
-                let retry_later =
-                    transient(&e) || matches!(e, ClientError::NotLoggedIn | ClientError::SessionExpired(_));
-                if retry_later && n == 0 {
-                    return false;
-                }
-                tracing::warn!(error = %e, "registrations not sent; kept in the queue");
-                for (id, pl) in &entries[n * REGISTER_BATCH_MAX..] {
-                    queue_or_log(queue, id, pl);
-                }
-                return true;
-            }
-        }
-    }
-    true
-}
-
-fn queue_or_log(queue: &RegistrationQueue, id: &ContentId, pl: &PublishingLicence) {
-    if queue.contains(id) {
-        return;
-    }
-    if let Err(e) = queue.push(id, pl) {
-        tracing::error!(content_id = %id.to_hex(), error = %e, "could not queue a registration");
-    }
-}
-
-/// One request per entry; false if the server is away at the first.
-fn register_each(ctx: &Ctx, queue: &RegistrationQueue, entries: &[(ContentId, PublishingLicence)]) -> bool {
-    let mut away = false;
-    for (i, (id, pl)) in entries.iter().enumerate() {
-        if away {
-            queue_or_log(queue, id, pl);
-            continue;
-        }
-        match register_or_queue(ctx, id, pl) {
-            Ok(Registration::Registered) => tracing::info!(content_id = %id.to_hex(), "registered"),
-            Ok(Registration::Queued) if i == 0 => {
-                // register_or_queue queued it; nothing else was tried.
-                let _ = queue.remove(id);
-                return false;
-            }
-            Ok(Registration::Queued) => away = true,
-            Err(e) => tracing::warn!(content_id = %id.to_hex(), error = %e, "registration refused; kept in the queue"),
-        }
-    }
-    true
 }
 
 /// Options of `rights mount`.
@@ -274,7 +134,10 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     let activity = cfg.activity.clone();
     std::thread::Builder::new()
         .name("rightsfs-registrar".into())
-        .spawn(move || registrar(reg_ctx, pending, activity, rx))?;
+        .spawn(move || {
+            let registrar = Registrar::new(&reg_ctx.paths, || reg_ctx.session());
+            registrar.run(pending, || activity.last(), rx)
+        })?;
     let _ = tx.send(());
     cfg.defaults = defaults;
     cfg.threads = a.threads;

@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use reqwest::Method;
 
 use super::ctx::Ctx;
 use super::files::{
     is_protected, open_protected, plain_name, protected_name, publish, remove_durably, remove_stale_temps, temp_for,
 };
 use super::output;
-use crate::client::{ClientError, RegistrationQueue};
+use crate::client::{Outcome, Registrar, Registration};
 use crate::format::{ProtectedFile, SUFFIX};
 use crate::licence::Access;
 use crate::policy::{ContentId, Grant, Policy, PublishingLicence, Right, parse_expiry};
@@ -23,62 +22,21 @@ const CHUNK: usize = 1 << 20;
 /// Offline validity when neither the command nor the config says.
 pub const DEFAULT_OFFLINE_DAYS: u32 = 7;
 
-/// Whether a registration reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Registration {
-    /// The server has it.
-    Registered,
-    /// Waiting in the queue for `rights sync`.
-    Queued,
-}
-
-/// Whether a failed call is worth retrying later: the server is away,
-/// failing, or asks us to slow down.
-pub fn transient(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Unreachable { .. }
-            | ClientError::Server {
-                status: 429 | 500..,
-                ..
-            }
-    )
-}
-
 /// Registers a publishing licence with the server, or queues it when the
-/// server cannot take it now.
+/// server cannot take it now (saying so unless quiet).
 pub fn register_or_queue(ctx: &Ctx, id: &ContentId, pl: &PublishingLicence) -> anyhow::Result<Registration> {
-    let queue = RegistrationQueue::new(&ctx.paths);
-    let r = ctx.session().and_then(|s| {
-        s.call::<_, serde_json::Value>(
-            Method::POST,
-            "/v1/content",
-            Some(&serde_json::json!({ "publishing_licence": pl })),
-        )
-    });
-    match r {
-        Ok(_) => {
-            queue.remove(id)?;
-            Ok(Registration::Registered)
-        }
-        Err(ClientError::Server { status: 409, .. }) => {
-            queue.remove(id)?;
-            Ok(Registration::Registered)
-        }
-        Err(e) if transient(&e) => {
-            queue.push(id, pl)?;
+    let registrar = Registrar::new(&ctx.paths, || ctx.session());
+    match registrar.register_or_queue(id, pl)? {
+        Outcome::Registered => Ok(Registration::Registered),
+        Outcome::Queued(e) => {
             if !ctx.json && !ctx.quiet {
                 eprintln!("note: {e}; registration queued, run `rights sync` when online");
             }
             Ok(Registration::Queued)
         }
-        Err(e) => {
-            queue.push(id, pl)?;
-            Err(anyhow::anyhow!(
-                "{e}; the file is protected and its registration queued for `rights sync`"
-            ))
-        }
+        Outcome::Refused(e) => Err(anyhow::anyhow!(
+            "{e}; the file is protected and its registration queued for `rights sync`"
+        )),
     }
 }
 

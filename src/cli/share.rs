@@ -3,13 +3,12 @@
 use std::path::Path;
 
 use anyhow::bail;
-use reqwest::Method;
 
 use super::ctx::Ctx;
 use super::files::open_protected;
 use super::output;
-use super::protect::{Registration, register_or_queue};
-use crate::client::{ClientError, RegistrationQueue};
+use super::protect::register_or_queue;
+use crate::client::{ClientError, Registration, RegistrationQueue};
 use crate::policy::{ContentId, Grant, Principal};
 
 fn explain(e: ClientError, owner: &crate::policy::Email) -> anyhow::Error {
@@ -38,11 +37,7 @@ pub fn add_grants(ctx: &Ctx, path: &Path, grants: &[Grant]) -> anyhow::Result<()
     let (_, h) = open_protected(path)?;
     ensure_registered(ctx, &h.content_id())?;
     ctx.session()?
-        .call::<_, serde_json::Value>(
-            Method::PUT,
-            &format!("/v1/content/{}/grants", h.content_id().to_hex()),
-            Some(&serde_json::json!({ "grants": grants })),
-        )
+        .put_grants(&h.content_id(), grants)
         .map_err(|e| explain(e, &h.licence.policy.owner))?;
     Ok(())
 }
@@ -67,11 +62,7 @@ pub fn unshare(ctx: &Ctx, path: &Path, from: &str) -> anyhow::Result<()> {
     let (_, h) = open_protected(path)?;
     ensure_registered(ctx, &h.content_id())?;
     ctx.session()?
-        .call::<(), serde_json::Value>(
-            Method::DELETE,
-            &format!("/v1/content/{}/grants/{}", h.content_id().to_hex(), who),
-            None,
-        )
+        .delete_grant(&h.content_id(), &who)
         .map_err(|e| match e.server_code() {
             Some((404, _)) => anyhow::anyhow!("{who} has no grant on {}", path.display()),
             _ => explain(e, &h.licence.policy.owner),
@@ -92,11 +83,7 @@ pub fn revoke(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let (_, h) = open_protected(path)?;
     ensure_registered(ctx, &h.content_id())?;
     ctx.session()?
-        .call::<_, serde_json::Value>(
-            Method::POST,
-            &format!("/v1/content/{}/revoke", h.content_id().to_hex()),
-            Some(&serde_json::json!({})),
-        )
+        .revoke(&h.content_id())
         .map_err(|e| explain(e, &h.licence.policy.owner))?;
     if ctx.json {
         output::json(&serde_json::json!({ "file": path, "revoked": true }));

@@ -1,8 +1,9 @@
 //! The client side of rightsfs, below the command line: configuration and
-//! XDG paths, secret storage, the HTTP API client and the registration
-//! queue. The `rights` commands and the mount build on this.
+//! XDG paths, secret storage, the HTTP API client, the registration
+//! queue and the registrar that sends it. The `rights` commands and the mount build on this.
 
 mod config;
+mod content;
 mod dto;
 mod http;
 mod identity;
@@ -10,11 +11,13 @@ mod keystore;
 mod paths;
 mod pending;
 mod queue;
+mod registrar;
 mod session;
 mod source;
 
 pub use crate::durable::{ensure_private_dir, sync_dir, write_private_atomic};
 pub use config::{Config, KeystoreKind, SmtpConfig};
+pub use content::REGISTER_BATCH_MAX;
 pub use dto::{BatchItem, BatchResults, ServerKeys, TokenPair};
 pub use http::{Api, DEFAULT_TIMEOUT};
 pub use identity::{device_key, licensing, session};
@@ -22,8 +25,8 @@ pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};
 pub use paths::Paths;
 pub use pending::{Batch, PendingLog, SendRule};
 pub use queue::RegistrationQueue;
+pub use registrar::{Outcome, Registrar, Registration, transient};
 pub use session::Session;
-pub use source::REGISTER_BATCH_MAX;
 
 /// Why a client operation failed. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! The server as a [`LicenceSource`]: `POST /v1/content/{id}/licence`, and
-//! `POST /v1/content` for content found unregistered.
+//! registration for content found unregistered.
 
 use reqwest::Method;
 
@@ -22,34 +22,9 @@ fn fetch_error(e: ClientError) -> FetchError {
     }
 }
 
-impl Session {
-    /// Registers up to [`REGISTER_BATCH_MAX`] licences in one request; the
-    /// outcome of each, in order.
-    pub fn register_batch(&self, licences: &[PublishingLicence]) -> Result<Vec<super::BatchItem>, ClientError> {
-        let body = serde_json::json!({ "publishing_licences": licences });
-        let r: super::BatchResults = self.call(Method::POST, "/v1/content/batch", Some(&body))?;
-        if r.results.len() != licences.len() {
-            return Err(ClientError::Server {
-                status: 502,
-                code: "bad_batch_answer".into(),
-                message: format!(
-                    "the server answered {} of {} registrations",
-                    r.results.len(),
-                    licences.len()
-                ),
-            });
-        }
-        Ok(r.results)
-    }
-}
-
-/// Most licences the server takes in one batch.
-pub const REGISTER_BATCH_MAX: usize = 100;
-
 impl LicenceSource for Session {
     fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError> {
-        let body = serde_json::json!({ "publishing_licence": licence });
-        match self.call::<_, serde_json::Value>(Method::POST, "/v1/content", Some(&body)) {
+        match Session::register(self, licence) {
             Ok(_) | Err(ClientError::Server { status: 409, .. }) => Ok(()),
             Err(e) => Err(fetch_error(e)),
         }
