@@ -36,25 +36,39 @@ pub struct AuthArgs {
     /// The licensing server (remembered in config.toml).
     #[arg(long, env = "RIGHTS_SERVER")]
     pub server: Option<String>,
-    /// The code from the email (asked for if missing).
-    #[arg(long)]
+    /// The code from the email: verifies a code already mailed, without
+    /// asking for another (asked for on stdin if missing).
+    #[arg(long, conflicts_with = "send_code")]
     pub code: Option<String>,
+    /// Only mail a code and exit; finish with `--code CODE` (for scripts).
+    #[arg(long)]
+    pub send_code: bool,
     /// A name for this device (default: the host name).
     #[arg(long)]
     pub device_name: Option<String>,
 }
 
+const SIGNUP_HELP: &str = "Examples:\n  rights signup bob@example.com --server https://rights.example.com\n  \
+    rights signup bob@example.com --keystore file      # a machine with no desktop keyring\n\n\
+    The code is asked for on the terminal; a wrong one is asked for again while tries remain.\n\
+    Scripts sign up in two steps (a pending code is verified, no new one is mailed):\n  \
+    rights signup bob@example.com --server https://rights.example.com --send-code\n  \
+    rights signup bob@example.com --code 12345678\n\n\
+    Signing up again on a machine that is signed in keeps its device on the server.";
+
+const LOGIN_HELP: &str = "Examples:\n  rights login alice@example.com --server https://rights.example.com\n  \
+    rights login alice@example.com --send-code && rights login alice@example.com --code 12345678\n\n\
+    Logging in again on this machine keeps its device on the server; logging in as another\n\
+    address removes the previous address's device here.";
+
 /// Every `rights` command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create an account with a code mailed to you, and register this device.
-    #[command(
-        after_help = "Examples:\n  rights signup bob@example.com --server https://rights.example.com\n  \
-                            rights signup bob@example.com --code 123456 --keystore file"
-    )]
+    #[command(after_help = SIGNUP_HELP)]
     Signup(AuthArgs),
     /// Log in on this device with a code mailed to you.
-    #[command(after_help = "Examples:\n  rights login alice@example.com --server https://rights.example.com")]
+    #[command(after_help = LOGIN_HELP)]
     Login(AuthArgs),
     /// Log out: revoke this device's session, forget cached licences and keys.
     #[command(after_help = "Example:\n  rights logout")]

@@ -38,9 +38,33 @@ fn read_code(email: &Email) -> anyhow::Result<String> {
     Ok(code)
 }
 
-/// `rights signup` / `rights login`: mail a code, verify it, make and
-/// register this device's key pair, keep the secrets in the keystore.
+/// The device this machine is signed in as on `server` for `email`, with
+/// its key: a new sign-in keeps it instead of adding another device.
+fn current_device(ctx: &Ctx, email: &Email, server: &str) -> Option<(String, DeviceKeyPair)> {
+    let c = &ctx.config;
+    if c.email.as_ref() != Some(email) || c.server_url.as_deref() != Some(server) {
+        return None;
+    }
+    let id = c.device_id.clone()?;
+    let der = ctx.keystore.get(DEVICE_KEY).ok()??;
+    Some((id, DeviceKeyPair::from_pkcs8_der(&der).ok()?))
+}
+
+/// Removes, best effort, the device another address had on this machine,
+/// before its secrets are overwritten: it would be a ghost otherwise.
+fn retire_other_account(ctx: &Ctx) -> Option<String> {
+    let id = ctx.config.device_id.clone()?;
+    let s = ctx.session().ok()?;
+    s.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/devices/{id}"), None)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// `rights signup` / `rights login`: mail a code (unless one is given),
+/// verify it, register this device (or keep the one this machine already
+/// is) and keep the secrets in the keystore.
 pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::Result<()> {
+    let verb = if signup { "signup" } else { "login" };
     let email = Email::parse(&a.email)?;
     let server = match a.server.or_else(|| ctx.config.server_url.clone()) {
         Some(s) => s,
@@ -48,28 +72,54 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
     };
     let api = Api::new(&server, timeout())?;
     // Fail before mailing a code if the secrets could not be kept.
-    ctx.keystore.get(REFRESH_TOKEN)?;
+    ctx.keystore.check_usable()?;
     let keys: ServerKeys = api.call::<(), _>(Method::GET, "/v1/server-key", None, None)?;
     let kem = decode_key(&keys.kem_public_key, "wrapping key")?;
     let sig = decode_key(&keys.signing_public_key, "signing key")?;
-    api.call::<_, serde_json::Value>(
-        Method::POST,
-        "/v1/auth/start",
-        None,
-        Some(&serde_json::json!({ "email": email, "signup": signup })),
-    )?;
-    if !ctx.json {
-        eprintln!("A code was sent to {email}.");
+    let other = ctx.config.email.clone().filter(|o| *o != email);
+    if let Some(o) = &other {
+        eprintln!(
+            "warning: this machine is signed in as {o}; signing in as {email} replaces that \
+             ({o}'s device here is removed from the server)"
+        );
     }
-    let code = match a.code {
+    if a.code.is_none() || a.send_code {
+        api.call::<_, serde_json::Value>(
+            Method::POST,
+            "/v1/auth/start",
+            None,
+            Some(&serde_json::json!({ "email": email, "signup": signup })),
+        )?;
+        if a.send_code {
+            // The second step finds the server here.
+            ctx.config.server_url = Some(api.base().to_string());
+            ctx.save_config()?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "code_sent_to": email, "server": api.base() }));
+            } else {
+                println!("A code was sent to {email}; finish with `rights {verb} {email} --code CODE`.");
+            }
+            return Ok(());
+        }
+        if !ctx.json {
+            eprintln!("A code was sent to {email}.");
+        }
+    }
+    let current = current_device(ctx, &email, api.base());
+    let (replace, device) = match current {
+        Some((id, key)) => (Some(id), key),
+        None => (None, DeviceKeyPair::generate()?),
+    };
+    let device_name = a.device_name.clone().unwrap_or_else(default_device_name);
+    let typed = a.code.is_none();
+    let mut code = match a.code {
         Some(c) => c,
         None => read_code(&email)?,
     };
-    let device = DeviceKeyPair::generate()?;
-    let device_name = a.device_name.unwrap_or_else(default_device_name);
     use base64::Engine;
-    let pair: TokenPair = api
-        .call(
+    let public = base64::engine::general_purpose::STANDARD.encode(device.public().to_der());
+    let pair: TokenPair = loop {
+        let r = api.call(
             Method::POST,
             "/v1/auth/verify",
             None,
@@ -77,20 +127,43 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
                 "email": email,
                 "code": code.trim(),
                 "device_name": device_name,
-                "device_public_key": base64::engine::general_purpose::STANDARD.encode(device.public().to_der()),
+                "device_public_key": public,
+                "replace_device": replace,
             })),
-        )
-        .map_err(|e| match e.server_code() {
-            Some((400 | 401 | 403 | 422, _)) => anyhow::anyhow!(
-                "the code was not accepted ({e}); run `rights {} {email}` again for a new code",
-                if signup { "signup" } else { "login" }
-            ),
-            _ => e.into(),
-        })?;
+        );
+        match r {
+            Ok(p) => break p,
+            // A typo costs one try, not the command: ask again while the
+            // server still accepts this code.
+            Err(ClientError::Server {
+                status: 401,
+                code: c,
+                message,
+            }) if typed && c == "invalid_code" => {
+                eprintln!("{message}");
+                code = read_code(&email)?;
+            }
+            Err(e) => {
+                return Err(match e.server_code() {
+                    Some((400 | 401 | 403 | 422, _)) => {
+                        anyhow::anyhow!(
+                            "the code was not accepted ({e}); run `rights {verb} {email}` again for a new code"
+                        )
+                    }
+                    _ => e.into(),
+                });
+            }
+        }
+    };
     let refresh = pair
         .refresh_token
         .context("the server sent no refresh token; is it a rightsfs server?")?;
     let device_id = pair.device_id.context("the server sent no device id")?;
+    if other.is_some()
+        && let Some(w) = retire_other_account(ctx)
+    {
+        eprintln!("warning: the previous account's device could not be removed ({w})");
+    }
     let der = device.to_pkcs8_der()?;
     ctx.keystore
         .set_many(&[(DEVICE_KEY, der.as_slice()), (REFRESH_TOKEN, refresh.as_bytes())])?;

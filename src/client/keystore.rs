@@ -109,6 +109,29 @@ impl Keystore {
         Ok(())
     }
 
+    /// Checks that secrets can be stored and read back here, asking for
+    /// the file's passphrase now if needed: a sign-in calls it before a
+    /// code is mailed, so a keystore that cannot keep the device's keys
+    /// never costs a code or leaves a device on the server.
+    pub fn check_usable(&self) -> Result<(), ClientError> {
+        match self.kind {
+            KeystoreKind::Keyring => {
+                let probe = self.entry("probe")?;
+                probe.set_secret(b"probe").map_err(keyring_hint)?;
+                let back = probe.get_secret().map_err(keyring_hint)?;
+                probe.delete_credential().map_err(keyring_hint)?;
+                if back != b"probe" {
+                    return Err(keyring_hint("a stored secret read back differently"));
+                }
+                Ok(())
+            }
+            KeystoreKind::File => {
+                self.passphrase()?;
+                self.read_file().map(drop)
+            }
+        }
+    }
+
     /// Reads a secret; `None` if it was never stored.
     pub fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ClientError> {
         match self.kind {

@@ -93,6 +93,11 @@ pub struct AuthVerify {
     pub device_name: String,
     /// Base64 SubjectPublicKeyInfo DER of the device's RSA-2048 key.
     pub device_public_key: String,
+    /// The device this machine was signed in as before: it is kept (same
+    /// id, new key and tokens) instead of adding another, when it belongs
+    /// to the same address.
+    #[serde(default)]
+    pub replace_device: Option<String>,
 }
 
 /// Answer to `POST /v1/auth/verify`.

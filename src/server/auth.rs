@@ -163,8 +163,8 @@ async fn check_code(state: &AppState, email: &Email, code: &str) -> ApiResult<()
             return Err(locked(again));
         }
         return Err(invalid(&format!(
-            "wrong code ({} tries left); check the latest mail",
-            MAX_ATTEMPTS - n
+            "wrong code: {}; check the latest mail",
+            tries_left(MAX_ATTEMPTS - n)
         )));
     }
     // Deleting decides the race between two replicas: only one deletes it.
@@ -172,6 +172,15 @@ async fn check_code(state: &AppState, email: &Email, code: &str) -> ApiResult<()
         return Err(invalid(&format!("the code was already used; {again}")));
     }
     Ok(())
+}
+
+/// "1 try left", "3 tries left".
+fn tries_left(n: i64) -> String {
+    if n == 1 {
+        "1 try left".into()
+    } else {
+        format!("{n} tries left")
+    }
 }
 
 fn locked(again: &str) -> ApiError {
@@ -212,18 +221,7 @@ pub async fn verify(
     if state.store.ensure_user(email.as_str(), t).await? {
         tracing::info!(email = %email, "account created");
     }
-    let device_id = uuid::Uuid::new_v4().simple().to_string();
-    state
-        .store
-        .add_device(&DeviceRecord {
-            id: device_id.clone(),
-            email: email.to_string(),
-            name: name.to_string(),
-            public_key: der,
-            created_at: t,
-            last_seen: t,
-        })
-        .await?;
+    let device_id = place_device(&state, &email, req.replace_device.as_deref(), name, der, t).await?;
     let (access, exp) = issue(&state, "access", &email, &device_id, ACCESS_TTL).await?;
     let (refresh, _) = issue(&state, "refresh", &email, &device_id, REFRESH_TTL).await?;
     Metrics::inc(&state.metrics.logins);
@@ -235,6 +233,43 @@ pub async fn verify(
         email: email.to_string(),
         access_expires_at: format_time(exp),
     }))
+}
+
+/// Registers the signing-in device. A machine that signs in again names
+/// the device it was: when that device belongs to the same address it is
+/// replaced (its old tokens revoked), so repeated sign-ins leave no ghost
+/// devices behind. With the same key it keeps its id and creation time,
+/// so licences cached on the machine stay valid; a new key gets a new id,
+/// because replicas cache a device's key by id. Any other id is ignored.
+async fn place_device(
+    state: &AppState,
+    email: &Email,
+    replace: Option<&str>,
+    name: &str,
+    public_key: Vec<u8>,
+    t: i64,
+) -> ApiResult<String> {
+    let mut device = DeviceRecord {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        email: email.to_string(),
+        name: name.to_string(),
+        public_key,
+        created_at: t,
+        last_seen: t,
+    };
+    if let Some(id) = replace
+        && let Some(old) = state.store.get_device(id).await?
+        && old.email == email.as_str()
+        && state.store.delete_device(email.as_str(), id).await?
+    {
+        if old.public_key == device.public_key {
+            device.id = old.id;
+            device.created_at = old.created_at;
+        }
+        tracing::info!(email = %email, old = %id, device = %device.id, "device signed in again: replaced");
+    }
+    state.store.add_device(&device).await?;
+    Ok(device.id)
 }
 
 /// `POST /v1/auth/refresh`.
