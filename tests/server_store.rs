@@ -54,17 +54,28 @@ async fn exercise(store: Arc<dyn Store>) {
         public_key: vec![9, 8, 7],
         created_at: 5,
         last_seen: 5,
+        reader: false,
     };
     store.add_device(&dev).await.unwrap();
     store
         .add_device(&DeviceRecord {
             id: format!("d2-{u}"),
             created_at: 6,
+            reader: true,
             ..dev.clone()
         })
         .await
         .unwrap();
     assert_eq!(store.get_device(&dev.id).await.unwrap().unwrap(), dev);
+    assert!(store.get_device(&format!("d2-{u}")).await.unwrap().unwrap().reader);
+    let readers: Vec<bool> = store
+        .list_devices(&alice)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.reader)
+        .collect();
+    assert_eq!(readers, [false, true]);
     store.touch_device(&dev.id, 1000).await.unwrap();
     assert_eq!(store.get_device(&dev.id).await.unwrap().unwrap().last_seen, 1000);
     assert_eq!(store.list_devices(&alice).await.unwrap().len(), 2);

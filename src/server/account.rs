@@ -27,6 +27,7 @@ pub async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult
                 name: d.name,
                 created_at: format_time(d.created_at),
                 last_seen: format_time(d.last_seen),
+                reader_only: d.reader,
             })
             .collect(),
     ))

@@ -98,6 +98,10 @@ pub struct AuthVerify {
     /// to the same address.
     #[serde(default)]
     pub replace_device: Option<String>,
+    /// A device that only reads (a browser, whose WebCrypto key is bound to
+    /// RSA-OAEP): it gets use licences but never signs publishing licences.
+    #[serde(default)]
+    pub reader_only: bool,
 }
 
 /// Answer to `POST /v1/auth/verify`.
@@ -152,6 +156,8 @@ pub struct DeviceInfo {
     pub created_at: String,
     /// RFC 3339 time of last use.
     pub last_seen: String,
+    /// Whether the device only reads (a browser).
+    pub reader_only: bool,
 }
 
 /// `POST /v1/content`.

@@ -221,7 +221,16 @@ pub async fn verify(
     if state.store.ensure_user(email.as_str(), t).await? {
         tracing::info!(email = %email, "account created");
     }
-    let device_id = place_device(&state, &email, req.replace_device.as_deref(), name, der, t).await?;
+    let device_id = place_device(
+        &state,
+        &email,
+        req.replace_device.as_deref(),
+        name,
+        der,
+        req.reader_only,
+        t,
+    )
+    .await?;
     let (access, exp) = issue(&state, "access", &email, &device_id, ACCESS_TTL).await?;
     let (refresh, _) = issue(&state, "refresh", &email, &device_id, REFRESH_TTL).await?;
     Metrics::inc(&state.metrics.logins);
@@ -247,6 +256,7 @@ async fn place_device(
     replace: Option<&str>,
     name: &str,
     public_key: Vec<u8>,
+    reader: bool,
     t: i64,
 ) -> ApiResult<String> {
     let mut device = DeviceRecord {
@@ -256,6 +266,7 @@ async fn place_device(
         public_key,
         created_at: t,
         last_seen: t,
+        reader,
     };
     if let Some(id) = replace
         && let Some(old) = state.store.get_device(id).await?

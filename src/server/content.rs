@@ -163,10 +163,15 @@ fn check(
             ),
         ));
     }
-    if !devices.iter().any(|d| d.public_key == body.owner_device_key) {
+    // A reader-only device never vouches for a policy: its key is meant
+    // for decryption alone, and the page holding it only reads.
+    if !devices
+        .iter()
+        .any(|d| d.public_key == body.owner_device_key && !d.reader)
+    {
         return Err(ApiError::forbidden(
             "unknown_device",
-            "the licence was signed by a device that is not one of yours; sign in on that device and register from it",
+            "the licence was signed by a device that is not one of yours (or one that only reads); sign in with the rights app on that device and register from it",
         ));
     }
     if body.server_key != state.keys.kem.public().0 {

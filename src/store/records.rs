@@ -28,6 +28,9 @@ pub struct DeviceRecord {
     pub created_at: i64,
     /// Unix time of the last authenticated use.
     pub last_seen: i64,
+    /// A reader-only device (a browser): its key only decrypts (RSA-OAEP),
+    /// so it is never accepted as the signer of a publishing licence.
+    pub reader: bool,
 }
 
 /// A bearer or refresh token, by its SHA-256.

@@ -5,6 +5,9 @@ CREATE TABLE IF NOT EXISTS rate (key TEXT NOT NULL, win BIGINT NOT NULL, n BIGIN
 CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL,
     public_key BYTEA NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS devices_email ON devices (email);
+-- Reader-only devices (browsers): a table of its own so that databases made
+-- before it need no migration.
+CREATE TABLE IF NOT EXISTS reader_devices (id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS tokens (hash BYTEA PRIMARY KEY, kind TEXT NOT NULL, email TEXT NOT NULL,
     device_id TEXT NOT NULL, expires_at BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS tokens_device ON tokens (device_id);

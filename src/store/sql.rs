@@ -86,6 +86,15 @@ macro_rules! content_from_row {
     }};
 }
 
+/// Device rows with whether each is reader-only (see `DeviceRecord::reader`).
+macro_rules! devices_select {
+    () => {
+        "SELECT d.*, (r.id IS NOT NULL) AS reader FROM devices d LEFT JOIN reader_devices r ON r.id = d.id"
+    };
+}
+const DEVICES_SELECT_BY_ID: &str = concat!(devices_select!(), " WHERE d.id = $1");
+const DEVICES_SELECT_BY_EMAIL: &str = concat!(devices_select!(), " WHERE d.email = $1 ORDER BY d.created_at, d.id");
+
 macro_rules! device_from_row {
     ($r:expr) => {{
         let r = $r;
@@ -96,6 +105,7 @@ macro_rules! device_from_row {
             public_key: r.try_get("public_key")?,
             created_at: r.try_get("created_at")?,
             last_seen: r.try_get("last_seen")?,
+            reader: r.try_get("reader")?,
         }
     }};
 }
@@ -214,6 +224,7 @@ macro_rules! sql_store {
             fn add_device(&self, d: &DeviceRecord) -> StoreFuture<'_, ()> {
                 let d = d.clone();
                 Box::pin(async move {
+                    let mut tx = self.pool.begin().await?;
                     sqlx::query(
                         "INSERT INTO devices (id, email, name, public_key, created_at, last_seen) \
                          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -224,8 +235,15 @@ macro_rules! sql_store {
                     .bind(&d.public_key)
                     .bind(d.created_at)
                     .bind(d.last_seen)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                    if d.reader {
+                        sqlx::query("INSERT INTO reader_devices (id) VALUES ($1)")
+                            .bind(&d.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
                     Ok(())
                 })
             }
@@ -233,7 +251,7 @@ macro_rules! sql_store {
             fn get_device(&self, id: &str) -> StoreFuture<'_, Option<DeviceRecord>> {
                 let id = id.to_string();
                 Box::pin(async move {
-                    let r = sqlx::query("SELECT * FROM devices WHERE id = $1")
+                    let r = sqlx::query(DEVICES_SELECT_BY_ID)
                         .bind(&id)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -247,7 +265,7 @@ macro_rules! sql_store {
             fn list_devices(&self, email: &str) -> StoreFuture<'_, Vec<DeviceRecord>> {
                 let email = email.to_string();
                 Box::pin(async move {
-                    let rows = sqlx::query("SELECT * FROM devices WHERE email = $1 ORDER BY created_at, id")
+                    let rows = sqlx::query(DEVICES_SELECT_BY_EMAIL)
                         .bind(&email)
                         .fetch_all(&self.pool)
                         .await?;
@@ -268,6 +286,12 @@ macro_rules! sql_store {
                         .bind(&email)
                         .execute(&mut *tx)
                         .await?;
+                    if r.rows_affected() > 0 {
+                        sqlx::query("DELETE FROM reader_devices WHERE id = $1")
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     sqlx::query("DELETE FROM tokens WHERE device_id = $1 AND email = $2")
                         .bind(&id)
                         .bind(&email)

@@ -112,6 +112,12 @@ impl Server {
 
     /// Signs up or logs in `email` on a new device, reading the code from SMTP.
     pub fn login(&self, smtp: &Smtp, email: &str, signup: bool) -> User {
+        self.login_device(smtp, email, signup, false)
+    }
+
+    /// As [`login`](Self::login), registering the device as reader-only
+    /// (as the web viewer does) when `reader_only`.
+    pub fn login_device(&self, smtp: &Smtp, email: &str, signup: bool, reader_only: bool) -> User {
         let seen = smtp.count();
         let (s, v) = self.post("/v1/auth/start", None, json!({"email": email, "signup": signup}));
         assert_eq!(s, 202, "{v}");
@@ -123,7 +129,8 @@ impl Server {
         let (s, v) = self.post(
             "/v1/auth/verify",
             None,
-            json!({"email": email, "code": code, "device_name": "laptop", "device_public_key": der}),
+            json!({"email": email, "code": code, "device_name": "laptop", "device_public_key": der,
+                   "reader_only": reader_only}),
         );
         assert_eq!(s, 200, "{v}");
         User {
