@@ -13,7 +13,7 @@ use super::api::ServerKeyResponse;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::state::AppState;
-use super::{account, auth, content, licence};
+use super::{account, auth, content, licence, viewer};
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -42,6 +42,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/content/{id}/grants/{principal}", delete(content::delete_grant))
         .route("/v1/content/{id}/revoke", post(content::revoke))
         .route("/v1/content/{id}/audit", get(content::audit))
+        .route("/app", get(viewer::root))
+        .route("/app/", get(viewer::index))
+        .route("/app/{*path}", get(viewer::file))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), json_errors))

@@ -115,7 +115,8 @@ pub fn invitation_mail(owner: &str, rights: &str, content_id: &str, server: &str
         format!(
             "{owner} gave you these rights on a protected file: {rights}.\r\n\r\n\
              File id: {content_id}\r\n\r\n\
-             To open it, install rightsfs and run:\r\n\r\n    rights signup --server {server} YOUR-ADDRESS\r\n\r\n\
+             To read it in your browser, open {server}/app/ and choose the file you were sent.\r\n\r\n\
+             To open it with the rights app, install rightsfs and run:\r\n\r\n    rights signup --server {server} YOUR-ADDRESS\r\n\r\n\
              (or `rights login` if you already have an account), then open the file you were sent.\r\n"
         ),
     )

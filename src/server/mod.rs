@@ -15,6 +15,7 @@ mod mail;
 mod metrics;
 mod serve;
 mod state;
+mod viewer;
 
 pub use app::{BODY_LIMIT, router};
 pub use error::ApiError;
