@@ -9,6 +9,7 @@ PKGS=(
   git sqlite3 vim-nox rsync tar python3   # real programs the mount tests drive
   fio                            # filesystem benchmarks
   nodejs                         # the web viewer's tests (node --test, WebCrypto)
+  chromium                       # the web viewer's browser tests (headless, driven over a pipe)
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

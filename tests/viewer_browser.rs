@@ -1,0 +1,215 @@
+//! The web viewer in a real headless Chromium against a real server on
+//! loopback, with codes and share mails over real SMTP, at a phone's and a
+//! desktop's viewport: sign-in with the mailed code (a wrong one first), a
+//! shared file read as text, no download for a `view` grantee, a download
+//! for an `export` grantee, a damaged file refused whole, a revoked file's
+//! page naming the owner, the browser listed as a device, removed from the
+//! CLI and then refused, and sign-out destroying the key.
+//!
+//! Screenshots go to the test's temporary folder; with
+//! RIGHTSFS_UPDATE_SCREENSHOTS=1 also to docs/ (as shown in the README).
+
+mod browser_support;
+mod cli_support;
+
+use std::path::{Path, PathBuf};
+
+use browser_support::{Browser, Page, chromium};
+use cli_support::{Server, User};
+
+const PLAIN: &str = "Quarterly notes\n\nThe numbers are in; only Bob may read them.\nSecond line, with ümlauts.\n";
+
+struct World {
+    server: Server,
+    alice: User,
+    files: PathBuf,
+}
+
+/// Alice signs up with the CLI and protects three files, sharing each with
+/// Bob; the shares send Bob invitation mails.
+fn world() -> World {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    alice.signup(&server);
+    let docs = alice.docs();
+    for (name, rights) in [
+        ("notes.txt", "view"),
+        ("report.txt", "view,export"),
+        ("gone.txt", "view"),
+    ] {
+        std::fs::write(docs.join(name), PLAIN).unwrap();
+        alice.ok(&["protect", name]);
+        alice.ok(&[
+            "share",
+            &format!("{name}.rights"),
+            "--to",
+            &format!("bob@example.com:{rights}"),
+        ]);
+    }
+    // A damaged copy: one ciphertext bit of the last block flipped.
+    let mut bytes = std::fs::read(docs.join("notes.txt.rights")).unwrap();
+    let n = bytes.len();
+    bytes[n - 20] ^= 1;
+    std::fs::write(docs.join("damaged.txt.rights"), bytes).unwrap();
+    World {
+        server,
+        alice,
+        files: docs,
+    }
+}
+
+/// The viewer link in Bob's share mail.
+fn link_in_mail(server: &Server) -> String {
+    let mails = server.smtp.mails_to("bob@example.com");
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("alice@example.com shared a protected file with you"))
+        .expect("a share mail to bob");
+    let start = mail.find("http://").expect("a link in the share mail");
+    let end = start + mail[start..].find("/app/").expect("the link opens the viewer") + "/app/".len();
+    mail[start..end].to_string()
+}
+
+/// Follows the mail's link and signs in as Bob: a wrong code first (a
+/// clear error), then the mailed one.
+fn sign_in(page: &Page, server: &Server, link: &str) {
+    page.goto(link);
+    page.wait_view("signin");
+    let seen = server.smtp.count();
+    page.fill_and_submit("#email", "bob@example.com");
+    page.wait_for("!document.querySelector('#code-form').hidden");
+    let code = server.smtp.code_for("bob@example.com", seen);
+    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    page.fill_and_submit("#code", wrong);
+    page.wait_for("!document.querySelector('#signin-error').hidden");
+    assert!(
+        page.text("#signin-error").contains("not right"),
+        "{}",
+        page.text("#signin-error")
+    );
+    page.fill_and_submit("#code", &code);
+    page.wait_view("home");
+}
+
+fn open(page: &Page, file: &Path) {
+    page.eval("document.body.dataset.view = 'picking'");
+    page.choose_file("#file", file);
+    page.wait_for("['doc', 'stop'].includes(document.body.dataset.view)");
+}
+
+fn back(page: &Page) {
+    page.eval(
+        "(document.querySelector('#doc').hidden ? document.querySelector('#stop-back') : document.querySelector('#close-doc')).click()",
+    );
+    page.wait_view("home");
+}
+
+fn save_screenshot(page: &Page, name: &str) {
+    let png = page.screenshot();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join(name), &png).unwrap();
+    if std::env::var("RIGHTSFS_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(name), &png).unwrap();
+    }
+}
+
+/// What Bob sees of the document: exactly the plaintext.
+fn assert_shows_text(page: &Page) {
+    assert_eq!(page.eval("document.querySelector('#text').textContent"), PLAIN);
+}
+
+#[test]
+fn phone_recipient_reads_a_shared_file_and_is_refused_what_is_not_his() {
+    let Some(exe) = chromium() else { return };
+    let w = world();
+    let browser = Browser::start(exe);
+    let page = browser.page(390, 844, true);
+    sign_in(&page, &w.server, &link_in_mail(&w.server));
+    save_screenshot(&page, "viewer-phone-open.png");
+
+    // view: the text, no download, the honest note.
+    open(&page, &w.files.join("notes.txt.rights"));
+    assert_eq!(page.eval("document.body.dataset.view"), "doc");
+    assert_shows_text(&page);
+    assert!(!page.visible("#download"), "a view grantee gets no download control");
+    assert!(page.visible("#view-only"));
+    assert!(page.text("#view-only").contains("Screenshots"));
+    assert_eq!(
+        page.eval("document.querySelector('#content').classList.contains('no-copy')"),
+        true
+    );
+    assert_eq!(page.text("#doc-name"), "notes.txt");
+    save_screenshot(&page, "viewer-phone.png");
+    back(&page);
+
+    // view,export: a download control.
+    open(&page, &w.files.join("report.txt.rights"));
+    assert_shows_text(&page);
+    assert!(page.visible("#download"));
+    assert!(!page.visible("#view-only"));
+    back(&page);
+
+    // Damaged: an error, and none of the plaintext.
+    open(&page, &w.files.join("damaged.txt.rights"));
+    assert_eq!(page.eval("document.body.dataset.view"), "stop");
+    assert_eq!(page.eval("document.body.dataset.stop"), "damaged");
+    let body = page.text("body");
+    assert!(!body.contains("Quarterly") && !body.contains("only Bob"), "{body}");
+    assert_eq!(page.eval("document.querySelector('#content').childElementCount"), 0);
+    back(&page);
+
+    // Revoked by the owner: a page naming her.
+    w.alice.ok(&["revoke", "gone.txt.rights"]);
+    open(&page, &w.files.join("gone.txt.rights"));
+    assert_eq!(page.eval("document.body.dataset.stop"), "revoked");
+    assert!(page.text("#stop-owner").contains("alice@example.com"));
+    save_screenshot(&page, "viewer-phone-revoked.png");
+    back(&page);
+
+    // Sign-out: the device is removed on the server and its key here.
+    page.eval("document.querySelector('#logout').click()");
+    page.wait_view("signin");
+    let stored = page.eval(
+        "new Promise((ok) => { const r = indexedDB.open('rightsfs-viewer', 1); \
+         r.onsuccess = () => { const g = r.result.transaction('device').objectStore('device').count(); \
+         g.onsuccess = () => ok(g.result); }; })",
+    );
+    assert_eq!(stored, 0, "the device key is gone from IndexedDB");
+    let bob = User::new("bob@example.com", true);
+    bob.signup(&w.server);
+    let devices = bob.ok(&["devices"]);
+    assert!(!devices.contains("web viewer"), "{devices}");
+}
+
+#[test]
+fn desktop_browser_is_a_device_until_removed() {
+    let Some(exe) = chromium() else { return };
+    let w = world();
+    let browser = Browser::start(exe);
+    let page = browser.page(1280, 860, false);
+    sign_in(&page, &w.server, &link_in_mail(&w.server));
+    open(&page, &w.files.join("notes.txt.rights"));
+    assert_shows_text(&page);
+    assert!(!page.visible("#download"));
+    save_screenshot(&page, "viewer-desktop.png");
+    back(&page);
+
+    // Listed by `rights devices` on Bob's computer; removed there...
+    let bob = User::new("bob@example.com", true);
+    bob.signup(&w.server);
+    let devices = bob.ok(&["devices", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&devices).unwrap();
+    let web = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap_or("").starts_with("web viewer (Chromium"))
+        .unwrap_or_else(|| panic!("the browser is one of bob's devices: {devices}"));
+    assert_eq!(web["reader_only"], true);
+    bob.ok(&["devices", "--remove", web["id"].as_str().unwrap()]);
+
+    // ...the browser is refused and forgets its key.
+    open(&page, &w.files.join("notes.txt.rights"));
+    assert_eq!(page.eval("document.body.dataset.stop"), "signed_out");
+    assert!(!page.text("body").contains("Quarterly"));
+}
