@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use browser_support::{Browser, Page, chromium};
 use cli_support::{Server, User};
 
+/// A 4x3 PNG, to see an image decrypted into a blob: URL load under the CSP.
+const PNG_HEX: &str = "89504e470d0a1a0a0000000d49484452000000040000000308020000003b9639910000001049444154789c6350483800470c3839001d360f01930bca180000000049454e44ae426082";
+
 const PLAIN: &str = "Quarterly notes\n\nThe numbers are in; only Bob may read them.\nSecond line, with ümlauts.\n";
 
 struct World {
@@ -46,6 +49,9 @@ fn world() -> World {
             &format!("bob@example.com:{rights}"),
         ]);
     }
+    std::fs::write(docs.join("photo.png"), hex::decode(PNG_HEX).unwrap()).unwrap();
+    alice.ok(&["protect", "photo.png"]);
+    alice.ok(&["share", "photo.png.rights", "--to", "bob@example.com:view"]);
     // A damaged copy: one ciphertext bit of the last block flipped.
     let mut bytes = std::fs::read(docs.join("notes.txt.rights")).unwrap();
     let n = bytes.len();
@@ -192,6 +198,13 @@ fn desktop_browser_is_a_device_until_removed() {
     assert_shows_text(&page);
     assert!(!page.visible("#download"));
     save_screenshot(&page, "viewer-desktop.png");
+    back(&page);
+
+    // An image: decrypted into a blob: URL the page's CSP allows.
+    open(&page, &w.files.join("photo.png.rights"));
+    page.wait_for("document.querySelector('#image').complete");
+    assert_eq!(page.eval("document.querySelector('#image').naturalWidth"), 4);
+    assert!(!page.visible("#download"));
     back(&page);
 
     // Listed by `rights devices` on Bob's computer; removed there...

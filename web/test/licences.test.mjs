@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { verifyUseLicence, ed25519Verify } from '../app/js/licences.js';
+import { verifyUseLicence, ed25519Verify, publishingLicenceHash } from '../app/js/licences.js';
 import { concat, utf8, fromHex } from '../app/js/bytes.js';
 
 /** postcard: unsigned LEB128 */
@@ -26,7 +26,18 @@ const bytes = (b) => concat(varint(b.length), b);
 
 const CONTENT = fromHex('00112233445566778899aabbccddeeff');
 
-function body({ user = 'bob@example.com', device = 'dev-1', until = Math.floor(Date.now() / 1000) + 600, version = 1 } = {}) {
+const PL_BODY = utf8('a publishing licence body');
+
+/** A use licence body; version 2 appends the registered owner and the
+ * hash of the registered publishing licence. */
+async function body({
+  user = 'bob@example.com',
+  device = 'dev-1',
+  until = Math.floor(Date.now() / 1000) + 600,
+  version = 1,
+  plBody = PL_BODY,
+} = {}) {
+  const tail = version === 2 ? concat(str('alice@example.com'), await publishingLicenceHash(plBody)) : new Uint8Array();
   return concat(
     [version],
     CONTENT,
@@ -37,6 +48,7 @@ function body({ user = 'bob@example.com', device = 'dev-1', until = Math.floor(D
     zigzag(1767225600),
     zigzag(until),
     bytes(new Uint8Array(256).fill(7)),
+    tail,
   );
 }
 
@@ -48,20 +60,34 @@ async function server() {
   return { pub, sign };
 }
 
-const expect = () => ({ contentId: CONTENT, user: 'bob@example.com', deviceId: 'dev-1', now: Math.floor(Date.now() / 1000) });
+const expect = () => ({
+  contentId: CONTENT,
+  user: 'bob@example.com',
+  deviceId: 'dev-1',
+  now: Math.floor(Date.now() / 1000),
+  publishingBody: PL_BODY,
+});
 
 test('a licence signed by the server for this device verifies', async () => {
   const s = await server();
-  const b = body();
+  const b = await body();
   const ul = await verifyUseLicence({ body: b, signature: await s.sign(b) }, s.pub, expect());
   assert.deepEqual(ul.rights, ['view']);
   assert.equal(ul.wrappedKey.length, 256);
 });
 
+test('a version 2 licence names the registered owner and licence', async () => {
+  const s = await server();
+  const b = await body({ version: 2 });
+  const ul = await verifyUseLicence({ body: b, signature: await s.sign(b) }, s.pub, expect());
+  assert.equal(ul.owner, 'alice@example.com');
+  assert.equal(ul.licenceHash.length, 32);
+});
+
 test('a changed body, another server or a moved signature is refused', async () => {
   const s = await server();
   const other = await server();
-  const b = body();
+  const b = await body();
   const sig = await s.sign(b);
   const changed = b.slice();
   changed[changed.length - 1] ^= 1;
@@ -74,10 +100,11 @@ test('a changed body, another server or a moved signature is refused', async () 
 test('a licence for another device, user, or past its validity is refused', async () => {
   const s = await server();
   for (const [b, code] of [
-    [body({ device: 'dev-2' }), 'mismatch'],
-    [body({ user: 'eve@example.com' }), 'mismatch'],
-    [body({ until: 1767225601 }), 'expired'],
-    [body({ version: 2 }), 'malformed'],
+    [await body({ device: 'dev-2' }), 'mismatch'],
+    [await body({ user: 'eve@example.com' }), 'mismatch'],
+    [await body({ until: 1767225601 }), 'expired'],
+    [await body({ version: 3 }), 'malformed'],
+    [await body({ version: 2, plBody: utf8('another licence for the same id') }), 'mismatch'],
   ]) {
     await assert.rejects(verifyUseLicence({ body: b, signature: await s.sign(b) }, s.pub, expect()), (e) => e.code === code);
   }

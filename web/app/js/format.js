@@ -9,14 +9,35 @@ import { concat, utf8, u64be, constantTimeEqual, allZero } from './bytes.js';
 import { readSignedLicence, decodePublishingBody, verifyPublishing } from './licences.js';
 
 export const MAGIC = Uint8Array.of(0x89, 0x52, 0x49, 0x47, 0x48, 0x54, 0x53, 0x0a);
-/** Format versions this reader understands. */
-export const VERSIONS = [1];
 const PREFIX_LEN = 14;
 const MAC_LEN = 32;
 const MAX_HEADER_BODY = 64 * 1024;
-const STATE_ALIGN = 256;
-const SLOT_LEN = 128;
 const SEALED_STATE_LEN = 92;
+
+/**
+ * What differs between format versions: where the two state slots start
+ * (the header's end rounded up to `stateAlign`), how long each is, and how
+ * a slot splits into the sealed state and the record beside it.
+ * @typedef {{stateAlign: number, slotLen: number,
+ *   splitSlot: (raw: Uint8Array) => {sealed: Uint8Array, record: Uint8Array|null}}} Layout
+ * @type {Record<number, Layout>}
+ */
+const LAYOUTS = {
+  1: {
+    stateAlign: 256,
+    slotLen: 128,
+    splitSlot(raw) {
+      if (!allZero(raw.subarray(SEALED_STATE_LEN))) throw stateTampered();
+      return { sealed: raw.subarray(0, SEALED_STATE_LEN), record: null };
+    },
+  },
+};
+/** Format versions this reader understands. */
+export const VERSIONS = Object.keys(LAYOUTS).map(Number);
+
+function stateTampered() {
+  return new FormatError('StateTampered', "the file's state record was altered or torn");
+}
 const NONCE_LEN = 12;
 const TAG_LEN = 16;
 const OVERHEAD = NONCE_LEN + TAG_LEN;
@@ -40,8 +61,9 @@ export class FormatError extends Error {
 /**
  * @typedef {{contentId: Uint8Array, blockSize: number, cipher: number, keyCheck: Uint8Array,
  *   licence: import('./licences.js').SignedLicence, extensions: {kind: number, bytes: Uint8Array}[]}} HeaderBody
- * @typedef {{version: number, body: HeaderBody, licence: import('./licences.js').PublishingLicenceBody,
- *   bytes: Uint8Array, hash: Uint8Array, dataOffset: number}} Header
+ * @typedef {{version: number, layout: Layout, body: HeaderBody,
+ *   licence: import('./licences.js').PublishingLicenceBody, bytes: Uint8Array, hash: Uint8Array,
+ *   dataOffset: number}} Header
  */
 
 /** Parses the header without a key (owner, policy, server to ask).
@@ -76,8 +98,9 @@ export async function parseHeader(file) {
   }
   const bytes = file.slice(0, len);
   const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  const dataOffset = Math.ceil(len / STATE_ALIGN) * STATE_ALIGN + 2 * SLOT_LEN;
-  return { version, body, licence, bytes, hash, dataOffset };
+  const layout = LAYOUTS[version];
+  const dataOffset = Math.ceil(len / layout.stateAlign) * layout.stateAlign + 2 * layout.slotLen;
+  return { version, layout, body, licence, bytes, hash, dataOffset };
 }
 
 /** @param {Uint8Array} raw @returns {HeaderBody} */
@@ -153,23 +176,26 @@ export async function importContentKey(raw) {
 }
 
 /**
- * @typedef {{generation: bigint, len: number, seals: bigint, flags: bigint, commitment: Uint8Array}} State
+ * @typedef {{generation: bigint, len: number, seals: bigint, flags: bigint, commitment: Uint8Array,
+ *   plaintext: Uint8Array, record: Uint8Array|null}} State
  */
 
-/** Opens one state slot; null for a never-written one.
- * @param {CryptoKey} key @param {Uint8Array} headerHash @param {number} slot @param {Uint8Array} raw
- * @returns {Promise<State|null>} */
-async function openSlot(key, headerHash, slot, raw) {
+/** Opens one state slot; null for a never-written one. The record beside
+ * the state (later versions) is returned unchecked.
+ * @param {Layout} layout @param {CryptoKey} key @param {Uint8Array} headerHash @param {number} slot
+ * @param {Uint8Array} raw @returns {Promise<State|null>} */
+async function openSlot(layout, key, headerHash, slot, raw) {
   if (allZero(raw)) return null;
-  const tampered = () => new FormatError('StateTampered', "the file's state record was altered or torn");
-  if (!allZero(raw.subarray(SEALED_STATE_LEN))) throw tampered();
+  const tampered = stateTampered;
+  const { sealed, record } = layout.splitSlot(raw);
+  if (sealed.length !== SEALED_STATE_LEN) throw tampered();
   let p;
   try {
     p = new Uint8Array(
       await crypto.subtle.decrypt(
-        { name: 'AES-GCM', iv: raw.subarray(0, NONCE_LEN), additionalData: concat(utf8('rightsfs v1 state'), headerHash, [slot]) },
+        { name: 'AES-GCM', iv: sealed.subarray(0, NONCE_LEN), additionalData: concat(utf8('rightsfs v1 state'), headerHash, [slot]) },
         key,
-        raw.subarray(NONCE_LEN, SEALED_STATE_LEN),
+        sealed.subarray(NONCE_LEN),
       ),
     );
   } catch {
@@ -181,17 +207,18 @@ async function openSlot(key, headerHash, slot, raw) {
   const seals = v.getBigUint64(16);
   if (len > MAX_LEN || generation === MAX_GENERATION || seals > MAX_SEALS) throw tampered();
   if (len > BigInt(Number.MAX_SAFE_INTEGER)) throw tampered();
-  return { generation, len: Number(len), seals, flags: v.getBigUint64(24), commitment: p.slice(32, 64) };
+  return { generation, len: Number(len), seals, flags: v.getBigUint64(24), commitment: p.slice(32, 64), plaintext: p, record };
 }
 
 /** The strict reader's rule: both slots authentic or unwritten, the newer wins.
- * @param {FileKeys} keys @param {Uint8Array} headerHash @param {Uint8Array} slots @returns {Promise<State>} */
-async function pickState(keys, headerHash, slots) {
-  const a = await openSlot(keys.state, headerHash, 0, slots.subarray(0, SLOT_LEN));
-  const b = await openSlot(keys.state, headerHash, 1, slots.subarray(SLOT_LEN, 2 * SLOT_LEN));
+ * @param {Header} header @param {FileKeys} keys @param {Uint8Array} slots @returns {Promise<State>} */
+async function pickState(header, keys, slots) {
+  const n = header.layout.slotLen;
+  const a = await openSlot(header.layout, keys.state, header.hash, 0, slots.subarray(0, n));
+  const b = await openSlot(header.layout, keys.state, header.hash, 1, slots.subarray(n, 2 * n));
   if (a && b) return b.generation > a.generation ? b : a;
   if (a || b) return /** @type {State} */ (a || b);
-  throw new FormatError('StateTampered', "the file's state record was altered or torn");
+  throw stateTampered();
 }
 
 /** An opened, authenticated protected file held in memory. */
@@ -212,8 +239,7 @@ export class ProtectedFile {
 
   /**
    * Opens `file` with its content key (an HKDF CryptoKey): section 7's
-   * steps 1 to 6. `extra` runs after the header is authenticated, for
-   * checks later format versions add.
+   * steps 1 to 6.
    * @param {Uint8Array} file @param {CryptoKey} cek @returns {Promise<ProtectedFile>}
    */
   static async open(file, cek) {
@@ -222,9 +248,9 @@ export class ProtectedFile {
     await authenticateHeader(header, keys);
     if (file.length < header.dataOffset) throw new FormatError('HeaderTruncated', 'the header is truncated');
     const tail = file.subarray(header.bytes.length, header.dataOffset);
-    const pad = tail.length - 2 * SLOT_LEN;
+    const pad = tail.length - 2 * header.layout.slotLen;
     if (!allZero(tail.subarray(0, pad))) throw new FormatError('HeaderTampered', 'the header was altered (non-zero padding)');
-    const state = await pickState(keys, header.hash, tail.subarray(pad));
+    const state = await pickState(header, keys, tail.subarray(pad));
     const expected = ciphertextSize(header, state.len);
     if (file.length < expected) {
       throw new FormatError('Truncated', `the file is truncated: ${file.length} bytes, ${expected} expected`, {

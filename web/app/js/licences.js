@@ -10,6 +10,7 @@ const PL_DOMAIN_V1 = utf8('rightsfs publishing licence v1\0');
 const PL_DOMAIN_V2 = utf8('rightsfs publishing licence v2\0');
 const CERT_DOMAIN = utf8('rightsfs delegated signing key v1\0');
 const UL_DOMAIN = utf8('rightsfs use licence v1\0');
+const PL_HASH_DOMAIN = utf8('rightsfs publishing licence hash\0');
 const RIGHT_NAMES = ['view', 'edit', 'export', 'share', 'owner'];
 const MAX_OFFLINE_DAYS = 3650;
 
@@ -20,7 +21,8 @@ const MAX_OFFLINE_DAYS = 3650;
  *   ownerDeviceKey: Uint8Array, policy: Policy, wrappedKey: Uint8Array, createdAt: number}} PublishingLicenceBody
  * @typedef {{body: Uint8Array, signature: Uint8Array}} SignedLicence
  * @typedef {{version: number, contentId: Uint8Array, user: string, deviceId: string, rights: string[],
- *   issuedAt: number, validUntil: number, wrappedKey: Uint8Array}} UseLicenceBody
+ *   issuedAt: number, validUntil: number, wrappedKey: Uint8Array, owner: string|null,
+ *   licenceHash: Uint8Array|null}} UseLicenceBody
  */
 
 /** A set of rights closed under implication, in the server's order: owner
@@ -161,12 +163,22 @@ export class LicenceError extends Error {
   }
 }
 
+/** SHA-256 over a domain tag and a publishing licence's signed body: how a
+ * version 2 use licence names the licence the server registered.
+ * @param {Uint8Array} plBody @returns {Promise<Uint8Array>} */
+export async function publishingLicenceHash(plBody) {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', concat(PL_HASH_DOMAIN, plBody)));
+}
+
 /** Verifies the server's signature on a use licence, then decodes it and
- * checks it is for this content, user and device and still valid. Only
- * then may the device key unwrap what it carries.
+ * checks it is for this content, user and device and still valid, and
+ * (version 2) for the publishing licence this file carries. Only then may
+ * the device key unwrap what it carries. A version 2 licence names the
+ * owner the server registered, which the page shows instead of the
+ * header's claim.
  * @param {SignedLicence} ul
  * @param {Uint8Array} serverSigningKey Ed25519 public key
- * @param {{contentId: Uint8Array, user: string, deviceId: string, now: number}} expect
+ * @param {{contentId: Uint8Array, user: string, deviceId: string, now: number, publishingBody: Uint8Array}} expect
  * @returns {Promise<UseLicenceBody>} */
 export async function verifyUseLicence(ul, serverSigningKey, expect) {
   if (!(await ed25519Verify(serverSigningKey, ul.signature, concat(UL_DOMAIN, ul.body)))) {
@@ -184,12 +196,21 @@ export async function verifyUseLicence(ul, serverSigningKey, expect) {
       issuedAt: r.i64(),
       validUntil: r.i64(),
       wrappedKey: r.bytesField(),
+      owner: /** @type {string|null} */ (null),
+      licenceHash: /** @type {Uint8Array|null} */ (null),
     };
+    if (b.version === 2) {
+      b.owner = r.string();
+      b.licenceHash = r.take(32);
+    }
     if (!r.done()) throw new DecodeError('bytes after the use licence');
   } catch (e) {
     throw new LicenceError('malformed', `the use licence does not decode (${e.message})`);
   }
-  if (b.version !== 1) throw new LicenceError('malformed', 'unknown use licence version');
+  if (b.version !== 1 && b.version !== 2) throw new LicenceError('malformed', 'unknown use licence version');
+  if (b.licenceHash && !constantTimeEqual(b.licenceHash, await publishingLicenceHash(expect.publishingBody))) {
+    throw new LicenceError('mismatch', "the file's publishing licence is not the one registered for this content");
+  }
   if (!constantTimeEqual(b.contentId, expect.contentId) || b.user !== expect.user || b.deviceId !== expect.deviceId) {
     throw new LicenceError('mismatch', 'the use licence is for another file, user or device');
   }

@@ -212,13 +212,19 @@ export async function openBytes(bytes, name) {
     const ul = await verifyUseLicence(
       { body: fromBase64(signed.body), signature: fromBase64(signed.signature) },
       keys.signing,
-      { contentId: header.body.contentId, user: d.email, deviceId: d.deviceId, now: Math.floor(Date.now() / 1000) },
+      {
+        contentId: header.body.contentId,
+        user: d.email,
+        deviceId: d.deviceId,
+        now: Math.floor(Date.now() / 1000),
+        publishingBody: header.body.licence.body,
+      },
     );
     busy('Decrypting…');
     const cek = await importContentKey(await device.unwrap(d.privateKey, ul.wrappedKey));
     const pf = await ProtectedFile.open(bytes, cek);
     const plain = await pf.readAll();
-    showDocument(plain, name, ul.rights, owner);
+    showDocument(plain, name, ul.rights, ul.owner ?? owner);
   } catch (e) {
     if (e instanceof FormatError) return formatStop(e);
     if (e instanceof LicenceError) {
