@@ -198,6 +198,8 @@ fn openapi_describes_every_route() {
         ("/v1/content/{id}/grants/{principal}", "delete"),
         ("/v1/content/{id}/revoke", "post"),
         ("/v1/content/{id}/audit", "get"),
+        ("/v1/content/{id}/send", "post"),
+        ("/v1/content/{id}/file", "get"),
     ];
     for (path, method) in routes {
         assert!(

@@ -226,3 +226,116 @@ fn desktop_browser_is_a_device_until_removed() {
     assert_eq!(page.eval("document.body.dataset.stop"), "signed_out");
     assert!(!page.text("body").contains("Quarterly"));
 }
+
+/// An access token for `email` on a new device, through the real mail
+/// exchange (what `rights` does; the sending client is the API here).
+fn api_login(server: &Server, email: &str) -> String {
+    use base64::Engine;
+    let http = reqwest::blocking::Client::new();
+    let seen = server.smtp.count();
+    let r = http
+        .post(format!("{}/v1/auth/start", server.url))
+        .json(&serde_json::json!({"email": email}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+    let code = server.smtp.code_for(email, seen);
+    let device = rightsfs::crypto::DeviceKeyPair::generate().unwrap();
+    let der = base64::engine::general_purpose::STANDARD.encode(device.public().to_der());
+    let v: serde_json::Value = http
+        .post(format!("{}/v1/auth/verify", server.url))
+        .json(&serde_json::json!({"email": email, "code": code, "device_name": "sender", "device_public_key": der}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+}
+
+#[test]
+fn a_file_mailed_by_the_server_opens_from_the_mails_link() {
+    use base64::Engine;
+    let Some(exe) = chromium() else { return };
+    let w = world();
+    let token = api_login(&w.server, "alice@example.com");
+    let bytes = std::fs::read(w.files.join("notes.txt.rights")).unwrap();
+    let id = hex::encode(&bytes[14..30]);
+    let http = reqwest::blocking::Client::new();
+    let send = |file: &[u8]| {
+        http.post(format!("{}/v1/content/{id}/send", w.server.url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "to": ["carol@example.com"],
+                "name": "notes.txt.rights",
+                "file": base64::engine::general_purpose::STANDARD.encode(file),
+            }))
+            .send()
+            .unwrap()
+    };
+    // The server takes only this content's protected file, never plaintext.
+    let r = send(PLAIN.as_bytes());
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["error"]["code"], "not_this_file");
+    let other = std::fs::read(w.files.join("report.txt.rights")).unwrap();
+    assert_eq!(send(&other).status(), 400);
+    assert!(w.server.smtp.mails_to("carol@example.com").is_empty());
+
+    let r = send(&bytes);
+    assert_eq!(r.status(), 200);
+    let out: serde_json::Value = r.json().unwrap();
+    assert_eq!(out["sent"], serde_json::json!(["carol@example.com"]));
+    let link = out["link"].as_str().unwrap().to_string();
+    assert!(link.ends_with(&format!("/app/#file={id}")), "{link}");
+    let kept = w.server.data.path().join("sent").join(format!("{id}.rights"));
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        bytes,
+        "the server keeps the protected bytes"
+    );
+
+    // One well-formed mail: from the server in Alice's name, replies to
+    // her, both parts, the file attached, the link.
+    let mails = w.server.smtp.mails_to("carol@example.com");
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    // The display name holds an '@', so it travels RFC 2047-encoded.
+    let name = base64::engine::general_purpose::STANDARD.encode("alice@example.com via rightsfs");
+    for needle in [
+        &format!("From: =?utf-8?b?{name}?= <rights@example.com>"),
+        "Reply-To: alice@example.com",
+        "Message-ID: <",
+        "Date: ",
+        "MIME-Version: 1.0",
+        "multipart/mixed",
+        "text/plain",
+        "text/html",
+        "filename=\"notes.txt.rights\"",
+        "Your rights: view",
+        &format!("/app/#file={id}"),
+    ] {
+        assert!(m.contains(needle), "{needle} missing from:\n{m}");
+    }
+
+    // Carol follows the link on her phone, signs in, and reads.
+    let browser = Browser::start(exe);
+    let page = browser.page(390, 844, true);
+    page.goto(&link);
+    page.wait_view("signin");
+    let seen = w.server.smtp.count();
+    page.fill_and_submit("#email", "carol@example.com");
+    page.wait_for("!document.querySelector('#code-form').hidden");
+    page.fill_and_submit("#code", &w.server.smtp.code_for("carol@example.com", seen));
+    page.wait_view("doc");
+    assert_shows_text(&page);
+    assert_eq!(page.text("#doc-name"), "notes.txt");
+    assert!(!page.visible("#download"));
+    assert_eq!(page.eval("location.hash"), "", "the link's fragment is dropped");
+    save_screenshot(&page, "viewer-phone-from-mail.png");
+
+    // Revoking deletes the kept copy; the link then shows the revoked page.
+    w.alice.ok(&["revoke", "notes.txt.rights"]);
+    assert!(!kept.exists(), "revocation deletes the server's copy");
+    page.goto(&link);
+    page.wait_view("stop");
+    assert_eq!(page.eval("document.body.dataset.stop"), "revoked");
+}

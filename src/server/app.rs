@@ -13,7 +13,7 @@ use super::api::ServerKeyResponse;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::state::AppState;
-use super::{account, auth, content, licence, viewer};
+use super::{account, auth, content, licence, send, viewer};
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -42,6 +42,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/content/{id}/grants/{principal}", delete(content::delete_grant))
         .route("/v1/content/{id}/revoke", post(content::revoke))
         .route("/v1/content/{id}/audit", get(content::audit))
+        .route(
+            "/v1/content/{id}/send",
+            post(send::send).layer(DefaultBodyLimit::max(state.sent.max_bytes / 3 * 4 + 64 * 1024)),
+        )
+        .route("/v1/content/{id}/file", get(send::file))
         .route("/app", get(viewer::root))
         .route("/app/", get(viewer::index))
         .route("/app/{*path}", get(viewer::file))

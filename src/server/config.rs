@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// Requests to the auth endpoints one client IP may make per minute [default: 30].
     #[arg(long, env = "RIGHTS_SERVER_AUTH_PER_MINUTE")]
     pub auth_per_minute: Option<i64>,
+    /// Days the server keeps a protected file it mailed, for the mail's
+    /// viewer link (0: keep none) [default: 30]. Revoking deletes it.
+    #[arg(long, env = "RIGHTS_SERVER_SENT_RETENTION_DAYS")]
+    pub sent_retention_days: Option<i64>,
+    /// Largest protected file the server mails, in bytes [default: 26214400].
+    #[arg(long, env = "RIGHTS_SERVER_SENT_MAX_BYTES")]
+    pub sent_max_bytes: Option<usize>,
 }
 
 impl ServeArgs {
@@ -117,7 +124,9 @@ impl ServeArgs {
             smtp_tls,
             mail_from,
             codes_per_hour,
-            auth_per_minute
+            auth_per_minute,
+            sent_retention_days,
+            sent_max_bytes
         );
         Ok(self)
     }

@@ -282,7 +282,7 @@ pub async fn get(
 }
 
 /// Loads content the caller may share (owner, or holder of `share`).
-async fn load_for_sharing(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(ContentRecord, bool)> {
+pub(super) async fn load_for_sharing(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(ContentRecord, bool)> {
     let rec = load(state, &parse_id(id)?).await?;
     let rights = policy_of(&rec)?.rights_for(&caller.email, now());
     let is_owner = rights.has(Right::Owner);
@@ -306,7 +306,7 @@ async fn load_for_sharing(state: &AppState, caller: &Caller, id: &str) -> ApiRes
 }
 
 /// Applies `change` to the stored policy, retrying if another request changed it meanwhile.
-async fn update_policy(
+pub(super) async fn update_policy(
     state: &AppState,
     id: &str,
     mut change: impl FnMut(&mut Policy) -> ApiResult<()>,
@@ -433,6 +433,7 @@ pub async fn revoke(
         ));
     }
     state.store.revoke(&rec.id).await?;
+    state.sent.forget(&rec.id).await;
     rec.revoked = true;
     tracing::info!(content = %rec.id, "revoked");
     Ok(axum::Json(info(&rec)?))

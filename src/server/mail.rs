@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -74,6 +75,38 @@ impl Mailer {
             .to(to.parse()?)
             .subject(subject)
             .body(body)?;
+        self.deliver(msg, to, subject).await
+    }
+
+    /// Sends a protected file for `sender`: from the server's address under
+    /// the sender's name, replies going to the sender, a plain-text and an
+    /// HTML part, and the file attached.
+    pub async fn send_file(
+        &self,
+        to: &str,
+        sender: &str,
+        mail: &ShareMail,
+        file_name: &str,
+        file: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let from = Mailbox::new(Some(format!("{sender} via rightsfs")), self.from().email.clone());
+        let attachment =
+            Attachment::new(file_name.to_string()).body(file, ContentType::parse("application/octet-stream")?);
+        let msg = Message::builder()
+            .from(from)
+            .reply_to(sender.parse()?)
+            .to(to.parse()?)
+            .subject(mail.subject.as_str())
+            .message_id(None)
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
+                    .singlepart(attachment),
+            )?;
+        self.deliver(msg, to, &mail.subject).await
+    }
+
+    async fn deliver(&self, msg: Message, to: &str, subject: &str) -> anyhow::Result<()> {
         match self {
             Self::Smtp { transport, .. } => {
                 transport.send(msg).await?;
@@ -120,4 +153,78 @@ pub fn invitation_mail(owner: &str, rights: &str, content_id: &str, server: &str
              (or `rights login` if you already have an account), then open the file you were sent.\r\n"
         ),
     )
+}
+
+/// A sharing mail's subject and its two bodies.
+pub struct ShareMail {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part (every inserted value escaped).
+    pub html: String,
+}
+
+/// The mail that carries a shared file: who shared what, with which
+/// rights until when, the viewer link (when the server keeps the file) and
+/// how to get the app.
+pub fn share_mail(
+    sender: &str,
+    file: &str,
+    rights: &str,
+    until: Option<&str>,
+    link: Option<&str>,
+    server: &str,
+) -> ShareMail {
+    let until_text = until.map_or_else(|| "no end date".to_string(), |u| format!("until {u}"));
+    let mut text = format!(
+        "{sender} shared a protected file with you: {file}\r\n\r\n\
+         Your rights: {rights} ({until_text}).\r\n\r\n"
+    );
+    if let Some(l) = link {
+        text.push_str(&format!(
+            "Read it in your browser (you will get a sign-in code by mail):\r\n\r\n    {l}\r\n\r\n"
+        ));
+    }
+    text.push_str(&format!(
+        "The file is attached. To open it on a computer, install rightsfs and run:\r\n\r\n    \
+         rights signup --server {server} YOUR-ADDRESS\r\n\r\nthen open the attached file.\r\n"
+    ));
+    let e = html_escape;
+    let mut html = format!(
+        "<p>{} shared a protected file with you: <b>{}</b></p><p>Your rights: {} ({}).</p>",
+        e(sender),
+        e(file),
+        e(rights),
+        e(&until_text)
+    );
+    if let Some(l) = link {
+        html.push_str(&format!(
+            "<p><a href=\"{}\">Read it in your browser</a> (you will get a sign-in code by mail).</p>",
+            e(l)
+        ));
+    }
+    html.push_str(&format!(
+        "<p>The file is attached. To open it on a computer, install rightsfs and run \
+         <code>rights signup --server {} YOUR-ADDRESS</code>, then open the attached file.</p>",
+        e(server)
+    ));
+    ShareMail {
+        subject: format!("{sender} shared {file} with you"),
+        text,
+        html,
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }

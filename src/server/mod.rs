@@ -13,6 +13,8 @@ mod keys;
 mod licence;
 mod mail;
 mod metrics;
+mod send;
+mod sent;
 mod serve;
 mod state;
 mod viewer;

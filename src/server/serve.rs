@@ -14,6 +14,7 @@ use super::app::router;
 use super::config::ServeArgs;
 use super::keys::ServerKeys;
 use super::mail::Mailer;
+use super::sent::SentFiles;
 use super::state::AppState;
 
 /// Runs the server until a termination signal.
@@ -46,7 +47,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or("localhost.localdomain")
         .to_string();
     let mailer = Mailer::from_args(&args, &data_dir, &host)?;
-    let mut state = AppState::new(store, keys, mailer, public_url);
+    let sent = SentFiles::open(
+        data_dir.join("sent"),
+        args.sent_retention_days.unwrap_or(SentFiles::DEFAULT_RETENTION_DAYS),
+        args.sent_max_bytes.unwrap_or(SentFiles::DEFAULT_MAX_BYTES),
+    )?;
+    let mut state = AppState::new(store, keys, mailer, public_url, sent);
     state.codes_per_hour = args.codes_per_hour.unwrap_or(5);
     state.auth_per_minute = args.auth_per_minute.unwrap_or(30);
     let app = router(state);

@@ -39,11 +39,19 @@ pub struct AppState {
     pub codes_per_hour: i64,
     /// Auth requests per client IP per minute.
     pub auth_per_minute: i64,
+    /// Protected files kept for the links in sharing mails.
+    pub sent: Arc<super::sent::SentFiles>,
 }
 
 impl AppState {
     /// Builds the state.
-    pub fn new(store: Arc<dyn Store>, keys: ServerKeys, mailer: Mailer, public_url: String) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: ServerKeys,
+        mailer: Mailer,
+        public_url: String,
+        sent: super::sent::SentFiles,
+    ) -> Self {
         Self {
             store,
             keys: Arc::new(keys),
@@ -55,6 +63,7 @@ impl AppState {
             public_url: public_url.into(),
             codes_per_hour: 5,
             auth_per_minute: 30,
+            sent: Arc::new(sent),
         }
     }
 

@@ -33,6 +33,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("js/api.js", JS, include_bytes!("../../web/app/js/api.js")),
     ("js/device.js", JS, include_bytes!("../../web/app/js/device.js")),
     ("js/render.js", JS, include_bytes!("../../web/app/js/render.js")),
+    ("js/sent.js", JS, include_bytes!("../../web/app/js/sent.js")),
     ("js/format.js", JS, include_bytes!("../../web/app/js/format.js")),
     ("js/licences.js", JS, include_bytes!("../../web/app/js/licences.js")),
     ("js/postcard.js", JS, include_bytes!("../../web/app/js/postcard.js")),

@@ -8,6 +8,7 @@ import { ProtectedFile, FormatError, parseHeader, importContentKey } from './for
 import { LicenceError, verifyUseLicence } from './licences.js';
 import { toBase64, toHex, fromBase64 } from './bytes.js';
 import { classify, render, download } from './render.js';
+import { linkedFile, fetchSent } from './sent.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const VIEWS = ['signin', 'home', 'busy', 'doc', 'stop'];
@@ -22,6 +23,8 @@ let pendingEmail = '';
 let closeDoc;
 /** @type {{kem: string, signing: Uint8Array}|undefined} */
 let serverKeys;
+/** The file a share mail's link names, opened once signed in. */
+let linked = linkedFile(location.hash);
 
 /** @param {string} view */
 function show(view) {
@@ -115,6 +118,7 @@ $('code-form').addEventListener('submit', async (ev) => {
     pendingKey = undefined;
     input.value = '';
     show('home');
+    openLinked();
   } catch (e) {
     signinError(signinMessage(e));
     if (e instanceof ApiError && (e.code === 'code_expired' || e.code === 'code_locked')) input.value = '';
@@ -309,14 +313,47 @@ for (const type of ['copy', 'cut', 'contextmenu', 'dragstart']) {
   });
 }
 
+/** Opens the file a share mail linked to, once. */
+async function openLinked() {
+  const id = linked;
+  if (!id || !current) return;
+  linked = undefined;
+  history.replaceState(null, '', location.pathname);
+  busy('Fetching the file…');
+  try {
+    const f = await fetchSent(session, id);
+    await openBytes(f.bytes, f.name.replace(/\.rights$/i, ''));
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'file_gone') {
+      return stop('file_gone', 'The server no longer keeps this file', `${e.message}. If you have the attachment from the mail, open it here.`);
+    }
+    if (e instanceof ApiError && (e.code === 'revoked' || e.code === 'no_rights')) {
+      return stop(e.code, e.code === 'revoked' ? 'Access to this file was revoked' : 'This file is not shared with you', e.message);
+    }
+    return stop('error', 'The file could not be fetched', e instanceof Error ? e.message : String(e));
+  }
+}
+
+// A link followed while the page is open only changes the fragment.
+window.addEventListener('hashchange', () => {
+  linked = linkedFile(location.hash);
+  if (!linked) return;
+  closeDoc?.();
+  closeDoc = undefined;
+  if (current) openLinked();
+  else signinStep(false);
+});
+
 async function init() {
   try {
     current = await device.load();
   } catch {
     current = undefined;
   }
-  if (current) show('home');
-  else signinStep(false);
+  if (current) {
+    show('home');
+    openLinked();
+  } else signinStep(false);
 }
 
 init();
