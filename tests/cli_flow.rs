@@ -172,6 +172,7 @@ fn send_protects_and_mails_over_smtp_or_to_an_eml_file() {
         "bob@example.com",
         "--message",
         "see attached",
+        "--smtp",
     ]);
     let mails = server.smtp.mails.lock().unwrap();
     let mail = mails[before..]
@@ -182,4 +183,37 @@ fn send_protects_and_mails_over_smtp_or_to_an_eml_file() {
     drop(mails);
     alice.give("memo.txt.rights", &bob);
     assert_eq!(bob.ok(&["cat", "memo.txt.rights"]), "for bob only");
+
+    // Without --smtp the server mails it, granting view to a newcomer;
+    // a message would be readable by the server, so it needs --smtp.
+    let err = alice.fails(&[
+        "send",
+        "memo.txt.rights",
+        "--to",
+        "carol@example.com",
+        "--message",
+        "hi",
+    ]);
+    assert!(err.contains("--smtp"), "{err}");
+    let before_bytes = std::fs::read(alice.docs().join("memo.txt.rights")).unwrap();
+    let out = alice.ok(&["send", "memo.txt.rights", "--to", "carol@example.com"]);
+    assert!(out.contains("mailed memo.txt.rights to carol@example.com"), "{out}");
+    assert_eq!(
+        std::fs::read(alice.docs().join("memo.txt.rights")).unwrap(),
+        before_bytes,
+        "the local file is not changed"
+    );
+    let mail = server
+        .smtp
+        .mails_to("carol@example.com")
+        .pop()
+        .expect("a mail to carol");
+    assert!(
+        mail.contains("filename=\"memo.txt.rights\"") && mail.contains("/app/#file="),
+        "{mail}"
+    );
+    let carol = User::new("carol@example.com", true);
+    carol.signup(&server);
+    alice.give("memo.txt.rights", &carol);
+    assert_eq!(carol.ok(&["cat", "memo.txt.rights"]), "for bob only");
 }

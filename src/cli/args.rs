@@ -145,11 +145,10 @@ pub enum Command {
         #[arg(long)]
         from: String,
     },
-    /// Protect a file for people (if needed) and email it to them.
-    #[command(
-        after_help = "Examples:\n  rights send report.odt --to bob@example.com --message 'Q3 numbers'\n  \
-                            rights send report.odt.rights --to bob@example.com --eml-out report.eml"
-    )]
+    /// Protect a file for people (if needed) and have the server email it to them.
+    #[command(after_help = "Examples:\n  rights send report.odt --to bob@example.com\n  \
+                            rights send report.odt.rights --to bob@example.com --message 'Q3 numbers' --smtp\n  \
+                            rights send report.odt.rights --to bob@example.com --eml-out report.eml")]
     Send {
         /// The file (plain or protected).
         file: PathBuf,
@@ -162,6 +161,10 @@ pub enum Command {
         /// Write the mail to this .eml file instead of sending it.
         #[arg(long)]
         eml_out: Option<PathBuf>,
+        /// Send through your own [smtp] settings in config.toml instead of
+        /// asking the server to mail it (needed for --message).
+        #[arg(long)]
+        smtp: bool,
     },
     /// Revoke a file for everyone but you, at once on the server.
     #[command(after_help = "Example:\n  rights revoke report.odt.rights")]

@@ -1,5 +1,7 @@
-//! send: protect for the recipients if needed, then mail the protected
-//! file as an attachment (or write the mail to an .eml file).
+//! send: protect for the recipients if needed, then have the server mail
+//! the protected file (it grants `view` to recipients who hold nothing and
+//! links the mail to its web viewer), or mail it through the user's own
+//! SMTP settings, or write the mail to an .eml file.
 
 use std::path::{Path, PathBuf};
 
@@ -21,13 +23,25 @@ pub fn send(
     to: &[String],
     message: Option<&str>,
     eml_out: Option<&Path>,
+    own_smtp: bool,
 ) -> anyhow::Result<()> {
     let me = ctx.config.me()?.clone();
     let recipients = to.iter().map(|s| Email::parse(s)).collect::<Result<Vec<_>, _>>()?;
-    if eml_out.is_none() && ctx.config.smtp.is_none() {
-        bail!("no [smtp] section in config.toml: add host/port/from there, or use --eml-out FILE.eml");
+    if eml_out.is_none() && !own_smtp {
+        if message.is_some() {
+            bail!(
+                "--message goes only through your own mail, so that the server never reads it: add --smtp (with [smtp] in config.toml) or --eml-out FILE.eml"
+            );
+        }
+        return by_server(ctx, file, &recipients);
     }
-    let protected: PathBuf = if is_protected(file) {
+    if eml_out.is_none() && ctx.config.smtp.is_none() {
+        bail!(
+            "no [smtp] section in config.toml: add host/port/from there, drop --smtp to let the server mail it, or use --eml-out FILE.eml"
+        );
+    }
+    let protected = protect_if_plain(ctx, file, recipients.as_slice())?;
+    if protected == file {
         let (_, h) = open_protected(file)?;
         let missing: Vec<Grant> = recipients
             .iter()
@@ -41,18 +55,8 @@ pub fn send(
         if !missing.is_empty() {
             super::share::add_grants(ctx, file, &missing)?;
         }
-        file.to_path_buf()
-    } else {
-        let specs: Vec<String> = recipients.iter().map(|r| format!("{r}:view")).collect();
-        let quiet = ctx.clone_for_quiet()?;
-        super::protect::protect(&quiet, &[file.to_path_buf()], &specs, None, None, false)?;
-        protected_name(file)
-    };
-    let data = std::fs::read(&protected).with_context(|| format!("cannot read {}", protected.display()))?;
-    let name = protected
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file.rights".into());
+    }
+    let (data, name) = read_attachment(&protected)?;
     let from_addr = ctx
         .config
         .smtp
@@ -113,4 +117,60 @@ pub fn send(
         println!("Sent {name} to {}", to.join(", "));
     }
     Ok(())
+}
+
+/// Asks the server to mail the protected file (protecting a plain file
+/// first). The server adds `view` for recipients who hold nothing, so the
+/// local file is not touched.
+fn by_server(ctx: &Ctx, file: &Path, recipients: &[Email]) -> anyhow::Result<()> {
+    let protected = protect_if_plain(ctx, file, recipients)?;
+    let (_, header) = open_protected(&protected)?;
+    let (data, name) = read_attachment(&protected)?;
+    let body = serde_json::json!({
+        "to": recipients,
+        "name": name,
+        "file": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
+    });
+    let out: serde_json::Value = ctx.session()?.call(
+        reqwest::Method::POST,
+        &format!("/v1/content/{}/send", header.content_id().to_hex()),
+        Some(&body),
+    )?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "file": protected, "server": out }));
+    } else {
+        let sent: Vec<&str> = out["sent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        println!("The server mailed {name} to {}.", sent.join(", "));
+        if let Some(until) = out["kept_until"].as_str() {
+            println!("Its link opens the file in a browser until {until} (or until you revoke it).");
+        }
+    }
+    Ok(())
+}
+
+/// `file` if it is protected, else `file` protected for the recipients
+/// (`view`), as NAME.rights beside it.
+fn protect_if_plain(ctx: &Ctx, file: &Path, recipients: &[Email]) -> anyhow::Result<PathBuf> {
+    if is_protected(file) {
+        return Ok(file.to_path_buf());
+    }
+    let specs: Vec<String> = recipients.iter().map(|r| format!("{r}:view")).collect();
+    let quiet = ctx.clone_for_quiet()?;
+    super::protect::protect(&quiet, &[file.to_path_buf()], &specs, None, None, false)?;
+    Ok(protected_name(file))
+}
+
+/// The protected file's bytes and the name to attach them under.
+fn read_attachment(protected: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    let data = std::fs::read(protected).with_context(|| format!("cannot read {}", protected.display()))?;
+    let name = protected
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file.rights".into());
+    Ok((data, name))
 }
