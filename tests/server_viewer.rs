@@ -128,6 +128,23 @@ fn the_viewer_is_served_with_a_strict_content_security_policy() {
     let html = get("/app/").text().unwrap();
     assert!(!html.contains("<script>") && !html.contains("style="), "{html}");
     assert!(html.contains(r#"<script type="module" src="js/main.js"></script>"#));
+    // Every file of web/app is embedded (a module missing from the binary
+    // would break the page only in a browser).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/app");
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(&root).unwrap().to_str().unwrap().to_string();
+            let r = get(&format!("/app/{rel}"));
+            assert_eq!(r.status(), 200, "{rel} is not served");
+            assert_eq!(r.bytes().unwrap(), std::fs::read(&p).unwrap(), "{rel}");
+        }
+    }
     // Only the embedded files: nothing from the disk, however named.
     let r = get("/app/js/%2e%2e/%2e%2e/Cargo.toml");
     assert_eq!(r.status(), 404);

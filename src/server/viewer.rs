@@ -36,6 +36,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("js/sent.js", JS, include_bytes!("../../web/app/js/sent.js")),
     ("js/format.js", JS, include_bytes!("../../web/app/js/format.js")),
     ("js/licences.js", JS, include_bytes!("../../web/app/js/licences.js")),
+    ("js/writers.js", JS, include_bytes!("../../web/app/js/writers.js")),
     ("js/postcard.js", JS, include_bytes!("../../web/app/js/postcard.js")),
     ("js/bytes.js", JS, include_bytes!("../../web/app/js/bytes.js")),
 ];

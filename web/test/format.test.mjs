@@ -13,7 +13,10 @@ import { createHash } from 'node:crypto';
 import { ProtectedFile, parseHeader, importContentKey } from '../app/js/format.js';
 import { fromHex, toHex } from '../app/js/bytes.js';
 
-const VECTORS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors');
+const VECTORS = process.env.RIGHTSFS_VECTORS || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors');
+const KEYS = JSON.parse(readFileSync(join(VECTORS, 'keys.json'), 'utf8'));
+/** The server's Ed25519 key, for writer records (format version 2). */
+const SERVER_KEY = KEYS.server_ed25519_public ? fromHex(KEYS.server_ed25519_public) : undefined;
 
 /** Every sidecar of a vector file (keys.json describes keys, not a file). */
 function sidecars() {
@@ -26,7 +29,7 @@ function sidecars() {
 /** @param {any} v */
 async function open(v, keyHex = v.content_key) {
   const bytes = new Uint8Array(readFileSync(join(VECTORS, v.file)));
-  return ProtectedFile.open(bytes, await importContentKey(fromHex(keyHex)));
+  return ProtectedFile.open(bytes, await importContentKey(fromHex(keyHex)), { serverKey: SERVER_KEY });
 }
 
 /** @param {unknown} err @param {any} expected */
@@ -34,6 +37,7 @@ function assertKind(err, expected) {
   assert.equal(/** @type {any} */ (err).kind, expected.kind, String(err));
   if (expected.index !== undefined) assert.equal(/** @type {any} */ (err).index, expected.index);
   if (expected.belongs_at !== undefined) assert.equal(/** @type {any} */ (err).belongs_at, expected.belongs_at);
+  if (expected.writer !== undefined) assert.equal(/** @type {any} */ (err).writer, expected.writer);
 }
 
 const all = sidecars();
@@ -72,6 +76,7 @@ for (const v of all) {
     assert.equal(plain.length, v.plaintext_len);
     assert.equal(createHash('sha256').update(plain).digest('hex'), v.plaintext_sha256);
     if (v.plaintext_hex !== undefined) assert.equal(toHex(plain), v.plaintext_hex);
+    if (v.written_by !== undefined) assert.equal(pf.writtenBy?.account, v.written_by);
   });
 }
 
@@ -91,11 +96,17 @@ function damaged(v, at) {
 test('every byte of the header and state area is covered', async () => {
   const v = all.find((x) => x.file === 'two-and-a-half-blocks.rights');
   const key = () => importContentKey(fromHex(v.content_key));
-  // Spread over the prefix, body, MAC, padding and both state slots.
+  const intact = await open(v);
+  const { slotLen } = intact.header.layout;
+  const older = intact.header.dataOffset - (intact.state.slot === 0 ? 1 : 2) * slotLen;
+  // Spread over the prefix, body, MAC, padding and both state slots, but
+  // the writer record of the slot that is not current: only the current
+  // state's writer is checked (its sealed state is still covered).
   for (let at = 0; at < v.data_offset; at += 7) {
+    if (intact.header.layout.writers && at >= older + 94 && at < older + slotLen) continue;
     const bytes = damaged(v, at);
     await assert.rejects(
-      (async () => (await ProtectedFile.open(bytes, await key())).readAll())(),
+      (async () => (await ProtectedFile.open(bytes, await key(), { serverKey: SERVER_KEY })).readAll())(),
       (err) => typeof (/** @type {any} */ (err).kind) === 'string',
       `byte ${at}`,
     );
@@ -107,7 +118,7 @@ test('a changed ciphertext byte never yields plaintext', async () => {
   for (const at of [v.data_offset, v.data_offset + 12, v.data_offset + 5000, v.file_size - 1]) {
     const bytes = damaged(v, at);
     await assert.rejects(
-      (async () => (await ProtectedFile.open(bytes, await importContentKey(fromHex(v.content_key)))).readAll())(),
+      (async () => (await ProtectedFile.open(bytes, await importContentKey(fromHex(v.content_key)), { serverKey: SERVER_KEY })).readAll())(),
       (err) => ['BlockCorrupt', 'BlockMoved', 'StaleBlock'].includes(/** @type {any} */ (err).kind),
     );
   }

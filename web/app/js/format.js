@@ -7,6 +7,7 @@
 import { Reader, DecodeError } from './postcard.js';
 import { concat, utf8, u64be, constantTimeEqual, allZero } from './bytes.js';
 import { readSignedLicence, decodePublishingBody, verifyPublishing } from './licences.js';
+import { verifyWriter } from './writers.js';
 
 export const MAGIC = Uint8Array.of(0x89, 0x52, 0x49, 0x47, 0x48, 0x54, 0x53, 0x0a);
 const PREFIX_LEN = 14;
@@ -18,7 +19,9 @@ const SEALED_STATE_LEN = 92;
  * What differs between format versions: where the two state slots start
  * (the header's end rounded up to `stateAlign`), how long each is, and how
  * a slot splits into the sealed state and the record beside it.
- * @typedef {{stateAlign: number, slotLen: number,
+ * Version 2 adds a writer record to each slot, checked against the
+ * server's key (`writers`).
+ * @typedef {{stateAlign: number, slotLen: number, writers: boolean,
  *   splitSlot: (raw: Uint8Array) => {sealed: Uint8Array, record: Uint8Array|null}}} Layout
  * @type {Record<number, Layout>}
  */
@@ -26,9 +29,23 @@ const LAYOUTS = {
   1: {
     stateAlign: 256,
     slotLen: 128,
+    writers: false,
     splitSlot(raw) {
       if (!allZero(raw.subarray(SEALED_STATE_LEN))) throw stateTampered();
       return { sealed: raw.subarray(0, SEALED_STATE_LEN), record: null };
+    },
+  },
+  // Slots on their own 512-byte sectors: sealed state, u16 record length,
+  // the record, zeros.
+  2: {
+    stateAlign: 512,
+    slotLen: 1024,
+    writers: true,
+    splitSlot(raw) {
+      const n = (raw[SEALED_STATE_LEN] << 8) | raw[SEALED_STATE_LEN + 1];
+      const at = SEALED_STATE_LEN + 2;
+      if (at + n > raw.length || !allZero(raw.subarray(at + n))) throw stateTampered();
+      return { sealed: raw.subarray(0, SEALED_STATE_LEN), record: raw.subarray(at, at + n) };
     },
   },
 };
@@ -176,7 +193,7 @@ export async function importContentKey(raw) {
 }
 
 /**
- * @typedef {{generation: bigint, len: number, seals: bigint, flags: bigint, commitment: Uint8Array,
+ * @typedef {{slot: number, generation: bigint, len: number, seals: bigint, flags: bigint, commitment: Uint8Array,
  *   plaintext: Uint8Array, record: Uint8Array|null}} State
  */
 
@@ -207,7 +224,7 @@ async function openSlot(layout, key, headerHash, slot, raw) {
   const seals = v.getBigUint64(16);
   if (len > MAX_LEN || generation === MAX_GENERATION || seals > MAX_SEALS) throw tampered();
   if (len > BigInt(Number.MAX_SAFE_INTEGER)) throw tampered();
-  return { generation, len: Number(len), seals, flags: v.getBigUint64(24), commitment: p.slice(32, 64), plaintext: p, record };
+  return { slot, generation, len: Number(len), seals, flags: v.getBigUint64(24), commitment: p.slice(32, 64), plaintext: p, record };
 }
 
 /** The strict reader's rule: both slots authentic or unwritten, the newer wins.
@@ -230,6 +247,9 @@ export class ProtectedFile {
     this.keys = keys;
     this.state = state;
     this.tags = tags;
+    /** Who saved this version (version 2 files).
+     * @type {import('./writers.js').WrittenBy|null} */
+    this.writtenBy = null;
   }
 
   /** Plaintext bytes. */
@@ -239,10 +259,12 @@ export class ProtectedFile {
 
   /**
    * Opens `file` with its content key (an HKDF CryptoKey): section 7's
-   * steps 1 to 6.
-   * @param {Uint8Array} file @param {CryptoKey} cek @returns {Promise<ProtectedFile>}
+   * steps 1 to 6, and for version 2 the writer of the current state,
+   * against `serverKey` (the Ed25519 key that signs use licences).
+   * @param {Uint8Array} file @param {CryptoKey} cek @param {{serverKey?: Uint8Array}} [opts]
+   * @returns {Promise<ProtectedFile>}
    */
-  static async open(file, cek) {
+  static async open(file, cek, opts = {}) {
     const header = await parseHeader(file);
     const keys = await deriveKeys(cek, header.body.contentId);
     await authenticateHeader(header, keys);
@@ -251,6 +273,11 @@ export class ProtectedFile {
     const pad = tail.length - 2 * header.layout.slotLen;
     if (!allZero(tail.subarray(0, pad))) throw new FormatError('HeaderTampered', 'the header was altered (non-zero padding)');
     const state = await pickState(header, keys, tail.subarray(pad));
+    let writtenBy = null;
+    if (header.layout.writers) {
+      if (!opts.serverKey) throw new TypeError("a version 2 file needs the server's key to check its writer");
+      writtenBy = await verifyWriter(header, state, state.record, opts.serverKey, FormatError);
+    }
     const expected = ciphertextSize(header, state.len);
     if (file.length < expected) {
       throw new FormatError('Truncated', `the file is truncated: ${file.length} bytes, ${expected} expected`, {
@@ -265,6 +292,7 @@ export class ProtectedFile {
       });
     }
     const pf = new ProtectedFile(file, header, keys, state, []);
+    pf.writtenBy = writtenBy;
     await pf.loadTags();
     return pf;
   }

@@ -226,9 +226,9 @@ export async function openBytes(bytes, name) {
     );
     busy('Decrypting…');
     const cek = await importContentKey(await device.unwrap(d.privateKey, ul.wrappedKey));
-    const pf = await ProtectedFile.open(bytes, cek);
+    const pf = await ProtectedFile.open(bytes, cek, { serverKey: keys.signing });
     const plain = await pf.readAll();
-    showDocument(plain, name, ul.rights, ul.owner ?? owner);
+    showDocument(plain, name, ul.rights, ul.owner ?? owner, pf.writtenBy);
   } catch (e) {
     if (e instanceof FormatError) return formatStop(e);
     if (e instanceof LicenceError) {
@@ -282,12 +282,14 @@ async function apiStop(e, header, owner) {
 
 /**
  * @param {Uint8Array} plain @param {string} name @param {string[]} rights @param {string} owner
+ * @param {import('./writers.js').WrittenBy|null} writtenBy
  */
-function showDocument(plain, name, rights, owner) {
+function showDocument(plain, name, rights, owner, writtenBy) {
   const canExport = rights.includes('export');
   const what = classify(plain, name);
   $('doc-name').textContent = name;
-  $('doc-meta').textContent = `Owner ${owner} · your rights: ${rights.join(', ')}`;
+  const saved = writtenBy && !writtenBy.owner ? ` · saved by ${writtenBy.account}` : '';
+  $('doc-meta').textContent = `Owner ${owner}${saved} · your rights: ${rights.join(', ')}`;
   const content = $('content');
   closeDoc?.();
   closeDoc = render(content, plain, what, canExport);

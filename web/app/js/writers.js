@@ -1,0 +1,158 @@
+// Writer records (format version 2): beside each state, the signature of
+// the device that saved it, with the server's certificate of that
+// device's writer key and, for anyone but the owner, the server's edit
+// certificate for this content. Holding the content key lets anyone seal
+// a state; only a certified editor can sign one. Checked as the reference
+// reader does, in the same order, with the same error kinds.
+
+import { concat, utf8, constantTimeEqual } from './bytes.js';
+import { ed25519Verify } from './licences.js';
+
+const SIGNATURE_DOMAIN = utf8('rightsfs writer signature v1\0');
+const DEVICE_DOMAIN = utf8('rightsfs device certificate v1\0');
+const EDIT_DOMAIN = utf8('rightsfs edit certificate v1\0');
+const EDIT_BIT = 1 << 1;
+
+/** @typedef {{account: string, deviceId: string, time: number, owner: boolean}} WrittenBy */
+
+/** Big-endian fields of a record or certificate, bounds-checked. */
+class Fields {
+  /** @param {Uint8Array} b @param {() => Error} bad */
+  constructor(b, bad) {
+    this.b = b;
+    this.at = 0;
+    this.bad = bad;
+  }
+  /** @param {number} n */
+  take(n) {
+    if (this.at + n > this.b.length) throw this.bad();
+    const out = this.b.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+  u8() {
+    return this.take(1)[0];
+  }
+  u16() {
+    const t = this.take(2);
+    return (t[0] << 8) | t[1];
+  }
+  i64() {
+    const v = new DataView(this.take(8).slice().buffer).getBigInt64(0);
+    return Number(v);
+  }
+  str() {
+    return new TextDecoder('utf-8', { fatal: true }).decode(this.take(this.u8()));
+  }
+  end() {
+    if (this.at !== this.b.length) throw this.bad();
+  }
+}
+
+/** A server certificate: u16 length, body, Ed25519 signature over domain || body.
+ * @param {Uint8Array} bytes @param {Uint8Array} domain @param {Uint8Array} serverKey
+ * @returns {Promise<Uint8Array|null>} the body when the signature holds */
+async function certified(bytes, domain, serverKey) {
+  if (bytes.length < 2) return null;
+  const n = (bytes[0] << 8) | bytes[1];
+  if (bytes.length !== 2 + n + 64) return null;
+  const body = bytes.subarray(2, 2 + n);
+  return (await ed25519Verify(serverKey, bytes.subarray(2 + n), concat(domain, body))) ? body : null;
+}
+
+/** @param {Uint8Array} body */
+function deviceCert(body) {
+  const f = new Fields(body, () => new Error('device certificate'));
+  if (f.u8() !== 1) throw new Error('device certificate version');
+  const c = { account: f.str(), deviceId: f.str(), key: f.take(32), issuedAt: f.i64() };
+  f.end();
+  return c;
+}
+
+/** @param {Uint8Array} body */
+function editCert(body) {
+  const f = new Fields(body, () => new Error('edit certificate'));
+  if (f.u8() !== 1) throw new Error('edit certificate version');
+  const c = {
+    contentId: f.take(16),
+    account: f.str(),
+    key: f.take(32),
+    rights: f.u8(),
+    issuedAt: f.i64(),
+    notAfter: f.i64(),
+  };
+  f.end();
+  return c;
+}
+
+/** Formats Unix seconds as the reference reader does (RFC 3339, UTC). */
+function when(/** @type {number} */ t) {
+  return new Date(t * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * Checks the writer record of the current state.
+ * @param {import('./format.js').Header} header
+ * @param {import('./format.js').State} state
+ * @param {Uint8Array|null} record
+ * @param {Uint8Array} serverKey the server's Ed25519 key (as for use licences)
+ * @param {typeof import('./format.js').FormatError} FormatError
+ * @returns {Promise<WrittenBy>}
+ */
+export async function verifyWriter(header, state, record, serverKey, FormatError) {
+  if (!record || record.length === 0) throw new FormatError('WriterUnsigned', 'the saved version is not signed by any writer');
+  const malformed = () => new FormatError('WriterRecordMalformed', 'the writer record does not decode');
+  const f = new Fields(record, malformed);
+  const time = f.i64();
+  const deviceBytes = f.take(f.u16());
+  const editBytes = f.take(f.u16());
+  const signature = f.take(64);
+  f.end();
+  let claimed = 'an unknown writer';
+  try {
+    const n = (deviceBytes[0] << 8) | deviceBytes[1];
+    claimed = deviceCert(deviceBytes.subarray(2, 2 + n)).account;
+  } catch {
+    // keep the generic name
+  }
+  const body = await certified(deviceBytes, DEVICE_DOMAIN, serverKey);
+  let dc;
+  try {
+    if (!body) throw new Error('signature');
+    dc = deviceCert(body);
+  } catch {
+    throw new FormatError('WriterCertificate', `the writer ${claimed} is not certified by this file's server`, {
+      writer: claimed,
+    });
+  }
+  const writer = dc.account;
+  const message = concat(SIGNATURE_DOMAIN, header.body.contentId, header.hash, state.plaintext, new Uint8Array(new BigInt64Array([0n]).buffer));
+  new DataView(message.buffer).setBigInt64(message.length - 8, BigInt(time));
+  if (!(await ed25519Verify(dc.key, signature, message))) {
+    throw new FormatError('WriterSignatureInvalid', `the signature of ${writer} on this version does not verify`, { writer });
+  }
+  const notAllowed = (/** @type {string} */ reason) =>
+    new FormatError('WriterNotAllowed', `${writer} may not write this file: ${reason}`, { writer });
+  const owner = dc.account === header.licence.policy.owner;
+  if (!owner) {
+    if (editBytes.length === 0) throw notAllowed('it is not the owner and shows no edit certificate');
+    const eb = await certified(editBytes, EDIT_DOMAIN, serverKey);
+    let ec;
+    try {
+      if (!eb) throw new Error('signature');
+      ec = editCert(eb);
+    } catch {
+      throw notAllowed("its edit certificate is not signed by this file's server");
+    }
+    if (!constantTimeEqual(ec.contentId, header.body.contentId)) throw notAllowed('its edit certificate is for another file');
+    if (ec.account !== dc.account || !constantTimeEqual(ec.key, dc.key)) {
+      throw notAllowed('its edit certificate was issued to another writer');
+    }
+    if ((ec.rights & EDIT_BIT) === 0) throw notAllowed('its certificate does not grant edit');
+    if (time > ec.notAfter) {
+      throw notAllowed(`its edit certificate expired at ${when(ec.notAfter)}, before the version was signed at ${when(time)}`);
+    }
+    if (time < ec.issuedAt) throw notAllowed(`the version claims ${when(time)}, before its edit certificate was issued`);
+  }
+  return { account: dc.account, deviceId: dc.deviceId, time, owner };
+}
