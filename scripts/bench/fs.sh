@@ -19,8 +19,8 @@
 #   ROUNDS [3]  SIZE_MB [512]  RAND_SECS [20]  META_FILES [2000]
 #   STREAM_MB [2048]     size of the streamed file for the RSS measurement
 #   FSBENCH [../shared/bench/fsbench.sh]  the benchmark run on each target;
-#                        it is not part of this repository (it comes with the
-#                        shared baselines, see docs/PERFORMANCE.md)
+#                        it is not part of this repository (it comes with a
+#                        set of shared baselines, see docs/PERFORMANCE.md)
 #   FUSERMIRROR_SRC [../shared/tools/fusermirror]  source of the plain FUSE
 #                        mirror; copied and built under BENCH_CACHE (skipped,
 #                        with its column empty, if missing)
