@@ -76,13 +76,39 @@ pub enum FormatError {
 }
 
 impl FormatError {
-    /// The errno a filesystem should answer with.
+    /// The errno a filesystem answers with; the mount uses this mapping
+    /// and no other. The disk's own errors pass through (`ENOSPC` tells a
+    /// program what to do, `EIO` would not). A worn-out key is `EROFS`:
+    /// the file can still be read, only no longer written. Damage of any
+    /// kind is `EIO`, as a failing disk's would be.
     pub fn errno(&self) -> i32 {
         match self {
             Self::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
             Self::KeyWornOut => libc::EROFS,
             Self::TooLarge => libc::EFBIG,
             _ => libc::EIO,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FormatError;
+
+    #[test]
+    fn errnos_tell_disk_errors_wear_size_and_damage_apart() {
+        let disk = FormatError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(disk.errno(), libc::ENOSPC);
+        assert_eq!(FormatError::Io(std::io::Error::other("no errno")).errno(), libc::EIO);
+        assert_eq!(FormatError::KeyWornOut.errno(), libc::EROFS);
+        assert_eq!(FormatError::TooLarge.errno(), libc::EFBIG);
+        for damage in [
+            FormatError::StaleBlock,
+            FormatError::StateTampered,
+            FormatError::BlockCorrupt { index: 3 },
+            FormatError::Truncated { expected: 2, actual: 1 },
+        ] {
+            assert_eq!(damage.errno(), libc::EIO, "{damage}");
         }
     }
 }

@@ -458,10 +458,7 @@ impl RightsFs {
         let header = read_header(&file).map_err(|e| errno_for(&name, "open", e))?;
         let access = self.keys.access(&header).map_err(|e| {
             tracing::warn!(file = %name, owner = %header.licence.policy.owner, error = %e, "access refused");
-            match e {
-                crate::licence::AccessError::BadLicence(_) | crate::licence::AccessError::Io(_) => Errno::EIO,
-                _ => Errno::EACCES,
-            }
+            Errno::from_i32(e.errno())
         })?;
         let writable = rw && access.rights.has(Right::Edit);
         let pf = if rw {

@@ -91,28 +91,20 @@ impl OpenFile {
     }
 }
 
-/// Maps a format error to an errno and logs it with the file name.
+/// Logs a format error with the file name and answers its errno
+/// ([`FormatError::errno`], the one mapping of format errors).
 pub fn errno_for(name: &str, op: &str, e: FormatError) -> Errno {
-    match e {
-        FormatError::Io(io) => {
-            let code = io.raw_os_error().unwrap_or(libc::EIO);
-            if code != libc::ENOSPC && code != libc::EDQUOT {
-                tracing::error!(file = %name, op, error = %io, "I/O error on the source file");
-            } else {
-                tracing::warn!(file = %name, op, "disk full: the write failed and the file keeps its previous content");
-            }
-            Errno::from_i32(code)
+    let code = e.errno();
+    match &e {
+        FormatError::Io(_) if code == libc::ENOSPC || code == libc::EDQUOT => {
+            tracing::warn!(file = %name, op, "disk full: the write failed and the file keeps its previous content");
         }
-        FormatError::TooLarge => Errno::EFBIG,
-        FormatError::KeyWornOut => {
-            tracing::error!(file = %name, op, error = %e, "file must be re-protected");
-            Errno::EIO
-        }
-        other => {
-            tracing::error!(file = %name, op, error = %other, "protected file is damaged or was tampered with");
-            Errno::EIO
-        }
+        FormatError::Io(io) => tracing::error!(file = %name, op, error = %io, "I/O error on the source file"),
+        FormatError::TooLarge => {}
+        FormatError::KeyWornOut => tracing::error!(file = %name, op, error = %e, "file must be re-protected"),
+        other => tracing::error!(file = %name, op, error = %other, "protected file is damaged or was tampered with"),
     }
+    Errno::from_i32(code)
 }
 
 /// What a kernel file handle refers to.
@@ -147,4 +139,28 @@ pub struct DirEntry {
     pub kind: fuser::FileType,
     /// Name shown in the mount.
     pub name: std::ffi::OsString,
+}
+
+#[cfg(test)]
+mod tests {
+    use fuser::Errno;
+
+    use super::errno_for;
+    use crate::format::FormatError;
+
+    #[test]
+    fn the_mount_answers_the_formats_errno() {
+        let worn = errno_for("f", "write", FormatError::KeyWornOut);
+        assert_eq!(worn, Errno::from_i32(libc::EROFS));
+        let full = FormatError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(errno_for("f", "write", full), Errno::from_i32(libc::ENOSPC));
+        assert_eq!(
+            errno_for("f", "read", FormatError::StaleBlock),
+            Errno::from_i32(libc::EIO)
+        );
+        assert_eq!(
+            errno_for("f", "write", FormatError::TooLarge),
+            Errno::from_i32(libc::EFBIG)
+        );
+    }
 }

@@ -84,15 +84,49 @@ fn expired_msg(until: Timestamp, offline: bool) -> String {
 }
 
 impl AccessError {
-    /// The errno the mount should answer with.
+    /// The errno the mount answers an open with. Every refusal, whatever
+    /// its reason (no rights, revoked, lapsed, the server away), is
+    /// `EACCES`: it is what programs expect of a file they may not open,
+    /// and the reason goes to the log. `EIO` is kept for what is broken
+    /// rather than refused: a licence that fails verification, or the
+    /// local licence store failing.
     pub fn errno(&self) -> i32 {
         match self {
-            Self::NoRights { .. } | Self::Revoked { .. } | Self::Expired { .. } | Self::NotRegistered { .. } => {
-                libc::EACCES
-            }
-            Self::NotLoggedIn => libc::EACCES,
-            Self::ServerUnreachable(_) => libc::EHOSTUNREACH,
-            Self::BadLicence(_) | Self::Server(_) | Self::Io(_) => libc::EIO,
+            Self::NoRights { .. }
+            | Self::Revoked { .. }
+            | Self::Expired { .. }
+            | Self::NotRegistered { .. }
+            | Self::NotLoggedIn
+            | Self::ServerUnreachable(_)
+            | Self::Server(_) => libc::EACCES,
+            Self::BadLicence(_) | Self::Io(_) => libc::EIO,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccessError;
+    use crate::policy::Email;
+
+    #[test]
+    fn refusals_are_eacces_and_breakage_is_eio() {
+        let owner = || Email::parse("owner@example.com").unwrap();
+        for refused in [
+            AccessError::NoRights { owner: owner() },
+            AccessError::Revoked { owner: owner() },
+            AccessError::NotRegistered { owner: owner() },
+            AccessError::Expired {
+                until: 0,
+                offline: true,
+            },
+            AccessError::NotLoggedIn,
+            AccessError::ServerUnreachable("timed out".into()),
+            AccessError::Server("500".into()),
+        ] {
+            assert_eq!(refused.errno(), libc::EACCES, "{refused}");
+        }
+        assert_eq!(AccessError::BadLicence("signature".into()).errno(), libc::EIO);
+        assert_eq!(AccessError::Io(std::io::Error::other("disk")).errno(), libc::EIO);
     }
 }
