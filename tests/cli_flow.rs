@@ -184,19 +184,18 @@ fn send_protects_and_mails_over_smtp_or_to_an_eml_file() {
     alice.give("memo.txt.rights", &bob);
     assert_eq!(bob.ok(&["cat", "memo.txt.rights"]), "for bob only");
 
-    // Without --smtp the server mails it, granting view to a newcomer;
-    // a message would be readable by the server, so it needs --smtp.
-    let err = alice.fails(&[
+    // Without --smtp the server mails it, granting view to a newcomer; the
+    // message travels protected, as a file of its own made in memory.
+    let before_bytes = std::fs::read(alice.docs().join("memo.txt.rights")).unwrap();
+    alice.write("note.txt", b"the secret note");
+    let out = alice.ok(&[
         "send",
         "memo.txt.rights",
         "--to",
         "carol@example.com",
-        "--message",
-        "hi",
+        "--message-file",
+        "note.txt",
     ]);
-    assert!(err.contains("--smtp"), "{err}");
-    let before_bytes = std::fs::read(alice.docs().join("memo.txt.rights")).unwrap();
-    let out = alice.ok(&["send", "memo.txt.rights", "--to", "carol@example.com"]);
     assert!(out.contains("mailed memo.txt.rights to carol@example.com"), "{out}");
     assert_eq!(
         std::fs::read(alice.docs().join("memo.txt.rights")).unwrap(),
@@ -208,9 +207,23 @@ fn send_protects_and_mails_over_smtp_or_to_an_eml_file() {
         .mails_to("carol@example.com")
         .pop()
         .expect("a mail to carol");
+    for needle in [
+        "filename=\"memo.txt.rights\"",
+        "filename=\"message.txt.rights\"",
+        "/app/#file=",
+    ] {
+        assert!(mail.contains(needle), "{needle}: {mail}");
+    }
+    assert!(!mail.contains("the secret note"), "the message is protected: {mail}");
+    let names: Vec<String> = std::fs::read_dir(alice.docs())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(
-        mail.contains("filename=\"memo.txt.rights\"") && mail.contains("/app/#file="),
-        "{mail}"
+        !names
+            .iter()
+            .any(|n| n.contains("message") || n.starts_with("note.txt.")),
+        "nothing of the message on disk: {names:?}"
     );
     let carol = User::new("carol@example.com", true);
     carol.signup(&server);

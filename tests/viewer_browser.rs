@@ -280,12 +280,30 @@ fn a_file_mailed_by_the_server_opens_from_the_mails_link() {
     assert_eq!(send(&other).status(), 400);
     assert!(w.server.smtp.mails_to("carol@example.com").is_empty());
 
-    let r = send(&bytes);
+    // A message protected like the file: Alice protects it herself (the
+    // CLI does this in memory) and registers it; the server only relays it.
+    let docs = w.alice.docs();
+    std::fs::write(docs.join("message.txt"), "Carol, here are the notes we spoke about.\n").unwrap();
+    w.alice
+        .ok(&["protect", "message.txt", "--to", "carol@example.com:view"]);
+    let message = std::fs::read(docs.join("message.txt.rights")).unwrap();
+    let mid = hex::encode(&message[14..30]);
+    let r = http
+        .post(format!("{}/v1/content/{id}/send", w.server.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "to": ["carol@example.com"],
+            "name": "notes.txt.rights",
+            "file": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            "message_file": base64::engine::general_purpose::STANDARD.encode(&message),
+        }))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     let out: serde_json::Value = r.json().unwrap();
     assert_eq!(out["sent"], serde_json::json!(["carol@example.com"]));
     let link = out["link"].as_str().unwrap().to_string();
-    assert!(link.ends_with(&format!("/app/#file={id}")), "{link}");
+    assert!(link.ends_with(&format!("/app/#file={id}&message={mid}")), "{link}");
     let kept = w.server.data.path().join("sent").join(format!("{id}.rights"));
     assert_eq!(
         std::fs::read(&kept).unwrap(),
@@ -297,7 +315,8 @@ fn a_file_mailed_by_the_server_opens_from_the_mails_link() {
     // her, both parts, the file attached, the link.
     let mails = w.server.smtp.mails_to("carol@example.com");
     assert_eq!(mails.len(), 1);
-    let m = &mails[0];
+    // Long lines travel quoted-printable: undo its soft breaks and '='.
+    let m = &mails[0].replace("=\r\n", "").replace("=3D", "=");
     // The display name holds an '@', so it travels RFC 2047-encoded.
     let name = base64::engine::general_purpose::STANDARD.encode("alice@example.com via rightsfs");
     for needle in [
@@ -310,11 +329,14 @@ fn a_file_mailed_by_the_server_opens_from_the_mails_link() {
         "text/plain",
         "text/html",
         "filename=\"notes.txt.rights\"",
+        "filename=\"message.txt.rights\"",
         "Your rights: view",
-        &format!("/app/#file={id}"),
+        &format!("/app/#file={id}&amp;message={mid}"),
+        &format!("/app/#file={id}&message={mid}"),
     ] {
         assert!(m.contains(needle), "{needle} missing from:\n{m}");
     }
+    assert!(!m.contains("here are the notes"), "the message travels protected");
 
     // Carol follows the link on her phone, signs in, and reads.
     let browser = Browser::start(exe);
@@ -325,17 +347,32 @@ fn a_file_mailed_by_the_server_opens_from_the_mails_link() {
     page.fill_and_submit("#email", "carol@example.com");
     page.wait_for("!document.querySelector('#code-form').hidden");
     page.fill_and_submit("#code", &w.server.smtp.code_for("carol@example.com", seen));
+    // The message first, then the file.
+    page.wait_view("doc");
+    assert_eq!(
+        page.eval("document.querySelector('#text').textContent"),
+        "Carol, here are the notes we spoke about.\n"
+    );
+    assert_eq!(page.text("#doc-name"), "message.txt");
+    assert!(page.visible("#next"));
+    page.eval("document.body.dataset.view = 'next'; document.querySelector('#next').click()");
     page.wait_view("doc");
     assert_shows_text(&page);
+    assert!(!page.visible("#next"));
     assert_eq!(page.text("#doc-name"), "notes.txt");
     assert!(!page.visible("#download"));
     assert_eq!(page.eval("location.hash"), "", "the link's fragment is dropped");
     save_screenshot(&page, "viewer-phone-from-mail.png");
 
-    // Revoking deletes the kept copy; the link then shows the revoked page.
+    // Revoking deletes the kept copy; the link then shows the message,
+    // and the revoked page instead of the file.
     w.alice.ok(&["revoke", "notes.txt.rights"]);
     assert!(!kept.exists(), "revocation deletes the server's copy");
+    page.eval("document.body.dataset.view = 'following'");
     page.goto(&link);
+    page.wait_view("doc");
+    assert_eq!(page.text("#doc-name"), "message.txt");
+    page.eval("document.body.dataset.view = 'next'; document.querySelector('#next').click()");
     page.wait_view("stop");
     assert_eq!(page.eval("document.body.dataset.stop"), "revoked");
 }

@@ -155,14 +155,19 @@ pub enum Command {
         /// Recipients (given the view right if they have none).
         #[arg(long = "to", value_name = "EMAIL", required = true)]
         to: Vec<String>,
-        /// A message for the mail body.
-        #[arg(long)]
+        /// A message for the recipients. Through the server it travels
+        /// protected like the file (an attachment the viewer shows first);
+        /// with --smtp or --eml-out it is the mail's text.
+        #[arg(long, conflicts_with = "message_file")]
         message: Option<String>,
+        /// The message, from a file (see --message).
+        #[arg(long, value_name = "FILE")]
+        message_file: Option<PathBuf>,
         /// Write the mail to this .eml file instead of sending it.
         #[arg(long)]
         eml_out: Option<PathBuf>,
         /// Send through your own [smtp] settings in config.toml instead of
-        /// asking the server to mail it (needed for --message).
+        /// asking the server to mail it.
         #[arg(long)]
         smtp: bool,
     },

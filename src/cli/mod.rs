@@ -55,9 +55,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             to,
             message,
+            message_file,
             eml_out,
             smtp,
-        } => send::send(&ctx, &file, &to, message.as_deref(), eml_out.as_deref(), smtp),
+        } => {
+            let message = match message_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(&f)
+                        .map_err(|e| anyhow::anyhow!("cannot read the message file {}: {e}", f.display()))?,
+                ),
+                None => message,
+            };
+            send::send(&ctx, &file, &to, message.as_deref(), eml_out.as_deref(), smtp)
+        }
         Command::Revoke { file } => share::revoke(&ctx, &file),
         Command::Track { file } => info::track(&ctx, &file),
         Command::List { shared_with_me } => info::list(&ctx, shared_with_me),

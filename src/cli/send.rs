@@ -28,12 +28,7 @@ pub fn send(
     let me = ctx.config.me()?.clone();
     let recipients = to.iter().map(|s| Email::parse(s)).collect::<Result<Vec<_>, _>>()?;
     if eml_out.is_none() && !own_smtp {
-        if message.is_some() {
-            bail!(
-                "--message goes only through your own mail, so that the server never reads it: add --smtp (with [smtp] in config.toml) or --eml-out FILE.eml"
-            );
-        }
-        return by_server(ctx, file, &recipients);
+        return by_server(ctx, file, &recipients, message);
     }
     if eml_out.is_none() && ctx.config.smtp.is_none() {
         bail!(
@@ -122,15 +117,19 @@ pub fn send(
 /// Asks the server to mail the protected file (protecting a plain file
 /// first). The server adds `view` for recipients who hold nothing, so the
 /// local file is not touched.
-fn by_server(ctx: &Ctx, file: &Path, recipients: &[Email]) -> anyhow::Result<()> {
+fn by_server(ctx: &Ctx, file: &Path, recipients: &[Email], message: Option<&str>) -> anyhow::Result<()> {
     let protected = protect_if_plain(ctx, file, recipients)?;
     let (_, header) = open_protected(&protected)?;
     let (data, name) = read_attachment(&protected)?;
-    let body = serde_json::json!({
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let mut body = serde_json::json!({
         "to": recipients,
         "name": name,
-        "file": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
+        "file": b64(&data),
     });
+    if let Some(text) = message {
+        body["message_file"] = serde_json::json!(b64(&protect_message(ctx, text.as_bytes(), recipients)?));
+    }
     let out: serde_json::Value = ctx.session()?.call(
         reqwest::Method::POST,
         &format!("/v1/content/{}/send", header.content_id().to_hex()),
@@ -173,4 +172,42 @@ fn read_attachment(protected: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file.rights".into());
     Ok((data, name))
+}
+
+/// The message protected as a file of its own, readable by the recipients
+/// (`view`), built in memory (a memfd), so that neither the text nor the
+/// server ever sees it in the clear. It is registered before it is sent.
+fn protect_message(ctx: &Ctx, text: &[u8], recipients: &[Email]) -> anyhow::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    use std::os::fd::FromRawFd;
+    let mut policy = crate::policy::Policy::owner_only(
+        ctx.config.me()?.clone(),
+        ctx.config.offline_days.unwrap_or(super::protect::DEFAULT_OFFLINE_DAYS),
+    );
+    for r in recipients {
+        policy.upsert_grant(Grant {
+            to: crate::policy::Principal::User(r.clone()),
+            rights: Rights::parse("view").expect("view is a right"),
+            expires: None,
+        });
+    }
+    let licensing = ctx.licensing()?;
+    let new = licensing.new_content(policy, ctx.config.server()?, &ctx.config.server_kem()?)?;
+    // SAFETY: memfd_create returns a new descriptor that this File owns.
+    let fd = unsafe { libc::memfd_create(c"rights-message".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("cannot make an in-memory file for the message");
+    }
+    let mut mem = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut pf = crate::format::ProtectedFile::create_from(mem.try_clone()?, new.fresh()?)?;
+    pf.write_at(text, 0)?;
+    pf.sync()?;
+    drop(pf);
+    let mut out = Vec::new();
+    mem.rewind()?;
+    mem.read_to_end(&mut out)?;
+    match super::protect::register_or_queue(ctx, &new.content_id, &new.licence)? {
+        crate::client::Registration::Registered => Ok(out),
+        _ => bail!("the server did not register the message; try again when it is reachable"),
+    }
 }

@@ -271,6 +271,10 @@ pub struct SendFile {
     pub name: String,
     /// The protected file, base64.
     pub file: String,
+    /// A message protected as a file of its own (registered, owned by the
+    /// sender), base64: attached first, shown first by the viewer link.
+    #[serde(default)]
+    pub message_file: Option<String>,
 }
 
 /// Answer to `POST /v1/content/{id}/send`.

@@ -86,23 +86,23 @@ impl Mailer {
         to: &str,
         sender: &str,
         mail: &ShareMail,
-        file_name: &str,
-        file: Vec<u8>,
+        files: &[(&str, &[u8])],
     ) -> anyhow::Result<()> {
         let from = Mailbox::new(Some(format!("{sender} via rightsfs")), self.from().email.clone());
-        let attachment =
-            Attachment::new(file_name.to_string()).body(file, ContentType::parse("application/octet-stream")?);
+        let mut parts =
+            MultiPart::mixed().multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()));
+        for (name, bytes) in files {
+            parts = parts.singlepart(
+                Attachment::new(name.to_string()).body(bytes.to_vec(), ContentType::parse("application/octet-stream")?),
+            );
+        }
         let msg = Message::builder()
             .from(from)
             .reply_to(sender.parse()?)
             .to(to.parse()?)
             .subject(mail.subject.as_str())
             .message_id(None)
-            .multipart(
-                MultiPart::mixed()
-                    .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
-                    .singlepart(attachment),
-            )?;
+            .multipart(parts)?;
         self.deliver(msg, to, &mail.subject).await
     }
 
@@ -175,12 +175,18 @@ pub fn share_mail(
     until: Option<&str>,
     link: Option<&str>,
     server: &str,
+    message: Option<&str>,
 ) -> ShareMail {
     let until_text = until.map_or_else(|| "no end date".to_string(), |u| format!("until {u}"));
     let mut text = format!(
         "{sender} shared a protected file with you: {file}\r\n\r\n\
          Your rights: {rights} ({until_text}).\r\n\r\n"
     );
+    let message_note = message
+        .map(|m| format!("{sender} wrote you a message, protected like the file: {m} (the link shows it first)."));
+    if let Some(n) = &message_note {
+        text.push_str(&format!("{n}\r\n\r\n"));
+    }
     if let Some(l) = link {
         text.push_str(&format!(
             "Read it in your browser (you will get a sign-in code by mail):\r\n\r\n    {l}\r\n\r\n"
@@ -198,6 +204,9 @@ pub fn share_mail(
         e(rights),
         e(&until_text)
     );
+    if let Some(n) = &message_note {
+        html.push_str(&format!("<p>{}</p>", e(n)));
+    }
     if let Some(l) = link {
         html.push_str(&format!(
             "<p><a href=\"{}\">Read it in your browser</a> (you will get a sign-in code by mail).</p>",

@@ -43,6 +43,10 @@ pub async fn send(
     }
     check_is_this_content(&bytes, &rec)?;
     let name = file_name(&req.name)?;
+    let message = match &req.message_file {
+        Some(m) => Some(message_file(&state, &caller, m).await?),
+        None => None,
+    };
     if req.to.is_empty() || req.to.len() > MAX_RECIPIENTS {
         return Err(ApiError::bad_request(
             "bad_recipients",
@@ -85,7 +89,22 @@ pub async fn send(
         .keep(&rec.id, &name, &bytes)
         .await
         .map_err(ApiError::internal)?;
-    let link = format!("{}/app/#file={}", state.public_url, rec.id);
+    if let Some((id, bytes)) = &message {
+        state
+            .sent
+            .keep(id, MESSAGE_NAME, bytes)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    let mut link = format!("{}/app/#file={}", state.public_url, rec.id);
+    if let Some((id, _)) = &message {
+        link.push_str(&format!("&message={id}"));
+    }
+    let mut files: Vec<(&str, &[u8])> = Vec::new();
+    if let Some((_, m)) = &message {
+        files.push((MESSAGE_NAME, m));
+    }
+    files.push((&name, &bytes));
     let policy = policy_of(&rec)?;
     let mut sent = Vec::new();
     for u in &to {
@@ -98,10 +117,11 @@ pub async fn send(
             until.as_deref(),
             kept.is_some().then_some(link.as_str()),
             &state.public_url,
+            message.as_ref().map(|_| MESSAGE_NAME),
         );
         match state
             .mailer
-            .send_file(u.as_str(), caller.email.as_str(), &mail, &name, bytes.clone())
+            .send_file(u.as_str(), caller.email.as_str(), &mail, &files)
             .await
         {
             Ok(()) => sent.push(u.to_string()),
@@ -122,6 +142,33 @@ pub async fn send(
         kept_until: kept.map(format_time),
     }))
 }
+
+/// The sender's protected message: a registered content of the caller's
+/// own, checked like the file. Returns its id and bytes.
+async fn message_file(state: &AppState, caller: &Caller, b64: &str) -> ApiResult<(String, Vec<u8>)> {
+    let bad = || {
+        ApiError::bad_request(
+            "bad_message",
+            "message_file must be a protected message you registered, in base64",
+        )
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| bad())?;
+    if bytes.len() < 30 || bytes.len() > state.sent.max_bytes {
+        return Err(bad());
+    }
+    let id = crate::policy::ContentId(bytes[14..30].try_into().map_err(|_| bad())?);
+    let rec = load(state, &id).await?;
+    if rec.owner != caller.email.as_str() || rec.revoked {
+        return Err(bad());
+    }
+    check_is_this_content(&bytes, &rec)?;
+    Ok((rec.id, bytes))
+}
+
+/// The name a protected message is attached under.
+const MESSAGE_NAME: &str = "message.txt.rights";
 
 /// The bytes must be a protected file of this very content: the magic,
 /// the content id that opens the header body, and the registered

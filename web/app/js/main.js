@@ -25,6 +25,8 @@ let closeDoc;
 let serverKeys;
 /** The file a share mail's link names, opened once signed in. */
 let linked = linkedFile(location.hash);
+/** The shared file to offer after its protected message is read. */
+let nextFile = '';
 
 /** @param {string} view */
 function show(view) {
@@ -168,12 +170,14 @@ for (const id of ['close-doc', 'stop-back']) {
   $(id).addEventListener('click', () => {
     closeDoc?.();
     closeDoc = undefined;
+    nextFile = '';
     show(current ? 'home' : 'signin');
   });
 }
 
 /** @param {File} f */
 async function openFile(f) {
+  nextFile = '';
   busy('Reading the file…');
   const bytes = new Uint8Array(await f.arrayBuffer());
   await openBytes(bytes, f.name.replace(/\.rights$/i, ''));
@@ -300,6 +304,7 @@ function showDocument(plain, name, rights, owner, writtenBy) {
   content.classList.toggle('mono', mono.checked);
   $('view-only').hidden = canExport;
   $('download').hidden = !canExport;
+  $('next').hidden = !nextFile;
   $('download').onclick = canExport ? () => download(plain, name, what.type) : null;
   show('doc');
 }
@@ -315,12 +320,24 @@ for (const type of ['copy', 'cut', 'contextmenu', 'dragstart']) {
   });
 }
 
-/** Opens the file a share mail linked to, once. */
+/** Opens what a share mail linked to, once: its message first, if any. */
 async function openLinked() {
-  const id = linked;
-  if (!id || !current) return;
+  const l = linked;
+  if (!l || !current) return;
   linked = undefined;
   history.replaceState(null, '', location.pathname);
+  nextFile = l.message ? l.file : '';
+  await openSentFile(l.message ?? l.file);
+}
+
+$('next').addEventListener('click', () => {
+  const id = nextFile;
+  nextFile = '';
+  if (id) openSentFile(id);
+});
+
+/** @param {string} id */
+async function openSentFile(id) {
   busy('Fetching the file…');
   try {
     const f = await fetchSent(session, id);

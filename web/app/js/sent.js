@@ -4,11 +4,12 @@
 
 import { ApiError } from './api.js';
 
-/** The content id a share mail's link names, if any (32 hex digits).
- * @param {string} hash @returns {string|undefined} */
+/** What a share mail's link names: the file's content id and, when the
+ * sender wrote one, the protected message's (32 hex digits each).
+ * @param {string} hash @returns {{file: string, message?: string}|undefined} */
 export function linkedFile(hash) {
-  const m = /^#file=([0-9a-f]{32})$/.exec(hash);
-  return m ? m[1] : undefined;
+  const m = /^#file=([0-9a-f]{32})(?:&message=([0-9a-f]{32}))?$/.exec(hash);
+  return m ? { file: m[1], message: m[2] } : undefined;
 }
 
 /**
