@@ -141,8 +141,8 @@ fn bench_file(c: &mut Criterion) {
     // journal's CPU and copying cost).
     const BATCH: usize = 64;
     g.throughput(Throughput::Bytes((BATCH * SMALL) as u64));
-    let journal_dir = dir.path().join("journal");
-    std::fs::create_dir_all(&journal_dir).expect("journal directory");
+    let journal_dir = rightsfs::dirfd::Dir::create_private(&dir.path().join("journal")).expect("journal directory");
+    let journal_dir = std::sync::Arc::new(rightsfs::format::JournalDir::new(journal_dir).expect("journal directory"));
     let (mut pf, _) = ProtectedFile::open_journaled(rw(&path), &cek, &journal_dir).expect("open");
     g.bench_function("rand_write_4KiB_x64_journaled_commit", |b| {
         b.iter(|| {

@@ -17,6 +17,8 @@ pub mod cli;
 pub mod client;
 #[cfg(feature = "format")]
 pub mod crypto;
+#[cfg(feature = "format")]
+pub mod dirfd;
 #[cfg(feature = "licence")]
 pub mod durable;
 #[cfg(feature = "format")]

@@ -79,7 +79,8 @@ fn is_enospc(e: &FormatError) -> bool {
 fn full_disk_reports_enospc_and_keeps_committed_content() {
     let Some(fs) = SmallFs::mount("1m") else { return };
     let root = fs.path();
-    let journal = root.join(".rightsfs/journal");
+    let journal = rightsfs::dirfd::Dir::create_private(&root.join(".rightsfs/journal")).unwrap();
+    let journal = std::sync::Arc::new(rightsfs::format::JournalDir::new(journal).unwrap());
     let path = root.join("doc.rights");
     let cek = ContentKey::generate();
     let mut pf = ProtectedFile::create(rw(&path), header(&cek), &cek)

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_support::daemon::reap;
 use cli_support::{Server, User};
 
 const FILES: [&str; 3] = ["alpha.bin", "beta.txt", "gamma.dat"];
@@ -162,21 +163,6 @@ fn wait_exit(child: &mut Child, what: &str) {
     }
 }
 
-/// Collects an exited daemon (this process is its subreaper).
-fn reap(pid: u32) {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut st = 0;
-        // SAFETY: waitpid on a child of this process, with a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid as i32, &mut st, libc::WNOHANG) };
-        if r != 0 {
-            return;
-        }
-        assert!(Instant::now() < until, "daemon {pid} does not exit");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Waits until the writer's log has `count` lines starting with `prefix`.
 fn wait_for(log: &Path, writer: &mut Child, prefix: &str, count: usize) {
     let until = Instant::now() + Duration::from_secs(30);
@@ -314,7 +300,11 @@ fn killed_daemon_loses_nothing_fsynced_and_every_file_decrypts() {
         user.ok(&["unmount", "--force", mnt.to_str().unwrap()]);
         reap(pid);
         let journals = std::fs::read_dir(src.join(".rightsfs/journal"))
-            .map(|d| d.count())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".journal"))
+                    .count()
+            })
             .unwrap_or(0);
         journals_seen += journals;
 

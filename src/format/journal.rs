@@ -8,15 +8,14 @@
 //! torn, so nothing was written in place yet). The journal holds only
 //! ciphertext, never plaintext or keys.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
 
 use crate::crypto::{Sha256Digest, sha256};
 use crate::policy::ContentId;
 
 use super::FormatError;
+use super::journal_dir::JournalDir;
 
 const MAGIC: &[u8; 8] = b"RFSJRNL1";
 
@@ -53,11 +52,6 @@ impl Recovery {
     pub fn any(&self) -> bool {
         self.replayed || self.discarded || self.trimmed > 0 || self.rolled_back
     }
-}
-
-/// Where the journal of a content id lives inside a journal directory.
-pub fn path_for(dir: &Path, id: &ContentId) -> PathBuf {
-    dir.join(format!("{}.journal", id.to_hex()))
 }
 
 impl Journal {
@@ -105,17 +99,9 @@ impl Journal {
         })
     }
 
-    /// Writes the journal durably (file and directory entry synced).
-    pub fn write(&self, path: &Path) -> Result<(), FormatError> {
-        let dir = path
-            .parent()
-            .ok_or(FormatError::HeaderMalformed("journal path has no directory"))?;
-        fs::create_dir_all(dir)?;
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
-        f.write_all(&self.encode())?;
-        f.sync_data()?;
-        File::open(dir)?.sync_all()?;
-        Ok(())
+    /// Writes the journal of `id` durably into `dir`.
+    pub fn write(&self, dir: &JournalDir, id: &ContentId) -> Result<(), FormatError> {
+        Ok(dir.write_journal(id, &self.encode())?)
     }
 
     /// Applies the writes and the size to `file`, then syncs it.
@@ -129,18 +115,18 @@ impl Journal {
         Ok(())
     }
 
-    /// Replays or discards the journal at `path` for `file`, if there is
-    /// one that belongs to it. Leaves journals of other files alone.
+    /// Replays or discards the journal of `id` in `dir` for `file`, if
+    /// there is one that belongs to it. Leaves journals of other files
+    /// alone.
     pub fn recover(
-        path: &Path,
+        dir: &JournalDir,
+        id: &ContentId,
         file: &File,
         header_hash: &Sha256Digest,
         rec: &mut Recovery,
     ) -> Result<(), FormatError> {
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e.into()),
+        let Some(bytes) = dir.read_journal(id)? else {
+            return Ok(());
         };
         match Self::decode(&bytes) {
             Some(j) if &j.header_hash == header_hash && j.inode == file.metadata()?.ino() => {
@@ -150,7 +136,7 @@ impl Journal {
             Some(_) => return Ok(()),
             None => rec.discarded = true,
         }
-        fs::remove_file(path)?;
+        dir.remove_journal(id)?;
         Ok(())
     }
 }

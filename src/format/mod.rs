@@ -9,6 +9,7 @@ mod fresh;
 mod geometry;
 mod header;
 mod journal;
+mod journal_dir;
 mod keys;
 mod known_tags;
 mod protected;
@@ -19,6 +20,7 @@ pub use fresh::Fresh;
 pub use geometry::Geometry;
 pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION, read_header};
 pub use journal::Recovery;
+pub use journal_dir::{JournalDir, Leave};
 pub use protected::ProtectedFile;
 
 /// The suffix a protected file carries in the source folder.

@@ -3,14 +3,15 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use zeroize::Zeroize;
 
 use super::fresh::Fresh;
 use super::geometry::Geometry;
 use super::header::{FileHeader, SLOT_LEN, read_header, read_up_to};
-use super::journal::{self, Journal, Recovery};
+use super::journal::{Journal, Recovery};
+use super::journal_dir::{JournalDir, Leave};
 use super::keys::FileKeys;
 use super::known_tags;
 use super::state::{DURABLE, State, term, xor_into};
@@ -95,7 +96,9 @@ pub struct ProtectedFile {
     slot: u8,
     tags: Vec<Tag>,
     dirty: bool,
-    journal: Option<PathBuf>,
+    journal: Option<Arc<JournalDir>>,
+    /// This writer's change log names the file (see [`JournalDir`]).
+    noted: bool,
     committed_blocks: u64,
     pending: BTreeMap<u64, Vec<u8>>,
     anchor: u8,
@@ -218,6 +221,7 @@ impl ProtectedFile {
             tags: Vec::new(),
             dirty: false,
             journal: None,
+            noted: false,
             committed_blocks: 0,
             pending: BTreeMap::new(),
             anchor: 0,
@@ -227,8 +231,8 @@ impl ProtectedFile {
 
     /// Makes later commits crash-safe through a journal kept in `dir`
     /// (for a file just made by [`create`](Self::create)).
-    pub fn with_journal(mut self, dir: &Path) -> Self {
-        self.journal = Some(journal::path_for(dir, &self.header.content_id()));
+    pub fn with_journal(mut self, dir: &Arc<JournalDir>) -> Self {
+        self.journal = Some(dir.clone());
         self
     }
 
@@ -240,21 +244,38 @@ impl ProtectedFile {
     }
 
     /// Opens for crash-safe writing with a journal in `dir`: first replays
-    /// or discards a journal left by a crash and cuts uncommitted data from
-    /// the end, then checks the file as [`open`](Self::open) does. Returns
-    /// what recovery did, for logs and status.
-    pub fn open_journaled(file: File, cek: &ContentKey, dir: &Path) -> Result<(Self, Recovery), FormatError> {
+    /// or discards a journal left by a crash, and cuts uncommitted data from
+    /// the end when a writer that died was changing the file; then checks
+    /// the file as [`open`](Self::open) does. Without such proof of a crash
+    /// nothing on disk is changed: a file that does not match its newest
+    /// state fails to open. Returns what recovery did, for logs and status.
+    pub fn open_journaled(
+        file: File,
+        cek: &ContentKey,
+        dir: &Arc<JournalDir>,
+    ) -> Result<(Self, Recovery), FormatError> {
         Self::open_inner(file, cek, Some(dir))
     }
 
-    fn open_inner(file: File, cek: &ContentKey, dir: Option<&Path>) -> Result<(Self, Recovery), FormatError> {
+    fn open_inner(
+        file: File,
+        cek: &ContentKey,
+        dir: Option<&Arc<JournalDir>>,
+    ) -> Result<(Self, Recovery), FormatError> {
         let header = read_header(&file)?;
         let keys = FileKeys::derive(cek, &header.content_id());
         header.authenticate(&keys)?;
-        let journal = dir.map(|d| journal::path_for(d, &header.content_id()));
+        let id = header.content_id();
         let mut recovery = Recovery::default();
-        if let Some(path) = &journal {
-            Journal::recover(path, &file, &header.hash, &mut recovery)?;
+        let mut leave = None;
+        if let Some(dir) = dir {
+            let ino = file.metadata()?.ino();
+            leave = dir.leave(id, ino);
+            Journal::recover(dir, &id, &file, &header.hash, &mut recovery)?;
+            if recovery.discarded {
+                // A commit was cut short: its file was being changed.
+                leave = leave.max(Some(Leave::Trim));
+            }
         }
         let g = header.geometry;
         let mut tail = vec![0u8; (g.data_offset - header.bytes.len() as u64) as usize];
@@ -275,7 +296,8 @@ impl ProtectedFile {
             slot: 0,
             tags: Vec::new(),
             dirty: false,
-            journal,
+            journal: dir.cloned(),
+            noted: false,
             committed_blocks: 0,
             pending: BTreeMap::new(),
             anchor: 0,
@@ -293,17 +315,28 @@ impl ProtectedFile {
             (pf.state, pf.slot) = (state, slot);
             pf.load_tags()?;
         } else {
-            pf.recover_state(slots, size, &mut recovery)?;
+            pf.recover_state(slots, size, leave, &mut recovery)?;
+            if let Some(dir) = &pf.journal {
+                dir.settled(id, pf.file.metadata()?.ino());
+            }
         }
         pf.committed_blocks = pf.tags.len() as u64;
         Ok((pf, recovery))
     }
 
     /// Journaled open: takes the newest state that the blocks on disk bear
-    /// out. After a power cut that is at worst the last durable state (see
-    /// [`DURABLE`]); after a killed process, the last commit. Uncommitted
-    /// data past the chosen end is cut off.
-    fn recover_state(&mut self, slots: &[u8], size: u64, recovery: &mut Recovery) -> Result<(), FormatError> {
+    /// out, going back to the last durable state (see [`DURABLE`]) only
+    /// after the machine went down (`Leave::Rollback`), and cutting
+    /// uncommitted data past the chosen end only when a writer died while
+    /// changing the file (`leave` is set). Otherwise the newest state must
+    /// match the file exactly.
+    fn recover_state(
+        &mut self,
+        slots: &[u8],
+        size: u64,
+        leave: Option<Leave>,
+        recovery: &mut Recovery,
+    ) -> Result<(), FormatError> {
         let g = self.header.geometry;
         let (key, hash) = (&self.keys.state, &self.header.hash);
         let mut found: Vec<(State, u8)> = (0..2u8)
@@ -329,9 +362,18 @@ impl ProtectedFile {
             if anchor_generation.is_some_and(|a| state.generation < a) {
                 break;
             }
+            // Only a power cut loses a commit; a killed process or no crash
+            // at all leaves the newest one matching the disk.
+            if k > 0 && leave != Some(Leave::Rollback) {
+                break;
+            }
             let expected = g.ciphertext_size(state.len);
             if size < expected {
                 first_err.get_or_insert(FormatError::Truncated { expected, actual: size });
+                continue;
+            }
+            if size > expected && leave.is_none() {
+                first_err.get_or_insert(FormatError::TrailingData { expected, actual: size });
                 continue;
             }
             (self.state, self.slot) = (state, slot);
@@ -536,6 +578,7 @@ impl ProtectedFile {
         if data.is_empty() {
             return Ok(());
         }
+        self.note_change()?;
         let g = self.header.geometry;
         let old_len = self.state.len;
         let end = offset
@@ -671,6 +714,9 @@ impl ProtectedFile {
         if new_len > MAX_LEN {
             return Err(FormatError::TooLarge);
         }
+        if new_len != old_len {
+            self.note_change()?;
+        }
         if new_len > old_len {
             const CHUNK: u64 = 1 << 20;
             let zeros = vec![0u8; CHUNK as usize];
@@ -718,7 +764,23 @@ impl ProtectedFile {
         self.commit(false)
     }
 
+    /// Before the first change of a journaled file, names it in the
+    /// writer's change log: a crash from here on may leave blocks past
+    /// the last commit, which its next open may then cut.
+    fn note_change(&mut self) -> Result<(), FormatError> {
+        if let Some(dir) = &self.journal
+            && !self.noted
+        {
+            dir.note_change(self.header.content_id(), self.file.metadata()?.ino())?;
+            self.noted = true;
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, durable: bool) -> Result<(), FormatError> {
+        if durable && let Some(dir) = &self.journal {
+            dir.sync_log()?;
+        }
         if !self.dirty {
             if durable && self.journal.is_some() && self.slot != self.anchor {
                 // An fsync after an unsynced commit: make that state durable
@@ -746,7 +808,7 @@ impl ProtectedFile {
                 }
                 self.slot = slot;
             }
-            Some(path) => self.commit_journaled(&path, &mut next, durable)?,
+            Some(dir) => self.commit_journaled(&dir, &mut next, durable)?,
         }
         self.state = next;
         self.dirty = false;
@@ -767,7 +829,7 @@ impl ProtectedFile {
     ///   the state marked durable, sync, then cut;
     /// - otherwise: write the state, unsynced, into the non-anchor slot (a
     ///   power cut may lose it; the anchor still describes the disk).
-    fn commit_journaled(&mut self, path: &Path, next: &mut State, durable: bool) -> Result<(), FormatError> {
+    fn commit_journaled(&mut self, dir: &JournalDir, next: &mut State, durable: bool) -> Result<(), FormatError> {
         let size = self.header.geometry.ciphertext_size(next.len);
         let slot = 1 - self.anchor;
         let physical = self.file.metadata()?.len();
@@ -791,7 +853,7 @@ impl ProtectedFile {
                 writes,
                 size,
             };
-            j.write(path)?;
+            j.write(dir, &self.header.content_id())?;
             #[cfg(test)]
             if CRASH_AFTER_JOURNAL.with(|c| c.get()) {
                 return Err(FormatError::Io(std::io::Error::other(
@@ -799,7 +861,7 @@ impl ProtectedFile {
                 )));
             }
             j.apply(&self.file)?;
-            std::fs::remove_file(path)?;
+            dir.remove_journal(&self.header.content_id())?;
             self.pending.clear();
         } else if durable || size < self.anchor_size {
             next.flags = DURABLE;
@@ -845,6 +907,20 @@ impl Drop for ProtectedFile {
         }
         if !self.dirty && self.pending.is_empty() {
             known_tags::remember(self.header.content_id(), self.state.commitment, &self.tags);
+        }
+        if let Some(dir) = &self.journal
+            && self.noted
+        {
+            let size = self.header.geometry.ciphertext_size(self.state.len);
+            let clean = !self.dirty && self.pending.is_empty() && self.file.metadata().is_ok_and(|m| m.len() == size);
+            if let Ok(m) = self.file.metadata() {
+                let id = self.header.content_id();
+                if !clean {
+                    dir.left_unclean(id, m.ino());
+                } else if let Err(e) = dir.closed_cleanly(id, m.ino()) {
+                    tracing::warn!(content_id = %id, error = %e, "could not note a clean close");
+                }
+            }
         }
     }
 }

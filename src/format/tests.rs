@@ -284,11 +284,35 @@ fn unflushed_writes_are_reported_not_misread() {
 }
 
 mod journaled {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::dirfd::Dir;
     use crate::format::protected::CRASH_AFTER_JOURNAL;
 
-    fn reopen(path: &std::path::Path, cek: &ContentKey, jdir: &std::path::Path) -> (ProtectedFile, Recovery) {
-        ProtectedFile::open_journaled(rw(path), cek, jdir).expect("journaled open recovers")
+    fn journal_dir(path: &std::path::Path) -> Arc<JournalDir> {
+        Arc::new(JournalDir::new(Dir::create_private(path).unwrap()).unwrap())
+    }
+
+    /// The journal folder as the next writer finds it after this one died
+    /// (`other_boot`: with the machine).
+    fn after_crash(jd: &JournalDir, path: &std::path::Path, other_boot: bool) -> Arc<JournalDir> {
+        Arc::new(jd.after_crash(Dir::open(path).unwrap(), other_boot))
+    }
+
+    /// A new journaled file `f.rights` beside its journal folder `journal`.
+    fn journaled_file() -> (tempfile::TempDir, Arc<JournalDir>, ContentKey, ProtectedFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let jd = journal_dir(&dir.path().join("journal"));
+        let cek = ContentKey::generate();
+        let pf = ProtectedFile::create(rw(&dir.path().join("f.rights")), new_header(&cek, 512), &cek)
+            .unwrap()
+            .with_journal(&jd);
+        (dir, jd, cek, pf)
+    }
+
+    fn reopen(path: &std::path::Path, cek: &ContentKey, jd: &Arc<JournalDir>) -> (ProtectedFile, Recovery) {
+        ProtectedFile::open_journaled(rw(path), cek, jd).expect("journaled open recovers")
     }
 
     #[derive(Clone, Debug)]
@@ -320,9 +344,10 @@ mod journaled {
         fn killed_process_leaves_last_commit(ops in prop::collection::vec(jop(), 1..40)) {
             let dir = tempfile::tempdir().unwrap();
             let jdir = dir.path().join("journal");
+            let mut jd = journal_dir(&jdir);
             let path = dir.path().join("f.rights");
             let cek = ContentKey::generate();
-            let mut pf = ProtectedFile::create(rw(&path), new_header(&cek, 512), &cek).unwrap().with_journal(&jdir);
+            let mut pf = ProtectedFile::create(rw(&path), new_header(&cek, 512), &cek).unwrap().with_journal(&jd);
             let mut model: Vec<u8> = Vec::new();
             let mut committed: Vec<u8> = Vec::new();
             for op in ops {
@@ -338,7 +363,8 @@ mod journaled {
                     JOp::Sync => { pf.sync().unwrap(); committed = model.clone(); }
                     JOp::Crash => {
                         std::mem::forget(pf);
-                        let (p, _) = reopen(&path, &cek, &jdir);
+                        jd = after_crash(&jd, &jdir, false);
+                        let (p, _) = reopen(&path, &cek, &jd);
                         pf = p;
                         model = committed.clone();
                     }
@@ -346,7 +372,7 @@ mod journaled {
                 prop_assert_eq!(read_all(&pf), model.clone());
             }
             std::mem::forget(pf);
-            let (pf, _) = reopen(&path, &cek, &jdir);
+            let (pf, _) = reopen(&path, &cek, &after_crash(&jd, &jdir, false));
             prop_assert_eq!(read_all(&pf), committed);
         }
     }
@@ -355,17 +381,18 @@ mod journaled {
     fn complete_journal_is_replayed_and_torn_one_discarded() {
         let dir = tempfile::tempdir().unwrap();
         let jdir = dir.path().join("journal");
+        let mut jd = journal_dir(&jdir);
         let path = dir.path().join("f.rights");
         let cek = ContentKey::generate();
         let mut pf = ProtectedFile::create(rw(&path), new_header(&cek, 512), &cek)
             .unwrap()
-            .with_journal(&jdir);
+            .with_journal(&jd);
         pf.write_at(&[1u8; 3000], 0).unwrap();
         pf.sync().unwrap();
         drop(pf);
 
         for torn in [false, true] {
-            let (mut pf, rec) = reopen(&path, &cek, &jdir);
+            let (mut pf, rec) = reopen(&path, &cek, &jd);
             assert!(!rec.any(), "{rec:?}");
             let before = read_all(&pf);
             pf.write_at(&[2u8; 700], 100).unwrap(); // rewrites committed blocks: journaled
@@ -373,7 +400,12 @@ mod journaled {
             assert!(pf.flush().is_err());
             CRASH_AFTER_JOURNAL.with(|c| c.set(false));
             std::mem::forget(pf);
-            let jfile = std::fs::read_dir(&jdir).unwrap().next().unwrap().unwrap().path();
+            jd = after_crash(&jd, &jdir, false);
+            let jfile = std::fs::read_dir(&jdir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|e| e == "journal"))
+                .unwrap();
             if torn {
                 let len = std::fs::metadata(&jfile).unwrap().len();
                 OpenOptions::new()
@@ -383,7 +415,7 @@ mod journaled {
                     .set_len(len - 5)
                     .unwrap();
             }
-            let (pf, rec) = reopen(&path, &cek, &jdir);
+            let (pf, rec) = reopen(&path, &cek, &jd);
             assert!(!jfile.exists());
             let mut want = before.clone();
             if torn {
@@ -401,13 +433,8 @@ mod journaled {
 
     #[test]
     fn lost_unsynced_state_rolls_back_to_the_durable_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let jdir = dir.path().join("journal");
-        let path = dir.path().join("f.rights");
-        let cek = ContentKey::generate();
-        let mut pf = ProtectedFile::create(rw(&path), new_header(&cek, 512), &cek)
-            .unwrap()
-            .with_journal(&jdir);
+        let (dir, jd, cek, mut pf) = journaled_file();
+        let (jdir, path) = (dir.path().join("journal"), dir.path().join("f.rights"));
         pf.write_at(&[6u8; 2000], 0).unwrap(); // new blocks, unsynced commit
         pf.flush().unwrap();
         drop(pf);
@@ -419,9 +446,58 @@ mod journaled {
         let size = f.metadata().unwrap().len();
         let from = g.block_offset(0);
         f.write_all_at(&vec![0u8; (size - from) as usize], from).unwrap();
-        let (pf, rec) = reopen(&path, &cek, &jdir);
+        let damaged = std::fs::read(&path).unwrap();
+        // Without a crash of the machine behind it, this is damage: the
+        // open fails and changes nothing.
+        for after in [None, Some(false)] {
+            let jd = match after {
+                None => jd.clone(),
+                Some(other_boot) => after_crash(&jd, &jdir, other_boot),
+            };
+            assert!(ProtectedFile::open_journaled(rw(&path), &cek, &jd).is_err());
+            assert_eq!(std::fs::read(&path).unwrap(), damaged);
+        }
+        let (pf, rec) = reopen(&path, &cek, &after_crash(&jd, &jdir, true));
         assert!(rec.rolled_back, "{rec:?}");
         assert!(pf.is_empty());
+    }
+
+    /// A file committed and closed, then cut, extended or changed by
+    /// someone else: with no writer's crash to explain it, the open fails
+    /// and leaves every byte where it was (before, it was "recovered" by
+    /// cutting it back to its empty first state).
+    #[test]
+    fn damage_without_a_crash_is_reported_and_left_alone() {
+        let (dir, jd, cek, mut pf) = journaled_file();
+        let path = dir.path().join("f.rights");
+        pf.write_at(&[7u8; 5000], 0).unwrap();
+        drop(pf); // committed unsynced, like `cp`
+        let good = std::fs::read(&path).unwrap();
+        let len = good.len();
+        let mut flipped = good.clone();
+        flipped[len - 700] ^= 1;
+        let mut junk = good.clone();
+        junk.extend_from_slice(&[0x55; 100]);
+        for bad in [
+            good[..len - 1].to_vec(),
+            good[..len - 100].to_vec(),
+            good[..len - 100 - 512].to_vec(),
+            junk,
+            flipped,
+        ] {
+            std::fs::write(&path, &bad).unwrap();
+            // A changed block may pass the open (its tags are remembered
+            // from the last commit) but never a read.
+            if let Ok((pf, _)) = ProtectedFile::open_journaled(rw(&path), &cek, &jd) {
+                let mut buf = vec![0u8; 5000];
+                assert!(pf.read_at(&mut buf, 0).is_err(), "damage read as data");
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), bad, "the open changed the file");
+        }
+        std::fs::write(&path, &good).unwrap();
+        let (pf, rec) = reopen(&path, &cek, &jd);
+        assert!(!rec.any());
+        assert_eq!(read_all(&pf), vec![7u8; 5000]);
     }
 }
 

@@ -21,7 +21,7 @@ use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
 use super::perm::{self, Caller, Shown};
 use super::registry::Reporter;
-use crate::format::{ProtectedFile, read_header};
+use crate::format::{JournalDir, ProtectedFile, read_header};
 use crate::policy::{ContentId, Right, Rights};
 
 /// How long the kernel may cache attributes and names.
@@ -31,7 +31,7 @@ pub const TTL: Duration = Duration::from_secs(1);
 pub struct RightsFs {
     pub(super) keys: Arc<dyn KeySource>,
     pub(super) defaults: DefaultPolicy,
-    pub(super) journal: PathBuf,
+    pub(super) journal: Arc<JournalDir>,
     pub(super) table: Mutex<Table>,
     pub(super) handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
@@ -97,8 +97,19 @@ impl RightsFs {
         reporter: Reporter,
     ) -> std::io::Result<Self> {
         let root_ino = std::fs::metadata(&src)?.ino();
-        let journal = src.join(names::STATE_DIR).join("journal");
-        crate::durable::ensure_private_dir(&journal)?;
+        // Reached without following links: the source folder is writable
+        // by whoever syncs or shares it.
+        let journal = crate::dirfd::Dir::open(&src)?
+            .private_subdir(names::STATE_DIR)
+            .and_then(|d| d.private_subdir("journal"))
+            .map_err(|e| {
+                let at = src.join(names::STATE_DIR);
+                std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e} (it must be a folder, not a link)", at.display()),
+                )
+            })?;
+        let journal = Arc::new(JournalDir::new(journal)?);
         Ok(Self {
             keys,
             defaults,
@@ -1043,6 +1054,9 @@ impl RightsFs {
             if let Err(e) = r {
                 let _ = of.errno("unmount", e);
             }
+        }
+        if let Err(e) = self.journal.close_cleanly() {
+            tracing::warn!(error = %e, "could not close the change log: files changed in this mount may be cut back to their last commit at their next open");
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Recovery at mount time: journals left by a crash are replayed into the
 //! files they belong to (or discarded when their commit never completed,
-//! or their file is gone), and every case is reported.
+//! or their file is gone), files a dead mount was changing are cut back to
+//! their last commit, and every case is reported.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::core::RightsFs;
@@ -11,41 +13,47 @@ use super::names;
 use crate::format::{ProtectedFile, Recovery, SUFFIX, read_header};
 use crate::policy::ContentId;
 
-/// Finds the files of leftover journals and opens each once, which replays
-/// or discards its journal. Files whose key is not available now keep their
-/// journal: it is replayed on their next open.
+/// Finds the files of leftover journals and of a dead mount's change log
+/// and opens each once, which replays or discards its journal and cuts
+/// what was never committed. Files whose key is not available now keep
+/// what they are owed: it is done at their next open.
 pub fn recover_all(fs: &RightsFs) {
-    let pending = pending_journals(&fs.journal);
+    let journals = fs.journal.journals();
+    let mut pending: Vec<ContentId> = fs.journal.owed();
+    pending.extend(journals.iter().copied());
     if pending.is_empty() {
         return;
     }
     let root = fs.table().root().to_path_buf();
     let mut found: HashMap<ContentId, PathBuf> = HashMap::new();
     walk(&root, &root, &mut |p| {
-        if let Ok(f) = std::fs::File::open(p)
+        if let Ok(f) = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(p)
             && let Ok(h) = read_header(&f)
-            && pending.contains_key(&h.content_id())
+            && pending.contains(&h.content_id())
         {
             found.insert(h.content_id(), p.to_path_buf());
         }
     });
-    for (id, journal) in pending {
+    for id in pending {
         let Some(path) = found.get(&id) else {
-            tracing::warn!(journal = %journal.display(), "discarding the journal of a file that no longer exists");
-            let _ = std::fs::remove_file(&journal);
-            fs.reporter.recovered(
-                &format!("(deleted file {})", id.to_hex()),
-                &Recovery {
-                    discarded: true,
-                    ..Recovery::default()
-                },
-            );
+            if journals.contains(&id) {
+                tracing::warn!(content_id = %id.to_hex(), "discarding the journal of a file that no longer exists");
+                let _ = fs.journal.discard_journal(&id);
+                fs.reporter.recovered(
+                    &format!("(deleted file {})", id.to_hex()),
+                    &Recovery {
+                        discarded: true,
+                        ..Recovery::default()
+                    },
+                );
+            }
             continue;
         };
         let name = path.display().to_string();
         let r = OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| e.to_string())
             .and_then(|f| {
@@ -61,23 +69,10 @@ pub fn recover_all(fs: &RightsFs) {
                 }
             }
             Err(e) => {
-                tracing::warn!(file = %name, error = %e, "journal kept: the file will be recovered when it is next opened")
+                tracing::warn!(file = %name, error = %e, "not recovered now: the file will be recovered when it is next opened")
             }
         }
     }
-}
-
-fn pending_journals(dir: &Path) -> HashMap<ContentId, PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return HashMap::new();
-    };
-    rd.flatten()
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            let id = ContentId::from_hex(n.strip_suffix(".journal")?).ok()?;
-            Some((id, e.path()))
-        })
-        .collect()
 }
 
 fn walk(root: &Path, dir: &Path, f: &mut dyn FnMut(&Path)) {

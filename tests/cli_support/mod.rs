@@ -12,6 +12,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+pub mod daemon;
+
 pub use smtp::Smtp;
 
 /// A running server.

@@ -1,0 +1,181 @@
+//! Files in a folder that others may write to (a synced or shared source
+//! folder), reached through a held folder descriptor, one name at a time,
+//! never through a symbolic link: a link planted under a housekeeping name
+//! makes the call fail instead of sending a write somewhere else.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// An open folder; every name given to its methods is one component.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+}
+
+fn cstr(name: &[u8]) -> io::Result<CString> {
+    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a single file name"));
+    }
+    CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+impl Dir {
+    /// Opens the folder at `path`; its last component must not be a link.
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let p = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))?;
+        // SAFETY: a valid C string; the returned descriptor is owned below.
+        let fd = check(unsafe {
+            libc::open(
+                p.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Creates `path` (and parents) readable by the user only, then opens it.
+    pub fn create_private(path: &Path) -> io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+        Self::open(path)
+    }
+
+    /// The folder `name` inside this one, made (mode 0700) if missing;
+    /// a link in its place is refused (`ELOOP` or `ENOTDIR`).
+    pub fn private_subdir(&self, name: &str) -> io::Result<Self> {
+        let n = cstr(name.as_bytes())?;
+        // SAFETY: valid descriptor and C string.
+        if let Err(e) = check(unsafe { libc::mkdirat(self.fd.as_raw_fd(), n.as_ptr(), 0o700) })
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            return Err(e);
+        }
+        // SAFETY: as above; the descriptor is owned below.
+        let fd = check(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                n.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Opens `name` with `flags` (`O_NOFOLLOW` and `O_CLOEXEC` are added).
+    pub fn open_file(&self, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<File> {
+        let n = cstr(name.as_bytes())?;
+        // SAFETY: valid descriptor and C string; the result is owned below.
+        let fd = check(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                n.as_ptr(),
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                mode as libc::c_uint,
+            )
+        })?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// A new, empty file `name` (mode 0600) open for writing: whatever was
+    /// there (a stale file, a planted link) is removed first, and the create
+    /// is exclusive, so nothing is ever written through an existing entry.
+    pub fn create_new(&self, name: &str, extra: libc::c_int) -> io::Result<File> {
+        self.remove(name)?;
+        self.open_file(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | extra, 0o600)
+    }
+
+    /// The bytes of the regular file `name`, `None` if there is none. A
+    /// link or anything else in its place is an error.
+    pub fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        let mut f = match self.open_file(name, libc::O_RDONLY | libc::O_NONBLOCK, 0) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !f.metadata()?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
+        }
+        let mut v = Vec::new();
+        io::Read::read_to_end(&mut f, &mut v)?;
+        Ok(Some(v))
+    }
+
+    /// Removes the entry `name` (a link itself, never its target); a
+    /// missing entry is fine.
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        let n = cstr(name.as_bytes())?;
+        // SAFETY: valid descriptor and C string.
+        match check(unsafe { libc::unlinkat(self.fd.as_raw_fd(), n.as_ptr(), 0) }) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames `from` to `to` inside this folder (replacing `to` itself,
+    /// never what a link there points to).
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (f, t) = (cstr(from.as_bytes())?, cstr(to.as_bytes())?);
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: valid descriptor and C strings.
+        check(unsafe { libc::renameat(fd, f.as_ptr(), fd, t.as_ptr()) }).map(|_| ())
+    }
+
+    /// Makes creations, renames and removals in this folder durable.
+    pub fn sync(&self) -> io::Result<()> {
+        // SAFETY: valid descriptor.
+        check(unsafe { libc::fsync(self.fd.as_raw_fd()) }).map(|_| ())
+    }
+
+    /// Writes back everything of the filesystem this folder is on.
+    pub fn sync_filesystem(&self) -> io::Result<()> {
+        // SAFETY: valid descriptor.
+        check(unsafe { libc::syncfs(self.fd.as_raw_fd()) }).map(|_| ())
+    }
+
+    /// The names in this folder.
+    pub fn names(&self) -> io::Result<Vec<OsString>> {
+        let rd = std::fs::read_dir(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))?;
+        Ok(rd.flatten().map(|e| e.file_name()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_never_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        std::fs::write(&outside, b"keep").unwrap();
+        let d = Dir::create_private(&t.path().join("d")).unwrap();
+        std::os::unix::fs::symlink(&outside, t.path().join("d/j")).unwrap();
+        let e = d.open_file("j", libc::O_WRONLY, 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        assert!(d.read("j").is_err());
+        io::Write::write_all(&mut d.create_new("j", 0).unwrap(), b"new").unwrap();
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+        assert_eq!(d.read("j").unwrap().unwrap(), b"new");
+        assert!(d.open_file("../outside", libc::O_RDONLY, 0).is_err());
+        std::os::unix::fs::symlink(t.path(), t.path().join("d/sub")).unwrap();
+        assert!(d.private_subdir("sub").is_err());
+        std::os::unix::fs::symlink(t.path(), t.path().join("link")).unwrap();
+        assert!(Dir::open(&t.path().join("link")).is_err());
+    }
+}
