@@ -89,6 +89,7 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
         // Before any thread exists, so that every thread inherits them.
         crate::fs::block_signals();
         crate::fs::limit_arenas();
+        keep_secrets(ctx);
     }
     let me = ctx.config.me()?.clone();
     let (src, mnt) = crate::fs::check(a.source, a.mountpoint)?;
@@ -155,6 +156,18 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     }
     crate::fs::run(&cfg, keys)?;
     Ok(())
+}
+
+/// The process that serves the mount holds decrypted content keys for its
+/// whole life: no core dumps or `ptrace` by other processes of the user
+/// (`PR_SET_DUMPABLE` 0 also makes /proc/PID/mem and environ root-only),
+/// and no passphrase left in its environment.
+fn keep_secrets(ctx: &Ctx) {
+    // SAFETY: plain prctl on this process.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "could not make the mount non-dumpable");
+    }
+    ctx.keystore.take_passphrase_from_env();
 }
 
 fn init_logging() {

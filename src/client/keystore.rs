@@ -53,6 +53,31 @@ impl Keystore {
         self
     }
 
+    /// Takes the passphrase from `RIGHTS_PASSPHRASE` now, if set, and
+    /// wipes it from the process environment: the mount daemon lives long,
+    /// and its environment is readable (`/proc/PID/environ`) by anything
+    /// running as the user. Call before any other thread exists.
+    pub fn take_passphrase_from_env(&self) {
+        const VAR: &std::ffi::CStr = c"RIGHTS_PASSPHRASE";
+        if let Ok(p) = std::env::var(VAR.to_str().unwrap_or_default())
+            && !p.is_empty()
+        {
+            *self.passphrase.lock().unwrap_or_else(|p| p.into_inner()) = Some(Zeroizing::new(p));
+        }
+        // SAFETY: single-threaded (see above). `getenv` points at the value
+        // of the `NAME=value` string in the environment block the kernel
+        // shows in /proc/PID/environ; the whole string is overwritten there
+        // before the variable is unset.
+        unsafe {
+            let v = libc::getenv(VAR.as_ptr());
+            if !v.is_null() {
+                let name = VAR.to_bytes().len() + 1;
+                std::ptr::write_bytes(v.sub(name), 0, name + libc::strlen(v));
+            }
+            libc::unsetenv(VAR.as_ptr());
+        }
+    }
+
     fn entry(&self, name: &str) -> Result<keyring::Entry, ClientError> {
         keyring::Entry::new(SERVICE, &format!("{}:{name}", self.scope)).map_err(keyring_hint)
     }
