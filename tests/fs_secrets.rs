@@ -81,6 +81,12 @@ fn the_daemon_is_not_dumpable_and_forgets_the_passphrase() {
 
     // Control: an ordinary process of the same user can be read this way.
     let mut sleeper = without_ptrace(Command::new("sleep").arg("60")).spawn().unwrap();
+    // Until setpriv has become `sleep`, it still holds every capability.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(format!("/proc/{}/comm", sleeper.id())).unwrap_or_default() != "sleep\n" {
+        assert!(std::time::Instant::now() < until, "sleep did not start");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let control = peek(sleeper.id());
     let _ = sleeper.kill();
     let _ = sleeper.wait();
