@@ -237,3 +237,32 @@ fn html_escape(s: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_mail_escapes_what_it_quotes_in_html() {
+        let m = share_mail(
+            "alice@example.com",
+            "<img src=x onerror=alert(1)>.rights",
+            "view",
+            None,
+            Some("https://r.example/app/#file=00&message=11"),
+            "https://r.example",
+            Some("message.txt.rights"),
+        );
+        assert!(!m.html.contains("<img"), "{}", m.html);
+        assert!(m.html.contains("&lt;img src=x onerror=alert(1)&gt;.rights"));
+        assert!(
+            m.html
+                .contains("href=\"https://r.example/app/#file=00&amp;message=11\"")
+        );
+        assert!(
+            m.text.contains("<img src=x onerror=alert(1)>.rights"),
+            "the text part is plain"
+        );
+        assert!(m.text.contains("the link shows it first"));
+    }
+}
