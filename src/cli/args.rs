@@ -105,6 +105,12 @@ pub enum Command {
         /// Protect folders recursively (already protected files are skipped).
         #[arg(short = 'r', long)]
         recursive: bool,
+        /// Overwrite each original with zeros (synced) before removing it.
+        /// Without it the original's blocks stay on the disk until reused.
+        /// On SSDs and copy-on-write or snapshotting filesystems old copies
+        /// may survive even this: protect files on an encrypted disk.
+        #[arg(long)]
+        shred: bool,
     },
     /// Print a protected file's content (needs the view right).
     #[command(after_help = "Examples:\n  rights cat report.odt.rights\n  rights cat notes.txt.rights | less")]

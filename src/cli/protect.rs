@@ -80,6 +80,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How `rights protect` walks and what it does with the originals.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct How {
+    /// Into folders.
+    pub recursive: bool,
+    /// Overwrite each original before removing it.
+    pub shred: bool,
+}
+
 /// `rights protect`.
 pub fn protect(
     ctx: &Ctx,
@@ -87,8 +96,9 @@ pub fn protect(
     to: &[String],
     offline_days: Option<u32>,
     expires: Option<&str>,
-    recursive: bool,
+    how: How,
 ) -> anyhow::Result<()> {
+    let recursive = how.recursive;
     let me = ctx.config.me()?.clone();
     let mut policy = Policy::owner_only(
         me,
@@ -121,7 +131,7 @@ pub fn protect(
         bar.set_message(f.display().to_string());
         let new = licensing.new_content(policy.clone(), &server, &kem)?;
         let target = protected_name(f);
-        if let Err(e) = write_protected(f, &target, &new, &bar) {
+        if let Err(e) = write_protected(f, &target, &new, &bar, how.shred) {
             let _ = licensing.discard_content(&new.content_id);
             bar.abandon();
             return Err(e);
@@ -149,6 +159,12 @@ pub fn protect(
         output::json(&results);
     } else if files.is_empty() {
         println!("Nothing to protect: every file is already protected.");
+    } else if !how.shred {
+        eprintln!(
+            "Note: the unprotected originals were deleted, but their blocks may remain on the disk until \
+             reused. `rights protect --shred` overwrites them first (SSDs and copy-on-write filesystems \
+             may still keep old copies: keep files on an encrypted disk)."
+        );
     }
     Ok(())
 }
@@ -160,6 +176,7 @@ fn write_protected(
     target: &Path,
     new: &crate::licence::NewContent,
     bar: &ProgressBar,
+    shred: bool,
 ) -> anyhow::Result<()> {
     remove_stale_temps(target);
     let mut input = File::open(src).with_context(|| format!("cannot read {}", src.display()))?;
@@ -195,7 +212,28 @@ fn write_protected(
         let _ = std::fs::remove_file(&tmp);
         return Err(e.context(format!("protecting {} failed; it was left unchanged", src.display())));
     }
+    if shred {
+        overwrite(src).with_context(|| format!("cannot overwrite {}", src.display()))?;
+    }
     remove_durably(src)
+}
+
+/// Overwrites a plaintext original in place with zeros and syncs it, so
+/// that its blocks no longer hold the content once it is removed.
+fn overwrite(path: &Path) -> anyhow::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut left = f.metadata()?.len();
+    let zeros = vec![0u8; CHUNK];
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()?;
+    Ok(())
 }
 
 /// Opens a protected file for reading with a licence that grants `need`.

@@ -160,7 +160,7 @@ fn protect_if_plain(ctx: &Ctx, file: &Path, recipients: &[Email]) -> anyhow::Res
     }
     let specs: Vec<String> = recipients.iter().map(|r| format!("{r}:view")).collect();
     let quiet = ctx.clone_for_quiet()?;
-    super::protect::protect(&quiet, &[file.to_path_buf()], &specs, None, None, false)?;
+    super::protect::protect(&quiet, &[file.to_path_buf()], &specs, None, None, Default::default())?;
     Ok(protected_name(file))
 }
 
