@@ -214,6 +214,17 @@ impl RightsFs {
         let (bname, kind, md) = self.resolve(parent, name)?;
         let ino = {
             let mut t = self.table();
+            if kind == Kind::Plain
+                && let Some(was) = t.by_name(parent, &names::protected(name))
+                && t.get(was).is_some_and(|n| n.kind == Kind::Protected)
+            {
+                // Someone replaced a protected file by a plain one in the
+                // source folder: writes to it would land in plaintext.
+                tracing::error!(
+                    file = %t.child_path(parent, name).map(|p| p.display().to_string()).unwrap_or_default(),
+                    "a protected file was replaced by a plain file in the source folder; it is shown read-only"
+                );
+            }
             let ino = t.ino_for(md.ino());
             t.remember(ino, kind, parent, &bname, true);
             ino
@@ -400,6 +411,10 @@ impl RightsFs {
                     append: flags & libc::O_APPEND != 0,
                 });
                 Ok((fh, keep && !trunc))
+            }
+            Kind::Plain if write || trunc => {
+                refuse_plain_write(&path?);
+                Err(Errno::EACCES)
             }
             Kind::Plain | Kind::Special => {
                 let path = path?;
@@ -759,11 +774,10 @@ impl RightsFs {
                 self.close_shared(ino);
                 r
             }
-            Kind::Plain => OpenOptions::new()
-                .write(true)
-                .open(path?)
-                .and_then(|f| f.set_len(size))
-                .map_err(io),
+            Kind::Plain => {
+                refuse_plain_write(&path?);
+                Err(Errno::EACCES)
+            }
             Kind::Dir => Err(Errno::EISDIR),
             _ => Err(Errno::EINVAL),
         }
@@ -1059,6 +1073,13 @@ impl RightsFs {
             tracing::warn!(error = %e, "could not close the change log: files changed in this mount may be cut back to their last commit at their next open");
         }
     }
+}
+
+/// A write through the mount to a file without the suffix would land on
+/// disk in plaintext (a protected file may have been swapped for a plain
+/// one behind the mount's back): refused, and logged with the file's name.
+fn refuse_plain_write(path: &Path) {
+    tracing::warn!(file = %path.display(), "refused a write to a plain (unprotected) file: protect it first (`rights protect`)");
 }
 
 /// How far ahead of a sequential reader the source is asked to read.

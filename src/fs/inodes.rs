@@ -29,7 +29,7 @@ pub enum Kind {
     Dir,
     /// A `NAME.rights` file, shown decrypted.
     Protected,
-    /// A file without the suffix, passed through unchanged.
+    /// A file without the suffix, shown read-only.
     Plain,
     /// A symbolic link (passed through).
     Symlink,

@@ -8,7 +8,8 @@
 //! through the format's journal, kept in `SRC/.rightsfs/journal`.
 //!
 //! Keys come from a [`KeySource`]; the mount never talks to the server
-//! itself. Files without the suffix pass through unchanged.
+//! itself. Files without the suffix are shown read-only: a write through
+//! the mount would land in plaintext.
 
 mod access;
 mod activity;
