@@ -193,6 +193,24 @@ fn desktop_browser_is_a_device_until_removed() {
     let w = world();
     let browser = Browser::start(exe);
     let page = browser.page(1280, 860, false);
+    // Five wrong codes lock the code, and the page says so.
+    page.goto(&link_in_mail(&w.server));
+    page.wait_view("signin");
+    let seen = w.server.smtp.count();
+    page.fill_and_submit("#email", "bob@example.com");
+    page.wait_for("!document.querySelector('#code-form').hidden");
+    let code = w.server.smtp.code_for("bob@example.com", seen);
+    let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+    for _ in 0..5 {
+        page.eval("document.querySelector('#signin-error').hidden = true");
+        page.fill_and_submit("#code", wrong);
+        page.wait_for("!document.querySelector('#signin-error').hidden");
+    }
+    assert!(
+        page.text("#signin-error").contains("Too many wrong codes"),
+        "{}",
+        page.text("#signin-error")
+    );
     sign_in(&page, &w.server, &link_in_mail(&w.server));
     open(&page, &w.files.join("notes.txt.rights"));
     assert_shows_text(&page);

@@ -75,8 +75,10 @@ function signinStep(codeStep) {
 function signinMessage(e) {
   if (!(e instanceof ApiError)) return 'Something went wrong in this page; reload it and try again.';
   switch (e.code) {
-    case 'invalid_code':
-      return 'That code is not right. Check the newest mail and type its 8 digits again.';
+    case 'invalid_code': {
+      const left = /\d+ tr(?:y|ies) left/.exec(e.message);
+      return `That code is not right${left ? ` (${left[0]})` : ''}. Check the newest mail and type its 8 digits again, or ask for a new code.`;
+    }
     case 'code_expired':
       return 'That code has expired. Ask for a new one.';
     case 'code_locked':
