@@ -260,6 +260,13 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Default grants of files created in a folder through the mount.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  rights policy set ~/Protected/team --to bob@example.com:view,edit --offline-days 3\n  \
+                            rights policy show ~/Protected/team"
+    )]
+    Policy(PolicyCommand),
     /// Print shell completions.
     #[command(
         after_help = "Examples:\n  rights completions bash > ~/.local/share/bash-completion/completions/rights\n  \
@@ -268,5 +275,28 @@ pub enum Command {
     Completions {
         /// bash, zsh or fish.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `rights policy`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Write the folder's `.rights-policy`, signed by this device: only
+    /// such a file is used by your mounts (anyone who can write the folder
+    /// could write an unsigned one).
+    Set {
+        /// The folder (in the source folder of a mount).
+        dir: PathBuf,
+        /// Grant access: EMAIL[:RIGHTS[:EXPIRY]].
+        #[arg(long = "to", value_name = "SPEC")]
+        to: Vec<String>,
+        /// Days a new file's licence works offline.
+        #[arg(long)]
+        offline_days: Option<u32>,
+    },
+    /// Verify and print the folder's `.rights-policy`.
+    Show {
+        /// The folder.
+        dir: PathBuf,
     },
 }

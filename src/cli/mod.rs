@@ -9,6 +9,7 @@ mod files;
 mod info;
 mod mount;
 mod output;
+mod policy;
 mod protect;
 mod send;
 mod share;
@@ -104,6 +105,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::Unmount { mountpoint, force } => mount::unmount(&ctx, &mountpoint, force),
+        Command::Policy(args::PolicyCommand::Set { dir, to, offline_days }) => {
+            policy::set(&ctx, &dir, &to, offline_days)
+        }
+        Command::Policy(args::PolicyCommand::Show { dir }) => policy::show(&ctx, &dir),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "rights", &mut std::io::stdout());
             Ok(())

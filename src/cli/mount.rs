@@ -97,13 +97,6 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     for spec in a.default_policy {
         grants.push(Grant::parse_spec(spec).with_context(|| format!("--default-policy {spec}"))?);
     }
-    let defaults = DefaultPolicy {
-        grants,
-        offline_days: a
-            .offline_days
-            .or(ctx.config.offline_days)
-            .unwrap_or(super::protect::DEFAULT_OFFLINE_DAYS),
-    };
     // Fail now, in the foreground, if the keys cannot be had.
     let timeout = super::ctx::timeout().min(MOUNT_TIMEOUT);
     let licensing = Arc::new(crate::client::licensing(
@@ -113,6 +106,14 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
         timeout,
         true,
     )?);
+    // Folder policy files count only when this device signed them.
+    let defaults = DefaultPolicy::new(
+        grants,
+        a.offline_days
+            .or(ctx.config.offline_days)
+            .unwrap_or(super::protect::DEFAULT_OFFLINE_DAYS),
+        Some(licensing.identity().device_key.public().to_der()),
+    );
     if a.daemon && std::env::var_os(DAEMON_CHILD).is_none() {
         return start_daemon(ctx, &src, &mnt);
     }

@@ -1,11 +1,12 @@
 //! What the mount asks of the licensing layer, and the default policy of
 //! files created in the mount.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use crate::format::{FileHeader, Fresh};
 use crate::licence::{Access, AccessError};
-use crate::policy::{ContentId, Email, Grant, Policy, Rights};
+use crate::policy::{ContentId, Email, FolderPolicy, Grant, Policy, Rights};
 
 /// Where the mount gets content keys. The `rights` command line implements
 /// it over the user's [`crate::licence::Licensing`] and registration queue;
@@ -40,44 +41,49 @@ pub trait KeySource: Send + Sync + 'static {
 
 /// Grants and offline validity given to files created in the mount: those
 /// of the nearest `.rights-policy` file in the source (walking up to its
-/// root), else the mount's own defaults.
-///
-/// `.rights-policy` is TOML:
-///
-/// ```toml
-/// grants = ["bob@example.com:view,edit", "*@example.com:view:30d"]
-/// offline_days = 3
-/// ```
+/// root) that this device signed (`rights policy set`, see
+/// [`FolderPolicy`]), else the mount's own defaults. A policy file that is
+/// unsigned, signed by someone else or changed since is ignored, with a
+/// warning: the source folder is writable by others, and such a file
+/// would hand them access to every new file.
 #[derive(Clone, Debug, Default)]
 pub struct DefaultPolicy {
     /// Grants (`EMAIL[:RIGHTS[:EXPIRY]]` already parsed).
     pub grants: Vec<Grant>,
     /// Offline validity of licences.
     pub offline_days: u32,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    #[serde(default)]
-    grants: Vec<String>,
-    offline_days: Option<u32>,
+    /// This device's public key (DER): the only signer of policy files
+    /// trusted. `None`: every policy file is ignored.
+    pub signer: Option<Vec<u8>>,
+    /// Policy files already warned about (one warning per file and text).
+    warned: std::sync::Arc<std::sync::Mutex<HashSet<(PathBuf, String)>>>,
 }
 
 impl DefaultPolicy {
+    /// Defaults with `grants` and `offline_days`, trusting policy files
+    /// signed by the device whose public key is `signer`.
+    pub fn new(grants: Vec<Grant>, offline_days: u32, signer: Option<Vec<u8>>) -> Self {
+        Self {
+            grants,
+            offline_days,
+            signer,
+            warned: Default::default(),
+        }
+    }
+
     /// The policy for a new file in `dir` (a folder under `root`).
     pub fn for_dir(&self, owner: &Email, root: &Path, dir: &Path) -> Policy {
-        let mut base = self.clone();
+        let (mut grants, mut offline_days) = (self.grants.clone(), self.offline_days);
         let mut cur = Some(dir);
         while let Some(d) = cur {
             let f = d.join(super::names::POLICY_FILE);
             if let Ok(text) = std::fs::read_to_string(&f) {
-                match parse_policy_file(&text, self.offline_days) {
-                    Ok(p) => {
-                        base = p;
+                match self.trusted(owner, &text) {
+                    Ok((g, days)) => {
+                        (grants, offline_days) = (g, days.unwrap_or(self.offline_days));
                         break;
                     }
-                    Err(e) => tracing::warn!(file = %f.display(), error = %e, "ignoring a bad .rights-policy"),
+                    Err(e) => self.warn_once(&f, &text, &e),
                 }
             }
             if d == root {
@@ -85,58 +91,69 @@ impl DefaultPolicy {
             }
             cur = d.parent();
         }
-        let mut policy = Policy::owner_only(owner.clone(), base.offline_days);
-        for g in base.grants {
+        let mut policy = Policy::owner_only(owner.clone(), offline_days);
+        for g in grants {
             policy.upsert_grant(g);
         }
         policy
     }
-}
 
-/// Parses a `.rights-policy` file.
-pub fn parse_policy_file(text: &str, default_offline_days: u32) -> Result<DefaultPolicy, String> {
-    let f: PolicyFile = toml::from_str(text).map_err(|e| e.to_string())?;
-    let grants = f
-        .grants
-        .iter()
-        .map(|s| Grant::parse_spec(s).map_err(|e| format!("{s}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(DefaultPolicy {
-        grants,
-        offline_days: f.offline_days.unwrap_or(default_offline_days),
-    })
+    /// The grants of a policy file `owner` signed on this device.
+    fn trusted(&self, owner: &Email, text: &str) -> Result<(Vec<Grant>, Option<u32>), String> {
+        let p = FolderPolicy::parse(text).map_err(|e| e.to_string())?;
+        let signer = self.signer.as_deref().ok_or("this mount trusts no policy file")?;
+        p.verify(owner, signer).map_err(|e| e.to_string())?;
+        let grants = p
+            .grants
+            .iter()
+            .map(|s| Grant::parse_spec(s).map_err(|e| format!("{s}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((grants, p.offline_days))
+    }
+
+    fn warn_once(&self, file: &Path, text: &str, why: &str) {
+        let fresh = self
+            .warned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((file.to_path_buf(), text.to_string()));
+        if fresh {
+            tracing::warn!(file = %file.display(), reason = why, "ignoring a folder policy file: new files get the mount's defaults");
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::DeviceKeyPair;
 
     #[test]
-    fn nearest_policy_file_wins() {
+    fn only_signed_policy_files_count_and_the_nearest_wins() {
         let root = tempfile::tempdir().unwrap();
         let sub = root.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
+        let me = Email::parse("alice@example.com").unwrap();
+        let dev = DeviceKeyPair::generate().unwrap();
+        let signed = FolderPolicy::sign(vec!["bob@example.com:view".into()], Some(2), &me, &dev).unwrap();
         std::fs::write(
             root.path().join("a").join(super::super::names::POLICY_FILE),
-            "grants = [\"bob@example.com:view\"]\noffline_days = 2\n",
+            signed.to_toml(),
         )
         .unwrap();
-        let me = Email::parse("alice@example.com").unwrap();
-        let d = DefaultPolicy {
-            grants: vec![],
-            offline_days: 7,
-        };
+        std::fs::write(
+            sub.join(super::super::names::POLICY_FILE),
+            "grants = [\"someone@evil.example:view,share\"]\noffline_days = 3650\n",
+        )
+        .unwrap();
+        let d = DefaultPolicy::new(vec![], 7, Some(dev.public().to_der()));
         let p = d.for_dir(&me, root.path(), &sub);
-        assert_eq!(p.offline_days, 2);
+        assert_eq!(p.offline_days, 2, "the unsigned nearer file is skipped");
         assert_eq!(p.grants.len(), 1);
         let top = d.for_dir(&me, root.path(), root.path());
         assert_eq!(top.offline_days, 7);
         assert!(top.grants.is_empty());
-    }
-
-    #[test]
-    fn bad_policy_files_are_reported() {
-        assert!(parse_policy_file("grants = [\"not an email\"]", 1).is_err());
-        assert!(parse_policy_file("colour = 1", 1).is_err());
+        let untrusting = DefaultPolicy::new(vec![], 7, None);
+        assert!(untrusting.for_dir(&me, root.path(), &sub).grants.is_empty());
     }
 }

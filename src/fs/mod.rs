@@ -25,7 +25,7 @@ mod perm;
 mod recover;
 mod registry;
 
-pub use access::{DefaultPolicy, KeySource, parse_policy_file};
+pub use access::{DefaultPolicy, KeySource};
 pub use activity::Activity;
 pub use linger::DEFAULT_WINDOW as DEFAULT_BUSY_POLL;
 pub use memory::limit_arenas;

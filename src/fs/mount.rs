@@ -46,10 +46,7 @@ impl MountConfig {
         Self {
             source,
             mountpoint,
-            defaults: DefaultPolicy {
-                grants: Vec::new(),
-                offline_days: 7,
-            },
+            defaults: DefaultPolicy::new(Vec::new(), 7, None),
             threads: 4,
             busy_poll: super::DEFAULT_BUSY_POLL,
             allow_other: false,

@@ -7,6 +7,7 @@
 
 mod b64;
 mod email;
+mod folder;
 mod grant;
 mod publishing;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod rights;
 mod use_licence;
 
 pub use email::{Email, Principal};
+pub use folder::{FolderPolicy, FolderPolicyError};
 pub use grant::{Grant, Policy, parse_expiry};
 pub use publishing::{ContentId, PublishingLicence, PublishingLicenceBody};
 pub use rights::{Right, Rights};

@@ -1,0 +1,156 @@
+//! A folder's default policy file (`.rights-policy`), signed by the device
+//! of the user who wrote it.
+//!
+//! The file sits in a folder others may write to (a synced or shared
+//! folder), so its grants count only when its signature verifies under a
+//! device key the reader trusts as its own: anyone else's file, or an
+//! unsigned one, would hand an outsider access to every new file.
+//!
+//! TOML:
+//!
+//! ```toml
+//! grants = ["bob@example.com:view,edit"]
+//! offline_days = 3
+//! signed_by = "alice@example.com"
+//! device_key = "MIIB..."   # base64 DER of the signing device's public key
+//! signature = "..."        # base64, over the fields above
+//! ```
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::Email;
+use crate::crypto::{DeviceKeyPair, DevicePublicKey};
+
+/// What the signature covers: a fixed prefix (so no other signed message
+/// can pass for a policy file), then each field, length-prefixed.
+const CONTEXT: &[u8] = b"rightsfs folder policy v1\0";
+
+/// A folder policy file, signed or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderPolicy {
+    /// Grants, `EMAIL[:RIGHTS[:EXPIRY]]`.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Offline validity of new files' licences.
+    pub offline_days: Option<u32>,
+    /// Who signed it.
+    pub signed_by: Option<String>,
+    /// The signing device's public key (base64 DER).
+    pub device_key: Option<String>,
+    /// The signature (base64).
+    pub signature: Option<String>,
+}
+
+/// Why a policy file does not count.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FolderPolicyError {
+    #[error("not a policy file: {0}")]
+    Malformed(String),
+    #[error("not signed (write it with `rights policy set`)")]
+    Unsigned,
+    #[error("signed by {0}, not by you")]
+    Foreign(String),
+    #[error("signed by a device that is not this one")]
+    OtherDevice,
+    #[error("the signature does not verify (the file was changed after it was signed)")]
+    BadSignature,
+}
+
+impl FolderPolicy {
+    /// Parses the TOML text.
+    pub fn parse(text: &str) -> Result<Self, FolderPolicyError> {
+        toml::from_str(text).map_err(|e| FolderPolicyError::Malformed(e.to_string()))
+    }
+
+    /// The TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a policy file always encodes")
+    }
+
+    fn message(&self, by: &str, key: &[u8]) -> Vec<u8> {
+        let mut m = CONTEXT.to_vec();
+        let mut field = |b: &[u8]| {
+            m.extend_from_slice(&(b.len() as u64).to_be_bytes());
+            m.extend_from_slice(b);
+        };
+        field(by.as_bytes());
+        field(key);
+        field(&self.offline_days.map_or(u64::MAX, u64::from).to_be_bytes());
+        field(&(self.grants.len() as u64).to_be_bytes());
+        for g in &self.grants {
+            field(g.as_bytes());
+        }
+        m
+    }
+
+    /// Signs the grants and offline days as `by` with this device's key.
+    pub fn sign(
+        grants: Vec<String>,
+        offline_days: Option<u32>,
+        by: &Email,
+        device: &DeviceKeyPair,
+    ) -> Result<Self, String> {
+        let mut p = Self {
+            grants,
+            offline_days,
+            ..Self::default()
+        };
+        let key = device.public().to_der();
+        let sig = device.sign(&p.message(by.as_str(), &key)).map_err(|e| e.to_string())?;
+        p.signed_by = Some(by.to_string());
+        p.device_key = Some(STANDARD.encode(&key));
+        p.signature = Some(STANDARD.encode(sig));
+        Ok(p)
+    }
+
+    /// Checks that `me` signed it with the device whose public key is
+    /// `trusted` (DER).
+    pub fn verify(&self, me: &Email, trusted: &[u8]) -> Result<(), FolderPolicyError> {
+        let (Some(by), Some(key), Some(sig)) = (&self.signed_by, &self.device_key, &self.signature) else {
+            return Err(FolderPolicyError::Unsigned);
+        };
+        if !by.eq_ignore_ascii_case(me.as_str()) {
+            return Err(FolderPolicyError::Foreign(by.clone()));
+        }
+        let key = STANDARD.decode(key).map_err(|_| FolderPolicyError::BadSignature)?;
+        if key != trusted {
+            return Err(FolderPolicyError::OtherDevice);
+        }
+        let sig = STANDARD.decode(sig).map_err(|_| FolderPolicyError::BadSignature)?;
+        let public = DevicePublicKey::from_der(&key).map_err(|_| FolderPolicyError::BadSignature)?;
+        public
+            .verify(&self.message(by, &key), &sig)
+            .map_err(|_| FolderPolicyError::BadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_my_device_signature_counts() {
+        let me = Email::parse("alice@example.com").unwrap();
+        let dev = DeviceKeyPair::generate().unwrap();
+        let mine = dev.public().to_der();
+        let p = FolderPolicy::sign(vec!["bob@example.com:view".into()], Some(3), &me, &dev).unwrap();
+        let back = FolderPolicy::parse(&p.to_toml()).unwrap();
+        assert_eq!(back.verify(&me, &mine), Ok(()));
+        let mut changed = back.clone();
+        changed.grants.push("eve@evil.example:view,share".into());
+        assert_eq!(changed.verify(&me, &mine), Err(FolderPolicyError::BadSignature));
+        let mut days = back.clone();
+        days.offline_days = Some(3650);
+        assert_eq!(days.verify(&me, &mine), Err(FolderPolicyError::BadSignature));
+        let unsigned = FolderPolicy::parse("grants = [\"eve@evil.example:view\"]\noffline_days = 3650\n").unwrap();
+        assert_eq!(unsigned.verify(&me, &mine), Err(FolderPolicyError::Unsigned));
+        let eve = Email::parse("eve@evil.example").unwrap();
+        let other = DeviceKeyPair::generate().unwrap();
+        let foreign = FolderPolicy::sign(vec![], None, &eve, &other).unwrap();
+        assert!(matches!(foreign.verify(&me, &mine), Err(FolderPolicyError::Foreign(_))));
+        let forged = FolderPolicy::sign(vec![], None, &me, &other).unwrap();
+        assert_eq!(forged.verify(&me, &mine), Err(FolderPolicyError::OtherDevice));
+    }
+}

@@ -1,0 +1,77 @@
+//! No policy from the folder itself: a `.rights-policy` planted in the
+//! source folder by someone else must not add grants to the files the
+//! owner creates through a real `rights mount --daemon`; one written by
+//! `rights policy set` (signed by the owner's device) is used, and stops
+//! counting once changed.
+
+mod cli_support;
+
+use std::path::Path;
+
+use cli_support::daemon::{Daemon, mount_log};
+use cli_support::{Server, User};
+
+/// The policy in the header of a protected file, as text.
+fn policy_of(protected: &Path) -> (String, u32) {
+    let h = rightsfs::format::read_header(&std::fs::File::open(protected).unwrap()).unwrap();
+    let p = &h.licence.policy;
+    (format!("{:?}", p.grants), p.offline_days)
+}
+
+#[test]
+fn only_a_policy_file_this_device_signed_sets_new_files_grants() {
+    let server = Server::start();
+    let user = User::new("folder-owner@example.com", true);
+    user.signup(&server);
+    let src = user.home.path().join("src");
+    let mnt = user.home.path().join("mnt");
+    let mut daemon = Daemon::start(&user, &src, &mnt);
+
+    // The attack: an outsider's grant and ten years offline.
+    let planted = "grants = [\"someone@evil.example:view,share\"]\noffline_days = 3650\n";
+    std::fs::write(src.join(".rights-policy"), planted).unwrap();
+    std::fs::write(mnt.join("after-plant.txt"), b"mine").unwrap();
+    let (grants, days) = policy_of(&src.join("after-plant.txt.rights"));
+    assert!(!grants.contains("evil.example"), "the planted grant was used: {grants}");
+    assert_ne!(days, 3650);
+    let log = mount_log(&user);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ignoring a folder policy file") && l.contains(".rights-policy")),
+        "no warning about the planted file:\n{log}"
+    );
+    let shown = user.run(&["policy", "show", src.to_str().unwrap()]);
+    assert!(!shown.status.success(), "policy show accepts the planted file");
+
+    // The owner's own policy, signed on this device.
+    user.ok(&[
+        "policy",
+        "set",
+        src.to_str().unwrap(),
+        "--to",
+        "bob@example.com:view",
+        "--offline-days",
+        "2",
+    ]);
+    assert!(
+        user.ok(&["policy", "show", src.to_str().unwrap()])
+            .contains("bob@example.com:view")
+    );
+    std::fs::write(mnt.join("after-set.txt"), b"mine").unwrap();
+    let (grants, days) = policy_of(&src.join("after-set.txt.rights"));
+    assert!(grants.contains("bob@example.com"), "{grants}");
+    assert_eq!(days, 2);
+
+    // Changed after signing: not used any more.
+    let text = std::fs::read_to_string(src.join(".rights-policy")).unwrap();
+    std::fs::write(
+        src.join(".rights-policy"),
+        text.replace("bob@example.com:view", "someone@evil.example:view"),
+    )
+    .unwrap();
+    assert!(!user.run(&["policy", "show", src.to_str().unwrap()]).status.success());
+    std::fs::write(mnt.join("after-edit.txt"), b"mine").unwrap();
+    let (grants, _) = policy_of(&src.join("after-edit.txt.rights"));
+    assert!(!grants.contains("evil.example") && !grants.contains("bob@"), "{grants}");
+    daemon.unmount(&user);
+}
