@@ -17,6 +17,8 @@ mod send;
 mod sent;
 mod serve;
 mod state;
+#[cfg(test)]
+mod tests;
 mod viewer;
 
 pub use app::{BODY_LIMIT, router};
