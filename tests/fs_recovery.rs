@@ -248,5 +248,33 @@ fn damage_without_a_crash_is_never_repaired_away() {
         }
     }
     eprintln!("{}", report.join("\n"));
+
+    // What is intact can still be copied out of a damaged file.
+    let flipped = src.join("Fsynced-ByteFlipped.bin.rights");
+    let o = user.run(&["cat", "--salvage", flipped.to_str().unwrap()]);
+    assert!(!o.status.success(), "damage must not exit 0");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bytes 12288..16384 are damaged"), "{err}");
+    let mut want = content(10, COMMITTED);
+    want[12288..16384].fill(0);
+    assert!(
+        o.stdout == want,
+        "salvage wrote {} bytes, not the intact blocks",
+        o.stdout.len()
+    );
+    let cut = src.join("Fsynced-Cut1.bin.rights");
+    let before = std::fs::read(&cut).unwrap();
+    let o = user.run(&["cat", "--salvage", cut.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let last = (COMMITTED as u64 / 4096) * 4096;
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("bytes {last}..{COMMITTED} are damaged")),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut want = content(6, COMMITTED);
+    want[last as usize..].fill(0);
+    assert!(o.stdout == want);
+    assert!(std::fs::read(&cut).unwrap() == before, "salvage changed the file");
     daemon.unmount(&user);
 }

@@ -117,6 +117,10 @@ pub enum Command {
     Cat {
         /// The protected file.
         file: PathBuf,
+        /// For a damaged file: write every block that still authenticates
+        /// (damaged ranges as zeros) and list the damaged ranges on stderr.
+        #[arg(long)]
+        salvage: bool,
     },
     /// Remove protection: NAME.rights becomes NAME (needs export or owner).
     #[command(after_help = "Example:\n  rights unprotect report.odt.rights")]

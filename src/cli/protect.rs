@@ -285,6 +285,45 @@ pub fn cat(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// `rights cat --salvage`: what still authenticates of a damaged file,
+/// damaged ranges as zeros, each reported on stderr.
+pub fn salvage(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
+    let (f, h) = open_protected(path)?;
+    let access = ctx.licensing()?.key_for(&h)?;
+    if !access.rights.has(Right::View) {
+        bail!("you may not open {} (your rights: {})", path.display(), access.rights);
+    }
+    let mut out = std::io::stdout().lock();
+    let mut damaged: Vec<(u64, u64)> = Vec::new();
+    let zeros = vec![0u8; h.geometry.block_size as usize];
+    ProtectedFile::salvage(&f, &access.key, |at, len, plain| {
+        match plain {
+            Some(p) => out.write_all(p)?,
+            None => {
+                match damaged.last_mut() {
+                    Some(last) if last.1 == at => last.1 = at + len,
+                    _ => damaged.push((at, at + len)),
+                }
+                out.write_all(&zeros[..len as usize])?
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| anyhow::anyhow!("{} cannot be salvaged: {e}", path.display()))?;
+    out.flush()?;
+    for (from, to) in &damaged {
+        eprintln!("{}: bytes {from}..{to} are damaged (written as zeros)", path.display());
+    }
+    if !damaged.is_empty() {
+        bail!(
+            "{} is damaged: {} range(s) could not be read; everything else was written",
+            path.display(),
+            damaged.len()
+        );
+    }
+    Ok(())
+}
+
 /// `rights unprotect`.
 pub fn unprotect(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let target = plain_name(path)?;

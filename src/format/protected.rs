@@ -324,6 +324,48 @@ impl ProtectedFile {
         Ok((pf, recovery))
     }
 
+    /// Reads what can still be read of a file that fails to open: under
+    /// its newest authentic state, each block that is on disk and
+    /// authenticates is handed to `sink` with its plaintext offset, each
+    /// other block as `None` (with its offset and length) so that the
+    /// caller can report the damaged range. The file is only read.
+    /// Returns the plaintext length the state names.
+    pub fn salvage(
+        file: &File,
+        cek: &ContentKey,
+        mut sink: impl FnMut(u64, u64, Option<&[u8]>) -> std::io::Result<()>,
+    ) -> Result<u64, FormatError> {
+        let header = read_header(file)?;
+        let keys = FileKeys::derive(cek, &header.content_id());
+        header.authenticate(&keys)?;
+        let g = header.geometry;
+        let mut slots = vec![0u8; 2 * SLOT_LEN as usize];
+        if read_up_to(file, &mut slots, header.state_offset())? < slots.len() {
+            return Err(FormatError::HeaderTruncated);
+        }
+        let (state, _) = State::pick(&keys.state, &header.hash, &slots)?;
+        let n = g.blocks_for(state.len);
+        let mut raw = Wiped::zeroed(g.stride() as usize);
+        for i in 0..n {
+            let blen = g.block_len(i, state.len);
+            let chunk = &mut raw[..blen + crate::crypto::BLOCK_OVERHEAD];
+            let at = i * g.block_size;
+            let opened = read_up_to(file, chunk, g.block_offset(i))? == chunk.len() && {
+                let len = chunk.len();
+                let nonce: [u8; NONCE_LEN] = chunk[..NONCE_LEN].try_into().unwrap();
+                let tag: Tag = chunk[len - TAG_LEN..].try_into().unwrap();
+                let aad = block_aad(&header, i, i + 1 == n);
+                keys.blocks
+                    .open(&nonce, &aad, &mut chunk[NONCE_LEN..len - TAG_LEN], &tag)
+                    .is_ok()
+            };
+            let len = chunk.len();
+            let plain = opened.then(|| &chunk[NONCE_LEN..len - TAG_LEN]);
+            sink(at, blen as u64, plain)?;
+        }
+        Ok(state.len)
+    }
+
     /// Journaled open: takes the newest state that the blocks on disk bear
     /// out, going back to the last durable state (see [`DURABLE`]) only
     /// after the machine went down (`Leave::Rollback`), and cutting
