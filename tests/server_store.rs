@@ -19,27 +19,45 @@ async fn exercise(store: Arc<dyn Store>) {
     assert_eq!(store.hit(&key, 1000).await.unwrap(), 2);
     assert_eq!(store.hit(&key, 1060).await.unwrap(), 1);
 
-    // Codes: replace, count attempts, delete only the matching hash.
+    // Sign-in state: written only over what was read, guesses counted
+    // with the backoff in the same statement, deleted only by its seed.
     let code = CodeRecord {
         email: alice.clone(),
-        hash: vec![1; 32],
-        expires_at: 10,
+        seed: vec![1; 16],
+        expires_at: 1000,
         attempts: 0,
+        next_try: 0,
+        delay: 30,
+        sends: 1,
+        next_send: 130,
     };
-    store.put_code(&code).await.unwrap();
-    store
-        .put_code(&CodeRecord {
-            hash: vec![2; 32],
-            ..code.clone()
-        })
-        .await
-        .unwrap();
-    assert_eq!(store.get_code(&alice).await.unwrap().unwrap().hash, vec![2; 32]);
-    assert_eq!(store.bump_code_attempts(&alice).await.unwrap(), 1);
-    assert_eq!(store.bump_code_attempts(&alice).await.unwrap(), 2);
-    assert!(!store.delete_code(&alice, &[1; 32]).await.unwrap());
-    assert!(store.delete_code(&alice, &[2; 32]).await.unwrap());
-    assert!(!store.delete_code(&alice, &[2; 32]).await.unwrap());
+    assert!(store.put_code(&code, None).await.unwrap());
+    assert!(!store.put_code(&code, None).await.unwrap(), "a second insert must lose");
+    let code2 = CodeRecord {
+        seed: vec![2; 16],
+        next_send: 160,
+        ..code.clone()
+    };
+    assert!(store.put_code(&code2, Some(&code)).await.unwrap());
+    assert!(
+        !store.put_code(&code, Some(&code)).await.unwrap(),
+        "a stale replace must lose"
+    );
+    assert_eq!(store.get_code(&alice).await.unwrap().unwrap(), code2);
+    for n in 1..=2 {
+        let r = store.claim_attempt(&alice, 100, 2, 50).await.unwrap().unwrap();
+        assert_eq!(r.attempts, n);
+    }
+    // The second (last free) guess started the wait: 30 s, then 50 (capped).
+    let r = store.get_code(&alice).await.unwrap().unwrap();
+    assert_eq!((r.next_try, r.delay), (130, 50));
+    assert_eq!(store.claim_attempt(&alice, 129, 2, 50).await.unwrap(), None);
+    let r = store.claim_attempt(&alice, 130, 2, 50).await.unwrap().unwrap();
+    assert_eq!((r.attempts, r.next_try, r.delay), (3, 180, 50));
+    assert_eq!(store.claim_attempt(&alice, 1000, 2, 50).await.unwrap(), None, "expired");
+    assert!(!store.delete_code(&alice, &[1; 16]).await.unwrap());
+    assert!(store.delete_code(&alice, &[2; 16]).await.unwrap());
+    assert!(!store.delete_code(&alice, &[2; 16]).await.unwrap());
     assert_eq!(store.get_code(&alice).await.unwrap(), None);
 
     // Users and devices.
@@ -107,8 +125,33 @@ async fn exercise(store: Arc<dyn Store>) {
         ..tok.clone()
     };
     store.put_token(&tok2).await.unwrap();
-    assert!(store.delete_token(&tok2.hash).await.unwrap());
-    assert!(!store.delete_token(&tok2.hash).await.unwrap());
+    let access2 = TokenRecord {
+        hash: format!("a-{u}").into_bytes(),
+        kind: "access".into(),
+        ..tok2.clone()
+    };
+    store.put_token(&access2).await.unwrap();
+    // A refresh token is spent once; the session then ends by any of its tokens.
+    let spent = TokenRecord {
+        kind: "spent".into(),
+        ..tok2.clone()
+    };
+    assert_eq!(store.spend_refresh(&tok2.hash, 50).await.unwrap(), Some(spent));
+    assert_eq!(store.spend_refresh(&tok2.hash, 50).await.unwrap(), None);
+    assert_eq!(
+        store.get_token(&tok2.hash, "spent").await.unwrap().unwrap().device_id,
+        dev.id
+    );
+    assert!(store.revoke_session(&tok2.hash).await.unwrap());
+    assert_eq!(store.get_token(&access2.hash, "access").await.unwrap(), None);
+    assert!(!store.revoke_session(&tok2.hash).await.unwrap());
+
+    // Invitations: once per content and recipient.
+    let cid = format!("inv-{u}");
+    assert!(store.add_invitation(&cid, &alice, 1).await.unwrap());
+    assert!(!store.add_invitation(&cid, &alice, 2).await.unwrap());
+    store.remove_invitation(&cid, &alice).await.unwrap();
+    assert!(store.add_invitation(&cid, &alice, 3).await.unwrap());
 
     // Content: insert once, optimistic policy update, revoke, lists.
     let c = ContentRecord {

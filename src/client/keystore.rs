@@ -47,6 +47,11 @@ impl Keystore {
         }
     }
 
+    /// The folders of the user this keystore serves.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
     /// Uses `passphrase` for the credential file instead of asking for it.
     pub fn with_passphrase(self, passphrase: &str) -> Self {
         *self.passphrase.lock().unwrap_or_else(|p| p.into_inner()) = Some(Zeroizing::new(passphrase.to_string()));

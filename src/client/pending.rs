@@ -239,7 +239,9 @@ impl Batch {
     }
 }
 
-fn lock(file: &File, wait: bool) -> std::io::Result<bool> {
+/// Takes an exclusive `flock` on `file`, waiting for it or not; false when
+/// `wait` is off and another holds it.
+pub(super) fn lock(file: &File, wait: bool) -> std::io::Result<bool> {
     let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {

@@ -35,7 +35,20 @@ impl Session {
         &self.api
     }
 
+    /// Swaps the refresh token for a new pair. The server spends a refresh
+    /// token on use and ends the session when a spent one comes back, so
+    /// the read-send-store runs under a lock shared by every process of
+    /// this user (a mount and a command refreshing at the same moment would
+    /// otherwise both send the same token).
     fn refresh(&self) -> Result<String, ClientError> {
+        let dir = &self.keystore.paths().data_dir;
+        std::fs::create_dir_all(dir)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("refresh.lock"))?;
+        super::pending::lock(&lock, true)?;
         let rt = self.keystore.require(REFRESH_TOKEN)?;
         let rt = String::from_utf8_lossy(&rt).into_owned();
         let pair: TokenPair = self

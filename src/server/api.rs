@@ -132,6 +132,8 @@ pub struct RefreshRequest {
 pub struct Refreshed {
     /// A new bearer token.
     pub access_token: String,
+    /// The refresh token to use next time; the one sent no longer works.
+    pub refresh_token: String,
     /// RFC 3339 expiry of the access token.
     pub access_expires_at: String,
 }

@@ -1,5 +1,11 @@
 //! Sign-up and login by one-time mailed code, tokens and the bearer
-//! extractor. Codes and tokens are only ever stored hashed.
+//! extractor. Codes are derived from a stored seed with the server's code
+//! secret (so a pending code can be mailed again unchanged) and tokens are
+//! stored hashed.
+//!
+//! Nobody can lock an address out: asking for a code again never replaces
+//! a live one, and too many guesses or mails only make the address wait
+//! (429 with `Retry-After`, doubling up to a cap), they never kill a code.
 
 use std::net::SocketAddr;
 
@@ -18,11 +24,16 @@ use super::state::AppState;
 use crate::crypto::{DevicePublicKey, ct_eq, hmac_sha256, random_array, sha256};
 use crate::policy::{Email, format_time, now};
 use crate::store::{CodeRecord, DeviceRecord, TokenRecord};
+use zeroize::Zeroizing;
 
 /// Seconds a code stays valid.
 pub const CODE_TTL: i64 = 600;
-/// Wrong guesses after which a code is dead.
-pub const MAX_ATTEMPTS: i64 = 5;
+/// Guesses checked without waiting; each later one waits out the backoff.
+pub const FREE_ATTEMPTS: i64 = 5;
+/// Longest wait between two guesses, or two code mails, for one address.
+pub const MAX_BACKOFF: i64 = 900;
+/// Quiet time after which an address's guess and mail counts start afresh.
+const QUIET_RESET: i64 = 3600;
 /// Seconds an access token stays valid.
 pub const ACCESS_TTL: i64 = 900;
 /// Seconds a refresh token stays valid.
@@ -68,11 +79,20 @@ fn parse_email(s: &str) -> ApiResult<Email> {
     Email::parse(s).map_err(|e| ApiError::bad_request("bad_email", e.to_string()))
 }
 
-fn code_hash(state: &AppState, email: &Email, code: &str) -> [u8; 32] {
-    hmac_sha256(
+/// The 8-digit code of a seed: only this server (holding the code secret) can compute it.
+fn code_of(state: &AppState, email: &Email, seed: &[u8]) -> Zeroizing<String> {
+    let h = hmac_sha256(
         state.keys.code_secret.as_ref(),
-        &[email.as_str().as_bytes(), b"\0", code.as_bytes()],
-    )
+        &[b"rightsfs sign-in code\0", email.as_str().as_bytes(), b"\0", seed],
+    );
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&h[..8]);
+    Zeroizing::new(format!("{:08}", u64::from_le_bytes(n) % 100_000_000))
+}
+
+/// Seconds to wait after the `n`-th mail or guess past the free ones.
+fn backoff(base: i64, n: i64) -> i64 {
+    base.saturating_mul(1 << n.clamp(0, 20)).min(MAX_BACKOFF)
 }
 
 fn new_token() -> String {
@@ -97,7 +117,8 @@ async fn issue(state: &AppState, kind: &str, email: &Email, device_id: &str, ttl
 
 /// `POST /v1/auth/start`: mails a code. Login and sign-up both create the
 /// account on first verification, so the answer never reveals whether an
-/// address is known.
+/// address is known. A live code is mailed again, not replaced, so a
+/// stranger asking for codes cannot invalidate the one the owner holds.
 pub async fn start(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -105,17 +126,54 @@ pub async fn start(
 ) -> ApiResult<impl IntoResponse> {
     state.limit_ip(&addr).await?;
     let email = parse_email(&req.email)?;
-    state.limit_address(email.as_str()).await?;
-    let code = format!("{:08}", u64::from_le_bytes(random_array()) % 100_000_000);
-    state
-        .store
-        .put_code(&CodeRecord {
-            email: email.to_string(),
-            hash: code_hash(&state, &email, &code).to_vec(),
-            expires_at: now() + CODE_TTL,
-            attempts: 0,
-        })
-        .await?;
+    let t = now();
+    let old = state.store.get_code(email.as_str()).await?;
+    if let Some(o) = &old
+        && o.next_send > t
+    {
+        let live = if o.expires_at > t {
+            "the code already mailed to it still works: use it, or"
+        } else {
+            "please"
+        };
+        return Err(ApiError::too_many(
+            o.next_send - t,
+            format!(
+                "a code was mailed to {email} moments ago; {live} ask again in {} s",
+                o.next_send - t
+            ),
+        ));
+    }
+    let fresh = CodeRecord {
+        email: email.to_string(),
+        seed: random_array::<16>().to_vec(),
+        expires_at: t + CODE_TTL,
+        attempts: 0,
+        next_try: 0,
+        delay: state.signin_backoff,
+        sends: 0,
+        next_send: 0,
+    };
+    let mut next = match &old {
+        // Counts start afresh after an hour of quiet.
+        Some(o) if o.expires_at + QUIET_RESET < t => fresh,
+        Some(o) if o.expires_at > t => o.clone(),
+        Some(o) => CodeRecord {
+            seed: fresh.seed,
+            expires_at: fresh.expires_at,
+            ..o.clone()
+        },
+        None => fresh,
+    };
+    next.sends += 1;
+    next.next_send = t + backoff(state.signin_backoff, next.sends - 1);
+    if !state.store.put_code(&next, old.as_ref()).await? {
+        return Err(ApiError::too_many(
+            1,
+            format!("another request for {email} is being handled; retry in a second"),
+        ));
+    }
+    let code = code_of(&state, &email, &next.seed);
     let (subject, body) = code_mail(&code, req.signup, &state.public_url);
     state.mailer.send(email.as_str(), &subject, body).await.map_err(|e| {
         tracing::error!(error = %e, to = %email, "cannot send the code mail");
@@ -130,46 +188,53 @@ pub async fn start(
         StatusCode::ACCEPTED,
         axum::Json(AuthStarted {
             sent: true,
-            expires_in: CODE_TTL,
+            expires_in: next.expires_at - t,
         }),
     ))
 }
 
-/// Checks the code; consumes it on success, counts the attempt otherwise.
+/// Checks the code; consumes it on success. The guess is counted before it
+/// is compared, in one statement, so no burst of guesses gets more checks
+/// than the backoff allows.
 async fn check_code(state: &AppState, email: &Email, code: &str) -> ApiResult<()> {
-    let invalid = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_code", m.to_string());
+    let invalid = |m: String| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_code", m);
     let again = "request a new code with /v1/auth/start";
-    let rec = state
+    let t = now();
+    let Some(rec) = state
         .store
-        .get_code(email.as_str())
+        .claim_attempt(email.as_str(), t, FREE_ATTEMPTS, MAX_BACKOFF)
         .await?
-        .ok_or_else(|| invalid(&format!("no code is pending for {email}; {again}")))?;
-    if rec.expires_at <= now() {
-        state.store.delete_code(email.as_str(), &rec.hash).await?;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "code_expired",
-            format!("the code expired; {again}"),
-        ));
-    }
-    if rec.attempts >= MAX_ATTEMPTS {
-        return Err(locked(again));
-    }
-    let h = code_hash(state, email, code.trim());
-    if !ct_eq(&h, &rec.hash) {
-        let n = state.store.bump_code_attempts(email.as_str()).await?;
-        if n >= MAX_ATTEMPTS {
-            state.store.delete_code(email.as_str(), &rec.hash).await?;
-            return Err(locked(again));
-        }
-        return Err(invalid(&format!(
-            "wrong code: {}; check the latest mail",
-            tries_left(MAX_ATTEMPTS - n)
-        )));
+    else {
+        return Err(match state.store.get_code(email.as_str()).await? {
+            Some(r) if r.expires_at > t => ApiError::too_many(
+                r.next_try - t,
+                format!(
+                    "too many wrong codes for {email}: the code still works, but try again in {} s",
+                    r.next_try - t
+                ),
+            ),
+            Some(_) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "code_expired",
+                format!("the code expired; {again}"),
+            ),
+            None => invalid(format!("no code is pending for {email}; {again}")),
+        });
+    };
+    if !ct_eq(code_of(state, email, &rec.seed).as_bytes(), code.trim().as_bytes()) {
+        let left = FREE_ATTEMPTS - rec.attempts;
+        return Err(invalid(if left > 0 {
+            format!("wrong code: {} before a wait; check the latest mail", tries_left(left))
+        } else {
+            format!(
+                "wrong code; the next try is possible in {} s; check the latest mail",
+                (rec.next_try - t).max(1)
+            )
+        }));
     }
     // Deleting decides the race between two replicas: only one deletes it.
-    if !state.store.delete_code(email.as_str(), &rec.hash).await? {
-        return Err(invalid(&format!("the code was already used; {again}")));
+    if !state.store.delete_code(email.as_str(), &rec.seed).await? {
+        return Err(invalid(format!("the code was already used; {again}")));
     }
     Ok(())
 }
@@ -181,14 +246,6 @@ fn tries_left(n: i64) -> String {
     } else {
         format!("{n} tries left")
     }
-}
-
-fn locked(again: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "code_locked",
-        format!("too many wrong codes: this code no longer works; {again}"),
-    )
 }
 
 /// `POST /v1/auth/verify`: code in, device registered, tokens out.
@@ -283,33 +340,46 @@ async fn place_device(
     Ok(device.id)
 }
 
-/// `POST /v1/auth/refresh`.
+/// `POST /v1/auth/refresh`: a new access token and a new refresh token;
+/// the one sent is spent. A spent one sent again means two parties hold it
+/// (one of them stole it), so the whole session ends for both.
 pub async fn refresh(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<axum::Json<Refreshed>> {
     state.limit_ip(&addr).await?;
-    let rec = state
-        .store
-        .get_token(&sha256(req.refresh_token.trim().as_bytes()), "refresh")
-        .await?
-        .filter(|t| t.expires_at > now())
-        .ok_or_else(|| ApiError::unauthorized("the session is expired or was logged out; sign in again"))?;
+    let hash = sha256(req.refresh_token.trim().as_bytes());
+    let expired = || ApiError::unauthorized("the session is expired or was logged out; sign in again");
+    let Some(rec) = state.store.spend_refresh(&hash, now()).await? else {
+        if let Some(spent) = state.store.get_token(&hash, "spent").await? {
+            state.store.revoke_session(&hash).await?;
+            tracing::warn!(email = %spent.email, device = %spent.device_id,
+                "a spent refresh token was used again: session revoked");
+            return Err(ApiError::unauthorized(
+                "this refresh token was already used, so it may have been copied: the session is ended; sign in again",
+            ));
+        }
+        return Err(expired());
+    };
     let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
     let (access, exp) = issue(&state, "access", &email, &rec.device_id, ACCESS_TTL).await?;
+    let (refresh, _) = issue(&state, "refresh", &email, &rec.device_id, REFRESH_TTL).await?;
     Ok(axum::Json(Refreshed {
         access_token: access,
+        refresh_token: refresh,
         access_expires_at: format_time(exp),
     }))
 }
 
-/// `POST /v1/auth/logout`: revokes the refresh token (the token itself is
-/// the proof, so a client whose access token lapsed can still log out).
+/// `POST /v1/auth/logout`: ends the session: the refresh token and every
+/// access token of its device stop working at once. The refresh token
+/// itself is the proof, so a client whose access token lapsed can still
+/// log out.
 pub async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<StatusCode> {
     state
         .store
-        .delete_token(&sha256(req.refresh_token.trim().as_bytes()))
+        .revoke_session(&sha256(req.refresh_token.trim().as_bytes()))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -82,9 +82,10 @@ pub struct ServeArgs {
     /// Sender address of the server's mail [default: rights@<host of public url>].
     #[arg(long, env = "RIGHTS_SERVER_MAIL_FROM")]
     pub mail_from: Option<String>,
-    /// Codes one address may be sent per hour [default: 5].
-    #[arg(long, env = "RIGHTS_SERVER_CODES_PER_HOUR")]
-    pub codes_per_hour: Option<i64>,
+    /// Seconds an address waits once its 5 free code guesses are used, and
+    /// between its first two code mails; each later wait doubles, up to 15 minutes [default: 30].
+    #[arg(long, env = "RIGHTS_SERVER_SIGNIN_BACKOFF")]
+    pub signin_backoff: Option<i64>,
     /// Requests to the auth endpoints one client IP may make per minute [default: 30].
     #[arg(long, env = "RIGHTS_SERVER_AUTH_PER_MINUTE")]
     pub auth_per_minute: Option<i64>,
@@ -123,7 +124,7 @@ impl ServeArgs {
             smtp_password,
             smtp_tls,
             mail_from,
-            codes_per_hour,
+            signin_backoff,
             auth_per_minute,
             sent_retention_days,
             sent_max_bytes

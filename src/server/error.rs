@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human sentence for people.
     pub message: String,
+    /// Seconds after which a refused request may succeed (`Retry-After`).
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -22,6 +24,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: the caller must wait `seconds` (at least 1) before retrying.
+    pub fn too_many(seconds: i64, message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
 
@@ -73,7 +84,11 @@ impl IntoResponse for ApiError {
             tracing::info!(status = self.status.as_u16(), code = self.code, message = %self.message, "refused");
         }
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        resp
     }
 }
 

@@ -53,8 +53,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.sent_max_bytes.unwrap_or(SentFiles::DEFAULT_MAX_BYTES),
     )?;
     let mut state = AppState::new(store, keys, mailer, public_url, sent);
-    state.codes_per_hour = args.codes_per_hour.unwrap_or(5);
-    state.auth_per_minute = args.auth_per_minute.unwrap_or(30);
+    state.signin_backoff = args.signin_backoff.unwrap_or(state.signin_backoff).max(1);
+    state.auth_per_minute = args.auth_per_minute.unwrap_or(state.auth_per_minute);
     let app = router(state);
     println!("listening on {scheme}://{local}");
     std::io::stdout().flush()?;

@@ -3,8 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::http::StatusCode;
-
 use super::error::{ApiError, ApiResult};
 use super::keys::ServerKeys;
 use super::mail::Mailer;
@@ -35,8 +33,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// URL clients reach the server at.
     pub public_url: Arc<str>,
-    /// Codes per address per hour.
-    pub codes_per_hour: i64,
+    /// Seconds of the first wait once an address's free code guesses or
+    /// code mails are used up; each later one doubles it.
+    pub signin_backoff: i64,
     /// Auth requests per client IP per minute.
     pub auth_per_minute: i64,
     /// Protected files kept for the links in sharing mails.
@@ -61,7 +60,7 @@ impl AppState {
             touched: Arc::new(Mutex::new(crate::cache::bounded(CEK_CACHE))),
             metrics: Arc::new(Metrics::default()),
             public_url: public_url.into(),
-            codes_per_hour: 5,
+            signin_backoff: 30,
             auth_per_minute: 30,
             sent: Arc::new(sent),
         }
@@ -86,28 +85,14 @@ impl AppState {
         let now = crate::policy::now();
         let n = self.store.hit(&format!("ip:{}", addr.ip()), now - now % 60).await?;
         if n > self.auth_per_minute {
-            return Err(too_many(format!(
-                "too many sign-in requests from your network ({} per minute allowed); wait a minute and retry",
-                self.auth_per_minute
-            )));
+            return Err(ApiError::too_many(
+                60 - now % 60,
+                format!(
+                    "too many sign-in requests from your network ({} per minute allowed); retry in a minute",
+                    self.auth_per_minute
+                ),
+            ));
         }
         Ok(())
     }
-
-    /// Counts one code mailed to `email`; 429 over the per-hour limit.
-    pub async fn limit_address(&self, email: &str) -> ApiResult<()> {
-        let now = crate::policy::now();
-        let n = self.store.hit(&format!("code:{email}"), now - now % 3600).await?;
-        if n > self.codes_per_hour {
-            return Err(too_many(format!(
-                "too many codes were sent to {email} ({} per hour allowed); wait up to an hour and retry",
-                self.codes_per_hour
-            )));
-        }
-        Ok(())
-    }
-}
-
-fn too_many(message: String) -> ApiError {
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
 }

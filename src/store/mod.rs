@@ -42,15 +42,22 @@ pub trait Store: Send + Sync {
     /// Counts one event for `key` in the window starting at `window` and
     /// returns the count including this one.
     fn hit(&self, key: &str, window: i64) -> StoreFuture<'_, i64>;
-    /// Replaces the pending code for an address.
-    fn put_code(&self, c: &CodeRecord) -> StoreFuture<'_, ()>;
-    /// The pending code for an address, if any.
+    /// The sign-in state of an address, if any.
     fn get_code(&self, email: &str) -> StoreFuture<'_, Option<CodeRecord>>;
-    /// Counts one failed attempt and returns the new total.
-    fn bump_code_attempts(&self, email: &str) -> StoreFuture<'_, i64>;
-    /// Deletes the pending code (used up or dead). Returns whether one was deleted,
-    /// so that two replicas cannot both accept the same code.
-    fn delete_code(&self, email: &str, hash: &[u8]) -> StoreFuture<'_, bool>;
+    /// Writes the sign-in state of an address if it is still `replaces`
+    /// (same seed and mail time; `None`: no row yet). Returns false when
+    /// another request changed it first, so two replicas never both mail.
+    fn put_code(&self, c: &CodeRecord, replaces: Option<&CodeRecord>) -> StoreFuture<'_, bool>;
+    /// Counts one guess and returns the state after it, in one statement,
+    /// or `None` when no guess may be checked now (no live code, or the
+    /// backoff runs). From the `free`-th guess on, each one moves `next_try`
+    /// ahead by `delay` and doubles `delay` up to `max_delay`; counting and
+    /// deciding in one `UPDATE ... RETURNING` means concurrent guesses can
+    /// never be checked more often than that allows.
+    fn claim_attempt(&self, email: &str, now: i64, free: i64, max_delay: i64) -> StoreFuture<'_, Option<CodeRecord>>;
+    /// Deletes the sign-in state if its code is still `seed`. Returns whether
+    /// it was, so that two replicas cannot both accept the same code.
+    fn delete_code(&self, email: &str, seed: &[u8]) -> StoreFuture<'_, bool>;
     /// Creates the account if it does not exist; returns true when created.
     fn ensure_user(&self, email: &str, now: i64) -> StoreFuture<'_, bool>;
     /// Whether an account exists.
@@ -69,8 +76,17 @@ pub trait Store: Send + Sync {
     fn put_token(&self, t: &TokenRecord) -> StoreFuture<'_, ()>;
     /// A token by its hash and kind.
     fn get_token(&self, hash: &[u8], kind: &str) -> StoreFuture<'_, Option<TokenRecord>>;
-    /// Deletes a token and, for a refresh token, the access tokens of its device.
-    fn delete_token(&self, hash: &[u8]) -> StoreFuture<'_, bool>;
+    /// Marks a live refresh token spent and returns it; `None` when the
+    /// hash is not a live refresh token. Only one of concurrent callers wins.
+    fn spend_refresh(&self, hash: &[u8], now: i64) -> StoreFuture<'_, Option<TokenRecord>>;
+    /// Ends the session a token (of any kind, spent ones included) belongs
+    /// to: deletes every token of its device. Returns whether it was known.
+    fn revoke_session(&self, hash: &[u8]) -> StoreFuture<'_, bool>;
+    /// Records that `recipient` was invited to `content_id`; false when it
+    /// already was (each person is mailed once per content).
+    fn add_invitation(&self, content_id: &str, recipient: &str, now: i64) -> StoreFuture<'_, bool>;
+    /// Forgets an invitation that could not be mailed, so a later share may mail it.
+    fn remove_invitation(&self, content_id: &str, recipient: &str) -> StoreFuture<'_, ()>;
     /// Registers content unless the id is taken.
     fn insert_content(&self, c: &ContentRecord) -> StoreFuture<'_, InsertOutcome>;
     /// Registers several contents in one transaction (one commit for a

@@ -1,16 +1,27 @@
 //! Plain rows as the store reads and writes them.
 
-/// A pending one-time code: only its keyed hash is kept.
+/// The sign-in state of one address: its pending code and the backoff
+/// that spaces out guesses and mails. The code itself is derived from the
+/// seed with the server's code secret, so the same code can be mailed again
+/// without being stored (and a stolen database alone does not reveal it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRecord {
     /// Normalised address the code was sent to.
     pub email: String,
-    /// HMAC-SHA256 of the code under the server secret.
-    pub hash: Vec<u8>,
+    /// Random seed of the current code.
+    pub seed: Vec<u8>,
     /// Unix time after which the code is refused.
     pub expires_at: i64,
-    /// Failed attempts so far.
+    /// Guesses checked so far (right or wrong), across codes until a sign-in succeeds.
     pub attempts: i64,
+    /// Unix time before which no guess is checked.
+    pub next_try: i64,
+    /// Seconds the next guess after the free ones waits; doubles up to a cap.
+    pub delay: i64,
+    /// Code mails sent to the address, across codes until a sign-in succeeds.
+    pub sends: i64,
+    /// Unix time before which no code mail goes to the address.
+    pub next_send: i64,
 }
 
 /// A device: an RSA public key bound to a user.

@@ -1,6 +1,8 @@
 CREATE TABLE IF NOT EXISTS users (email TEXT PRIMARY KEY, created_at BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS codes (email TEXT PRIMARY KEY, hash BYTEA NOT NULL, expires_at BIGINT NOT NULL,
-    attempts BIGINT NOT NULL);
+DROP TABLE IF EXISTS codes;
+CREATE TABLE IF NOT EXISTS signin_codes (email TEXT PRIMARY KEY, seed BYTEA NOT NULL, expires_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL, next_try BIGINT NOT NULL, delay BIGINT NOT NULL, sends BIGINT NOT NULL,
+    next_send BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS rate (key TEXT NOT NULL, win BIGINT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (key, win));
 CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL,
     public_key BYTEA NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT NOT NULL);
@@ -18,3 +20,5 @@ CREATE TABLE IF NOT EXISTS audit (seq BIGSERIAL PRIMARY KEY, content_id TEXT NOT
     email TEXT NOT NULL, device_id TEXT NOT NULL, rights TEXT NOT NULL, result TEXT NOT NULL, reason TEXT NOT NULL,
     client_addr TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_content ON audit (content_id, seq);
+CREATE TABLE IF NOT EXISTS invitations (content_id TEXT NOT NULL, recipient TEXT NOT NULL, sent_at BIGINT NOT NULL,
+    PRIMARY KEY (content_id, recipient));

@@ -110,6 +110,35 @@ macro_rules! device_from_row {
     }};
 }
 
+macro_rules! code_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        CodeRecord {
+            email: r.try_get("email")?,
+            seed: r.try_get("seed")?,
+            expires_at: r.try_get("expires_at")?,
+            attempts: r.try_get("attempts")?,
+            next_try: r.try_get("next_try")?,
+            delay: r.try_get("delay")?,
+            sends: r.try_get("sends")?,
+            next_send: r.try_get("next_send")?,
+        }
+    }};
+}
+
+macro_rules! token_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        TokenRecord {
+            hash: r.try_get("hash")?,
+            kind: r.try_get("kind")?,
+            email: r.try_get("email")?,
+            device_id: r.try_get("device_id")?,
+            expires_at: r.try_get("expires_at")?,
+        }
+    }};
+}
+
 macro_rules! sql_store {
     ($t:ty) => {
         impl Store for $t {
@@ -133,63 +162,90 @@ macro_rules! sql_store {
                 })
             }
 
-            fn put_code(&self, c: &CodeRecord) -> StoreFuture<'_, ()> {
-                let c = c.clone();
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO codes (email, hash, expires_at, attempts) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (email) DO UPDATE SET hash = $2, expires_at = $3, attempts = $4",
-                    )
-                    .bind(&c.email)
-                    .bind(&c.hash)
-                    .bind(c.expires_at)
-                    .bind(c.attempts)
-                    .execute(&self.pool)
-                    .await?;
-                    Ok(())
-                })
-            }
-
             fn get_code(&self, email: &str) -> StoreFuture<'_, Option<CodeRecord>> {
                 let email = email.to_string();
                 Box::pin(async move {
-                    let r = sqlx::query("SELECT email, hash, expires_at, attempts FROM codes WHERE email = $1")
-                        .bind(&email)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    r.map(|r| {
-                        Ok(CodeRecord {
-                            email: r.try_get("email")?,
-                            hash: r.try_get("hash")?,
-                            expires_at: r.try_get("expires_at")?,
-                            attempts: r.try_get("attempts")?,
-                        })
-                    })
-                    .transpose()
-                })
-            }
-
-            fn bump_code_attempts(&self, email: &str) -> StoreFuture<'_, i64> {
-                let email = email.to_string();
-                Box::pin(async move {
-                    let r = sqlx::query("UPDATE codes SET attempts = attempts + 1 WHERE email = $1 RETURNING attempts")
+                    let r = sqlx::query("SELECT * FROM signin_codes WHERE email = $1")
                         .bind(&email)
                         .fetch_optional(&self.pool)
                         .await?;
                     Ok(match r {
-                        Some(r) => r.try_get("attempts")?,
-                        None => i64::MAX,
+                        Some(r) => Some(code_from_row!(r)),
+                        None => None,
                     })
                 })
             }
 
-            fn delete_code(&self, email: &str, hash: &[u8]) -> StoreFuture<'_, bool> {
-                let email = email.to_string();
-                let hash = hash.to_vec();
+            fn put_code(&self, c: &CodeRecord, replaces: Option<&CodeRecord>) -> StoreFuture<'_, bool> {
+                let c = c.clone();
+                let old = replaces.map(|o| (o.seed.clone(), o.next_send));
                 Box::pin(async move {
-                    let r = sqlx::query("DELETE FROM codes WHERE email = $1 AND hash = $2")
+                    let q = match &old {
+                        None => sqlx::query(
+                            "INSERT INTO signin_codes \
+                             (email, seed, expires_at, attempts, next_try, delay, sends, next_send) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (email) DO NOTHING",
+                        ),
+                        Some(_) => sqlx::query(
+                            "UPDATE signin_codes SET seed = $2, expires_at = $3, attempts = $4, next_try = $5, \
+                             delay = $6, sends = $7, next_send = $8 \
+                             WHERE email = $1 AND seed = $9 AND next_send = $10",
+                        ),
+                    };
+                    let mut q = q
+                        .bind(&c.email)
+                        .bind(&c.seed)
+                        .bind(c.expires_at)
+                        .bind(c.attempts)
+                        .bind(c.next_try)
+                        .bind(c.delay)
+                        .bind(c.sends)
+                        .bind(c.next_send);
+                    if let Some((seed, next_send)) = &old {
+                        q = q.bind(seed).bind(*next_send);
+                    }
+                    Ok(q.execute(&self.pool).await?.rows_affected() > 0)
+                })
+            }
+
+            fn claim_attempt(
+                &self,
+                email: &str,
+                now: i64,
+                free: i64,
+                max_delay: i64,
+            ) -> StoreFuture<'_, Option<CodeRecord>> {
+                let email = email.to_string();
+                Box::pin(async move {
+                    // Every SET expression reads the row as it was before
+                    // this statement, in both databases.
+                    let r = sqlx::query(
+                        "UPDATE signin_codes SET attempts = attempts + 1, \
+                         next_try = CASE WHEN attempts + 1 >= $3 THEN $2 + delay ELSE next_try END, \
+                         delay = CASE WHEN attempts + 1 < $3 THEN delay \
+                                      WHEN delay * 2 > $4 THEN $4 ELSE delay * 2 END \
+                         WHERE email = $1 AND expires_at > $2 AND next_try <= $2 RETURNING *",
+                    )
+                    .bind(&email)
+                    .bind(now)
+                    .bind(free)
+                    .bind(max_delay)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(match r {
+                        Some(r) => Some(code_from_row!(r)),
+                        None => None,
+                    })
+                })
+            }
+
+            fn delete_code(&self, email: &str, seed: &[u8]) -> StoreFuture<'_, bool> {
+                let email = email.to_string();
+                let seed = seed.to_vec();
+                Box::pin(async move {
+                    let r = sqlx::query("DELETE FROM signin_codes WHERE email = $1 AND seed = $2")
                         .bind(&email)
-                        .bind(&hash)
+                        .bind(&seed)
                         .execute(&self.pool)
                         .await?;
                     Ok(r.rows_affected() > 0)
@@ -339,27 +395,74 @@ macro_rules! sql_store {
                         .bind(&kind)
                         .fetch_optional(&self.pool)
                         .await?;
-                    r.map(|r| {
-                        Ok(TokenRecord {
-                            hash: r.try_get("hash")?,
-                            kind: r.try_get("kind")?,
-                            email: r.try_get("email")?,
-                            device_id: r.try_get("device_id")?,
-                            expires_at: r.try_get("expires_at")?,
-                        })
+                    Ok(match r {
+                        Some(r) => Some(token_from_row!(r)),
+                        None => None,
                     })
-                    .transpose()
                 })
             }
 
-            fn delete_token(&self, hash: &[u8]) -> StoreFuture<'_, bool> {
+            fn spend_refresh(&self, hash: &[u8], now: i64) -> StoreFuture<'_, Option<TokenRecord>> {
                 let hash = hash.to_vec();
                 Box::pin(async move {
-                    let r = sqlx::query("DELETE FROM tokens WHERE hash = $1")
-                        .bind(&hash)
+                    let r = sqlx::query(
+                        "UPDATE tokens SET kind = 'spent' WHERE hash = $1 AND kind = 'refresh' AND expires_at > $2 \
+                         RETURNING *",
+                    )
+                    .bind(&hash)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some(r) = r else { return Ok(None) };
+                    let t = token_from_row!(r);
+                    // The device's expired tokens are of no use any more.
+                    sqlx::query("DELETE FROM tokens WHERE device_id = $1 AND expires_at <= $2")
+                        .bind(&t.device_id)
+                        .bind(now)
                         .execute(&self.pool)
                         .await?;
+                    Ok(Some(t))
+                })
+            }
+
+            fn revoke_session(&self, hash: &[u8]) -> StoreFuture<'_, bool> {
+                let hash = hash.to_vec();
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "DELETE FROM tokens WHERE device_id IN (SELECT device_id FROM tokens WHERE hash = $1)",
+                    )
+                    .bind(&hash)
+                    .execute(&self.pool)
+                    .await?;
                     Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn add_invitation(&self, content_id: &str, recipient: &str, now: i64) -> StoreFuture<'_, bool> {
+                let (id, to) = (content_id.to_string(), recipient.to_string());
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO invitations (content_id, recipient, sent_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (content_id, recipient) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(&to)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn remove_invitation(&self, content_id: &str, recipient: &str) -> StoreFuture<'_, ()> {
+                let (id, to) = (content_id.to_string(), recipient.to_string());
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM invitations WHERE content_id = $1 AND recipient = $2")
+                        .bind(&id)
+                        .bind(&to)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
                 })
             }
 

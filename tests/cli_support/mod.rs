@@ -59,6 +59,8 @@ fn spawn(data: &Path, listen: &str, smtp_port: u16) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rights-server"))
         .args(server_args(data, listen, smtp_port))
         .env("RIGHTS_SERVER_LOG", "warn")
+        // Waits after wrong codes of 1 s, not 30, so tests can wait them out.
+        .env("RIGHTS_SERVER_SIGNIN_BACKOFF", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

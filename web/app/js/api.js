@@ -44,11 +44,15 @@ async function call(method, path, body, token) {
 }
 
 export class Session {
-  /** @param {() => string|undefined} refreshToken */
-  constructor(refreshToken) {
+  /** @param {() => Promise<string|undefined>} refreshToken the newest refresh token
+   * @param {(token: string) => Promise<void>} keep stores the one the server hands back */
+  constructor(refreshToken, keep) {
     this.refreshToken = refreshToken;
+    this.keep = keep;
     /** @type {string|undefined} */
     this.access = undefined;
+    /** @type {Promise<void>|undefined} */
+    this.renewing = undefined;
   }
 
   /** An authenticated call; one retry with a new access token on 401.
@@ -64,10 +68,25 @@ export class Session {
     }
   }
 
-  async renew() {
-    const token = this.refreshToken();
+  /** The server spends a refresh token on use and ends the session when a
+   * spent one comes back, so one exchange runs at a time: in this page
+   * (one shared promise) and across tabs (a Web Lock), each reading the
+   * newest stored token. */
+  renew() {
+    this.renewing ??= (navigator.locks
+      ? navigator.locks.request('rightsfs-refresh', () => this.exchange())
+      : this.exchange()
+    ).finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  async exchange() {
+    const token = await this.refreshToken();
     if (!token) throw new ApiError(401, 'signed_out', 'you are signed out');
     const r = await call('POST', '/v1/auth/refresh', { refresh_token: token });
+    if (r.refresh_token) await this.keep(r.refresh_token);
     this.access = r.access_token;
   }
 }

@@ -15,7 +15,14 @@ const VIEWS = ['signin', 'home', 'busy', 'doc', 'stop'];
 
 /** @type {import('./device.js').Device|undefined} */
 let current;
-const session = new Session(() => current?.refreshToken);
+const session = new Session(
+  async () => (current && (await device.load())?.refreshToken) || current?.refreshToken,
+  async (token) => {
+    if (!current) return;
+    current.refreshToken = token;
+    await device.save(current);
+  },
+);
 /** @type {{privateKey: CryptoKey, spki: Uint8Array}|undefined} */
 let pendingKey;
 let pendingEmail = '';
@@ -76,13 +83,13 @@ function signinMessage(e) {
   if (!(e instanceof ApiError)) return 'Something went wrong in this page; reload it and try again.';
   switch (e.code) {
     case 'invalid_code': {
+      const wait = /next try is possible in (\d+) s/.exec(e.message);
+      if (wait) return `That code is not right. Too many wrong codes: wait ${wait[1]} s before the next try (the code still works).`;
       const left = /\d+ tr(?:y|ies) left/.exec(e.message);
       return `That code is not right${left ? ` (${left[0]})` : ''}. Check the newest mail and type its 8 digits again, or ask for a new code.`;
     }
     case 'code_expired':
       return 'That code has expired. Ask for a new one.';
-    case 'code_locked':
-      return 'Too many wrong codes: this one no longer works. Ask for a new one.';
     case 'rate_limited':
       return `Too many attempts for now. ${e.message}`;
     default:
@@ -125,7 +132,7 @@ $('code-form').addEventListener('submit', async (ev) => {
     openLinked();
   } catch (e) {
     signinError(signinMessage(e));
-    if (e instanceof ApiError && (e.code === 'code_expired' || e.code === 'code_locked')) input.value = '';
+    if (e instanceof ApiError && e.code === 'code_expired') input.value = '';
   }
 });
 

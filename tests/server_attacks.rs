@@ -1,0 +1,220 @@
+//! Attacks on the licensing server from the network, each performed for
+//! real against the `rights-server` binary over loopback HTTP: guessing
+//! codes in a burst, locking a stranger out, replaying refresh tokens,
+//! using tokens after logout.
+
+mod server_support;
+
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+use server_support::{Server, Smtp, postgres_url, unique};
+
+fn setup(extra: &[&str]) -> (tempfile::TempDir, Smtp, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start();
+    let server = Server::start(dir.path(), &smtp, extra);
+    (dir, smtp, server)
+}
+
+/// A POST answered with its status, `Retry-After` (seconds) and JSON body.
+fn post(server: &Server, path: &str, body: &Value) -> (u16, Option<u64>, Value) {
+    let resp = server
+        .http
+        .post(format!("{}{path}", server.url))
+        .json(body)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().expect("Retry-After in seconds"));
+    let v = serde_json::from_slice(&resp.bytes().unwrap()).unwrap_or(Value::Null);
+    (status, retry, v)
+}
+
+fn device_key() -> String {
+    let d = rightsfs::crypto::DeviceKeyPair::generate().unwrap();
+    base64::engine::general_purpose::STANDARD.encode(d.public().to_der())
+}
+
+fn verify_body(email: &str, code: &str, der: &str) -> Value {
+    json!({"email": email, "code": code, "device_name": "laptop", "device_public_key": der})
+}
+
+/// Mails a code to `email` and reads it from the SMTP server.
+fn start(server: &Server, smtp: &Smtp, email: &str) -> String {
+    let seen = smtp.count();
+    let (s, _, v) = post(server, "/v1/auth/start", &json!({"email": email}));
+    assert_eq!(s, 202, "{v}");
+    smtp.code_for(email, seen)
+}
+
+fn sleep_secs(s: u64) {
+    std::thread::sleep(std::time::Duration::from_secs(s));
+}
+
+/// 40 wrong guesses at once: only the free ones are checked, the rest are
+/// refused with 429 and `Retry-After`, and the right code still works once
+/// the wait is over (a burst is throttled; nobody is locked out).
+fn burst_of_guesses(server: &Server, smtp: &Smtp, email: &str) {
+    let good = start(server, smtp, email);
+    let der = device_key();
+    let wrong: Vec<String> = (0..40u32)
+        .map(|i| format!("{:08}", (good.parse::<u32>().unwrap() + 1 + i) % 100_000_000))
+        .collect();
+    let answers: Vec<(u16, Option<u64>, Value)> = std::thread::scope(|s| {
+        let hs: Vec<_> = wrong
+            .iter()
+            .map(|w| s.spawn(|| post(server, "/v1/auth/verify", &verify_body(email, w, &der))))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = answers.iter().filter(|a| a.0 == 401).count();
+    let throttled: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert!(checked <= 5, "{checked} guesses were checked against a limit of 5");
+    assert_eq!(checked + throttled.len(), 40, "{answers:?}");
+    for (_, retry, v) in &throttled {
+        assert!(retry.is_some_and(|r| r >= 1), "429 without Retry-After: {v}");
+        assert_eq!(v["error"]["code"], "rate_limited", "{v}");
+    }
+    // Throttled, not locked out: once the wait is over, the code works.
+    let mut tries = 0;
+    loop {
+        let (s, retry, v) = post(server, "/v1/auth/verify", &verify_body(email, &good, &der));
+        if s == 200 {
+            break;
+        }
+        assert_eq!(s, 429, "{v}");
+        tries += 1;
+        assert!(tries < 4, "the right code never got through: {v}");
+        sleep_secs(retry.unwrap() + 1);
+    }
+}
+
+#[test]
+fn concurrent_code_guesses_are_counted_before_they_are_checked() {
+    let (_dir, smtp, server) = setup(&["--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    burst_of_guesses(&server, &smtp, "victim@example.com");
+}
+
+#[test]
+fn concurrent_code_guesses_are_counted_before_they_are_checked_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (_dir, smtp, server) = setup(&["--database", &url, "--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    burst_of_guesses(&server, &smtp, &format!("victim-{}@example.com", unique()));
+}
+
+/// A stranger asking for codes for someone else's address neither replaces
+/// the code the owner holds nor keeps the owner from signing in.
+fn stranger_cannot_lock_out(server: &Server, smtp: &Smtp, email: &str) {
+    let code = start(server, smtp, email);
+    let mut refused = 0;
+    for _ in 0..10 {
+        let (s, retry, v) = post(server, "/v1/auth/start", &json!({"email": email}));
+        assert!(s == 429 || s == 202, "{v}");
+        if s == 429 {
+            assert!(retry.is_some(), "{v}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "ten code requests in a row were all mailed");
+    // Wrong guesses by the stranger do not kill the code either.
+    let der = device_key();
+    let wrong = if code == "00000000" { "00000001" } else { "00000000" };
+    for _ in 0..3 {
+        assert_eq!(post(server, "/v1/auth/verify", &verify_body(email, wrong, &der)).0, 401);
+    }
+    // Once the mail backoff allows, a new request mails the same code again.
+    sleep_secs(2);
+    let again = start(server, smtp, email);
+    assert_eq!(again, code, "asking again must not replace a live code");
+    for mail in smtp.mails_to(email) {
+        assert!(mail.contains(&code), "a later mail carried another code");
+    }
+    let (s, _, v) = post(server, "/v1/auth/verify", &verify_body(email, &code, &der));
+    assert_eq!(s, 200, "{v}");
+}
+
+#[test]
+fn strangers_asking_for_codes_do_not_replace_or_lock_the_owners_code() {
+    let (_dir, smtp, server) = setup(&["--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    stranger_cannot_lock_out(&server, &smtp, "owner@example.com");
+}
+
+#[test]
+fn strangers_asking_for_codes_do_not_replace_or_lock_the_owners_code_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (_dir, smtp, server) = setup(&["--database", &url, "--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    stranger_cannot_lock_out(&server, &smtp, &format!("owner-{}@example.com", unique()));
+}
+
+/// Logout, device removal and refresh-token replay end a session at once.
+fn tokens_end(server: &Server, smtp: &Smtp, email: &str) {
+    // Logout: the access token dies with the session, not 15 minutes later.
+    let a = server.login(smtp, email, true);
+    assert_eq!(server.get("/v1/me", &a.access).0, 200);
+    assert_eq!(
+        server
+            .post("/v1/auth/logout", None, json!({"refresh_token": a.refresh}))
+            .0,
+        204
+    );
+    assert_eq!(
+        server.get("/v1/me", &a.access).0,
+        401,
+        "access token works after logout"
+    );
+    let (s, _, _) = post(server, "/v1/auth/refresh", &json!({"refresh_token": a.refresh}));
+    assert_eq!(s, 401);
+
+    // Rotation: each refresh hands out a new refresh token and spends the old.
+    let b = server.login(smtp, email, false);
+    let (s, _, r1) = post(server, "/v1/auth/refresh", &json!({"refresh_token": b.refresh}));
+    assert_eq!(s, 200, "{r1}");
+    let rt1 = r1["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, b.refresh);
+    let (s, _, r2) = post(server, "/v1/auth/refresh", &json!({"refresh_token": rt1}));
+    assert_eq!(s, 200, "{r2}");
+    let rt2 = r2["refresh_token"].as_str().unwrap().to_string();
+    let access2 = r2["access_token"].as_str().unwrap().to_string();
+    assert_eq!(server.get("/v1/me", &access2).0, 200);
+    // A thief replays the stolen (now spent) token: the whole session ends.
+    let (s, _, v) = post(server, "/v1/auth/refresh", &json!({"refresh_token": rt1}));
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(server.get("/v1/me", &access2).0, 401, "access survived a replay");
+    let (s, _, v) = post(server, "/v1/auth/refresh", &json!({"refresh_token": rt2}));
+    assert_eq!(s, 401, "the newest refresh token survived a replay: {v}");
+    assert_eq!(server.get("/v1/me", &b.access).0, 401);
+
+    // Device removal: that device's tokens die at once, the others live.
+    let c = server.login(smtp, email, false);
+    let d = server.login(smtp, email, false);
+    let (s, _) = server.call(
+        Method::DELETE,
+        &format!("/v1/devices/{}", d.device_id),
+        Some(&c.access),
+        None,
+    );
+    assert_eq!(s, 204);
+    assert_eq!(server.get("/v1/me", &d.access).0, 401);
+    assert_eq!(
+        post(server, "/v1/auth/refresh", &json!({"refresh_token": d.refresh})).0,
+        401
+    );
+    assert_eq!(server.get("/v1/me", &c.access).0, 200);
+}
+
+#[test]
+fn logout_device_removal_and_refresh_replay_end_sessions_at_once() {
+    let (_dir, smtp, server) = setup(&["--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    tokens_end(&server, &smtp, "tokens@example.com");
+}
+
+#[test]
+fn logout_device_removal_and_refresh_replay_end_sessions_at_once_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (_dir, smtp, server) = setup(&["--database", &url, "--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    tokens_end(&server, &smtp, &format!("tokens-{}@example.com", unique()));
+}
