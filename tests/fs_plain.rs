@@ -40,6 +40,12 @@ fn a_protected_file_swapped_for_a_plain_one_is_never_written_in_plaintext() {
     assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
     assert_eq!(std::fs::read(src.join("notes.txt")).unwrap(), b"decoy");
 
+    let status: serde_json::Value = serde_json::from_str(user.ok(&["--json", "status"]).trim()).unwrap();
+    let plain = &status["mounts"][0]["plain_files"];
+    assert!(
+        plain.as_array().is_some_and(|a| a.iter().any(|v| v == "notes.txt")),
+        "rights status does not report the plain file: {status}"
+    );
     let log = mount_log(&user);
     let name = src.join("notes.txt").display().to_string();
     assert!(

@@ -40,6 +40,12 @@ fn only_a_policy_file_this_device_signed_sets_new_files_grants() {
             .any(|l| l.contains("ignoring a folder policy file") && l.contains(".rights-policy")),
         "no warning about the planted file:\n{log}"
     );
+    let status: serde_json::Value = serde_json::from_str(user.ok(&["--json", "status"]).trim()).unwrap();
+    let ignored = status["mounts"][0]["ignored_policies"].to_string();
+    assert!(
+        ignored.contains(".rights-policy") && ignored.contains("not signed"),
+        "{status}"
+    );
     let shown = user.run(&["policy", "show", src.to_str().unwrap()]);
     assert!(!shown.status.success(), "policy show accepts the planted file");
 

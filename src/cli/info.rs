@@ -275,6 +275,31 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
             };
             println!("    recovered after a crash: {} ({what})", output::field(r, &["file"]));
         }
+        let plain: Vec<&str> = m["plain_files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        if !plain.is_empty() {
+            println!(
+                "    plain (unprotected) files: {} ({}{}); the mount shows them read-only",
+                output::field(m, &["plain_file_count"]),
+                plain.join(", "),
+                if m["plain_file_count"].as_u64() > Some(plain.len() as u64) {
+                    ", ..."
+                } else {
+                    ""
+                }
+            );
+        }
+        for p in m["ignored_policies"].as_array().into_iter().flatten() {
+            println!(
+                "    ignored policy file: {} ({})",
+                output::field(p, &["file"]),
+                output::field(p, &["reason"])
+            );
+        }
     }
     println!("pending registrations: {}", pending.len());
     for p in &pending {

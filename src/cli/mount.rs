@@ -275,15 +275,82 @@ pub fn unmount_all(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// The mounts for `rights status`.
 pub fn status_json(ctx: &Ctx) -> Vec<serde_json::Value> {
+    let me = ctx.config.me().ok().cloned();
+    let signer = crate::client::device_key(&ctx.keystore)
+        .ok()
+        .map(|k| k.public().to_der());
     crate::fs::list(&ctx.paths.mounts_dir())
         .into_iter()
         .map(|r| {
+            let found = SourceFindings::walk(&r.source, me.as_ref(), signer.as_deref());
             serde_json::json!({
                 "source": r.source, "mountpoint": r.mountpoint, "pid": r.pid,
                 "alive": r.alive(), "log": r.log,
                 "started": crate::policy::format_time(r.started),
                 "recovered": r.recovered,
+                "plain_files": found.plain, "plain_file_count": found.plain_count,
+                "ignored_policies": found.ignored,
             })
         })
         .collect()
+}
+
+/// What a mount's source folder holds that the mount will not treat as
+/// the user's: plain (unprotected) files, which it shows read-only, and
+/// policy files it ignores (unsigned, or not signed on this device).
+#[derive(Default)]
+struct SourceFindings {
+    /// Up to [`SHOWN`] plain files, relative to the source.
+    plain: Vec<String>,
+    plain_count: usize,
+    /// `{file, reason}` of each ignored policy file.
+    ignored: Vec<serde_json::Value>,
+}
+
+/// Plain files listed by name (the rest are counted).
+const SHOWN: usize = 20;
+/// Entries visited at most, so that status stays quick on a huge folder.
+const VISIT: usize = 100_000;
+
+impl SourceFindings {
+    fn walk(src: &Path, me: Option<&crate::policy::Email>, signer: Option<&[u8]>) -> Self {
+        let mut found = Self::default();
+        let mut stack = vec![src.to_path_buf()];
+        let mut visited = 0usize;
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                visited += 1;
+                if visited > VISIT {
+                    return found;
+                }
+                let (path, name) = (e.path(), e.file_name());
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
+                    if !(dir == src && name == crate::fs::STATE_DIR) {
+                        stack.push(path);
+                    }
+                } else if name == crate::fs::POLICY_FILE {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let verdict = crate::policy::FolderPolicy::parse(&text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|p| match (me, signer) {
+                            (Some(me), Some(key)) => p.verify(me, key).map_err(|e| e.to_string()),
+                            _ => Err("this device's key is not at hand to check it".to_string()),
+                        });
+                    if let Err(reason) = verdict {
+                        found
+                            .ignored
+                            .push(serde_json::json!({ "file": path, "reason": reason }));
+                    }
+                } else if ft.is_file() && !name.to_string_lossy().ends_with(crate::format::SUFFIX) {
+                    found.plain_count += 1;
+                    if found.plain.len() < SHOWN {
+                        let rel = path.strip_prefix(src).unwrap_or(&path);
+                        found.plain.push(rel.display().to_string());
+                    }
+                }
+            }
+        }
+        found
+    }
 }
