@@ -31,4 +31,7 @@ pub use linger::DEFAULT_WINDOW as DEFAULT_BUSY_POLL;
 pub use memory::limit_arenas;
 pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};
 pub use names::{POLICY_FILE, STATE_DIR};
-pub use registry::{MountRecord, RecoveryNote, detach, find, is_mounted, list, pid_alive, unmount, unmount_all};
+pub use registry::{
+    DetachError, MountRecord, RecoveryNote, UnmountError, detach, find, is_mounted, list, pid_alive, unmount,
+    unmount_all,
+};

@@ -193,25 +193,72 @@ fn unescape(s: &str) -> String {
         .replace("\\134", "\\")
 }
 
+/// Why a mount could not be undone.
+#[derive(Debug, thiserror::Error)]
+pub enum UnmountError {
+    /// Neither mounted nor recorded.
+    #[error("{} is not a rightsfs mount", .0.display())]
+    NotMounted(PathBuf),
+    /// A program holds a file or folder open there.
+    #[error(
+        "{} is busy (a program has a file open there): close it, or run `rights unmount --force {}`",
+        .0.display(),
+        .0.display()
+    )]
+    Busy(PathBuf),
+    /// The system refused for another reason.
+    #[error("unmounting {} failed: {source}", mountpoint.display())]
+    Failed {
+        /// The mount point.
+        mountpoint: PathBuf,
+        /// What the system said.
+        source: DetachError,
+    },
+}
+
+/// Why detaching a FUSE mount failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DetachError {
+    /// `fusermount3` refused; its message.
+    #[error("{0}")]
+    Fusermount(String),
+    /// `umount2` failed (`fusermount3` is not installed).
+    #[error("{0} (and fusermount3 is missing: install the fuse3 package)")]
+    Umount(#[source] std::io::Error),
+    /// The path cannot be passed to the system (it holds a NUL byte).
+    #[error("the mount point's path holds a NUL byte")]
+    BadPath,
+}
+
+impl DetachError {
+    /// Whether the mount is in use, which a lazy detach would get past.
+    fn is_busy(&self) -> bool {
+        match self {
+            Self::Fusermount(msg) => msg.contains("busy"),
+            Self::Umount(e) => e.raw_os_error() == Some(libc::EBUSY),
+            Self::BadPath => false,
+        }
+    }
+}
+
 /// Unmounts `mountpoint` and waits (up to `wait`) for its daemon to commit
 /// and exit. `force` detaches a busy or dead mount (lazy unmount) and stops
 /// a daemon that does not exit.
-pub fn unmount(dir: &Path, mountpoint: &Path, force: bool, wait: std::time::Duration) -> Result<(), String> {
+pub fn unmount(dir: &Path, mountpoint: &Path, force: bool, wait: std::time::Duration) -> Result<(), UnmountError> {
     let rec = find(dir, mountpoint);
     if !is_mounted(mountpoint) && rec.is_none() {
-        return Err(format!("{} is not a rightsfs mount", mountpoint.display()));
+        return Err(UnmountError::NotMounted(mountpoint.to_path_buf()));
     }
     if is_mounted(mountpoint)
-        && let Err(msg) = detach(mountpoint, force)
+        && let Err(e) = detach(mountpoint, force)
     {
-        if msg.contains("busy") {
-            return Err(format!(
-                "{} is busy (a program has a file open there): close it, or run `rights unmount --force {}`",
-                mountpoint.display(),
-                mountpoint.display()
-            ));
+        if e.is_busy() {
+            return Err(UnmountError::Busy(mountpoint.to_path_buf()));
         }
-        return Err(format!("unmounting {} failed: {msg}", mountpoint.display()));
+        return Err(UnmountError::Failed {
+            mountpoint: mountpoint.to_path_buf(),
+            source: e,
+        });
     }
     if let Some(rec) = rec {
         let until = std::time::Instant::now() + wait;
@@ -229,7 +276,7 @@ pub fn unmount(dir: &Path, mountpoint: &Path, force: bool, wait: std::time::Dura
 
 /// Unmounts every mount in the registry (logout); returns the mount points
 /// that could not be unmounted with why.
-pub fn unmount_all(dir: &Path) -> Vec<(PathBuf, String)> {
+pub fn unmount_all(dir: &Path) -> Vec<(PathBuf, UnmountError)> {
     let mut failed = Vec::new();
     for rec in list(dir) {
         let r = unmount(dir, &rec.mountpoint, false, std::time::Duration::from_secs(10))
@@ -243,24 +290,46 @@ pub fn unmount_all(dir: &Path) -> Vec<(PathBuf, String)> {
 
 /// Detaches the FUSE mount at `mountpoint` (`lazy`: even if busy), through
 /// `fusermount3`, or `umount2` when that is missing and we are root.
-pub fn detach(mountpoint: &Path, lazy: bool) -> Result<(), String> {
+pub fn detach(mountpoint: &Path, lazy: bool) -> Result<(), DetachError> {
     let mut cmd = std::process::Command::new("fusermount3");
     cmd.arg(if lazy { "-uz" } else { "-u" }).arg(mountpoint);
     match cmd.output() {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+        Ok(o) => Err(DetachError::Fusermount(
+            String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        )),
         Err(_) => {
-            let c = std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+            let c =
+                std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes()).map_err(|_| DetachError::BadPath)?;
             let flags = if lazy { libc::MNT_DETACH } else { 0 };
             // SAFETY: valid C string; plain syscall.
             if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
                 Ok(())
             } else {
-                Err(format!(
-                    "{} (and fusermount3 is missing: install the fuse3 package)",
-                    std::io::Error::last_os_error()
-                ))
+                Err(DetachError::Umount(std::io::Error::last_os_error()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DetachError, UnmountError, unmount};
+
+    #[test]
+    fn busy_is_told_apart_by_errno_or_fusermount_message() {
+        let fusermount = "fusermount3: failed to unmount /m: Device or resource busy";
+        assert!(DetachError::Fusermount(fusermount.into()).is_busy());
+        assert!(DetachError::Umount(std::io::Error::from_raw_os_error(libc::EBUSY)).is_busy());
+        assert!(!DetachError::Umount(std::io::Error::from_raw_os_error(libc::EPERM)).is_busy());
+        assert!(!DetachError::Fusermount("fusermount3: entry for /m not found".into()).is_busy());
+    }
+
+    #[test]
+    fn a_folder_that_is_no_mount_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = unmount(dir.path(), dir.path(), false, std::time::Duration::ZERO).unwrap_err();
+        assert!(matches!(e, UnmountError::NotMounted(_)), "{e}");
+        assert!(e.to_string().ends_with("is not a rightsfs mount"), "{e}");
     }
 }
