@@ -11,9 +11,14 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use rightsfs::crypto::{ContentKey, DeviceKeyPair, ServerKemSecret, sha256};
-use rightsfs::format::{FileHeader, FormatError, ProtectedFile, read_header};
-use rightsfs::policy::{ContentId, Email, Grant, Policy, PublishingLicence, PublishingLicenceBody};
+use rightsfs::crypto::{
+    ContentKey, DeviceKeyPair, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WriterKey, sha256,
+};
+use rightsfs::format::{FileHeader, FormatError, Fresh, ProtectedFile, Writer, read_header};
+use rightsfs::policy::{
+    ContentId, DeviceCertificate, EditCertificate, Email, Grant, Policy, PublishingLicence, PublishingLicenceBody,
+    Rights, now,
+};
 
 /// Fixed inputs, so that regeneration changes only what is random by design
 /// (block nonces, the wrap's ephemeral key, the RSA-PSS salt).
@@ -38,6 +43,12 @@ struct Keys {
     server_x25519_secret: String,
     /// The server's X25519 public key, hex.
     server_x25519_public: String,
+    /// The server's Ed25519 secret (signs the writers' certificates), hex.
+    #[serde(default)]
+    server_ed25519_secret: String,
+    /// Its public key, hex: what a reader checks writer records against.
+    #[serde(default)]
+    server_ed25519_public: String,
 }
 
 /// The error a damaged vector must give, and when.
@@ -52,6 +63,9 @@ struct ExpectedError {
     /// Block index named by the error, if it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     index: Option<u64>,
+    /// The writer the error names, if it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    writer: Option<String>,
 }
 
 /// One vector's sidecar (`NAME.json` beside `NAME.rights`).
@@ -81,6 +95,10 @@ struct Vector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     plaintext_hex: Option<String>,
     plaintext_sha256: String,
+    /// Intact vectors: the account whose writer record signs the current
+    /// version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    written_by: Option<String>,
     /// For a damaged vector: the intact vector it was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     derived_from: Option<String>,
@@ -104,6 +122,11 @@ fn kind(e: &FormatError) -> &'static str {
         FormatError::BlockCorrupt { .. } => "BlockCorrupt",
         FormatError::BlockMoved { .. } => "BlockMoved",
         FormatError::StaleBlock => "StaleBlock",
+        FormatError::WriterUnsigned => "WriterUnsigned",
+        FormatError::WriterRecordMalformed(_) => "WriterRecordMalformed",
+        FormatError::WriterCertificate { .. } => "WriterCertificate",
+        FormatError::WriterSignatureInvalid { .. } => "WriterSignatureInvalid",
+        FormatError::WriterNotAllowed { .. } => "WriterNotAllowed",
         FormatError::KeyWornOut => "KeyWornOut",
         FormatError::TooLarge => "TooLarge",
     }
@@ -114,6 +137,25 @@ fn error_index(e: &FormatError) -> Option<u64> {
         FormatError::BlockCorrupt { index } | FormatError::BlockMoved { index, .. } => Some(*index),
         _ => None,
     }
+}
+
+fn error_writer(e: &FormatError) -> Option<String> {
+    match e {
+        FormatError::WriterCertificate { writer }
+        | FormatError::WriterSignatureInvalid { writer }
+        | FormatError::WriterNotAllowed { writer, .. } => Some(writer.clone()),
+        _ => None,
+    }
+}
+
+/// The key every reader here checks writers against.
+fn trust() -> ServerVerifyingKey {
+    ServerVerifyingKey(unhex(&load_keys().server_ed25519_public))
+}
+
+/// Opens a vector as a reader that checks writers.
+fn open_vector(name: &str, cek: &ContentKey) -> Result<ProtectedFile, FormatError> {
+    ProtectedFile::open_verified(open_ro(name), cek, &trust())
 }
 
 fn unhex<const N: usize>(s: &str) -> [u8; N] {
@@ -195,8 +237,14 @@ fn check_intact(v: &Vector) {
     let h = read_header(&file).unwrap();
     assert_eq!(h.plaintext_len(v.file_size).unwrap(), v.plaintext_len, "keyless length");
     let cek = ContentKey::from_bytes(unhex(&v.content_key));
-    let pf = ProtectedFile::open(file, &cek).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+    let pf = ProtectedFile::open_verified(file, &cek, &trust()).unwrap_or_else(|e| panic!("{}: {e}", v.file));
     assert_eq!(pf.len(), v.plaintext_len);
+    assert_eq!(
+        pf.written_by().map(|w| w.account.to_string()),
+        v.written_by,
+        "{}",
+        v.file
+    );
     let plain = read_all(&pf).unwrap_or_else(|e| panic!("{}: {e}", v.file));
     assert_eq!(hex::encode(sha256(&plain)), v.plaintext_sha256, "{}", v.file);
     if let Some(x) = &v.plaintext_hex {
@@ -212,9 +260,9 @@ fn check_intact(v: &Vector) {
 fn check_damaged(v: &Vector, want: &ExpectedError, all: &[Vector]) {
     let cek = ContentKey::from_bytes(unhex(&v.content_key));
     let got = match want.stage.as_str() {
-        "open" => ProtectedFile::open(open_ro(&v.file), &cek).expect_err(&v.file),
+        "open" => open_vector(&v.file, &cek).expect_err(&v.file),
         "read" => {
-            let pf = ProtectedFile::open(open_ro(&v.file), &cek).unwrap_or_else(|e| panic!("{}: {e}", v.file));
+            let pf = open_vector(&v.file, &cek).unwrap_or_else(|e| panic!("{}: {e}", v.file));
             let err = read_all(&pf).expect_err(&v.file);
             // Blocks other than the damaged one still read, and match the
             // intact vector this one was made from.
@@ -240,6 +288,7 @@ fn check_damaged(v: &Vector, want: &ExpectedError, all: &[Vector]) {
     };
     assert_eq!(kind(&got), want.kind, "{}: got {got}", v.file);
     assert_eq!(error_index(&got), want.index, "{}: got {got}", v.file);
+    assert_eq!(error_writer(&got), want.writer, "{}: got {got}", v.file);
 }
 
 #[test]
@@ -344,6 +393,40 @@ fn plaintext(len: usize) -> Vec<u8> {
     line.iter().copied().cycle().take(len).collect()
 }
 
+/// The vectors' signers: the server's certificate key and the writers.
+struct Signers {
+    server: ServerSigningKey,
+}
+
+impl Signers {
+    /// A writer for `account`, certified by the server, with an edit
+    /// certificate of `rights` for `content` valid from `from` to `until`
+    /// (seconds from now) when given.
+    fn writer(&self, account: &str, edit: Option<(ContentId, &str, i64, i64)>) -> Writer {
+        let key = WriterKey::generate();
+        let account = Email::parse(account).unwrap();
+        let device = DeviceCertificate {
+            account: account.clone(),
+            device_id: format!("{}-laptop", account.as_str().split('@').next().unwrap()),
+            key: key.public(),
+            issued_at: now() - 86_400,
+        }
+        .sign(&self.server);
+        let edit = edit.map(|(content_id, rights, from, until)| {
+            EditCertificate {
+                content_id,
+                account,
+                key: key.public(),
+                rights: Rights::parse(rights).unwrap(),
+                issued_at: now() + from,
+                not_after: now() + until,
+            }
+            .sign(&self.server)
+        });
+        Writer::new(key, device, edit).unwrap()
+    }
+}
+
 fn load_or_make_keys() -> (Keys, DeviceKeyPair, ServerKemSecret) {
     let path = dir().join(KEYS_FILE);
     let device = if path.is_file() {
@@ -358,6 +441,12 @@ fn load_or_make_keys() -> (Keys, DeviceKeyPair, ServerKemSecret) {
         owner_device_spki_der: hex::encode(device.public().to_der()),
         server_x25519_secret: hex::encode(server.to_bytes().as_slice()),
         server_x25519_public: hex::encode(server.public().0),
+        server_ed25519_secret: hex::encode(fixed("server", "ed25519 secret")),
+        server_ed25519_public: hex::encode(
+            ServerSigningKey::from_bytes(fixed("server", "ed25519 secret"))
+                .verifying_key()
+                .0,
+        ),
     };
     (keys, device, server)
 }
@@ -384,6 +473,7 @@ fn make_intact(
     licence_version: u8,
     device: &DeviceKeyPair,
     server: &ServerKemSecret,
+    signers: &Signers,
 ) -> Vector {
     let cek = ContentKey::from_bytes(fixed(name, "content key"));
     let id = ContentId(fixed(name, "content id")[..16].try_into().unwrap());
@@ -405,7 +495,9 @@ fn make_intact(
     let file_name = format!("{name}.rights");
     let path = dir().join(&file_name);
     let plain = plaintext(len);
-    let mut pf = ProtectedFile::create(rw(&path), header.clone(), &cek).unwrap();
+    let owner = signers.writer(OWNER, None);
+    let mut pf =
+        ProtectedFile::create_from(rw(&path), Fresh::signed(header.clone(), &cek, Some(owner)).unwrap()).unwrap();
     // Several writes and commits, so that both state slots hold records.
     for (i, part) in plain.chunks(512).enumerate() {
         pf.write_at(part, (i * 512) as u64).unwrap();
@@ -433,6 +525,7 @@ fn make_intact(
         plaintext_len: len as u64,
         plaintext_hex: (len <= HEX_MAX).then(|| hex::encode(&plain)),
         plaintext_sha256: hex::encode(sha256(&plain)),
+        written_by: Some(OWNER.into()),
         derived_from: None,
         expect_error: None,
     }
@@ -440,6 +533,15 @@ fn make_intact(
 
 /// Writes `bytes` as damaged vector `name`, made from `src`.
 fn make_damaged(src: &Vector, name: &str, bytes: &[u8], description: &str, want: ExpectedError) -> Vector {
+    Vector {
+        expect_error: Some(want),
+        ..derived(src, name, bytes, description)
+    }
+}
+
+/// Writes `bytes` as vector `name`, made from `src`, whose plaintext it
+/// does not state.
+fn derived(src: &Vector, name: &str, bytes: &[u8], description: &str) -> Vector {
     let file_name = format!("{name}.rights");
     std::fs::write(dir().join(&file_name), bytes).unwrap();
     Vector {
@@ -460,12 +562,13 @@ fn make_damaged(src: &Vector, name: &str, bytes: &[u8], description: &str, want:
         plaintext_len: src.plaintext_len,
         plaintext_hex: None,
         plaintext_sha256: src.plaintext_sha256.clone(),
+        written_by: None,
         derived_from: Some(src.file.clone()),
-        expect_error: Some(want),
+        expect_error: None,
     }
 }
 
-fn damaged_vectors(src: &Vector) -> Vec<Vector> {
+fn damaged_vectors(src: &Vector, signers: &Signers) -> Vec<Vector> {
     let clean = std::fs::read(dir().join(&src.file)).unwrap();
     let stride = src.block_size as usize + 28;
     let block = |i: usize| src.data_offset as usize + i * stride;
@@ -473,6 +576,7 @@ fn damaged_vectors(src: &Vector) -> Vec<Vector> {
         kind: kind.into(),
         stage: stage.into(),
         index,
+        writer: None,
     };
     let mut out = Vec::new();
 
@@ -510,7 +614,9 @@ fn damaged_vectors(src: &Vector) -> Vec<Vector> {
     let scratch = dir().join("bad-replayed-block.rights");
     std::fs::write(&scratch, &clean).unwrap();
     let cek = ContentKey::from_bytes(unhex(&src.content_key));
-    let mut pf = ProtectedFile::open(rw_keep(&scratch), &cek).unwrap();
+    let mut pf = ProtectedFile::open(rw_keep(&scratch), &cek)
+        .unwrap()
+        .with_writer(signers.writer(OWNER, None));
     pf.write_at(b"a newer version of block one", 600).unwrap();
     pf.sync().unwrap();
     drop(pf);
@@ -523,7 +629,77 @@ fn damaged_vectors(src: &Vector) -> Vec<Vector> {
         "Block 1 rewritten and committed, then its older version put back: every block authenticates, but the state's block commitment does not match.",
         err("StaleBlock", "open", None),
     ));
+
+    // Versions saved by others than the owner, each from the owner's file.
+    let id = ContentId::from_hex(&src.content_id).unwrap();
+    let edits = [
+        (
+            "bad-edit-by-viewer",
+            signers.writer("carol@example.com", Some((id, "view", -60, 3600))),
+            "carol@example.com",
+            "A view-only recipient (carol, certified by the server, holding a certificate that grants only view) rewrote the file with the content key and signed the new state with her own writer key: every block and the state authenticate, the writer record does not allow the writer.",
+        ),
+        (
+            "bad-edit-expired-certificate",
+            signers.writer("bob@example.com", Some((id, "view,edit", -7200, -3600))),
+            "bob@example.com",
+            "An editor (bob) signed a new version after his edit certificate's not-after time: refused, naming him.",
+        ),
+    ];
+    for (name, writer, who, description) in edits {
+        let scratch = dir().join(format!("{name}.rights"));
+        std::fs::write(&scratch, &clean).unwrap();
+        let mut pf = ProtectedFile::open(rw_keep(&scratch), &cek)
+            .unwrap()
+            .with_writer(writer);
+        pf.write_at(b"a version its writer may not save", 0).unwrap();
+        pf.sync().unwrap();
+        drop(pf);
+        let bytes = std::fs::read(&scratch).unwrap();
+        out.push(make_damaged(
+            src,
+            name,
+            &bytes,
+            description,
+            ExpectedError {
+                writer: Some(who.into()),
+                ..err("WriterNotAllowed", "open", None)
+            },
+        ));
+    }
     out
+}
+
+/// An intact vector: the owner's file, then a version saved by an editor.
+fn edited_vector(src: &Vector, signers: &Signers) -> Vector {
+    let name = "edited-by-editor";
+    let path = dir().join(format!("{name}.rights"));
+    std::fs::copy(dir().join(&src.file), &path).unwrap();
+    let cek = ContentKey::from_bytes(unhex(&src.content_key));
+    let id = ContentId::from_hex(&src.content_id).unwrap();
+    let bob = signers.writer("bob@example.com", Some((id, "view,edit", -60, 30 * 86_400)));
+    let mut pf = ProtectedFile::open(rw_keep(&path), &cek).unwrap().with_writer(bob);
+    let plain = plaintext(src.plaintext_len as usize + 300);
+    let edit = b"EDITED BY BOB ";
+    pf.write_at(&plain, 0).unwrap();
+    pf.write_at(edit, 512).unwrap();
+    pf.sync().unwrap();
+    drop(pf);
+    let mut plain = plain;
+    plain[512..512 + edit.len()].copy_from_slice(edit);
+    let bytes = std::fs::read(&path).unwrap();
+    Vector {
+        plaintext_len: plain.len() as u64,
+        plaintext_hex: Some(hex::encode(&plain)),
+        plaintext_sha256: hex::encode(sha256(&plain)),
+        written_by: Some("bob@example.com".into()),
+        ..derived(
+            src,
+            name,
+            &bytes,
+            "two-and-a-half-blocks saved again by bob, who holds edit: 300 bytes appended and block 1 changed. His writer record carries his device certificate, his edit certificate for this content and his signature.",
+        )
+    }
 }
 
 fn rw_keep(path: &Path) -> File {
@@ -536,12 +712,18 @@ fn regenerate_vectors() {
     std::fs::create_dir_all(dir()).unwrap();
     let (keys, device, server) = load_or_make_keys();
     write_json(KEYS_FILE, &keys);
+    let signers = Signers {
+        server: ServerSigningKey::from_bytes(unhex(&keys.server_ed25519_secret)),
+    };
     let all = INTACT.iter().map(|v| (v, 1)).chain(INTACT_V2.iter().map(|v| (v, 2)));
     for (&vector, version) in all {
         let name = vector.0;
-        let v = make_intact(vector, version, &device, &server);
+        let v = make_intact(vector, version, &device, &server, &signers);
         if name == "two-and-a-half-blocks" {
-            for d in damaged_vectors(&v) {
+            for d in damaged_vectors(&v, &signers)
+                .into_iter()
+                .chain([edited_vector(&v, &signers)])
+            {
                 write_json(&d.file.replace(".rights", ".json"), &d);
             }
         }
@@ -601,7 +783,7 @@ proptest! {
         }
         let _ = FileHeader::parse(bytes.clone());
         let (_t, f) = scratch_with(&bytes);
-        let outcome = ProtectedFile::open(f, &cek).and_then(|pf| read_all(&pf));
+        let outcome = ProtectedFile::open_verified(f, &cek, &trust()).and_then(|pf| read_all(&pf));
         if bytes == clean {
             prop_assert_eq!(outcome.unwrap(), plain);
         } else {

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use super::CryptoError;
 use super::aead::ContentKey;
 use super::delegated::DelegatedSigner;
+use super::writer::WriterKey;
 
 const RSA_BITS: usize = 2048;
 
@@ -109,6 +110,18 @@ impl DeviceKeyPair {
     /// Opens what [`seal_local`](Self::seal_local) sealed with the same `aad`.
     pub fn open_local(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         super::aead::open_small(self.local_key(), aad, sealed).map(Zeroizing::new)
+    }
+
+    /// This device's writer key (see `crypto::writer`): derived from the
+    /// device key, so every process of the device signs as the same writer
+    /// and the server certifies it once.
+    pub fn writer_key(&self) -> WriterKey {
+        let der = self.to_pkcs8_der().expect("an RSA private key always encodes");
+        WriterKey::from_secret(&super::hash::derive_key(
+            &der,
+            b"rightsfs device",
+            b"writer signing key v1",
+        ))
     }
 
     fn local_key(&self) -> &[u8; 32] {

@@ -11,6 +11,7 @@ mod hash;
 mod passphrase;
 mod reuse;
 mod server;
+mod writer;
 
 pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, open_small, seal_small};
 pub use delegated::{DELEGATED_SIGNATURE_LEN, DelegatedSigner};
@@ -23,6 +24,7 @@ pub use server::{
     SERVER_SIGNATURE_LEN, ServerKemPublic, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WRAPPED_KEY_LEN,
     WrappedKey,
 };
+pub use writer::{WRITER_KEY_LEN, WRITER_SIGNATURE_LEN, WriterKey, verify_writer};
 
 /// Why a cryptographic operation failed. Deliberately coarse: callers learn
 /// *that* authentication failed, never *where* inside the primitive.

@@ -15,7 +15,7 @@ pub enum FormatError {
     NotProtected,
     /// A format version this build does not read.
     #[error(
-        "protected-file format version {0} is not supported by this version of rightsfs (it reads version 1); upgrade rightsfs"
+        "protected-file format version {0} is not supported by this version of rightsfs (it reads version 2); upgrade rightsfs"
     )]
     UnsupportedVersion(u16),
     /// The file ends inside its header.
@@ -67,6 +67,36 @@ pub enum FormatError {
     /// commits to: an older version of a block was put back.
     #[error("a block was replaced by an older version of itself (replay)")]
     StaleBlock,
+    /// The current version carries no writer record.
+    #[error("a version of this file is not signed by its writer, so who wrote it cannot be checked")]
+    WriterUnsigned,
+    /// The writer record does not decode.
+    #[error("the writer record is malformed: {0}")]
+    WriterRecordMalformed(&'static str),
+    /// The writer's device certificate is not the server's.
+    #[error(
+        "a version of this file claims to be saved by {writer}, but its device certificate is not signed by this file's server"
+    )]
+    WriterCertificate {
+        /// Who the certificate claims.
+        writer: String,
+    },
+    /// The writer's signature does not match this version.
+    #[error(
+        "a version of this file claims to be saved by {writer}, but its signature does not match it (it was altered or forged)"
+    )]
+    WriterSignatureInvalid {
+        /// Who the certified key belongs to.
+        writer: String,
+    },
+    /// A certified writer without the right to edit signed this version.
+    #[error("this file was changed by {writer}, who may not edit it: {reason}")]
+    WriterNotAllowed {
+        /// The writer's account.
+        writer: String,
+        /// Which check failed.
+        reason: String,
+    },
     /// The key reached its safe number of encryptions.
     #[error("this file's key has sealed 2^32 blocks; re-protect the file to get a fresh key")]
     KeyWornOut,

@@ -4,6 +4,7 @@ use super::FormatError;
 use super::header::{FileHeader, SLOT_LEN};
 use super::keys::FileKeys;
 use super::state::{DURABLE, State};
+use super::writer::{Writer, compose_slot};
 use crate::crypto::ContentKey;
 
 /// Everything a new, empty protected file holds, ready to be written: the
@@ -15,14 +16,23 @@ pub struct Fresh {
     pub(super) header: FileHeader,
     pub(super) keys: FileKeys,
     pub(super) state: State,
+    /// Signs this file's commits, the first one included.
+    pub(super) writer: Option<Writer>,
     /// Header, then zeroes up to the state slots, then the first slot.
     pub(super) prefix: Vec<u8>,
 }
 
 impl Fresh {
     /// The first bytes of a file with `header`, made with `cek` (the key
-    /// the header was made with, which it checks).
+    /// the header was made with, which it checks), with an unsigned first
+    /// state: such a file opens only where writers are not checked.
     pub fn new(header: FileHeader, cek: &ContentKey) -> Result<Self, FormatError> {
+        Self::signed(header, cek, None)
+    }
+
+    /// [`new`](Self::new) with the first state signed by `writer`, who also
+    /// signs every later commit of the file.
+    pub fn signed(header: FileHeader, cek: &ContentKey, writer: Option<Writer>) -> Result<Self, FormatError> {
         let keys = FileKeys::derive(cek, &header.content_id());
         header.authenticate(&keys)?;
         let g = header.geometry;
@@ -36,11 +46,17 @@ impl Fresh {
             commitment: [0; 32],
         };
         let so = header.state_offset() as usize;
-        prefix[so..so + SLOT_LEN as usize].copy_from_slice(&state.seal(&keys.state, &header.hash, 0));
+        let record = writer
+            .as_ref()
+            .map(|w| w.record(&header, &state, crate::policy::now()))
+            .unwrap_or_default();
+        prefix[so..so + SLOT_LEN as usize]
+            .copy_from_slice(&compose_slot(state.seal(&keys.state, &header.hash, 0), &record));
         Ok(Self {
             header,
             keys,
             state,
+            writer,
             prefix,
         })
     }

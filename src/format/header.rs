@@ -15,7 +15,7 @@ use crate::policy::{ContentId, PublishingLicence, PublishingLicenceBody};
 /// text tools from taking the file for text, as PNG's magic does.
 pub const MAGIC: [u8; 8] = *b"\x89RIGHTS\n";
 /// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Plaintext bytes per block unless chosen otherwise: one page, one SQLite
 /// page, one writeback unit.
 pub const DEFAULT_BLOCK_SIZE: u32 = 4096;
@@ -27,10 +27,12 @@ pub const CIPHER_AES256GCM: u8 = 1;
 
 const PREFIX_LEN: u64 = 14;
 const MAC_LEN: u64 = 32;
-/// Alignment and size of the state area: two 128-byte slots that never
-/// straddle a 512-byte sector.
-pub(super) const STATE_ALIGN: u64 = 256;
-pub(super) const SLOT_LEN: u64 = 128;
+/// Alignment of the state area and size of a state slot: each slot holds a
+/// sealed state and its writer record (certificates and a signature, under
+/// 1 KiB), and starts on a 512-byte sector so that the two slots never
+/// share one.
+pub(super) const STATE_ALIGN: u64 = 512;
+pub(super) const SLOT_LEN: u64 = 1024;
 
 /// The encoded part of the header (`postcard`, see FORMAT.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

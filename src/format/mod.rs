@@ -1,8 +1,10 @@
-//! The protected-file format, version 1 (specified in `docs/FORMAT.md`).
+//! The protected-file format, version 2 (specified in `docs/FORMAT.md`).
 //!
-//! A protected file is a signed header, two sealed state slots and a run of
-//! AES-256-GCM blocks. This module is pure: it reads and writes a `File`
-//! with a content key, and knows nothing of servers, licences or FUSE.
+//! A protected file is a signed header, two sealed state slots (each with
+//! its writer's signed record) and a run of AES-256-GCM blocks. This module
+//! is pure: it reads and writes a `File` with a content key, checks writers
+//! against a server key it is given, and knows nothing of networks, licence
+//! stores or FUSE.
 
 mod error;
 mod fresh;
@@ -14,6 +16,7 @@ mod keys;
 mod known_tags;
 mod protected;
 mod state;
+mod writer;
 
 pub use error::FormatError;
 pub use fresh::Fresh;
@@ -22,6 +25,7 @@ pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_B
 pub use journal::Recovery;
 pub use journal_dir::{JournalDir, Leave};
 pub use protected::ProtectedFile;
+pub use writer::{MAX_RECORD, Writer, WrittenBy};
 
 /// The suffix a protected file carries in the source folder.
 pub const SUFFIX: &str = ".rights";
@@ -38,3 +42,5 @@ pub const MAX_LEN: u64 = 1 << 60;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod writer_tests;

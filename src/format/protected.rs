@@ -15,8 +15,9 @@ use super::journal_dir::{JournalDir, Leave};
 use super::keys::FileKeys;
 use super::known_tags;
 use super::state::{DURABLE, State, term, xor_into};
+use super::writer::{self, Writer, WrittenBy, compose_slot};
 use super::{FormatError, MAX_LEN, MAX_SEALS};
-use crate::crypto::{ContentKey, NONCE_LEN, Sha256Digest, TAG_LEN};
+use crate::crypto::{ContentKey, NONCE_LEN, ServerVerifyingKey, Sha256Digest, TAG_LEN};
 
 /// Below this many blocks a request is sealed or opened on one thread; above
 /// it, split across cores (handing work to a helper thread costs about one
@@ -103,6 +104,8 @@ pub struct ProtectedFile {
     pending: BTreeMap<u64, Vec<u8>>,
     anchor: u8,
     anchor_size: u64,
+    writer: Option<Writer>,
+    written_by: Option<WrittenBy>,
 }
 
 impl std::fmt::Debug for ProtectedFile {
@@ -208,6 +211,7 @@ impl ProtectedFile {
             header,
             keys,
             state,
+            writer,
             prefix,
         } = fresh;
         let g = header.geometry;
@@ -226,6 +230,8 @@ impl ProtectedFile {
             pending: BTreeMap::new(),
             anchor: 0,
             anchor_size: g.data_offset,
+            writer,
+            written_by: None,
         })
     }
 
@@ -236,11 +242,34 @@ impl ProtectedFile {
         self
     }
 
+    /// Signs every later commit with `writer` (one Ed25519 signature per
+    /// commit). Without a writer, commits carry no writer record, and
+    /// readers that check writers refuse them.
+    pub fn with_writer(mut self, writer: Writer) -> Self {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// Who saved the version this file was opened at, when it was opened
+    /// with writers checked.
+    pub fn written_by(&self) -> Option<&WrittenBy> {
+        self.written_by.as_ref()
+    }
+
     /// Opens an existing protected file with its content key, checking the
-    /// header, the state record, the file size and the block commitment.
-    /// Costs one pass over the block tags (not a decryption of the data).
+    /// header, the state record, the file size and the block commitment,
+    /// but not who wrote it: for tools that repair or inspect files. Costs
+    /// one pass over the block tags (not a decryption of the data).
     pub fn open(file: File, cek: &ContentKey) -> Result<Self, FormatError> {
-        Self::open_inner(file, cek, None).map(|(pf, _)| pf)
+        Self::open_inner(file, cek, None, None).map(|(pf, _)| pf)
+    }
+
+    /// [`open`](Self::open), and checks that the current version was signed
+    /// by the owner or by a holder of `edit` certified by the server whose
+    /// signing key is `server` (docs/FORMAT.md, "Writer records"): no byte
+    /// of a version written by anyone else is ever returned.
+    pub fn open_verified(file: File, cek: &ContentKey, server: &ServerVerifyingKey) -> Result<Self, FormatError> {
+        Self::open_inner(file, cek, None, Some(server)).map(|(pf, _)| pf)
     }
 
     /// Opens for crash-safe writing with a journal in `dir`: first replays
@@ -254,13 +283,28 @@ impl ProtectedFile {
         cek: &ContentKey,
         dir: &Arc<JournalDir>,
     ) -> Result<(Self, Recovery), FormatError> {
-        Self::open_inner(file, cek, Some(dir))
+        Self::open_inner(file, cek, Some(dir), None)
+    }
+
+    /// [`open_journaled`](Self::open_journaled), checking writers as
+    /// [`open_verified`](Self::open_verified) does. A state whose record
+    /// does not verify is passed over like a torn one (a crash can tear a
+    /// slot between its state and its record); a state soundly signed by a
+    /// writer without `edit` fails the open, naming the writer.
+    pub fn open_journaled_verified(
+        file: File,
+        cek: &ContentKey,
+        dir: &Arc<JournalDir>,
+        server: &ServerVerifyingKey,
+    ) -> Result<(Self, Recovery), FormatError> {
+        Self::open_inner(file, cek, Some(dir), Some(server))
     }
 
     fn open_inner(
         file: File,
         cek: &ContentKey,
         dir: Option<&Arc<JournalDir>>,
+        server: Option<&ServerVerifyingKey>,
     ) -> Result<(Self, Recovery), FormatError> {
         let header = read_header(&file)?;
         let keys = FileKeys::derive(cek, &header.content_id());
@@ -302,9 +346,22 @@ impl ProtectedFile {
             pending: BTreeMap::new(),
             anchor: 0,
             anchor_size: 0,
+            writer: None,
+            written_by: None,
         };
         if pf.journal.is_none() {
-            let (state, slot) = State::pick(&pf.keys.state, &pf.header.hash, slots)?;
+            let (state, slot, record) = State::pick(&pf.keys.state, &pf.header.hash, slots)?;
+            if let Some(server) = server {
+                pf.written_by = Some(writer::verify(&pf.header, &state, record, server)?);
+                // The other slot, when written, was committed by a writer
+                // too: a strict reader accepts no byte it cannot vouch for.
+                let n = SLOT_LEN as usize;
+                let other = 1 - slot;
+                let raw = &slots[other as usize * n..(other as usize + 1) * n];
+                if let Some((older, record)) = State::open(&pf.keys.state, &pf.header.hash, other, raw)? {
+                    writer::verify(&pf.header, &older, record, server)?;
+                }
+            }
             let expected = g.ciphertext_size(state.len);
             if size < expected {
                 return Err(FormatError::Truncated { expected, actual: size });
@@ -315,7 +372,7 @@ impl ProtectedFile {
             (pf.state, pf.slot) = (state, slot);
             pf.load_tags()?;
         } else {
-            pf.recover_state(slots, size, leave, &mut recovery)?;
+            pf.recover_state(slots, size, leave, server, &mut recovery)?;
             if let Some(dir) = &pf.journal {
                 dir.settled(id, pf.file.metadata()?.ino());
             }
@@ -343,7 +400,7 @@ impl ProtectedFile {
         if read_up_to(file, &mut slots, header.state_offset())? < slots.len() {
             return Err(FormatError::HeaderTruncated);
         }
-        let (state, _) = State::pick(&keys.state, &header.hash, &slots)?;
+        let (state, _, _) = State::pick(&keys.state, &header.hash, &slots)?;
         let n = g.blocks_for(state.len);
         let mut raw = Wiped::zeroed(g.stride() as usize);
         for i in 0..n {
@@ -377,27 +434,34 @@ impl ProtectedFile {
         slots: &[u8],
         size: u64,
         leave: Option<Leave>,
+        server: Option<&ServerVerifyingKey>,
         recovery: &mut Recovery,
     ) -> Result<(), FormatError> {
         let g = self.header.geometry;
         let (key, hash) = (&self.keys.state, &self.header.hash);
-        let mut found: Vec<(State, u8)> = (0..2u8)
+        let mut found: Vec<(State, u8, &[u8])> = (0..2u8)
             .filter_map(|i| {
                 let raw = &slots[i as usize * SLOT_LEN as usize..(i as usize + 1) * SLOT_LEN as usize];
-                State::open(key, hash, i, raw).ok().flatten().map(|st| (st, i))
+                State::open(key, hash, i, raw)
+                    .ok()
+                    .flatten()
+                    .map(|(st, rec)| (st, i, rec))
             })
             .collect();
-        found.sort_by_key(|(st, _)| std::cmp::Reverse(st.generation));
+        found.sort_by_key(|(st, _, _)| std::cmp::Reverse(st.generation));
         // The anchor: the newest state that holds on any power loss. Commits
         // that are not synced never overwrite its slot.
         let (anchor, anchor_size) = found
             .iter()
-            .find(|(st, _)| st.durable())
-            .map(|(st, i)| (*i, g.ciphertext_size(st.len)))
+            .find(|(st, _, _)| st.durable())
+            .map(|(st, i, _)| (*i, g.ciphertext_size(st.len)))
             .unwrap_or((found.first().map_or(0, |f| f.1), 0));
-        let anchor_generation = found.iter().find(|(st, _)| st.durable()).map(|(st, _)| st.generation);
+        let anchor_generation = found
+            .iter()
+            .find(|(st, _, _)| st.durable())
+            .map(|(st, _, _)| st.generation);
         let mut first_err = None;
-        for (k, (state, slot)) in found.into_iter().enumerate() {
+        for (k, (state, slot, record)) in found.into_iter().enumerate() {
             // Never behind the anchor: it holds after any crash, so a disk
             // that does not bear it out (cut short, a block changed) is
             // damaged, and going back further would cut synced data off.
@@ -408,6 +472,16 @@ impl ProtectedFile {
             // at all leaves the newest one matching the disk.
             if k > 0 && leave != Some(Leave::Rollback) {
                 break;
+            }
+            if let Some(server) = server {
+                match writer::verify(&self.header, &state, record, server) {
+                    Ok(w) => self.written_by = Some(w),
+                    Err(e @ FormatError::WriterNotAllowed { .. }) => return Err(e),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        continue;
+                    }
+                }
             }
             let expected = g.ciphertext_size(state.len);
             if size < expected {
@@ -843,8 +917,8 @@ impl ProtectedFile {
         match self.journal.clone() {
             None => {
                 let slot = 1 - self.slot;
-                let sealed = next.seal(&self.keys.state, &self.header.hash, slot);
-                self.file.write_all_at(&sealed, self.slot_offset(slot))?;
+                self.file
+                    .write_all_at(&self.slot_bytes(&next, slot), self.slot_offset(slot))?;
                 if durable {
                     self.file.sync_data()?;
                 }
@@ -860,6 +934,18 @@ impl ProtectedFile {
 
     fn slot_offset(&self, slot: u8) -> u64 {
         self.header.state_offset() + slot as u64 * SLOT_LEN
+    }
+
+    /// The bytes of `slot` holding `state`: sealed, then signed by this
+    /// file's writer. One write puts both on disk, so the record is
+    /// committed with its state (a torn slot fails as a whole).
+    fn slot_bytes(&self, state: &State, slot: u8) -> Vec<u8> {
+        let record = self
+            .writer
+            .as_ref()
+            .map(|w| w.record(&self.header, state, crate::policy::now()))
+            .unwrap_or_default();
+        compose_slot(state.seal(&self.keys.state, &self.header.hash, slot), &record)
     }
 
     /// The crash-safe commit; it never overwrites the anchor's slot and
@@ -885,10 +971,7 @@ impl ProtectedFile {
                 .iter()
                 .map(|(i, b)| (self.header.geometry.block_offset(*i), b.clone()))
                 .collect();
-            writes.push((
-                self.slot_offset(slot),
-                next.seal(&self.keys.state, &self.header.hash, slot),
-            ));
+            writes.push((self.slot_offset(slot), self.slot_bytes(next, slot)));
             let j = Journal {
                 header_hash: self.header.hash,
                 inode: self.file.metadata()?.ino(),
@@ -908,20 +991,16 @@ impl ProtectedFile {
         } else if durable || size < self.anchor_size {
             next.flags = DURABLE;
             self.file.sync_data()?;
-            self.file.write_all_at(
-                &next.seal(&self.keys.state, &self.header.hash, slot),
-                self.slot_offset(slot),
-            )?;
+            self.file
+                .write_all_at(&self.slot_bytes(next, slot), self.slot_offset(slot))?;
             self.file.sync_data()?;
             if physical != size {
                 self.file.set_len(size)?;
             }
         } else {
             next.flags = 0;
-            self.file.write_all_at(
-                &next.seal(&self.keys.state, &self.header.hash, slot),
-                self.slot_offset(slot),
-            )?;
+            self.file
+                .write_all_at(&self.slot_bytes(next, slot), self.slot_offset(slot))?;
             if physical > size {
                 self.file.set_len(size)?;
             }

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{KeyedHmac, Sha256Digest, TAG_LEN, open_small, seal_small};
 
 use super::header::SLOT_LEN;
+use super::writer::split_slot;
 use super::{FormatError, MAX_LEN, MAX_SEALS};
 
 /// Plaintext bytes of a state record.
@@ -51,41 +52,50 @@ fn aad(header_hash: &Sha256Digest, slot: u8) -> Vec<u8> {
 }
 
 impl State {
-    /// Seals the record for `slot`, padded to the slot size.
-    pub fn seal(&self, key: &[u8; 32], header_hash: &Sha256Digest, slot: u8) -> Vec<u8> {
-        let mut plain = Zeroizing::new(Vec::with_capacity(PLAIN_LEN));
-        plain.extend_from_slice(&self.generation.to_be_bytes());
-        plain.extend_from_slice(&self.len.to_be_bytes());
-        plain.extend_from_slice(&self.seals.to_be_bytes());
-        plain.extend_from_slice(&self.flags.to_be_bytes());
-        plain.extend_from_slice(&self.commitment);
-        let mut out = seal_small(key, &aad(header_hash, slot), &plain);
-        out.resize(SLOT_LEN as usize, 0);
-        out
+    /// The 64 plaintext bytes: what is sealed, and what a writer signs.
+    pub fn plaintext(&self) -> Zeroizing<[u8; PLAIN_LEN]> {
+        let mut p = Zeroizing::new([0u8; PLAIN_LEN]);
+        p[0..8].copy_from_slice(&self.generation.to_be_bytes());
+        p[8..16].copy_from_slice(&self.len.to_be_bytes());
+        p[16..24].copy_from_slice(&self.seals.to_be_bytes());
+        p[24..32].copy_from_slice(&self.flags.to_be_bytes());
+        p[32..64].copy_from_slice(&self.commitment);
+        p
     }
 
-    /// Opens one slot: `Ok(None)` for a never-written (all-zero) slot.
-    pub fn open(key: &[u8; 32], header_hash: &Sha256Digest, slot: u8, raw: &[u8]) -> Result<Option<Self>, FormatError> {
+    /// Seals the record for `slot` ([`SEALED_LEN`] bytes; the slot's
+    /// writer record follows it, see `writer::compose_slot`).
+    pub fn seal(&self, key: &[u8; 32], header_hash: &Sha256Digest, slot: u8) -> Vec<u8> {
+        seal_small(key, &aad(header_hash, slot), self.plaintext().as_slice())
+    }
+
+    /// Opens one slot: `Ok(None)` for a never-written (all-zero) slot,
+    /// else the state and the slot's writer record (unchecked).
+    pub fn open<'a>(
+        key: &[u8; 32],
+        header_hash: &Sha256Digest,
+        slot: u8,
+        raw: &'a [u8],
+    ) -> Result<Option<(Self, &'a [u8])>, FormatError> {
         if raw.iter().all(|b| *b == 0) {
             return Ok(None);
         }
-        if raw[SEALED_LEN..].iter().any(|b| *b != 0) {
-            return Err(FormatError::StateTampered);
-        }
-        let p = open_small(key, &aad(header_hash, slot), &raw[..SEALED_LEN]).map_err(|_| FormatError::StateTampered)?;
+        let (sealed, record) = split_slot(raw)?;
+        let p = open_small(key, &aad(header_hash, slot), sealed).map_err(|_| FormatError::StateTampered)?;
         let u = |i: usize| u64::from_be_bytes(p[i..i + 8].try_into().unwrap());
         // Only a key holder can seal a state, but a view-only reader holds
         // the key: values no writer produces must not reach size arithmetic.
-        if u(8) > MAX_LEN || u(0) == u64::MAX || u(16) > MAX_SEALS {
+        if p.len() != PLAIN_LEN || u(8) > MAX_LEN || u(0) == u64::MAX || u(16) > MAX_SEALS {
             return Err(FormatError::StateTampered);
         }
-        Ok(Some(Self {
+        let state = Self {
             generation: u(0),
             len: u(8),
             seals: u(16),
             flags: u(24),
             commitment: p[32..64].try_into().unwrap(),
-        }))
+        };
+        Ok(Some((state, record)))
     }
 
     /// Whether the state survives any power loss (see [`DURABLE`]).
@@ -93,15 +103,20 @@ impl State {
         self.flags & DURABLE != 0
     }
 
-    /// Picks the current state from both slots. Both must authenticate (or
-    /// be unwritten): an altered slot is tampering even if the other is fine.
-    pub fn pick(key: &[u8; 32], header_hash: &Sha256Digest, raw: &[u8]) -> Result<(Self, u8), FormatError> {
+    /// Picks the current state from both slots, with its slot and writer
+    /// record. Both must authenticate (or be unwritten): an altered slot is
+    /// tampering even if the other is fine.
+    pub fn pick<'a>(
+        key: &[u8; 32],
+        header_hash: &Sha256Digest,
+        raw: &'a [u8],
+    ) -> Result<(Self, u8, &'a [u8]), FormatError> {
         let a = Self::open(key, header_hash, 0, &raw[..SLOT_LEN as usize])?;
         let b = Self::open(key, header_hash, 1, &raw[SLOT_LEN as usize..])?;
         match (a, b) {
-            (Some(a), Some(b)) if b.generation > a.generation => Ok((b, 1)),
-            (Some(a), _) => Ok((a, 0)),
-            (None, Some(b)) => Ok((b, 1)),
+            (Some(a), Some(b)) if b.0.generation > a.0.generation => Ok((b.0, 1, b.1)),
+            (Some(a), _) => Ok((a.0, 0, a.1)),
+            (None, Some(b)) => Ok((b.0, 1, b.1)),
             (None, None) => Err(FormatError::StateTampered),
         }
     }
@@ -110,6 +125,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::writer::compose_slot;
 
     #[test]
     fn seal_open_pick() {
@@ -129,17 +145,23 @@ mod tests {
             flags: 0,
             commitment: [3; 32],
         };
-        let mut raw = s1.seal(&key, &h, 0);
-        raw.extend(s2.seal(&key, &h, 1));
-        assert_eq!(State::pick(&key, &h, &raw).unwrap(), (s2.clone(), 1));
-        let mut swapped = raw[128..].to_vec();
-        swapped.extend_from_slice(&raw[..128]);
+        let mut raw = compose_slot(s1.seal(&key, &h, 0), b"");
+        raw.extend(compose_slot(s2.seal(&key, &h, 1), b"rec"));
+        assert_eq!(State::pick(&key, &h, &raw).unwrap(), (s2.clone(), 1, b"rec".as_slice()));
+        let n = SLOT_LEN as usize;
+        let mut swapped = raw[n..].to_vec();
+        swapped.extend_from_slice(&raw[..n]);
         assert!(
             State::pick(&key, &h, &swapped).is_err(),
             "slots are bound to their position"
         );
         raw[5] ^= 1;
         assert!(matches!(State::pick(&key, &h, &raw), Err(FormatError::StateTampered)));
-        assert!(State::pick(&key, &h, &[0u8; 256]).is_err());
+        assert!(State::pick(&key, &h, &vec![0u8; 2 * n]).is_err());
+        // Bytes after the record are tampering too.
+        let mut tail = compose_slot(s1.seal(&key, &h, 0), b"");
+        tail[n - 1] = 1;
+        tail.extend(vec![0u8; n]);
+        assert!(matches!(State::pick(&key, &h, &tail), Err(FormatError::StateTampered)));
     }
 }

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 
 use super::*;
-use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemSecret};
-use crate::policy::{ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, now};
+use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemSecret, ServerSigningKey, WriterKey};
+use crate::policy::{ContentId, DeviceCertificate, Email, Policy, PublishingLicence, PublishingLicenceBody, now};
 
 fn device() -> &'static DeviceKeyPair {
     static D: OnceLock<DeviceKeyPair> = OnceLock::new();
@@ -32,7 +32,30 @@ pub(crate) fn new_header(cek: &ContentKey, block_size: u32) -> FileHeader {
     FileHeader::new(PublishingLicence::sign(&body, device()).unwrap(), cek, block_size).unwrap()
 }
 
-fn rw(path: &std::path::Path) -> File {
+/// The test server's signing key: certifies the test writers.
+pub(crate) fn test_server() -> &'static ServerSigningKey {
+    static S: OnceLock<ServerSigningKey> = OnceLock::new();
+    S.get_or_init(ServerSigningKey::generate)
+}
+
+/// The owner of every [`new_header`] file, certified by [`test_server`].
+pub(crate) fn owner_writer() -> Writer {
+    static K: OnceLock<Writer> = OnceLock::new();
+    K.get_or_init(|| {
+        let key = WriterKey::generate();
+        let cert = DeviceCertificate {
+            account: Email::parse("alice@example.com").unwrap(),
+            device_id: "alice-laptop".into(),
+            key: key.public(),
+            issued_at: now() - 3600,
+        }
+        .sign(test_server());
+        Writer::new(key, cert, None).unwrap()
+    })
+    .clone()
+}
+
+pub(crate) fn rw(path: &std::path::Path) -> File {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -51,7 +74,8 @@ fn read_all(pf: &ProtectedFile) -> Vec<u8> {
 /// A protected file with `content`, closed and committed; returns its key.
 fn make(path: &std::path::Path, content: &[u8], bs: u32) -> ContentKey {
     let cek = ContentKey::generate();
-    let mut pf = ProtectedFile::create(rw(path), new_header(&cek, bs), &cek).unwrap();
+    let fresh = Fresh::signed(new_header(&cek, bs), &cek, Some(owner_writer())).unwrap();
+    let mut pf = ProtectedFile::create_from(rw(path), fresh).unwrap();
     pf.write_at(content, 0).unwrap();
     pf.sync().unwrap();
     cek
@@ -129,8 +153,9 @@ fn large_writes_use_parallel_path_and_round_trip() {
     assert_eq!(mid, data[1_234_567..1_334_567]);
 }
 
+/// Why a damaged file does not open for a reader that checks writers.
 fn open_err(path: &std::path::Path, cek: &ContentKey) -> FormatError {
-    ProtectedFile::open(rw(path), cek).expect_err("tampered file opened")
+    ProtectedFile::open_verified(rw(path), cek, &test_server().verifying_key()).expect_err("tampered file opened")
 }
 
 fn corrupt(path: &std::path::Path, at: u64) {
@@ -205,7 +230,9 @@ fn distinct_errors_for_distinct_damage() {
     // Replay: keep block 1 of this version, write a new version, put it back.
     reset();
     let old_block1 = clean[g.block_offset(1) as usize..g.block_offset(2) as usize].to_vec();
-    let mut pf = ProtectedFile::open(rw(&path), &cek).unwrap();
+    let mut pf = ProtectedFile::open(rw(&path), &cek)
+        .unwrap()
+        .with_writer(owner_writer());
     pf.write_at(b"new bytes in block one", 600).unwrap();
     pf.sync().unwrap();
     drop(pf);
@@ -220,9 +247,9 @@ fn distinct_errors_for_distinct_damage() {
     ));
 
     let mut v2 = clean.clone();
-    v2[9] = 2;
+    v2[9] = 1;
     std::fs::write(&path, &v2).unwrap();
-    assert!(matches!(open_err(&path, &cek), FormatError::UnsupportedVersion(2)));
+    assert!(matches!(open_err(&path, &cek), FormatError::UnsupportedVersion(1)));
 
     std::fs::write(&path, b"").unwrap();
     assert!(matches!(open_err(&path, &cek), FormatError::Empty));
@@ -513,7 +540,8 @@ fn forged_state_with_absurd_values_is_refused() {
     let keys = keys::FileKeys::derive(&cek, &header.content_id());
     let clean = std::fs::read(&path).unwrap();
     let so = header.state_offset() as usize;
-    let (real, _) = state::State::pick(&keys.state, &header.hash, &clean[so..so + 256]).unwrap();
+    let n = 2 * header::SLOT_LEN as usize;
+    let (real, _, _) = state::State::pick(&keys.state, &header.hash, &clean[so..so + n]).unwrap();
     let cases = [
         (9, u64::MAX - 3, 3),
         (9, 1 << 61, 3),
@@ -528,7 +556,7 @@ fn forged_state_with_absurd_values_is_refused() {
             seals,
             ..real.clone()
         };
-        let slot = forged.seal(&keys.state, &header.hash, 1);
+        let slot = writer::compose_slot(forged.seal(&keys.state, &header.hash, 1), b"");
         rw(&path)
             .write_all_at(&slot, header.state_offset() + header::SLOT_LEN)
             .unwrap();

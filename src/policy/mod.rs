@@ -6,6 +6,7 @@
 //! networks or storage.
 
 mod b64;
+mod certificate;
 mod email;
 mod folder;
 mod grant;
@@ -15,6 +16,7 @@ pub(crate) use publishing::tests::body as test_publishing_body;
 mod rights;
 mod use_licence;
 
+pub use certificate::{DeviceCertificate, EditCertificate};
 pub use email::{Email, Principal};
 pub use folder::{FolderPolicy, FolderPolicyError};
 pub use grant::{Grant, Policy, parse_expiry};

@@ -99,6 +99,18 @@ impl Rights {
         self.iter().map(Right::name).collect()
     }
 
+    /// The set as one byte (bit 0 view, 1 edit, 2 export, 3 share, 4
+    /// owner), as signed in edit certificates.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set a byte of [`bits`](Self::bits) names, closed under
+    /// implication; `None` if it sets an unknown bit.
+    pub fn from_bits(bits: u8) -> Option<Self> {
+        (bits >> ALL.len() == 0).then(|| Rights(Self::close(bits)))
+    }
+
     fn close(mut bits: u8) -> u8 {
         if bits & Right::Owner.bit() != 0 {
             bits = ALL.iter().fold(0, |b, r| b | r.bit());

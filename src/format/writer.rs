@@ -1,0 +1,264 @@
+//! Writer records: who saved a version of a file, and the proof that they
+//! were allowed to.
+//!
+//! Every state slot carries, after its sealed state, a record signed by the
+//! writer's device key over the state it sits beside, with the server's
+//! certificates that bind that key to an account and, for anyone but the
+//! owner, to the `edit` right on this content. Holding the content key lets
+//! anyone seal a state; only a certified editor can sign one. The layout
+//! is in docs/FORMAT.md, "Writer records".
+
+use std::sync::{Arc, Mutex};
+
+use crate::crypto::{ServerVerifyingKey, Sha256Digest, WRITER_SIGNATURE_LEN, WriterKey, sha256_parts, verify_writer};
+use crate::policy::{DeviceCertificate, EditCertificate, Email, Right, Timestamp, format_time};
+
+use super::FormatError;
+use super::header::{FileHeader, SLOT_LEN};
+use super::state::{SEALED_LEN, State};
+
+const SIGNATURE_DOMAIN: &[u8] = b"rightsfs writer signature v1\0";
+/// Bytes of a slot before the record: the sealed state and the record's length.
+const RECORD_AT: usize = SEALED_LEN + 2;
+/// Largest record a slot holds.
+pub const MAX_RECORD: usize = SLOT_LEN as usize - RECORD_AT;
+
+/// What signs this process's commits: the device's writer key with the
+/// server's certificate of it and, when the device's account is not the
+/// file's owner, the edit certificate for the file.
+#[derive(Clone)]
+pub struct Writer {
+    key: Arc<WriterKey>,
+    device_cert: Arc<[u8]>,
+    edit_cert: Option<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").field("key", &self.key.public()).finish()
+    }
+}
+
+/// Who saved a version, as its record proves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenBy {
+    /// The writer's account.
+    pub account: Email,
+    /// The writer's device id.
+    pub device_id: String,
+    /// When the writer says the version was saved (Unix seconds).
+    pub time: Timestamp,
+    /// Whether the writer is the file's owner (no edit certificate needed).
+    pub owner: bool,
+}
+
+impl Writer {
+    /// A writer from its key and certificates (as the server encoded them).
+    /// Fails if they would not fit a state slot.
+    pub fn new(key: WriterKey, device_cert: Vec<u8>, edit_cert: Option<Vec<u8>>) -> Result<Self, FormatError> {
+        let w = Self {
+            key: Arc::new(key),
+            device_cert: device_cert.into(),
+            edit_cert: edit_cert.map(Into::into),
+        };
+        if w.record_len() > MAX_RECORD {
+            return Err(FormatError::WriterRecordMalformed(
+                "certificates too large for a state slot",
+            ));
+        }
+        Ok(w)
+    }
+
+    /// The same writer with another edit certificate (one per file).
+    pub fn for_file(&self, edit_cert: Option<Vec<u8>>) -> Result<Self, FormatError> {
+        let w = Self {
+            edit_cert: edit_cert.map(Into::into),
+            ..self.clone()
+        };
+        if w.record_len() > MAX_RECORD {
+            return Err(FormatError::WriterRecordMalformed(
+                "certificates too large for a state slot",
+            ));
+        }
+        Ok(w)
+    }
+
+    /// The writer key's public half.
+    pub fn public_key(&self) -> [u8; crate::crypto::WRITER_KEY_LEN] {
+        self.key.public()
+    }
+
+    fn record_len(&self) -> usize {
+        8 + 2 + self.device_cert.len() + 2 + self.edit_cert.as_ref().map_or(0, |c| c.len()) + WRITER_SIGNATURE_LEN
+    }
+
+    /// The record for `state` of the file with `header`, signed now.
+    pub(super) fn record(&self, header: &FileHeader, state: &State, time: Timestamp) -> Vec<u8> {
+        let edit = self.edit_cert.as_deref().unwrap_or(&[]);
+        let mut out = Vec::with_capacity(self.record_len());
+        out.extend_from_slice(&time.to_be_bytes());
+        out.extend_from_slice(&(self.device_cert.len() as u16).to_be_bytes());
+        out.extend_from_slice(&self.device_cert);
+        out.extend_from_slice(&(edit.len() as u16).to_be_bytes());
+        out.extend_from_slice(edit);
+        out.extend_from_slice(&self.key.sign(&signed_message(header, state, time)));
+        out
+    }
+}
+
+/// What a writer signs: the file, its header, the whole state and the time.
+fn signed_message(header: &FileHeader, state: &State, time: Timestamp) -> Vec<u8> {
+    [
+        SIGNATURE_DOMAIN,
+        &header.content_id().0,
+        &header.hash,
+        state.plaintext().as_slice(),
+        &time.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// A slot's bytes: the sealed state, the record's length, the record, zeros.
+pub(super) fn compose_slot(sealed: Vec<u8>, record: &[u8]) -> Vec<u8> {
+    debug_assert_eq!(sealed.len(), SEALED_LEN);
+    debug_assert!(record.len() <= MAX_RECORD);
+    let mut out = sealed;
+    out.extend_from_slice(&(record.len() as u16).to_be_bytes());
+    out.extend_from_slice(record);
+    out.resize(SLOT_LEN as usize, 0);
+    out
+}
+
+/// Splits a written slot into its sealed state and its record; anything
+/// but zeros after the record is tampering.
+pub(super) fn split_slot(raw: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
+    let n = u16::from_be_bytes([raw[SEALED_LEN], raw[SEALED_LEN + 1]]) as usize;
+    if n > MAX_RECORD || raw[RECORD_AT + n..].iter().any(|b| *b != 0) {
+        return Err(FormatError::StateTampered);
+    }
+    Ok((&raw[..SEALED_LEN], &raw[RECORD_AT..RECORD_AT + n]))
+}
+
+/// A parsed record; certificates still unchecked.
+struct Record<'a> {
+    time: Timestamp,
+    device_cert: &'a [u8],
+    edit_cert: Option<&'a [u8]>,
+    signature: &'a [u8],
+}
+
+fn parse(record: &[u8]) -> Result<Record<'_>, FormatError> {
+    let bad = FormatError::WriterRecordMalformed("writer record does not decode");
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], FormatError> {
+        let s = record
+            .get(*at..*at + n)
+            .ok_or(FormatError::WriterRecordMalformed("writer record does not decode"))?;
+        *at += n;
+        Ok(s)
+    };
+    let mut at = 0;
+    let time = i64::from_be_bytes(take(&mut at, 8)?.try_into().expect("took 8"));
+    let n = u16::from_be_bytes(take(&mut at, 2)?.try_into().expect("took 2")) as usize;
+    let device_cert = take(&mut at, n)?;
+    let m = u16::from_be_bytes(take(&mut at, 2)?.try_into().expect("took 2")) as usize;
+    let edit_cert = take(&mut at, m)?;
+    let signature = take(&mut at, WRITER_SIGNATURE_LEN)?;
+    if at != record.len() {
+        return Err(bad);
+    }
+    Ok(Record {
+        time,
+        device_cert,
+        edit_cert: (m > 0).then_some(edit_cert),
+        signature,
+    })
+}
+
+/// Checks the record of `state` (see docs/FORMAT.md for the order):
+/// the device certificate against the server's key, the writer's signature
+/// over this state, then the right to write: the owner's account, or an
+/// edit certificate for this content and this key that grants `edit` and
+/// was valid at the signing time.
+pub(super) fn verify(
+    header: &FileHeader,
+    state: &State,
+    record: &[u8],
+    server: &ServerVerifyingKey,
+) -> Result<WrittenBy, FormatError> {
+    if record.is_empty() {
+        return Err(FormatError::WriterUnsigned);
+    }
+    let memo = sha256_parts(&[&server.0, &header.hash, state.plaintext().as_slice(), record]);
+    if let Some(w) = recall(&memo) {
+        return Ok(w);
+    }
+    let r = parse(record)?;
+    let claimed = || {
+        DeviceCertificate::decode_unverified(r.device_cert)
+            .map_or_else(|_| "an unknown writer".to_string(), |c| c.account.to_string())
+    };
+    let dc = DeviceCertificate::verify(r.device_cert, server)
+        .map_err(|_| FormatError::WriterCertificate { writer: claimed() })?;
+    let writer = dc.account.to_string();
+    verify_writer(&dc.key, &signed_message(header, state, r.time), r.signature)
+        .map_err(|_| FormatError::WriterSignatureInvalid { writer: writer.clone() })?;
+    let not_allowed = |reason: String| FormatError::WriterNotAllowed {
+        writer: writer.clone(),
+        reason,
+    };
+    let owner = &dc.account == header.licence.owner();
+    if !owner {
+        let bytes = r
+            .edit_cert
+            .ok_or_else(|| not_allowed("it is not the owner and shows no edit certificate".into()))?;
+        let ec = EditCertificate::verify(bytes, server)
+            .map_err(|_| not_allowed("its edit certificate is not signed by this file's server".into()))?;
+        if ec.content_id != header.content_id() {
+            return Err(not_allowed("its edit certificate is for another file".into()));
+        }
+        if ec.account != dc.account || ec.key != dc.key {
+            return Err(not_allowed("its edit certificate was issued to another writer".into()));
+        }
+        if !ec.rights.has(Right::Edit) {
+            return Err(not_allowed(format!("its certificate grants only {}", ec.rights)));
+        }
+        if r.time > ec.not_after {
+            return Err(not_allowed(format!(
+                "its edit certificate expired at {}, before the version was signed at {}",
+                format_time(ec.not_after),
+                format_time(r.time)
+            )));
+        }
+        if r.time < ec.issued_at {
+            return Err(not_allowed(format!(
+                "the version claims {}, before its edit certificate was issued",
+                format_time(r.time)
+            )));
+        }
+    }
+    let w = WrittenBy {
+        account: dc.account,
+        device_id: dc.device_id,
+        time: r.time,
+        owner,
+    };
+    remember(memo, w.clone());
+    Ok(w)
+}
+
+/// Versions whose records verified, by hash of the server key, header
+/// hash, state and record: a file reopened unchanged costs no signature
+/// check (two Ed25519 verifications, about 100 us).
+static VERIFIED: Mutex<Option<lru::LruCache<Sha256Digest, WrittenBy>>> = Mutex::new(None);
+const VERIFIED_KEPT: usize = 16_384;
+
+fn recall(memo: &Sha256Digest) -> Option<WrittenBy> {
+    let mut g = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    g.as_mut().and_then(|c| c.get(memo).cloned())
+}
+
+fn remember(memo: Sha256Digest, w: WrittenBy) {
+    let mut g = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    g.get_or_insert_with(|| crate::cache::bounded(VERIFIED_KEPT))
+        .put(memo, w);
+}

@@ -1,0 +1,318 @@
+//! Writer records: every version is signed by its writer, and a reader
+//! accepts it only from the owner or a certified holder of `edit`.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use super::tests::{new_header, owner_writer, rw, test_server};
+use super::*;
+use crate::crypto::{ContentKey, ServerSigningKey, ServerVerifyingKey, WriterKey};
+use crate::policy::{ContentId, DeviceCertificate, EditCertificate, Email, Rights, now};
+
+fn server() -> &'static ServerSigningKey {
+    test_server()
+}
+
+fn trust() -> ServerVerifyingKey {
+    server().verifying_key()
+}
+
+/// A writer for `account`'s device, certified by `signer`, with an edit
+/// certificate for `content` granting `rights` from `from` to `until`
+/// when `rights` is given.
+fn writer_by(signer: &ServerSigningKey, account: &str, cert: Option<(ContentId, &str, i64, i64)>) -> Writer {
+    let key = WriterKey::generate();
+    let account = Email::parse(account).unwrap();
+    let dc = DeviceCertificate {
+        account: account.clone(),
+        device_id: format!("dev-{account}"),
+        key: key.public(),
+        issued_at: now() - 3600,
+    }
+    .sign(signer);
+    let ec = cert.map(|(content_id, rights, issued_at, not_after)| {
+        EditCertificate {
+            content_id,
+            account,
+            key: key.public(),
+            rights: Rights::parse(rights).unwrap(),
+            issued_at,
+            not_after,
+        }
+        .sign(signer)
+    });
+    Writer::new(key, dc, ec).unwrap()
+}
+
+fn owner() -> Writer {
+    owner_writer()
+}
+
+fn editor(id: ContentId) -> Writer {
+    writer_by(
+        server(),
+        "bob@example.com",
+        Some((id, "view,edit", now() - 60, now() + 3600)),
+    )
+}
+
+/// A file made and first signed by its owner, holding `content`.
+fn owned_file(path: &Path, content: &[u8]) -> (ContentKey, ContentId) {
+    let cek = ContentKey::generate();
+    let header = new_header(&cek, 512);
+    let id = header.content_id();
+    let fresh = Fresh::signed(header, &cek, Some(owner())).unwrap();
+    let mut pf = ProtectedFile::create_from(rw(path), fresh).unwrap();
+    pf.write_at(content, 0).unwrap();
+    pf.sync().unwrap();
+    (cek, id)
+}
+
+/// Opens the file as `writer` (without checking) and saves `content` over it.
+fn save_as(path: &Path, cek: &ContentKey, writer: Writer, content: &[u8]) {
+    let mut pf = ProtectedFile::open(rw(path), cek).unwrap().with_writer(writer);
+    pf.set_len(0).unwrap();
+    pf.write_at(content, 0).unwrap();
+    pf.sync().unwrap();
+}
+
+fn read_verified(path: &Path, cek: &ContentKey) -> Result<(Vec<u8>, WrittenBy), FormatError> {
+    let pf = ProtectedFile::open_verified(rw(path), cek, &trust())?;
+    let mut v = vec![0u8; pf.len() as usize];
+    pf.read_at(&mut v, 0)?;
+    Ok((v, pf.written_by().unwrap().clone()))
+}
+
+/// A journal folder for journaled (mount) opens.
+fn journal(t: &tempfile::TempDir) -> std::sync::Arc<JournalDir> {
+    let d = crate::dirfd::Dir::create_private(&t.path().join("journal")).unwrap();
+    std::sync::Arc::new(JournalDir::new(d).unwrap())
+}
+
+fn refusal(path: &Path, cek: &ContentKey) -> FormatError {
+    read_verified(path, cek).map(|_| ()).unwrap_err()
+}
+
+#[test]
+fn owner_and_editor_versions_verify_and_name_their_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, id) = owned_file(&path, b"the owner's words");
+    let (text, by) = read_verified(&path, &cek).unwrap();
+    assert_eq!(text, b"the owner's words");
+    assert_eq!((by.account.as_str(), by.owner), ("alice@example.com", true));
+    save_as(&path, &cek, editor(id), b"the editor's words");
+    let (text, by) = read_verified(&path, &cek).unwrap();
+    assert_eq!(text, b"the editor's words");
+    assert_eq!((by.account.as_str(), by.owner), ("bob@example.com", false));
+    assert!(by.time >= now() - 5 && by.time <= now());
+    // The journaled (mount) open agrees.
+    let jd = tempfile::tempdir().unwrap();
+    let (pf, _) = ProtectedFile::open_journaled_verified(rw(&path), &cek, &journal(&jd), &trust()).unwrap();
+    assert_eq!(pf.written_by().unwrap().account.as_str(), "bob@example.com");
+}
+
+#[test]
+fn versions_by_writers_without_edit_are_refused_naming_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, id) = owned_file(&path, b"original");
+    let clean = std::fs::read(&path).unwrap();
+    let soon = now() + 3600;
+    let cases: Vec<(Writer, &str)> = vec![
+        (writer_by(server(), "carol@example.com", None), "no edit certificate"),
+        (
+            writer_by(server(), "carol@example.com", Some((id, "view", now() - 60, soon))),
+            "grants only view",
+        ),
+        (
+            writer_by(
+                server(),
+                "carol@example.com",
+                Some((ContentId([1; 16]), "edit", now() - 60, soon)),
+            ),
+            "another file",
+        ),
+        (
+            writer_by(
+                server(),
+                "carol@example.com",
+                Some((id, "edit", now() - 7200, now() - 3600)),
+            ),
+            "expired",
+        ),
+        (
+            writer_by(server(), "carol@example.com", Some((id, "edit", now() + 600, soon))),
+            "before its edit certificate was issued",
+        ),
+    ];
+    for (forger, why) in cases {
+        std::fs::write(&path, &clean).unwrap();
+        save_as(&path, &cek, forger, b"forged");
+        match refusal(&path, &cek) {
+            FormatError::WriterNotAllowed { writer, reason } => {
+                assert_eq!(writer, "carol@example.com");
+                assert!(reason.contains(why), "{reason} / {why}");
+            }
+            e => panic!("{why}: {e:?}"),
+        }
+        let jd = tempfile::tempdir().unwrap();
+        let e = ProtectedFile::open_journaled_verified(rw(&path), &cek, &journal(&jd), &trust()).unwrap_err();
+        assert!(matches!(e, FormatError::WriterNotAllowed { .. }), "{e:?}");
+    }
+}
+
+#[test]
+fn records_not_from_this_server_or_not_for_this_state_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, id) = owned_file(&path, b"original");
+    let clean = std::fs::read(&path).unwrap();
+    // Certified by another server, even as the owner.
+    let rogue = ServerSigningKey::generate();
+    save_as(&path, &cek, writer_by(&rogue, "alice@example.com", None), b"forged");
+    assert!(matches!(
+        refusal(&path, &cek),
+        FormatError::WriterCertificate { writer } if writer == "alice@example.com"
+    ));
+    // An editor certificate signed by another server.
+    std::fs::write(&path, &clean).unwrap();
+    let mut w = writer_by(server(), "carol@example.com", None);
+    let key = WriterKey::generate();
+    let dc = DeviceCertificate {
+        account: Email::parse("carol@example.com").unwrap(),
+        device_id: "d".into(),
+        key: key.public(),
+        issued_at: now(),
+    };
+    let ec = EditCertificate {
+        content_id: id,
+        account: dc.account.clone(),
+        key: key.public(),
+        rights: Rights::parse("edit").unwrap(),
+        issued_at: now() - 60,
+        not_after: now() + 60,
+    };
+    w = Writer::new(key, dc.sign(server()), Some(ec.sign(&rogue))).unwrap_or(w);
+    save_as(&path, &cek, w, b"forged");
+    assert!(
+        matches!(refusal(&path, &cek), FormatError::WriterNotAllowed { reason, .. } if reason.contains("not signed"))
+    );
+    // No record at all.
+    std::fs::write(&path, &clean).unwrap();
+    let mut pf = ProtectedFile::open(rw(&path), &cek).unwrap();
+    pf.write_at(b"unsigned", 0).unwrap();
+    pf.sync().unwrap();
+    drop(pf);
+    assert!(matches!(refusal(&path, &cek), FormatError::WriterUnsigned));
+    assert!(
+        ProtectedFile::open(rw(&path), &cek).is_ok(),
+        "unchecked opens still read it"
+    );
+}
+
+/// A view-only holder resealing the state under the owner's copied
+/// record: the signature is the owner's, but not over this state.
+#[test]
+fn a_record_copied_onto_another_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, _) = owned_file(&path, b"original");
+    let header = read_header(&rw(&path)).unwrap();
+    let so = header.state_offset() as usize;
+    let n = header::SLOT_LEN as usize;
+    let bytes = std::fs::read(&path).unwrap();
+    let keys = keys::FileKeys::derive(&cek, &header.content_id());
+    let (st, slot, record) = state::State::pick(&keys.state, &header.hash, &bytes[so..so + 2 * n]).unwrap();
+    let forged = state::State {
+        generation: st.generation + 1,
+        seals: st.seals + 1,
+        ..st
+    };
+    let other = 1 - slot;
+    let raw = writer::compose_slot(forged.seal(&keys.state, &header.hash, other), record);
+    rw(&path).write_all_at(&raw, (so + other as usize * n) as u64).unwrap();
+    assert!(matches!(
+        refusal(&path, &cek),
+        FormatError::WriterSignatureInvalid { writer } if writer == "alice@example.com"
+    ));
+}
+
+/// Who commits a version, in a random sequence.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Owner,
+    Editor,
+    Viewer,
+    Stranger,
+    Expired,
+}
+
+fn who() -> impl Strategy<Value = Who> {
+    prop_oneof![
+        Just(Who::Owner),
+        Just(Who::Editor),
+        Just(Who::Viewer),
+        Just(Who::Stranger),
+        Just(Who::Expired)
+    ]
+}
+
+use std::os::unix::fs::FileExt;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Random sequences of commits: every version by the owner or an
+    /// editor verifies and names its writer; every version by anyone else
+    /// is refused, naming them.
+    #[test]
+    fn commits_verify_exactly_when_the_writer_may_edit(
+        steps in proptest::collection::vec((who(), 0usize..1500, any::<bool>()), 1..8)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.rights");
+        let (cek, id) = owned_file(&path, b"start");
+        let writers = |w: Who| match w {
+            Who::Owner => (owner(), "alice@example.com"),
+            Who::Editor => (editor(id), "bob@example.com"),
+            Who::Viewer => (
+                writer_by(server(), "carol@example.com", Some((id, "view", now() - 60, now() + 60))),
+                "carol@example.com",
+            ),
+            Who::Stranger => (writer_by(server(), "dave@example.com", None), "dave@example.com"),
+            Who::Expired => (
+                writer_by(server(), "bob@example.com", Some((id, "edit", now() - 90, now() - 30))),
+                "bob@example.com",
+            ),
+        };
+        let jt = tempfile::tempdir().unwrap();
+        let jd = journal(&jt);
+        for (w, len, journaled) in steps {
+            let good = std::fs::read(&path).unwrap();
+            let (writer, name) = writers(w);
+            let content: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            if journaled {
+                let (pf, _) = ProtectedFile::open_journaled(rw(&path), &cek, &jd).unwrap();
+                let mut pf = pf.with_writer(writer);
+                pf.write_at(&content, 0).unwrap();
+                pf.flush().unwrap();
+            } else {
+                save_as(&path, &cek, writer, &content);
+            }
+            let got = read_verified(&path, &cek);
+            match (w, got) {
+                (Who::Owner | Who::Editor, Ok((_, by))) => prop_assert_eq!(by.account.as_str(), name),
+                (Who::Owner | Who::Editor, Err(e)) => prop_assert!(false, "{:?} refused: {}", w, e),
+                (_, Ok(_)) => prop_assert!(false, "{:?} accepted", w),
+                (_, Err(FormatError::WriterNotAllowed { writer, .. })) => {
+                    prop_assert_eq!(writer.as_str(), name);
+                    // The owner's own tools put the last good version back.
+                    std::fs::write(&path, &good).unwrap();
+                }
+                (_, Err(e)) => prop_assert!(false, "{:?}: wrong error {}", w, e),
+            }
+        }
+    }
+}
