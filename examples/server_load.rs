@@ -127,7 +127,13 @@ async fn main() {
         server_key: kem,
         owner_device_key: device.public().to_der(),
         policy: Policy::owner_only(Email::parse(&email).unwrap(), 7),
-        wrapped_key: ServerKemPublic(kem).wrap(&cek, &id.0).0.to_vec(),
+        wrapped_key: ServerKemPublic(kem)
+            .wrap(
+                &cek,
+                &PublishingLicenceBody::wrap_context(&id, &Email::parse(&email).unwrap(), &device.public().to_der()),
+            )
+            .0
+            .to_vec(),
         created_at: now(),
     };
     let pl = PublishingLicence::sign(&body, &device).unwrap();

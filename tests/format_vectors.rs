@@ -227,7 +227,7 @@ fn check_header(v: &Vector, keys: &Keys) {
     assert_eq!(hex::encode(server.public().0), keys.server_x25519_public);
     assert_eq!(pl.server_key, server.public().0);
     let cek = server
-        .unwrap(&pl.wrapped().unwrap(), &h.content_id().0)
+        .unwrap(&pl.wrapped().unwrap(), &pl.key_context())
         .expect("the server unwraps the content key");
     assert_eq!(hex::encode(cek.as_bytes()), v.content_key, "{}", v.file);
 }
@@ -487,8 +487,15 @@ fn make_intact(
         server_url: SERVER_URL.into(),
         server_key: server.public().0,
         owner_device_key: device.public().to_der(),
+        wrapped_key: server
+            .public()
+            .wrap(
+                &cek,
+                &PublishingLicenceBody::wrap_context(&id, &policy.owner, &device.public().to_der()),
+            )
+            .0
+            .to_vec(),
         policy,
-        wrapped_key: server.public().wrap(&cek, &id.0).0.to_vec(),
         created_at: CREATED_AT,
     };
     let header = FileHeader::new(PublishingLicence::sign(&body, device).unwrap(), &cek, bs).unwrap();

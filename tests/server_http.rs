@@ -109,7 +109,7 @@ fn register_share_licence_refuse_revoke_audit() {
     );
     let mut b = other.0.decode_unverified().unwrap();
     b.content_id = id;
-    b.wrapped_key = ServerKemPublic(kem).wrap(&other.2, &id.0).0.to_vec();
+    b.wrapped_key = ServerKemPublic(kem).wrap(&other.2, &b.key_context()).0.to_vec();
     other.0 = rightsfs::policy::PublishingLicence::sign(&b, &alice.device).unwrap();
     let (s, r) = server.post(
         "/v1/content",

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::ctx::Ctx;
 use super::files::open_protected;
 use super::output::{self, field, items};
-use crate::client::{ClientError, RegistrationQueue};
+use crate::client::{Claims, ClientError, RegistrationQueue};
 use crate::policy::{format_time, now};
 
 /// `rights info`: what the header says (offline), plus what this device
@@ -25,7 +25,9 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     } else {
         ctx.session().ok().map(|s| s.content(&id))
     };
+    let claim = Claims::new(&ctx.paths).get(&id);
     let registration = match (&server, queued) {
+        _ if claim.is_some() => "CLAIMED BY SOMEONE ELSE: not registered as yours".to_string(),
         (_, true) => "queued (run `rights sync`)".to_string(),
         (Some(Ok(_)), _) => "registered".to_string(),
         (Some(Err(ClientError::Unreachable { .. })), _) => "unknown (server unreachable)".to_string(),
@@ -39,11 +41,18 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let me = ctx.config.email.clone();
     let policy_rights = me.as_ref().map(|m| pl.policy.rights_for(m, now()));
     let server_v = server.and_then(Result::ok);
+    let owner = owner_shown(
+        &h,
+        server_v.as_ref(),
+        cached.as_ref().is_some_and(|c| c.valid_until.is_none()),
+    );
     if ctx.json {
         output::json(&serde_json::json!({
             "file": path,
             "content_id": id,
-            "owner": pl.policy.owner,
+            "owner": owner.verified,
+            "claimed_owner": pl.policy.owner,
+            "owner_check": owner.text,
             "server_url": pl.server_url,
             "created_at": format_time(pl.created_at),
             "size": h.plaintext_len(size).ok(),
@@ -57,7 +66,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     }
     println!("file:         {}", path.display());
     println!("content id:   {id}");
-    println!("owner:        {}", pl.policy.owner);
+    println!("owner:        {}", owner.text);
     println!("server:       {}", pl.server_url);
     println!("protected at: {}", format_time(pl.created_at));
     if let Ok(n) = h.plaintext_len(size) {
@@ -111,6 +120,48 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         (None, None) => println!("your rights:  unknown (not logged in)"),
     }
     Ok(())
+}
+
+/// The owner `rights info` shows, and how it knows.
+struct OwnerShown {
+    /// The owner, when checked (with the server, or by this device's own
+    /// owner slot).
+    verified: Option<String>,
+    /// What to print.
+    text: String,
+}
+
+/// Never the header's claim alone: a file can name any owner. It is
+/// checked against what the server registered (owner and publishing
+/// licence hash), or the file was protected on this device (`own`).
+fn owner_shown(h: &crate::format::FileHeader, server: Option<&serde_json::Value>, own: bool) -> OwnerShown {
+    let claimed = h.licence.policy.owner.to_string();
+    let registered = server.and_then(|v| v["owner"].as_str());
+    let same_licence = server
+        .and_then(|v| v["licence_hash"].as_str())
+        .is_some_and(|x| x == hex::encode(h.body.licence.hash()));
+    match registered {
+        Some(r) if r == claimed && same_licence => OwnerShown {
+            verified: Some(claimed.clone()),
+            text: format!("{claimed} (registered with the server)"),
+        },
+        Some(r) if r == claimed => OwnerShown {
+            verified: None,
+            text: format!("NOT VERIFIED: the file claims {claimed}, but its header is not the one {r} registered"),
+        },
+        Some(r) => OwnerShown {
+            verified: None,
+            text: format!("NOT VERIFIED: the file claims owner {claimed} but the server registered {r}"),
+        },
+        None if own => OwnerShown {
+            verified: Some(claimed.clone()),
+            text: format!("{claimed} (you; protected on this device)"),
+        },
+        None => OwnerShown {
+            verified: None,
+            text: format!("{claimed} (claimed by the file; not verified with the server)"),
+        },
+    }
 }
 
 fn print_grants(g: &[serde_json::Value]) {
@@ -233,9 +284,13 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
         Ok(l) => l.list_cached(),
         Err(_) => Vec::new(),
     };
+    let claims = Claims::new(&ctx.paths).list();
     if ctx.json {
         output::json(&serde_json::json!({
             "email": ctx.config.email,
+            "claimed_by_others": claims.iter().map(|c| serde_json::json!({
+                "content_id": c.content_id, "noticed_at": c.noticed(), "alarm": c.alarm(),
+            })).collect::<Vec<_>>(),
             "pending_registrations": pending,
             "licences": cached.iter().map(|c| serde_json::json!({
                 "content_id": c.content_id, "rights": c.rights, "owner": c.owner,
@@ -248,6 +303,9 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
     match &ctx.config.email {
         Some(e) => println!("logged in as {e}"),
         None => println!("not logged in"),
+    }
+    for c in &claims {
+        println!("{} (noticed {})", c.alarm(), c.noticed());
     }
     let mounts = super::mount::status_json(ctx);
     println!("mounts: {}", mounts.len());

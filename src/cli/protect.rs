@@ -37,6 +37,7 @@ pub fn register_or_queue(ctx: &Ctx, id: &ContentId, pl: &PublishingLicence) -> a
         Outcome::Refused(e) => Err(anyhow::anyhow!(
             "{e}; the file is protected and its registration queued for `rights sync`"
         )),
+        Outcome::Claimed(claim) => Err(anyhow::anyhow!("{}", claim.alarm())),
     }
 }
 

@@ -8,7 +8,7 @@ use super::ctx::Ctx;
 use super::files::open_protected;
 use super::output;
 use super::protect::register_or_queue;
-use crate::client::{ClientError, Registration, RegistrationQueue};
+use crate::client::{Claims, ClientError, Outcome, Registrar, Registration, RegistrationQueue};
 use crate::policy::{ContentId, Grant, Principal};
 
 fn explain(e: ClientError, owner: &crate::policy::Email) -> anyhow::Error {
@@ -20,6 +20,9 @@ fn explain(e: ClientError, owner: &crate::policy::Email) -> anyhow::Error {
 }
 
 fn ensure_registered(ctx: &Ctx, id: &ContentId) -> anyhow::Result<()> {
+    if let Some(claim) = Claims::new(&ctx.paths).get(id) {
+        bail!("{}", claim.alarm());
+    }
     let q = RegistrationQueue::new(&ctx.paths);
     let Some((_, waiting)) = q.waiting().into_iter().find(|(i, _)| i == id) else {
         return Ok(());
@@ -100,9 +103,10 @@ pub fn revoke(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
 /// `rights sync`: registers everything in the queue.
 pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
     let q = RegistrationQueue::new(&ctx.paths);
-    let quiet = ctx.clone_for_quiet()?;
+    let registrar = Registrar::new(&ctx.paths, || ctx.session());
     let mut done = Vec::new();
     let mut left = Vec::new();
+    let mut claimed = Vec::new();
     for (id, pl) in q.list() {
         let pl = match pl {
             Ok(pl) => pl,
@@ -111,16 +115,23 @@ pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
                 continue;
             }
         };
-        match register_or_queue(&quiet, &id, &pl) {
-            Ok(Registration::Registered) => done.push(id),
-            Ok(Registration::Queued) => {
-                left.push(serde_json::json!({ "content_id": id, "error": "server unreachable" }))
+        match registrar.register_or_queue(&id, &pl) {
+            Ok(Outcome::Registered) => done.push(id),
+            Ok(Outcome::Queued(_)) => left.push(serde_json::json!({ "content_id": id, "error": "server unreachable" })),
+            Ok(Outcome::Refused(e)) | Err(e) => {
+                left.push(serde_json::json!({ "content_id": id, "error": e.to_string() }))
             }
-            Err(e) => left.push(serde_json::json!({ "content_id": id, "error": e.to_string() })),
+            Ok(Outcome::Claimed(c)) => claimed.push(c),
         }
     }
     if ctx.json {
-        output::json(&serde_json::json!({ "registered": done, "pending": left }));
+        output::json(&serde_json::json!({
+            "registered": done,
+            "pending": left,
+            "claimed_by_others": claimed.iter().map(|c| serde_json::json!({
+                "content_id": c.content_id, "alarm": c.alarm(),
+            })).collect::<Vec<_>>(),
+        }));
     } else {
         println!("registered {}, still pending {}", done.len(), left.len());
         for l in &left {
@@ -130,6 +141,12 @@ pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
                 output::field(l, &["error"])
             );
         }
+    }
+    if let Some(first) = claimed.first() {
+        for c in &claimed[1..] {
+            eprintln!("{}", c.alarm());
+        }
+        bail!("{}", first.alarm());
     }
     if !left.is_empty() {
         bail!(

@@ -2,6 +2,7 @@
 //! XDG paths, secret storage, the HTTP API client, the registration
 //! queue and the registrar that sends it. The `rights` commands and the mount build on this.
 
+mod claims;
 mod config;
 mod content;
 mod dto;
@@ -16,6 +17,7 @@ mod session;
 mod source;
 
 pub use crate::durable::{ensure_private_dir, sync_dir, write_private_atomic};
+pub use claims::{Claim, Claims};
 pub use config::{Config, KeystoreKind, SmtpConfig};
 pub use content::REGISTER_BATCH_MAX;
 pub use dto::{BatchItem, BatchResults, ServerKeys, TokenPair};

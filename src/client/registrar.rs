@@ -1,7 +1,8 @@
 //! Registration of publishing licences with the server: one licence at a
 //! time (`rights protect`, `share`, `sync`) or in batches (the mount's
 //! background sender). One place decides what each answer means: the
-//! server has it; the server is away or overloaded, so it waits in the
+//! server has it; someone else registered the content id first (an alarm,
+//! see [`Claims`]); the server is away or overloaded, so it waits in the
 //! queue; or the server refused it, so it waits in the queue for `rights
 //! status` and `rights sync` to show.
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use super::{ClientError, Paths, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue, SendRule, Session};
+use super::{Claim, Claims, ClientError, Paths, PendingLog, REGISTER_BATCH_MAX, RegistrationQueue, SendRule, Session};
 use crate::policy::{ContentId, PublishingLicence};
 
 /// Where a registration stands, as commands report it.
@@ -20,6 +21,8 @@ pub enum Registration {
     Registered,
     /// Waiting in the queue for `rights sync`.
     Queued,
+    /// Someone else registered the content id first: not registered.
+    Claimed,
 }
 
 /// What became of one registration attempt.
@@ -31,6 +34,8 @@ pub enum Outcome {
     Queued(ClientError),
     /// The server refused it (the reason); it waits in the queue.
     Refused(ClientError),
+    /// Someone else registered the content id first; it left the queue.
+    Claimed(Claim),
 }
 
 impl Outcome {
@@ -39,6 +44,7 @@ impl Outcome {
         match self {
             Self::Registered => Registration::Registered,
             Self::Queued(_) | Self::Refused(_) => Registration::Queued,
+            Self::Claimed(_) => Registration::Claimed,
         }
     }
 }
@@ -60,6 +66,7 @@ pub fn transient(e: &ClientError) -> bool {
 /// process that is not logged in queues instead of failing).
 pub struct Registrar<F> {
     queue: RegistrationQueue,
+    claims: Claims,
     session: F,
 }
 
@@ -68,6 +75,7 @@ impl<F: Fn() -> Result<Arc<Session>, ClientError>> Registrar<F> {
     pub fn new(paths: &Paths, session: F) -> Self {
         Self {
             queue: RegistrationQueue::new(paths),
+            claims: Claims::new(paths),
             session,
         }
     }
@@ -75,10 +83,13 @@ impl<F: Fn() -> Result<Arc<Session>, ClientError>> Registrar<F> {
     /// Registers one licence, or queues it when the server cannot take it.
     pub fn register_or_queue(&self, id: &ContentId, pl: &PublishingLicence) -> Result<Outcome, ClientError> {
         match (self.session)().and_then(|s| s.register(pl)) {
-            Ok(_) | Err(ClientError::Server { status: 409, .. }) => {
+            Ok(_) => {
                 self.queue.remove(id)?;
                 Ok(Outcome::Registered)
             }
+            Err(ClientError::Server {
+                status: 409, message, ..
+            }) => Ok(Outcome::Claimed(self.claimed(id, &message)?)),
             Err(e) => {
                 self.queue.push(id, pl)?;
                 Ok(if transient(&e) {
@@ -103,7 +114,12 @@ impl<F: Fn() -> Result<Arc<Session>, ClientError>> Registrar<F> {
                 Ok(results) => {
                     let mut registered = 0;
                     for ((id, pl), item) in chunk.iter().zip(results) {
-                        if matches!(item.status, 200 | 201 | 409) {
+                        if item.status == 409 {
+                            let said = item.message.or(item.error).unwrap_or_default();
+                            if let Err(e) = self.claimed(id, &said) {
+                                tracing::error!(content_id = %id.to_hex(), error = %e, "could not record a claimed content id");
+                            }
+                        } else if matches!(item.status, 200 | 201) {
                             registered += 1;
                             tracing::debug!(content_id = %id.to_hex(), "registered");
                             if queued && let Err(e) = self.queue.remove(id) {
@@ -140,6 +156,15 @@ impl<F: Fn() -> Result<Arc<Session>, ClientError>> Registrar<F> {
         true
     }
 
+    /// Records that someone else registered `id` first, says so in the
+    /// log, and drops it from the queue (retrying cannot help).
+    fn claimed(&self, id: &ContentId, server_said: &str) -> Result<Claim, ClientError> {
+        let claim = self.claims.record(id, server_said)?;
+        tracing::error!(content_id = %id.to_hex(), "{}", claim.alarm());
+        self.queue.remove(id)?;
+        Ok(claim)
+    }
+
     fn queue_or_log(&self, id: &ContentId, pl: &PublishingLicence) {
         if self.queue.contains(id) {
             return;
@@ -159,6 +184,7 @@ impl<F: Fn() -> Result<Arc<Session>, ClientError>> Registrar<F> {
             }
             match self.register_or_queue(id, pl) {
                 Ok(Outcome::Registered) => tracing::info!(content_id = %id.to_hex(), "registered"),
+                Ok(Outcome::Claimed(_)) => {}
                 Ok(Outcome::Queued(_)) if i == 0 => {
                     // Queued just now; nothing else was tried.
                     let _ = self.queue.remove(id);

@@ -25,7 +25,11 @@ fn fetch_error(e: ClientError) -> FetchError {
 impl LicenceSource for Session {
     fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError> {
         match Session::register(self, licence) {
-            Ok(_) | Err(ClientError::Server { status: 409, .. }) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(ClientError::Server { status: 409, .. }) => Err(FetchError::Other(
+                "someone else registered this file's content id with the server first: it is not registered as yours"
+                    .into(),
+            )),
             Err(e) => Err(fetch_error(e)),
         }
     }

@@ -252,7 +252,10 @@ mod tests {
             assert_eq!(a.key.as_bytes(), new.key.as_bytes());
             let wrapped = header.licence.wrapped().unwrap();
             assert_eq!(
-                server.unwrap(&wrapped, &new.content_id.0).unwrap().as_bytes(),
+                server
+                    .unwrap(&wrapped, &header.licence.key_context())
+                    .unwrap()
+                    .as_bytes(),
                 new.key.as_bytes()
             );
         }

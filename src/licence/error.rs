@@ -55,6 +55,15 @@ pub enum AccessError {
         /// The owner.
         owner: Email,
     },
+    /// The server registered this content id for another owner or with
+    /// another publishing licence than the file's header carries.
+    #[error("{}", not_the_owners_msg(claimed, registered))]
+    NotTheOwners {
+        /// The owner the header names.
+        claimed: Email,
+        /// The owner the server registered.
+        registered: Email,
+    },
     /// No cached licence and no server answer.
     #[error("no licence for this file is cached and the server cannot be reached ({0}); connect and try again")]
     ServerUnreachable(String),
@@ -70,6 +79,18 @@ pub enum AccessError {
     /// The local licence store failed.
     #[error("licence store: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn not_the_owners_msg(claimed: &Email, registered: &Email) -> String {
+    if claimed == registered {
+        format!(
+            "this file's header is not the one its owner {registered} registered: it was rebuilt or altered; do not trust it"
+        )
+    } else {
+        format!(
+            "this file claims its owner is {claimed} but the server registered it to {registered}: it is not {claimed}'s file; do not trust it"
+        )
+    }
 }
 
 fn expired_msg(until: Timestamp, offline: bool) -> String {
@@ -96,6 +117,7 @@ impl AccessError {
             | Self::Revoked { .. }
             | Self::Expired { .. }
             | Self::NotRegistered { .. }
+            | Self::NotTheOwners { .. }
             | Self::NotLoggedIn
             | Self::ServerUnreachable(_)
             | Self::Server(_) => libc::EACCES,

@@ -62,7 +62,8 @@ pub trait LicenceSource: Send + Sync {
     /// Asks for a use licence for `content` for this user and device.
     fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError>;
 
-    /// Registers content (a conflict, already registered, is success). Used
+    /// Registers content (a conflict, someone else's registration of the
+    /// id, is an error). Used
     /// when a file protected here turns out unregistered: its queued
     /// registration was lost, e.g. to a power cut before it was synced.
     fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError>;
@@ -226,7 +227,7 @@ impl Licensing {
         let mut cached = None;
         let mut expired = None;
         if let Some(ul) = self.licences.load(&id)? {
-            let body = self.check(&ul, &id)?;
+            let body = self.check(&ul, header)?;
             if t < body.valid_until {
                 cached = Some(body);
             } else {
@@ -285,7 +286,7 @@ impl Licensing {
         };
         match fetched {
             Ok(ul) => {
-                let body = self.check(&ul, &id)?;
+                let body = self.check(&ul, header)?;
                 self.licences.save(&id, &ul)?;
                 if body.rights.is_empty() {
                     return Err(AccessError::NoRights {
@@ -325,15 +326,28 @@ impl Licensing {
     }
 
     /// Verifies the server signature and that the licence is for this
-    /// content, user and device. No private-key operation happens before.
-    fn check(&self, ul: &UseLicence, id: &ContentId) -> Result<crate::policy::UseLicenceBody, AccessError> {
+    /// content, user and device, and for the file `header` describes: the
+    /// owner it names is the one the header claims and the registered
+    /// publishing licence is the header's. No private-key operation happens
+    /// before.
+    fn check(&self, ul: &UseLicence, header: &FileHeader) -> Result<crate::policy::UseLicenceBody, AccessError> {
         let body = ul
             .verify(&self.identity.server_key)
             .map_err(|e| AccessError::BadLicence(e.to_string()))?;
-        if &body.content_id != id || body.user != self.identity.email || body.device_id != self.identity.device_id {
+        if body.content_id != header.content_id()
+            || body.user != self.identity.email
+            || body.device_id != self.identity.device_id
+        {
             return Err(AccessError::BadLicence(
                 "the licence was issued for another file, user or device".into(),
             ));
+        }
+        let claimed = &header.licence.policy.owner;
+        if &body.owner != claimed || body.licence_hash != header.body.licence.hash() {
+            return Err(AccessError::NotTheOwners {
+                claimed: claimed.clone(),
+                registered: body.owner,
+            });
         }
         Ok(body)
     }
@@ -380,14 +394,21 @@ impl Licensing {
         policy.validate().map_err(|e| AccessError::BadLicence(e.to_string()))?;
         let content_id = ContentId::generate();
         let key = ContentKey::generate();
+        let device_key = self.identity.device_key.public().to_der();
         let body = PublishingLicenceBody {
             version: PublishingLicenceBody::CURRENT_VERSION,
             content_id,
             server_url: server_url.to_string(),
             server_key: server_kem.0,
-            owner_device_key: self.identity.device_key.public().to_der(),
+            owner_device_key: device_key.clone(),
+            wrapped_key: server_kem
+                .wrap(
+                    &key,
+                    &PublishingLicenceBody::wrap_context(&content_id, &policy.owner, &device_key),
+                )
+                .0
+                .to_vec(),
             policy,
-            wrapped_key: server_kem.wrap(&key, &content_id.0).0.to_vec(),
             created_at: now(),
         };
         let licence = PublishingLicence::sign(&body, &self.identity.device_key)

@@ -17,7 +17,7 @@ struct Signer {
     valid_for: Mutex<i64>,
     reachable: Mutex<bool>,
     calls: AtomicUsize,
-    pl: Mutex<Option<PublishingLicenceBody>>,
+    pl: Mutex<Option<PublishingLicence>>,
 }
 
 impl LicenceSource for Signer {
@@ -26,15 +26,18 @@ impl LicenceSource for Signer {
         if !*self.reachable.lock().unwrap() {
             return Err(FetchError::Unreachable("test: offline".into()));
         }
-        let pl = self.pl.lock().unwrap().clone().ok_or(FetchError::NotRegistered)?;
+        let registered = self.pl.lock().unwrap().clone().ok_or(FetchError::NotRegistered)?;
+        let pl = registered.decode_unverified().unwrap();
         let rights = pl.policy.rights_for(&self.user, now());
         if rights.is_empty() {
             return Err(FetchError::Denied);
         }
-        let cek = self.kem.unwrap(&pl.wrapped().unwrap(), &content.0).unwrap();
+        let cek = self.kem.unwrap(&pl.wrapped().unwrap(), &pl.key_context()).unwrap();
         Ok(UseLicence::sign(
             &UseLicenceBody {
-                version: 1,
+                version: crate::policy::USE_LICENCE_VERSION,
+                owner: pl.policy.owner.clone(),
+                licence_hash: registered.hash(),
                 content_id: *content,
                 user: self.user.clone(),
                 device_id: "dev-b".into(),
@@ -48,8 +51,8 @@ impl LicenceSource for Signer {
     }
 
     fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError> {
-        let body = licence.verify().map_err(|e| FetchError::Other(e.to_string()))?;
-        *self.pl.lock().unwrap() = Some(body);
+        licence.verify().map_err(|e| FetchError::Other(e.to_string()))?;
+        *self.pl.lock().unwrap() = Some(licence.clone());
         Ok(())
     }
 }
@@ -118,7 +121,7 @@ fn world(grant: &str) -> World {
     }
     let new = owner.new_content(policy, "http://127.0.0.1:9", &kem_pub).unwrap();
     let header = new.header(4096).unwrap();
-    *signer.pl.lock().unwrap() = Some(header.licence.clone());
+    *signer.pl.lock().unwrap() = Some(header.body.licence.clone());
     World {
         _dir: dir,
         owner,
@@ -250,7 +253,18 @@ fn content_never_registered_is_registered_from_the_file_by_its_publisher() {
     w.reader.lru().clear();
     let a = w.reader.key_for(&header).unwrap();
     assert_eq!(a.key.as_bytes(), new.key.as_bytes());
-    assert_eq!(w.signer.pl.lock().unwrap().as_ref().unwrap().content_id, new.content_id);
+    assert_eq!(
+        w.signer
+            .pl
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .decode_unverified()
+            .unwrap()
+            .content_id,
+        new.content_id
+    );
     // Someone else's unregistered file is not registered on their behalf.
     *w.signer.pl.lock().unwrap() = None;
     w.reader.lru().clear();

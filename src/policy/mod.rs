@@ -22,7 +22,7 @@ pub use folder::{FolderPolicy, FolderPolicyError};
 pub use grant::{Grant, Policy, parse_expiry};
 pub use publishing::{ContentId, PublishingLicence, PublishingLicenceBody};
 pub use rights::{Right, Rights};
-pub use use_licence::{UseLicence, UseLicenceBody};
+pub use use_licence::{USE_LICENCE_VERSION, UseLicence, UseLicenceBody};
 
 /// Seconds since the Unix epoch, UTC. One integer type for every instant in
 /// licences keeps the signed encodings simple and unambiguous.

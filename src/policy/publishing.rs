@@ -9,6 +9,10 @@ use crate::crypto::{CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic
 
 const PL_DOMAIN: &[u8] = b"rightsfs publishing licence v1\0";
 const PL_DOMAIN_V2: &[u8] = b"rightsfs publishing licence v2\0";
+/// Domain of the owner binding in a wrapped key's context.
+const OWNER_BINDING: &[u8] = b"rightsfs owner binding v2\0";
+/// Domain of a publishing licence's hash, as use licences name it.
+const PL_HASH_DOMAIN: &[u8] = b"rightsfs publishing licence hash\0";
 
 /// A protected file's random 128-bit identity, fixed when it is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,7 +82,8 @@ pub struct PublishingLicenceBody {
     /// The policy at protection time (the server's copy is authoritative
     /// afterwards: sharing changes never rewrite the file).
     pub policy: Policy,
-    /// The content key wrapped to `server_key`, bound to `content_id`.
+    /// The content key wrapped to `server_key`, bound to `content_id`,
+    /// the owner and the owner's device key (see [`key_context`](Self::key_context)).
     #[serde(with = "super::b64")]
     pub wrapped_key: Vec<u8>,
     /// When the file was protected.
@@ -124,6 +129,24 @@ impl PublishingLicenceBody {
     pub fn server_public(&self) -> ServerKemPublic {
         ServerKemPublic(self.server_key)
     }
+
+    /// The context the content key is wrapped under for this licence: the
+    /// content id, then SHA-256 over a domain tag, the owner's address
+    /// (length-prefixed) and the owner's device key. A wrapped key copied
+    /// into a licence that names another owner or device no longer
+    /// unwraps, so nobody can register someone else's key as their own.
+    pub fn key_context(&self) -> Vec<u8> {
+        Self::wrap_context(&self.content_id, self.owner(), &self.owner_device_key)
+    }
+
+    /// [`key_context`](Self::key_context) before the body exists (the
+    /// wrapped key is one of its fields).
+    pub fn wrap_context(content_id: &ContentId, owner: &Email, owner_device_key: &[u8]) -> Vec<u8> {
+        let owner = owner.as_str().as_bytes();
+        let len = u32::try_from(owner.len()).expect("addresses are short").to_be_bytes();
+        let binding = crate::crypto::sha256_parts(&[OWNER_BINDING, &len, owner, owner_device_key]);
+        [content_id.0.as_slice(), &binding].concat()
+    }
 }
 
 impl PublishingLicence {
@@ -137,6 +160,13 @@ impl PublishingLicence {
             _ => return Err(CryptoError::Malformed("publishing licence version")),
         };
         Ok(Self { body: bytes, signature })
+    }
+
+    /// SHA-256 over a domain tag and the signed body: what a use licence
+    /// names so a reader can tell the registered licence from another one
+    /// carrying the same content id.
+    pub fn hash(&self) -> [u8; 32] {
+        crate::crypto::sha256_parts(&[PL_HASH_DOMAIN, &self.body])
     }
 
     /// Decodes the body without checking the signature (for display of a
@@ -186,14 +216,16 @@ pub(crate) mod tests {
     pub(crate) fn body(device: &DeviceKeyPair, version: u8) -> PublishingLicenceBody {
         let kem = ServerKemSecret::generate();
         let id = ContentId::generate();
+        let owner = Email::parse("alice@example.com").unwrap();
+        let context = PublishingLicenceBody::wrap_context(&id, &owner, &device.public().to_der());
         PublishingLicenceBody {
             version,
             content_id: id,
             server_url: "http://127.0.0.1:1".into(),
             server_key: kem.public().0,
             owner_device_key: device.public().to_der(),
-            policy: Policy::owner_only(Email::parse("alice@example.com").unwrap(), 7),
-            wrapped_key: kem.public().wrap(&ContentKey::generate(), &id.0).0.to_vec(),
+            policy: Policy::owner_only(owner, 7),
+            wrapped_key: kem.public().wrap(&ContentKey::generate(), &context).0.to_vec(),
             created_at: 1_700_000_000,
         }
     }

@@ -7,12 +7,14 @@ use super::{ContentId, Email, PolicyError, Rights, Timestamp};
 use crate::crypto::{ServerSigningKey, ServerVerifyingKey};
 
 const UL_DOMAIN: &[u8] = b"rightsfs use licence v1\0";
+/// The layout version this build issues and accepts.
+pub const USE_LICENCE_VERSION: u8 = 2;
 
 /// What the server signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UseLicenceBody {
-    /// Layout version (1).
+    /// Layout version ([`USE_LICENCE_VERSION`]).
     pub version: u8,
     /// The content.
     pub content_id: ContentId,
@@ -29,6 +31,13 @@ pub struct UseLicenceBody {
     /// The content key, RSA-OAEP-SHA256 to the device key.
     #[serde(with = "super::b64")]
     pub wrapped_key: Vec<u8>,
+    /// The account the server registered the content to: a reader shows
+    /// this owner, never the one a file's header claims.
+    pub owner: Email,
+    /// [`PublishingLicence::hash`](super::PublishingLicence::hash) of the
+    /// registered publishing licence; a file whose header carries another
+    /// licence is not the registered content.
+    pub licence_hash: [u8; 32],
 }
 
 /// A signed use licence as stored in the client cache and sent over HTTP.
@@ -58,7 +67,7 @@ impl UseLicence {
             .verify(&[UL_DOMAIN, &self.body].concat(), &self.signature)
             .map_err(|_| PolicyError::BadSignature("use licence"))?;
         let b: UseLicenceBody = postcard::from_bytes(&self.body).map_err(|_| PolicyError::Malformed("use licence"))?;
-        if b.version != 1 {
+        if b.version != USE_LICENCE_VERSION {
             return Err(PolicyError::Malformed("use licence version"));
         }
         Ok(b)
@@ -78,23 +87,35 @@ mod tests {
         let sig = ServerSigningKey::generate();
         let cek = ContentKey::generate();
         let id = ContentId::generate();
+        let alice = Email::parse("alice@example.com").unwrap();
+        let context = PublishingLicenceBody::wrap_context(&id, &alice, &device.public().to_der());
         let body = PublishingLicenceBody {
             version: 1,
             content_id: id,
             server_url: "http://127.0.0.1:1".into(),
             server_key: kem.public().0,
             owner_device_key: device.public().to_der(),
-            policy: Policy::owner_only(Email::parse("alice@example.com").unwrap(), 7),
-            wrapped_key: kem.public().wrap(&cek, &id.0).0.to_vec(),
+            policy: Policy::owner_only(alice.clone(), 7),
+            wrapped_key: kem.public().wrap(&cek, &context).0.to_vec(),
             created_at: now(),
         };
         let pl = PublishingLicence::sign(&body, &device).unwrap();
         let back = pl.verify().unwrap();
         assert_eq!(back, body);
         assert_eq!(
-            kem.unwrap(&back.wrapped().unwrap(), &id.0).unwrap().as_bytes(),
+            kem.unwrap(&back.wrapped().unwrap(), &back.key_context())
+                .unwrap()
+                .as_bytes(),
             cek.as_bytes()
         );
+        // The same wrapped key in a licence naming another owner or device
+        // does not unwrap.
+        let mut taken = back.clone();
+        taken.policy.owner = Email::parse("mallory@example.com").unwrap();
+        assert!(kem.unwrap(&taken.wrapped().unwrap(), &taken.key_context()).is_err());
+        let mut taken = back.clone();
+        taken.owner_device_key = DeviceKeyPair::generate().unwrap().public().to_der();
+        assert!(kem.unwrap(&taken.wrapped().unwrap(), &taken.key_context()).is_err());
         let json = serde_json::to_string(&pl).unwrap();
         assert_eq!(serde_json::from_str::<PublishingLicence>(&json).unwrap(), pl);
         let mut forged = pl.clone();
@@ -104,7 +125,7 @@ mod tests {
 
         let ul = UseLicence::sign(
             &UseLicenceBody {
-                version: 1,
+                version: USE_LICENCE_VERSION,
                 content_id: id,
                 user: Email::parse("bob@example.com").unwrap(),
                 device_id: "d1".into(),
@@ -112,6 +133,8 @@ mod tests {
                 issued_at: now(),
                 valid_until: now() + 60,
                 wrapped_key: device.public().wrap_key(&cek).unwrap(),
+                owner: alice,
+                licence_hash: pl.hash(),
             },
             &sig,
         );

@@ -208,8 +208,12 @@ pub struct ItemOutcome {
 pub struct ContentInfo {
     /// Content id (hex).
     pub content_id: String,
-    /// Owner's address.
+    /// Owner's address: the account that registered it.
     pub owner: String,
+    /// Hash of the registered publishing licence (hex), as use licences
+    /// name it: a file whose header carries another licence is not this
+    /// content.
+    pub licence_hash: String,
     /// Current policy (the registry's, which sharing changes).
     pub policy: Policy,
     /// Whether the owner revoked it.

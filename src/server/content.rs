@@ -12,7 +12,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::mail::invitation_mail;
 use super::state::AppState;
-use crate::policy::{ContentId, Policy, Principal, Right, format_time, now};
+use crate::policy::{ContentId, Policy, Principal, PublishingLicence, Right, format_time, now};
 use crate::store::{ContentRecord, InsertOutcome};
 
 /// Parses the `{id}` path segment.
@@ -27,9 +27,11 @@ pub fn policy_of(rec: &ContentRecord) -> ApiResult<Policy> {
 }
 
 fn info(rec: &ContentRecord) -> ApiResult<ContentInfo> {
+    let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
     Ok(ContentInfo {
         content_id: rec.id.clone(),
         owner: rec.owner.clone(),
+        licence_hash: hex::encode(pl.hash()),
         policy: policy_of(rec)?,
         revoked: rec.revoked,
         created_at: format_time(rec.created_at),
@@ -183,10 +185,13 @@ fn check(
     let wrapped = body
         .wrapped()
         .map_err(|e| ApiError::bad_request("bad_licence", format!("the publishing licence is refused: {e}")))?;
-    let cek = state.keys.kem.unwrap(&wrapped, &body.content_id.0).map_err(|_| {
-        ApiError::bad_request(
-            "bad_licence",
-            "the content key in the licence does not unwrap with this server's key",
+    // The wrap is bound to the owner and device the licence names: a key
+    // taken from another owner's file fails here.
+    let cek = state.keys.kem.unwrap(&wrapped, &body.key_context()).map_err(|_| {
+        ApiError::forbidden(
+            "key_not_owned",
+            "the content key in the licence was not wrapped by this owner's device for this content \
+             (it was taken from another owner's file, or damaged); only the file's owner can register it",
         )
     })?;
     let rec = ContentRecord {

@@ -15,7 +15,9 @@ use super::error::{ApiError, ApiResult};
 use super::metrics::Metrics;
 use super::state::AppState;
 use crate::crypto::{ContentKey, DevicePublicKey};
-use crate::policy::{ContentId, PublishingLicence, Rights, UseLicence, UseLicenceBody, now};
+use crate::policy::{
+    ContentId, Email, PublishingLicence, Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, now,
+};
 use crate::store::{AuditRecord, ContentRecord};
 
 /// Validity of a licence for content that must be checked online at every open.
@@ -94,10 +96,11 @@ async fn decide(
         valid_until = valid_until.min(end);
     }
     let device_key = device_key(state, &caller.device_id).await?;
-    let cek = content_key(state, id, rec)?;
+    let (cek, licence_hash) = content_key(state, id, rec)?;
     let wrapped_key = device_key.wrap_key(&cek).map_err(ApiError::internal)?;
+    let owner = Email::parse(&rec.owner).map_err(ApiError::internal)?;
     let body = UseLicenceBody {
-        version: 1,
+        version: USE_LICENCE_VERSION,
         content_id: *id,
         user: caller.email.clone(),
         device_id: caller.device_id.clone(),
@@ -105,6 +108,8 @@ async fn decide(
         issued_at: t,
         valid_until,
         wrapped_key,
+        owner,
+        licence_hash,
     };
     Ok((UseLicence::sign(&body, &state.keys.signing), rights))
 }
@@ -128,20 +133,25 @@ async fn device_key(state: &AppState, id: &str) -> ApiResult<DevicePublicKey> {
     Ok(key)
 }
 
-/// The content key from the cache, or unwrapped from the registered licence.
-fn content_key(state: &AppState, id: &ContentId, rec: &ContentRecord) -> ApiResult<ContentKey> {
-    if let Some(k) = state.ceks.lock().unwrap_or_else(|p| p.into_inner()).get(&id.0) {
-        return Ok(k.clone());
-    }
+/// The content key (from the cache, or unwrapped from the registered
+/// licence) and the registered licence's hash.
+fn content_key(state: &AppState, id: &ContentId, rec: &ContentRecord) -> ApiResult<(ContentKey, [u8; 32])> {
     let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
+    if let Some(k) = state.ceks.lock().unwrap_or_else(|p| p.into_inner()).get(&id.0) {
+        return Ok((k.clone(), pl.hash()));
+    }
     // Verified at registration; decoding is enough here.
     let body = pl.decode_unverified().map_err(ApiError::internal)?;
     let wrapped = body.wrapped().map_err(ApiError::internal)?;
-    let cek = state.keys.kem.unwrap(&wrapped, &id.0).map_err(ApiError::internal)?;
+    let cek = state
+        .keys
+        .kem
+        .unwrap(&wrapped, &body.key_context())
+        .map_err(ApiError::internal)?;
     state
         .ceks
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .put(id.0, cek.clone());
-    Ok(cek)
+    Ok((cek, pl.hash()))
 }

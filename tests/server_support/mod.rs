@@ -169,8 +169,14 @@ pub fn make_pl(owner: &User, server_kem: [u8; 32], policy: Policy) -> (Publishin
         server_url: "http://127.0.0.1".into(),
         server_key: server_kem,
         owner_device_key: owner.device.public().to_der(),
+        wrapped_key: ServerKemPublic(server_kem)
+            .wrap(
+                &cek,
+                &PublishingLicenceBody::wrap_context(&id, &policy.owner, &owner.device.public().to_der()),
+            )
+            .0
+            .to_vec(),
         policy,
-        wrapped_key: ServerKemPublic(server_kem).wrap(&cek, &id.0).0.to_vec(),
         created_at: now(),
     };
     (PublishingLicence::sign(&body, &owner.device).unwrap(), id, cek)

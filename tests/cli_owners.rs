@@ -1,0 +1,200 @@
+//! End to end, with a second account as the attacker: nobody but a file's
+//! owner registers its content id, a wrapped key cannot be taken over, a
+//! content id taken first is an alarm for the owner, and readers refuse a
+//! file whose header claims an owner the server did not register.
+//!
+//! The attacker (mallory) talks to the real server over loopback HTTP with
+//! her own real account and device key, through the library's client.
+
+mod cli_support;
+
+use std::sync::Arc;
+
+use cli_support::{Server, User};
+use rightsfs::client::{ClientError, Config, Keystore, KeystoreKind, Paths, Session};
+use rightsfs::crypto::{ContentKey, DeviceKeyPair};
+use rightsfs::format::{FileHeader, read_header};
+use rightsfs::policy::{Email, Grant, Policy, PublishingLicence, PublishingLicenceBody, now};
+use serde_json::Value;
+
+/// A signed-in user's session and device key, as their own client has them.
+struct Hand {
+    session: Session,
+    device: DeviceKeyPair,
+    email: Email,
+}
+
+fn hand(u: &User) -> Hand {
+    let h = u.home.path();
+    let paths = Paths {
+        config_dir: h.join("config/rightsfs"),
+        data_dir: h.join("data/rightsfs"),
+        cache_dir: h.join("cache/rightsfs"),
+    };
+    let ks = Keystore::new(KeystoreKind::File, &paths).with_passphrase(&format!("passphrase of {}", u.email));
+    let device = rightsfs::client::device_key(&ks).unwrap();
+    let config = Config::load(&paths).unwrap();
+    let session = rightsfs::client::session(&config, Arc::new(ks), std::time::Duration::from_secs(5)).unwrap();
+    Hand {
+        session,
+        device,
+        email: u.email.parse().unwrap(),
+    }
+}
+
+fn header_of(u: &User, name: &str) -> FileHeader {
+    read_header(&std::fs::File::open(u.docs().join(name)).unwrap()).unwrap()
+}
+
+fn server_code(e: ClientError) -> (u16, String) {
+    match e {
+        ClientError::Server { status, code, .. } => (status, code),
+        other => panic!("expected a server error, got {other}"),
+    }
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// Alice protects `plan.txt` for bob while the server is down (so its
+/// registration waits in her queue), then the server comes back and
+/// mallory gets a copy of the file.
+fn race_setup() -> (Server, User, User, User) {
+    let mut server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    let bob = User::new("bob@example.com", true);
+    let mallory = User::new("mallory@example.com", true);
+    for u in [&alice, &bob, &mallory] {
+        u.signup(&server);
+    }
+    server.stop();
+    alice.write("plan.txt", b"the plan");
+    alice.ok(&["protect", "plan.txt", "--to", "bob@example.com:view"]);
+    let server = server.restart();
+    alice.give("plan.txt.rights", &mallory);
+    alice.give("plan.txt.rights", &bob);
+    (server, alice, bob, mallory)
+}
+
+#[test]
+fn a_second_account_cannot_register_the_owners_file_or_take_its_key() {
+    let (server, alice, bob, mallory) = race_setup();
+    let h = header_of(&mallory, "plan.txt.rights");
+    let m = hand(&mallory);
+
+    // The owner's licence as it is, sent from mallory's account.
+    let (status, code) = server_code(m.session.register(&h.body.licence).unwrap_err());
+    assert_eq!((status, code.as_str()), (403, "not_owner"));
+    // Rebuilt: mallory as owner, signed by her registered device, with the
+    // header's wrapped key.
+    let mut taken = h.licence.clone();
+    taken.policy = Policy::owner_only(m.email.clone(), 7);
+    taken.owner_device_key = m.device.public().to_der();
+    let taken = PublishingLicence::sign(&taken, &m.device).unwrap();
+    let (status, code) = server_code(m.session.register(&taken).unwrap_err());
+    assert_eq!((status, code.as_str()), (403, "key_not_owned"));
+    // Nothing was registered, so nobody gets a licence yet.
+    let err = mallory.fails(&["cat", "plan.txt.rights"]);
+    assert!(err.contains("does not know this file"), "{err}");
+
+    // The owner's registration goes through and readers see her.
+    alice.ok(&["sync"]);
+    let info = json(&alice.ok(&["info", "plan.txt.rights", "--json"]));
+    assert_eq!(info["registration"], "registered", "{info}");
+    assert_eq!(info["owner"], "alice@example.com", "{info}");
+    assert_eq!(bob.ok(&["cat", "plan.txt.rights"]), "the plan");
+    let info = json(&bob.ok(&["info", "plan.txt.rights", "--json"]));
+    assert_eq!(info["owner"], "alice@example.com", "{info}");
+
+    // Still refused afterwards, and mallory was never issued a licence.
+    let (status, _) = server_code(m.session.register(&taken).unwrap_err());
+    assert_eq!(status, 403);
+    let err = mallory.fails(&["cat", "plan.txt.rights"]);
+    assert!(err.contains("no rights"), "{err}");
+    let audit = json(&alice.ok(&["track", "plan.txt.rights", "--json"]));
+    let issued_to_mallory = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["email"] == "mallory@example.com" && e["result"] == "issued")
+        .count();
+    assert_eq!(issued_to_mallory, 0, "{audit}");
+    drop(server);
+}
+
+#[test]
+fn an_id_registered_by_someone_else_first_is_an_alarm_and_readers_refuse_the_file() {
+    let (server, alice, bob, mallory) = race_setup();
+    let h = header_of(&mallory, "plan.txt.rights");
+    let m = hand(&mallory);
+    // Mallory registers the id first with a licence of her own (her own
+    // key, her as owner, bob as a reader): the server cannot tell it from
+    // a genuine first registration.
+    let mut policy = Policy::owner_only(m.email.clone(), 7);
+    policy.grants.push(Grant::parse_spec("bob@example.com:view").unwrap());
+    let device_der = m.device.public().to_der();
+    let context = PublishingLicenceBody::wrap_context(&h.content_id(), &m.email, &device_der);
+    let body = PublishingLicenceBody {
+        version: PublishingLicenceBody::CURRENT_VERSION,
+        content_id: h.content_id(),
+        server_url: h.licence.server_url.clone(),
+        server_key: h.licence.server_key,
+        owner_device_key: device_der,
+        policy,
+        wrapped_key: h
+            .licence
+            .server_public()
+            .wrap(&ContentKey::generate(), &context)
+            .0
+            .to_vec(),
+        created_at: now(),
+    };
+    m.session
+        .register(&PublishingLicence::sign(&body, &m.device).unwrap())
+        .unwrap();
+
+    // The owner's registration is answered 409: an alarm, not "registered".
+    let err = alice.fails(&["sync"]);
+    assert!(
+        err.contains("ALARM") && err.contains("someone else registered"),
+        "{err}"
+    );
+    let status = alice.ok(&["status"]);
+    assert!(
+        status.contains("ALARM") && status.contains(&h.content_id().to_hex()),
+        "{status}"
+    );
+    let status = json(&alice.ok(&["status", "--json"]));
+    assert_eq!(status["claimed_by_others"].as_array().unwrap().len(), 1, "{status}");
+    assert!(
+        status["pending_registrations"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    let info = json(&alice.ok(&["info", "plan.txt.rights", "--json"]));
+    let reg = info["registration"].as_str().unwrap();
+    assert!(reg.contains("CLAIMED") && !reg.starts_with("registered"), "{info}");
+    let err = alice.fails(&["share", "plan.txt.rights", "--to", "carol@example.com:view"]);
+    assert!(err.contains("ALARM"), "{err}");
+
+    // A reader given alice's file is refused: it claims an owner the
+    // server did not register.
+    let err = bob.fails(&["cat", "plan.txt.rights"]);
+    assert!(
+        err.contains("claims its owner is alice@example.com but the server registered it to mallory@example.com"),
+        "{err}"
+    );
+    let info = json(&bob.ok(&["info", "plan.txt.rights", "--json"]));
+    assert!(info["owner"].is_null(), "{info}");
+    assert!(
+        info["owner_check"]
+            .as_str()
+            .unwrap()
+            .contains("the server registered mallory@example.com"),
+        "{info}"
+    );
+    let text = bob.ok(&["info", "plan.txt.rights"]);
+    let owner_line = text.lines().find(|l| l.starts_with("owner:")).unwrap();
+    assert!(owner_line.contains("NOT VERIFIED"), "{text}");
+    drop(server);
+}
