@@ -203,8 +203,14 @@ pub fn licence_for(owner: &User, server_key: [u8; 32], policy: Option<Policy>) -
         server_url: "http://127.0.0.1:7443".into(),
         server_key,
         owner_device_key: owner.device.public().to_der(),
+        wrapped_key: ServerKemPublic(server_key)
+            .wrap(
+                &cek,
+                &PublishingLicenceBody::wrap_context(&id, &policy.owner, &owner.device.public().to_der()),
+            )
+            .0
+            .to_vec(),
         policy,
-        wrapped_key: ServerKemPublic(server_key).wrap(&cek, &id.0).0.to_vec(),
         created_at: now(),
     };
     (PublishingLicence::sign(&body, &owner.device).unwrap(), id)
