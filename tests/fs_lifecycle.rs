@@ -19,15 +19,7 @@ fn dirs(user: &User) -> (PathBuf, PathBuf) {
 }
 
 fn mount(user: &User, src: &std::path::Path, mnt: &std::path::Path) -> i32 {
-    let out = user.ok(&[
-        "mount",
-        src.to_str().unwrap(),
-        mnt.to_str().unwrap(),
-        "--daemon",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v["pid"].as_i64().unwrap() as i32
+    user.mount_daemon(src, mnt)["pid"].as_i64().unwrap() as i32
 }
 
 fn wait_gone(pid: i32) {

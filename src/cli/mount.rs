@@ -171,13 +171,18 @@ fn keep_secrets(ctx: &Ctx) {
     ctx.keystore.take_passphrase_from_env();
 }
 
+/// Logging for the mount: colour only on a terminal (the daemon's stderr
+/// is its log file). `fuser::session` is kept to errors: its one warning
+/// reports that fuser's own unmount at the end found nothing mounted,
+/// which is always so here, as every unmount (`rights unmount`, a signal)
+/// detaches the mount before the session ends.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RIGHTS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser=warn,fuser::session=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

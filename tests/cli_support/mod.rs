@@ -23,19 +23,27 @@ pub struct Server {
     pub data: tempfile::TempDir,
     pub smtp: Smtp,
     addr: String,
+    extra: Vec<String>,
 }
 
 impl Server {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with more `serve` options.
+    pub fn start_with(extra: &[&str]) -> Self {
         let smtp = Smtp::start();
         let data = tempfile::tempdir().unwrap();
-        let (child, addr) = spawn(data.path(), "127.0.0.1:0", smtp.port);
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, addr) = spawn(data.path(), "127.0.0.1:0", smtp.port, &extra);
         Self {
             child,
             url: format!("http://{addr}"),
             data,
             smtp,
             addr,
+            extra,
         }
     }
 
@@ -48,16 +56,17 @@ impl Server {
     /// Starts it again on the same address and data.
     pub fn restart(mut self) -> Self {
         self.stop();
-        let (child, addr) = spawn(self.data.path(), &self.addr, self.smtp.port);
+        let (child, addr) = spawn(self.data.path(), &self.addr, self.smtp.port, &self.extra);
         assert_eq!(addr, self.addr);
         self.child = child;
         self
     }
 }
 
-fn spawn(data: &Path, listen: &str, smtp_port: u16) -> (Child, String) {
+fn spawn(data: &Path, listen: &str, smtp_port: u16, extra: &[String]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rights-server"))
         .args(server_args(data, listen, smtp_port))
+        .args(extra)
         .env("RIGHTS_SERVER_LOG", "warn")
         // Waits after wrong codes of 1 s, not 30, so tests can wait them out.
         .env("RIGHTS_SERVER_SIGNIN_BACKOFF", "1")
@@ -248,6 +257,18 @@ impl User {
             ..Config::default()
         };
         config.save(&paths).unwrap();
+    }
+
+    /// Mounts `src` at `mnt` as a daemon; returns `--json`'s answer (pid, log).
+    pub fn mount_daemon(&self, src: &Path, mnt: &Path) -> serde_json::Value {
+        let out = self.ok(&[
+            "mount",
+            src.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+            "--daemon",
+            "--json",
+        ]);
+        serde_json::from_str(&out).unwrap()
     }
 
     /// Writes a document into this user's folder.
