@@ -93,13 +93,15 @@ pub enum Command {
         /// Files (or folders with -r) to protect.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Grant access: EMAIL[:RIGHTS[:EXPIRY]] (rights: view,edit,export,share; expiry: 7d, 2030-01-31).
+        /// Grant access: EMAIL[:RIGHTS[:EXPIRY]] (rights: view,edit,export,share; expiry: a duration
+        /// 120s, 90m, 12h, 7d, 2w, or a date 2030-01-31).
         #[arg(long = "to", value_name = "SPEC")]
         to: Vec<String>,
-        /// Days a licence works offline before the server is asked again (0: always ask).
+        /// Days a licence works offline before the server is asked again (default 1; 0: always ask;
+        /// the server may cap it lower).
         #[arg(long)]
         offline_days: Option<u32>,
-        /// When the content expires for everyone but you (date, time or 30d).
+        /// When the content expires for everyone but you (date, RFC 3339 time, or 120s/90m/12h/30d/2w).
         #[arg(long)]
         expires: Option<String>,
         /// Protect folders recursively (already protected files are skipped).
@@ -231,7 +233,7 @@ pub enum Command {
         /// Grant for files created in the mount: EMAIL[:RIGHTS[:EXPIRY]], repeatable.
         #[arg(long = "default-policy", value_name = "SPEC")]
         default_policy: Vec<String>,
-        /// Offline validity (days) of licences for files created in the mount.
+        /// Offline validity (days) of licences for files created in the mount (default 1).
         #[arg(long)]
         offline_days: Option<u32>,
         /// FUSE worker threads.

@@ -61,6 +61,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
             "server": server_v,
             "your_rights_by_file_policy": policy_rights,
             "cached_licence": cached,
+            "readable_offline_until": cached.as_ref().and_then(|c| c.valid_until).filter(|u| *u > now()).map(format_time),
         }));
         return Ok(());
     }
@@ -109,10 +110,12 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     match (&cached, policy_rights) {
         (Some(c), _) => match c.valid_until {
             None => println!("your rights:  {} (owner licence on this device)", c.rights),
+            Some(u) if c.valid_now() => {
+                println!("your rights:  {} (readable offline until {})", c.rights, format_time(u))
+            }
             Some(u) => println!(
-                "your rights:  {} (licence {} until {})",
+                "your rights:  {} (licence expired {}; renewed at the next open online)",
                 c.rights,
-                if c.valid_now() { "valid" } else { "expired" },
                 format_time(u)
             ),
         },

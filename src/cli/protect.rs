@@ -13,14 +13,13 @@ use super::files::{
     is_protected, open_protected, plain_name, protected_name, publish, remove_durably, remove_stale_temps, temp_for,
 };
 use super::output;
-use crate::client::{Outcome, Registrar, Registration};
+use crate::client::{ClientError, Outcome, Registrar, Registration};
 use crate::format::{ProtectedFile, SUFFIX};
-use crate::licence::Access;
+use crate::licence::{Access, AccessError};
 use crate::policy::{ContentId, Grant, Policy, PublishingLicence, Right, parse_expiry};
 
 const CHUNK: usize = 1 << 20;
-/// Offline validity when neither the command nor the config says.
-pub const DEFAULT_OFFLINE_DAYS: u32 = 7;
+pub use crate::policy::DEFAULT_OFFLINE_DAYS;
 
 /// Registers a publishing licence with the server, or queues it when the
 /// server cannot take it now (saying so unless quiet).
@@ -240,8 +239,28 @@ fn overwrite(path: &Path) -> anyhow::Result<()> {
 /// Opens a protected file for reading with a licence that grants `need`.
 pub fn open_with_right(ctx: &Ctx, path: &Path, need: Right) -> anyhow::Result<(ProtectedFile, Access)> {
     let (f, h) = open_protected(path)?;
-    let licensing = ctx.licensing()?;
-    let access = licensing.key_for(&h)?;
+    let signed_out = || {
+        let url = &h.licence.server_url;
+        anyhow::anyhow!(
+            "not logged in on this device, and {} is served by {url}: run `rights login YOUR-EMAIL --server {url}`",
+            path.display()
+        )
+    };
+    let licensing = ctx.licensing().map_err(|e| match e.downcast_ref::<ClientError>() {
+        Some(ClientError::NotLoggedIn) => signed_out(),
+        _ => e,
+    })?;
+    let access = licensing.key_for(&h).map_err(|e| match e {
+        AccessError::NotLoggedIn => {
+            let url = &h.licence.server_url;
+            anyhow::anyhow!(
+                "the server {url} no longer accepts this device's session (it expired, was logged out, or the \
+                 device was removed): run `rights login {} --server {url}`",
+                licensing.identity().email
+            )
+        }
+        e => e.into(),
+    })?;
     if !access.rights.has(need) {
         bail!(
             "you may not {} {} (your rights: {}); ask its owner {} for the {} right",

@@ -9,7 +9,7 @@ use super::files::open_protected;
 use super::output;
 use super::protect::register_or_queue;
 use crate::client::{Claims, ClientError, Outcome, Registrar, Registration, RegistrationQueue};
-use crate::policy::{ContentId, Grant, Principal};
+use crate::policy::{ContentId, Grant, Principal, format_time, now};
 
 fn explain(e: ClientError, owner: &crate::policy::Email) -> anyhow::Error {
     match e.server_code() {
@@ -49,11 +49,24 @@ pub fn add_grants(ctx: &Ctx, path: &Path, grants: &[Grant]) -> anyhow::Result<()
 pub fn share(ctx: &Ctx, path: &Path, to: &[String]) -> anyhow::Result<()> {
     let grants = to.iter().map(|s| Grant::parse_spec(s)).collect::<Result<Vec<_>, _>>()?;
     add_grants(ctx, path, &grants)?;
+    let (_, h) = open_protected(path)?;
+    let days = h.licence.policy.offline_days;
+    // What a licence fetched now allows: revoking later takes effect after it.
+    let offline_until = (days > 0).then(|| format_time(now() + i64::from(days) * 86_400));
     if ctx.json {
-        output::json(&serde_json::json!({ "file": path, "granted": grants }));
+        output::json(&serde_json::json!({
+            "file": path, "granted": grants, "offline_days": days, "readable_offline_until": offline_until,
+        }));
     } else {
         for g in &grants {
             println!("{} may now {} {}", g.to, g.rights, path.display());
+        }
+        match offline_until {
+            Some(u) => println!(
+                "A licence fetched now is readable offline until {u} (at most, if the server caps it lower); \
+                 unsharing or revoking takes effect for it then."
+            ),
+            None => println!("Every open asks the server, so unsharing or revoking takes effect at once."),
         }
     }
     Ok(())
@@ -92,7 +105,7 @@ pub fn revoke(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         output::json(&serde_json::json!({ "file": path, "revoked": true }));
     } else {
         println!(
-            "{} is revoked: nobody but you gets a new licence (cached licences lapse within {} days)",
+            "{} is revoked: nobody but you gets a new licence (cached licences lapse within {} day(s))",
             path.display(),
             h.licence.policy.offline_days
         );

@@ -15,6 +15,7 @@ fn fetch_error(e: ClientError) -> FetchError {
             (410, _) | (_, "revoked") => FetchError::Revoked,
             (404, _) => FetchError::NotRegistered,
             (401, _) => FetchError::NotLoggedIn,
+            (403, "access_expired") => FetchError::AccessEnded(message),
             (403, _) => FetchError::Denied,
             _ => FetchError::Other(message),
         },

@@ -46,7 +46,7 @@ impl MountConfig {
         Self {
             source,
             mountpoint,
-            defaults: DefaultPolicy::new(Vec::new(), 7, None),
+            defaults: DefaultPolicy::new(Vec::new(), crate::policy::DEFAULT_OFFLINE_DAYS, None),
             threads: 4,
             busy_poll: super::DEFAULT_BUSY_POLL,
             allow_other: false,

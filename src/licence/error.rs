@@ -12,6 +12,9 @@ pub enum FetchError {
     /// The server refuses: this user has no rights.
     #[error("no rights")]
     Denied,
+    /// The server refuses: this user's access ended (the server's words).
+    #[error("{0}")]
+    AccessEnded(String),
     /// The owner revoked the content.
     #[error("revoked")]
     Revoked,
@@ -35,6 +38,9 @@ pub enum AccessError {
         /// Whom to ask.
         owner: Email,
     },
+    /// The user's grant (or the content) expired: renewing cannot help.
+    #[error("{0}")]
+    AccessEnded(String),
     /// The cached licence ran out and could not be renewed.
     #[error("{}", expired_msg(*until, *offline))]
     Expired {
@@ -116,6 +122,7 @@ impl AccessError {
             Self::NoRights { .. }
             | Self::Revoked { .. }
             | Self::Expired { .. }
+            | Self::AccessEnded(_)
             | Self::NotRegistered { .. }
             | Self::NotTheOwners { .. }
             | Self::NotLoggedIn

@@ -47,7 +47,7 @@ pub use store::CachedLicence;
 use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey};
 use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, Fresh};
 use crate::policy::{
-    ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, now,
+    ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, format_time, now,
 };
 
 /// How many unwrapped content keys stay in memory: enough for a large
@@ -242,7 +242,7 @@ impl Licensing {
             },
             None if can_ask => self.fetch(header, expired),
             None => Err(match expired {
-                Some(until) => AccessError::Expired { until, offline: true },
+                Some(until) => self.lapsed(header, until),
                 None => AccessError::ServerUnreachable("working offline and no licence is cached".into()),
             }),
         }
@@ -296,7 +296,7 @@ impl Licensing {
                 self.unwrap_into_lru(&body)
             }
             Err(FetchError::Unreachable(reason)) => Err(match expired {
-                Some(until) => AccessError::Expired { until, offline: true },
+                Some(until) => self.lapsed(header, until),
                 None => AccessError::ServerUnreachable(reason),
             }),
             Err(FetchError::Denied) => {
@@ -304,6 +304,10 @@ impl Licensing {
                 Err(AccessError::NoRights {
                     owner: pl.policy.owner.clone(),
                 })
+            }
+            Err(FetchError::AccessEnded(m)) => {
+                self.licences.remove(&id)?;
+                Err(AccessError::AccessEnded(m))
             }
             Err(FetchError::Revoked) => {
                 self.licences.remove(&id)?;
@@ -316,6 +320,22 @@ impl Licensing {
             }),
             Err(FetchError::NotLoggedIn) => Err(AccessError::NotLoggedIn),
             Err(FetchError::Other(m)) => Err(AccessError::Server(m)),
+        }
+    }
+
+    /// Why a cached licence that lapsed at `until` cannot be used offline:
+    /// when the file's own policy shows this user's grant (or the content)
+    /// ended by then, renewing would not help, so the message says when it
+    /// expired instead of asking to connect.
+    fn lapsed(&self, header: &FileHeader, until: Timestamp) -> AccessError {
+        let policy = &header.licence.policy;
+        match policy.access_ended(&self.identity.email, until.max(now())) {
+            Some(ended) if ended <= until => AccessError::AccessEnded(format!(
+                "your access to this file expired on {}; ask its owner {} to renew it",
+                format_time(ended),
+                policy.owner
+            )),
+            _ => AccessError::Expired { until, offline: true },
         }
     }
 

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Email, PolicyError, Principal, Rights, Timestamp, now};
 
+/// Offline validity of new content when nothing else says: one day, so a
+/// revoked recipient stops reading within a day even without a network.
+pub const DEFAULT_OFFLINE_DAYS: u32 = 1;
+
 /// Longest offline validity accepted, in days (ten years).
 pub const MAX_OFFLINE_DAYS: u32 = 3650;
 
@@ -54,18 +58,29 @@ impl Grant {
     }
 }
 
+/// Seconds in a duration such as `120s`, `90m`, `12h`, `7d` or `2w`.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let unit = match t.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    let n: i64 = t[..t.len() - 1].parse().ok().filter(|n| *n >= 0)?;
+    n.checked_mul(unit)
+}
+
 /// Parses an expiry: `YYYY-MM-DD` (end of that day, UTC), an RFC 3339
-/// instant, or a duration from now such as `30d`, `12h`, `90m`.
+/// instant, or a duration from now (see [`parse_duration`]).
 pub fn parse_expiry(s: &str) -> Result<Timestamp, PolicyError> {
     use time::format_description::well_known::Rfc3339;
     let t = s.trim();
     let bad = || PolicyError::BadExpiry(s.to_string());
-    let when = if let Some(n) = t.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
-        now() + n * 86_400
-    } else if let Some(n) = t.strip_suffix('h').and_then(|n| n.parse::<i64>().ok()) {
-        now() + n * 3_600
-    } else if let Some(n) = t.strip_suffix('m').and_then(|n| n.parse::<i64>().ok()) {
-        now() + n * 60
+    let when = if let Some(n) = parse_duration(t) {
+        now().checked_add(n).ok_or_else(bad)?
     } else if let Ok(d) = time::Date::parse(t, time::macros::format_description!("[year]-[month]-[day]")) {
         d.with_hms(23, 59, 59).map_err(|_| bad())?.assume_utc().unix_timestamp()
     } else {
@@ -162,6 +177,27 @@ impl Policy {
         }
     }
 
+    /// When `who`'s access ended, if it has ended by `at`: the latest end
+    /// of their lapsed grants, or the content's expiry. `None` while any
+    /// grant is in force (or they never had one), and for the owner. Lets
+    /// a refusal say "expired on ..." rather than "no rights".
+    pub fn access_ended(&self, who: &Email, at: Timestamp) -> Option<Timestamp> {
+        if who == &self.owner {
+            return None;
+        }
+        let mine: Vec<_> = self.grants.iter().filter(|g| g.to.matches(who)).collect();
+        if mine.is_empty() {
+            return None;
+        }
+        if let Some(e) = self.expires.filter(|e| *e <= at) {
+            return Some(e);
+        }
+        if mine.iter().any(|g| g.active_at(at)) {
+            return None;
+        }
+        mine.iter().filter_map(|g| g.expires).max()
+    }
+
     /// Adds or replaces the grant for the same principal.
     pub fn upsert_grant(&mut self, grant: Grant) {
         self.grants.retain(|g| g.to != grant.to);
@@ -182,6 +218,40 @@ mod tests {
 
     fn email(s: &str) -> Email {
         Email::parse(s).unwrap()
+    }
+
+    #[test]
+    fn durations_take_every_unit() {
+        for (s, secs) in [
+            ("120s", 120),
+            ("2m", 120),
+            ("3h", 10_800),
+            ("1d", 86_400),
+            ("2w", 1_209_600),
+        ] {
+            assert_eq!(parse_duration(s), Some(secs), "{s}");
+        }
+        for s in ["", "s", "5", "5y", "-5m", "1.5h", "99999999999999999w"] {
+            assert_eq!(parse_duration(s), None, "{s}");
+        }
+        let t = parse_expiry("120s").unwrap();
+        assert!((now() + 119..=now() + 121).contains(&t));
+        assert!(parse_expiry("2w").unwrap() > now() + 13 * 86_400);
+    }
+
+    #[test]
+    fn access_ended_says_when_a_lapsed_grant_ended() {
+        let mut p = Policy::owner_only(email("alice@example.com"), 1);
+        let bob = email("bob@example.com");
+        assert_eq!(p.access_ended(&bob, 1_000), None, "never granted");
+        p.grants.push(Grant {
+            to: Principal::parse("bob@example.com").unwrap(),
+            rights: Rights::parse("view").unwrap(),
+            expires: Some(500),
+        });
+        assert_eq!(p.access_ended(&bob, 400), None, "still in force");
+        assert_eq!(p.access_ended(&bob, 1_000), Some(500));
+        assert_eq!(p.access_ended(&email("alice@example.com"), 1_000), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod use_licence;
 pub use certificate::{DeviceCertificate, EditCertificate};
 pub use email::{Email, Principal};
 pub use folder::{FolderPolicy, FolderPolicyError};
-pub use grant::{Grant, Policy, parse_expiry};
+pub use grant::{DEFAULT_OFFLINE_DAYS, Grant, Policy, parse_duration, parse_expiry};
 pub use publishing::{ContentId, PublishingLicence, PublishingLicenceBody};
 pub use rights::{Right, Rights};
 pub use use_licence::{USE_LICENCE_VERSION, UseLicence, UseLicenceBody};
@@ -55,7 +55,7 @@ pub enum PolicyError {
     #[error("the grant to {0} names no rights (give at least one of: view, edit, export, share, owner)")]
     EmptyRights(String),
     /// An expiry we could not read.
-    #[error("'{0}' is not a date (use YYYY-MM-DD, an RFC 3339 time, or a duration like 7d or 12h)")]
+    #[error("'{0}' is not a date (use YYYY-MM-DD, an RFC 3339 time, or a duration: 120s, 90m, 12h, 7d, 2w)")]
     BadExpiry(String),
     /// An expiry already in the past.
     #[error("the expiry {0} is in the past")]

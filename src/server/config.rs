@@ -96,6 +96,12 @@ pub struct ServeArgs {
     /// Largest protected file the server mails, in bytes [default: 26214400].
     #[arg(long, env = "RIGHTS_SERVER_SENT_MAX_BYTES")]
     pub sent_max_bytes: Option<usize>,
+    /// Most days a licence this server issues stays usable offline, whatever
+    /// a file's policy asks: bounds how long a revoked recipient keeps
+    /// reading [default: 30].
+    #[arg(long, env = "RIGHTS_SERVER_MAX_OFFLINE_DAYS",
+          value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub max_offline_days: Option<u32>,
 }
 
 impl ServeArgs {
@@ -127,7 +133,8 @@ impl ServeArgs {
             signin_backoff,
             auth_per_minute,
             sent_retention_days,
-            sent_max_bytes
+            sent_max_bytes,
+            max_offline_days
         );
         Ok(self)
     }

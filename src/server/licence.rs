@@ -16,7 +16,7 @@ use super::metrics::Metrics;
 use super::state::AppState;
 use crate::crypto::{ContentKey, DevicePublicKey};
 use crate::policy::{
-    ContentId, Email, PublishingLicence, Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, now,
+    ContentId, Email, PublishingLicence, Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, format_time, now,
 };
 use crate::store::{AuditRecord, ContentRecord};
 
@@ -78,6 +78,16 @@ async fn decide(
     }
     let policy = policy_of(rec)?;
     let rights = policy.rights_for(&caller.email, t);
+    if let Some(ended) = policy.access_ended(&caller.email, t).filter(|_| rights.is_empty()) {
+        return Err(ApiError::forbidden(
+            "access_expired",
+            format!(
+                "your access to this file expired on {}; ask its owner {} to renew it",
+                format_time(ended),
+                rec.owner
+            ),
+        ));
+    }
     if rights.is_empty() {
         return Err(ApiError::forbidden(
             "no_rights",
@@ -87,10 +97,11 @@ async fn decide(
             ),
         ));
     }
-    let mut valid_until = if policy.offline_days == 0 {
+    let offline_days = policy.offline_days.min(state.max_offline_days);
+    let mut valid_until = if offline_days == 0 {
         t + ONLINE_ONLY_TTL
     } else {
-        t + i64::from(policy.offline_days) * 86_400
+        t + i64::from(offline_days) * 86_400
     };
     if let Some(end) = policy.access_ends(&caller.email, t) {
         valid_until = valid_until.min(end);

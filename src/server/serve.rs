@@ -16,6 +16,7 @@ use super::keys::ServerKeys;
 use super::mail::Mailer;
 use super::sent::SentFiles;
 use super::state::AppState;
+use super::state::DEFAULT_MAX_OFFLINE_DAYS;
 
 /// Runs the server until a termination signal.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -55,6 +56,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut state = AppState::new(store, keys, mailer, public_url, sent);
     state.signin_backoff = args.signin_backoff.unwrap_or(state.signin_backoff).max(1);
     state.auth_per_minute = args.auth_per_minute.unwrap_or(state.auth_per_minute);
+    state.max_offline_days = args.max_offline_days.unwrap_or(DEFAULT_MAX_OFFLINE_DAYS);
     let app = router(state);
     println!("listening on {scheme}://{local}");
     std::io::stdout().flush()?;

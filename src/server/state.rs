@@ -40,7 +40,12 @@ pub struct AppState {
     pub auth_per_minute: i64,
     /// Protected files kept for the links in sharing mails.
     pub sent: Arc<super::sent::SentFiles>,
+    /// Cap on the offline validity of issued licences, in days.
+    pub max_offline_days: u32,
 }
+
+/// Offline validity cap when the operator sets none.
+pub const DEFAULT_MAX_OFFLINE_DAYS: u32 = 30;
 
 impl AppState {
     /// Builds the state.
@@ -63,6 +68,7 @@ impl AppState {
             signin_backoff: 30,
             auth_per_minute: 30,
             sent: Arc::new(sent),
+            max_offline_days: DEFAULT_MAX_OFFLINE_DAYS,
         }
     }
 
