@@ -131,3 +131,44 @@ fn a_keystore_that_cannot_keep_secrets_costs_no_code() {
     assert!(err.contains("passphrase"), "{err}");
     assert_eq!(server.smtp.count(), 0, "no code was mailed");
 }
+
+#[test]
+fn status_and_logout_tell_the_truth_about_this_device() {
+    let mut server = Server::start();
+    let laptop = User::new("gil@example.com", true);
+    let phone = User::new("gil@example.com", true);
+    laptop.signup(&server);
+    phone.signup(&server);
+    assert_eq!(json(&laptop.ok(&["status", "--json"]))["session"], "active");
+
+    // Logging out with --forget-device removes the device on the server.
+    phone.ok(&["logout", "--forget-device"]);
+    assert_eq!(devices(&laptop).len(), 1);
+
+    // A device removed from elsewhere learns it from `rights status`.
+    phone.signup(&server);
+    let laptop_id = json(&laptop.ok(&["whoami", "--json"]))["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    phone.ok(&["devices", "--remove", &laptop_id]);
+    let st = json(&laptop.ok(&["status", "--json"]));
+    assert_eq!(st["session"], "device_removed", "{st}");
+    let text = laptop.ok(&["status"]);
+    assert!(
+        text.contains("removed") && text.contains("rights login gil@example.com"),
+        "{text}"
+    );
+
+    // Files protected here that never reached the server survive logout.
+    server.stop();
+    phone.write("draft.txt", b"written on the train");
+    phone.ok(&["protect", "draft.txt"]);
+    let o = phone.run(&["logout"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("not registered"), "{err}");
+    let queue = phone.home.path().join("data/rightsfs/pending");
+    let kept = std::fs::read_dir(&queue).unwrap().flatten().count();
+    assert!(kept >= 1, "the queue was kept");
+}

@@ -71,8 +71,20 @@ pub enum Command {
     #[command(after_help = LOGIN_HELP)]
     Login(AuthArgs),
     /// Log out: revoke this device's session, forget cached licences and keys.
-    #[command(after_help = "Example:\n  rights logout")]
-    Logout,
+    #[command(
+        after_help = "Examples:\n  rights logout\n  rights logout --forget-device   # also remove this device from the account\n\n\
+                      Files protected here that the server has not registered yet stay queued (and are\n\
+                      registered after the next login) unless --force."
+    )]
+    Logout {
+        /// Also remove this device from the account on the server.
+        #[arg(long)]
+        forget_device: bool,
+        /// Drop the queue of files not registered yet (they can then only be
+        /// opened here through their owner slot, which logging out destroys).
+        #[arg(long)]
+        force: bool,
+    },
     /// Show who is logged in on this device.
     #[command(after_help = "Examples:\n  rights whoami\n  rights whoami --json")]
     Whoami,

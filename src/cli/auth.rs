@@ -190,20 +190,51 @@ fn default_device_name() -> String {
         .unwrap_or_else(|| "device".into())
 }
 
-/// `rights logout`.
-pub fn logout(ctx: &mut Ctx) -> anyhow::Result<()> {
+/// Registers what is queued while the session still works; returns how
+/// many files stay unregistered.
+fn register_queued(ctx: &Ctx) -> usize {
+    let q = crate::client::RegistrationQueue::new(&ctx.paths);
+    let Ok(quiet) = ctx.clone_for_quiet() else {
+        return q.waiting().len();
+    };
+    for (id, pl) in q.list() {
+        if let Ok(pl) = pl {
+            let _ = super::protect::register_or_queue(&quiet, &id, &pl);
+        }
+    }
+    q.waiting().len()
+}
+
+/// `rights logout`: registers what it can first; files still unregistered
+/// stay queued (warned about) unless `force`; `forget_device` removes the
+/// device from the account too.
+pub fn logout(ctx: &mut Ctx, forget_device: bool, force: bool) -> anyhow::Result<()> {
     let email = ctx.config.me()?.clone();
     super::mount::unmount_all(ctx)?;
-    let mut warning = None;
-    if let Ok(session) = ctx.session()
-        && let Ok(Some(rt)) = session.refresh_token()
-    {
-        let r: Result<serde_json::Value, _> = session.api().call(
-            Method::POST,
-            "/v1/auth/logout",
-            None,
-            Some(&serde_json::json!({ "refresh_token": rt })),
+    let unregistered = register_queued(ctx);
+    if unregistered > 0 && force {
+        let _ = std::fs::remove_dir_all(ctx.paths.queue_dir());
+        eprintln!("warning: dropped {unregistered} file(s) protected here that the server never registered");
+    } else if unregistered > 0 {
+        eprintln!(
+            "warning: {unregistered} file(s) protected here are not registered with the server yet; they stay \
+             queued and are registered after your next `rights login {email}` (`rights logout --force` drops them)"
         );
+    }
+    let mut warning = None;
+    if let Ok(session) = ctx.session() {
+        let r: Result<serde_json::Value, _> = match (forget_device, &ctx.config.device_id) {
+            (true, Some(id)) => session.call::<(), _>(Method::DELETE, &format!("/v1/devices/{id}"), None),
+            _ => match session.refresh_token() {
+                Ok(Some(rt)) => session.api().call(
+                    Method::POST,
+                    "/v1/auth/logout",
+                    None,
+                    Some(&serde_json::json!({ "refresh_token": rt })),
+                ),
+                _ => Ok(serde_json::Value::Null),
+            },
+        };
         if let Err(e) = r {
             warning = Some(e.to_string());
         }
@@ -216,11 +247,18 @@ pub fn logout(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.config.email = None;
     ctx.config.device_id = None;
     ctx.save_config()?;
-    if let Some(w) = warning {
+    if let Some(w) = &warning {
         eprintln!("warning: the server could not revoke this session ({w}); local keys were wiped anyway");
     }
     if ctx.json {
-        output::json(&serde_json::json!({ "logged_out": email }));
+        output::json(&serde_json::json!({
+            "logged_out": email, "device_removed": forget_device && warning.is_none(),
+            "unregistered_kept": if force { 0 } else { unregistered },
+        }));
+    } else if forget_device && warning.is_none() {
+        println!(
+            "Logged out {email}; this device was removed from the account, and its keys and cached licences from here."
+        );
     } else {
         println!("Logged out {email}; keys and cached licences removed from this device.");
     }

@@ -276,6 +276,26 @@ pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether this device's sign-in still holds, asked of the server when it
+/// answers: a device removed elsewhere or a revoked session is reported
+/// here rather than at the next open. Returns a state for `--json` and a
+/// sentence.
+fn session_state(ctx: &Ctx) -> (&'static str, String) {
+    let Some(me) = &ctx.config.email else {
+        return ("not_logged_in", "not logged in".into());
+    };
+    let server = ctx.config.server_url.clone().unwrap_or_default();
+    match ctx.session().and_then(|s| s.get::<serde_json::Value>("/v1/me")) {
+        Ok(_) => ("active", format!("logged in as {me} on {server}")),
+        Err(ClientError::Unreachable { .. }) => (
+            "unchecked",
+            format!("logged in as {me} (the server {server} is unreachable, so not checked)"),
+        ),
+        Err(e @ ClientError::DeviceRemoved(_)) => ("device_removed", format!("{me}: {e}")),
+        Err(e) => ("session_ended", format!("{me}: {e}")),
+    }
+}
+
 /// `rights status`: queue and cache, all local.
 pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
     let pending: Vec<String> = RegistrationQueue::new(&ctx.paths)
@@ -288,9 +308,11 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
         Err(_) => Vec::new(),
     };
     let claims = Claims::new(&ctx.paths).list();
+    let (state, says) = session_state(ctx);
     if ctx.json {
         output::json(&serde_json::json!({
             "email": ctx.config.email,
+            "session": state,
             "claimed_by_others": claims.iter().map(|c| serde_json::json!({
                 "content_id": c.content_id, "noticed_at": c.noticed(), "alarm": c.alarm(),
             })).collect::<Vec<_>>(),
@@ -303,10 +325,7 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
         }));
         return Ok(());
     }
-    match &ctx.config.email {
-        Some(e) => println!("logged in as {e}"),
-        None => println!("not logged in"),
-    }
+    println!("{says}");
     for c in &claims {
         println!("{} (noticed {})", c.alarm(), c.noticed());
     }

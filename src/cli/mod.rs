@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Signup(a) => auth::login(&mut ctx, a, true),
         Command::Login(a) => auth::login(&mut ctx, a, false),
-        Command::Logout => auth::logout(&mut ctx),
+        Command::Logout { forget_device, force } => auth::logout(&mut ctx, forget_device, force),
         Command::Whoami => auth::whoami(&ctx),
         Command::Devices { remove } => auth::devices(&ctx, remove),
         Command::Protect {

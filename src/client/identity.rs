@@ -19,7 +19,7 @@ pub fn device_key(keystore: &Keystore) -> Result<DeviceKeyPair, ClientError> {
 /// bounded by `timeout`.
 pub fn session(config: &Config, keystore: Arc<Keystore>, timeout: Duration) -> Result<Session, ClientError> {
     let api = Api::new(config.server()?, timeout)?;
-    Ok(Session::new(api, keystore, config.me()?.to_string()))
+    Ok(Session::new(api, keystore, config.me()?.to_string()).for_device(config.device_id.clone()))
 }
 
 /// The logged-in user's licence store, asking the server (with `timeout`

@@ -54,6 +54,9 @@ pub enum ClientError {
         /// Human-readable message from the error body.
         message: String,
     },
+    /// This device was removed from the account (from another device).
+    #[error("this device was removed from your account on the server: run `rights login {0}` to sign it in again")]
+    DeviceRemoved(String),
     /// The login session is no longer valid.
     #[error("your session has expired or was revoked: run `rights login {0}` again")]
     SessionExpired(String),

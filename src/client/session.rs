@@ -16,6 +16,7 @@ pub struct Session {
     api: Api,
     keystore: Arc<Keystore>,
     email: String,
+    device_id: Option<String>,
     access: Mutex<Option<String>>,
 }
 
@@ -26,8 +27,15 @@ impl Session {
             api,
             keystore,
             email,
+            device_id: None,
             access: Mutex::new(None),
         }
+    }
+
+    /// Names this device in refreshes, so that a removed device is told so.
+    pub fn for_device(mut self, device_id: Option<String>) -> Self {
+        self.device_id = device_id;
+        self
     }
 
     /// The unauthenticated client underneath.
@@ -57,9 +65,10 @@ impl Session {
                 Method::POST,
                 "/v1/auth/refresh",
                 None,
-                Some(&serde_json::json!({ "refresh_token": rt })),
+                Some(&serde_json::json!({ "refresh_token": rt, "device_id": self.device_id })),
             )
             .map_err(|e| match e.server_code() {
+                Some((401, "device_removed")) => ClientError::DeviceRemoved(self.email.clone()),
                 Some((400 | 401 | 403, _)) => ClientError::SessionExpired(self.email.clone()),
                 _ => e,
             })?;

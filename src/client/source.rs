@@ -10,7 +10,9 @@ use crate::policy::{ContentId, PublishingLicence, UseLicence};
 fn fetch_error(e: ClientError) -> FetchError {
     match e {
         ClientError::Unreachable { reason, .. } => FetchError::Unreachable(reason),
-        ClientError::NotLoggedIn | ClientError::SessionExpired(_) => FetchError::NotLoggedIn,
+        ClientError::NotLoggedIn | ClientError::SessionExpired(_) | ClientError::DeviceRemoved(_) => {
+            FetchError::NotLoggedIn
+        }
         ClientError::Server { status, code, message } => match (status, code.as_str()) {
             (410, _) | (_, "revoked") => FetchError::Revoked,
             (404, _) => FetchError::NotRegistered,

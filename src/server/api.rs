@@ -125,6 +125,11 @@ pub struct Tokens {
 pub struct RefreshRequest {
     /// The refresh token from verify.
     pub refresh_token: String,
+    /// The device the token was issued to: when the token is no longer
+    /// valid because that device was removed, the answer says so
+    /// (`device_removed`). Device ids are random 128-bit values.
+    #[serde(default)]
+    pub device_id: Option<String>,
 }
 
 /// Answer to `POST /v1/auth/refresh`.
@@ -235,6 +240,10 @@ pub struct Empty {}
 pub struct PutGrants {
     /// Grants to add, or to replace for the same principal.
     pub grants: Vec<Grant>,
+    /// The file's name as its owner calls it: put in the invitation mail
+    /// so that recipients know what was shared, and not stored.
+    #[serde(default)]
+    pub file_name: Option<String>,
 }
 
 /// `GET /v1/content` query.

@@ -360,6 +360,15 @@ pub async fn refresh(
                 "this refresh token was already used, so it may have been copied: the session is ended; sign in again",
             ));
         }
+        if let Some(id) = &req.device_id
+            && state.store.get_device(id).await?.is_none()
+        {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "device_removed",
+                "this device was removed from its account; sign in again",
+            ));
+        }
         return Err(expired());
     };
     let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
