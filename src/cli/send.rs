@@ -65,7 +65,10 @@ pub fn send(
         message.map(|m| format!("{m}\n\n")).unwrap_or_default(),
         ctx.config.server()?
     );
-    let mut b = Message::builder().from(from).subject(format!("Protected file: {name}"));
+    let mut b = Message::builder()
+        .from(from)
+        .subject(format!("Protected file: {name}"))
+        .message_id(None);
     for r in &recipients {
         b = b.to(r.as_str().parse().context("recipient address")?);
     }

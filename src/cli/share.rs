@@ -35,12 +35,17 @@ fn ensure_registered(ctx: &Ctx, id: &ContentId) -> anyhow::Result<()> {
     bail!("this file is not registered with the server yet and the server cannot be reached; try again when online")
 }
 
+/// The name the owner gave the file, for the invitation mail.
+fn shared_name(path: &Path) -> Option<String> {
+    Some(path.file_name()?.to_string_lossy().into_owned())
+}
+
 /// Adds grants on the server (no file rewrite).
 pub fn add_grants(ctx: &Ctx, path: &Path, grants: &[Grant]) -> anyhow::Result<()> {
     let (_, h) = open_protected(path)?;
     ensure_registered(ctx, &h.content_id())?;
     ctx.session()?
-        .put_grants(&h.content_id(), grants)
+        .put_grants(&h.content_id(), grants, shared_name(path).as_deref())
         .map_err(|e| explain(e, &h.licence.policy.owner))?;
     Ok(())
 }

@@ -46,8 +46,9 @@ impl Session {
     }
 
     /// `PUT /v1/content/{id}/grants`: adds or replaces grants.
-    pub fn put_grants(&self, id: &ContentId, grants: &[Grant]) -> Result<Value, ClientError> {
-        let body = serde_json::json!({ "grants": grants });
+    /// `file_name` only goes into the invitation mails.
+    pub fn put_grants(&self, id: &ContentId, grants: &[Grant], file_name: Option<&str>) -> Result<Value, ClientError> {
+        let body = serde_json::json!({ "grants": grants, "file_name": file_name });
         self.call(Method::PUT, &format!("{}/grants", content_path(id)), Some(&body))
     }
 

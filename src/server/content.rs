@@ -10,7 +10,7 @@ use super::api::{
 };
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::mail::invitation_mail;
+use super::mail::{Invitation, invitation_mail};
 use super::state::AppState;
 use crate::policy::{ContentId, Policy, Principal, PublishingLicence, Right, format_time, now};
 use crate::store::{ContentRecord, InsertOutcome};
@@ -388,10 +388,22 @@ pub async fn put_grants(
         Ok(())
     })
     .await?;
+    // A name that would not read as one line of text is left out.
+    let file_name = req
+        .file_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.chars().count() <= 255 && !n.chars().any(char::is_control));
     for g in &req.grants {
         if let Principal::User(u) = &g.to {
-            let (subject, body) =
-                invitation_mail(caller.email.as_str(), &g.rights.to_string(), &rec.id, &state.public_url);
+            let (subject, body) = invitation_mail(&Invitation {
+                owner: caller.email.as_str(),
+                file_name,
+                rights: &g.rights.to_string(),
+                until: g.expires.map(format_time).as_deref(),
+                content_id: &rec.id,
+                server: &state.public_url,
+            });
             if let Err(e) = state.mailer.send(u.as_str(), &subject, body).await {
                 tracing::warn!(error = %e, to = %u, "cannot send the invitation mail");
             }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -74,7 +74,8 @@ impl Mailer {
             .from(self.from().clone())
             .to(to.parse()?)
             .subject(subject)
-            .body(body)?;
+            .message_id(None)
+            .singlepart(SinglePart::plain(body))?;
         self.deliver(msg, to, subject).await
     }
 
@@ -141,16 +142,47 @@ pub fn code_mail(code: &str, signup: bool, server: &str) -> (String, String) {
     (subject.to_string(), body)
 }
 
-/// Text of a share invitation.
-pub fn invitation_mail(owner: &str, rights: &str, content_id: &str, server: &str) -> (String, String) {
+/// What a share invitation says.
+pub struct Invitation<'a> {
+    /// Who shared.
+    pub owner: &'a str,
+    /// The file's name as the owner calls it, when the client sent it.
+    pub file_name: Option<&'a str>,
+    /// The rights given.
+    pub rights: &'a str,
+    /// When the grant ends (RFC 3339), if it does.
+    pub until: Option<&'a str>,
+    /// The content id (hex).
+    pub content_id: &'a str,
+    /// The server's public URL.
+    pub server: &'a str,
+}
+
+/// Subject and text of a share invitation: which file, from whom, with
+/// which rights until when, and how to open it.
+pub fn invitation_mail(i: &Invitation<'_>) -> (String, String) {
+    let Invitation {
+        owner,
+        file_name,
+        rights,
+        until,
+        content_id,
+        server,
+    } = i;
+    let what = file_name.map_or_else(|| "a protected file".to_string(), |n| format!("\"{n}\""));
+    let until = until.map_or_else(|| "no end date".to_string(), |u| format!("until {u}"));
+    let file = file_name.map_or_else(|| "FILE.rights".to_string(), |n| format!("\"{n}\""));
     (
-        format!("{owner} shared a protected file with you"),
+        format!("{owner} shared {what} with you"),
         format!(
-            "{owner} gave you these rights on a protected file: {rights}.\r\n\r\n\
+            "{owner} shared {what} with you.\r\n\r\n\
+             Your rights: {rights} ({until}).\r\n\
              File id: {content_id}\r\n\r\n\
-             To read it in your browser, open {server}/app/ and choose the file you were sent.\r\n\r\n\
-             To open it with the rights app, install rightsfs and run:\r\n\r\n    rights signup --server {server} YOUR-ADDRESS\r\n\r\n\
-             (or `rights login` if you already have an account), then open the file you were sent.\r\n"
+             Ask {owner} for the file if it did not reach you. To read it in your browser, open\r\n\
+             {server}/app/ and choose the file. To open it on a computer, install rightsfs and run:\r\n\r\n\
+             \x20   rights signup YOUR-ADDRESS --server {server}\r\n\
+             \x20   rights cat {file}\r\n\r\n\
+             (`rights login` instead of signup if you already have an account).\r\n"
         ),
     )
 }
