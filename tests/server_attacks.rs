@@ -218,3 +218,99 @@ fn logout_device_removal_and_refresh_replay_end_sessions_at_once_postgres() {
     let (_dir, smtp, server) = setup(&["--database", &url, "--signin-backoff", "1", "--auth-per-minute", "1000"]);
     tokens_end(&server, &smtp, &format!("tokens-{}@example.com", unique()));
 }
+
+/// A server writing its mail to the outbox, logging to `log`.
+fn start_outbox(data: &std::path::Path, log: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rights-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("RIGHTS_SERVER_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().strip_prefix("listening on ").expect(&line).to_string();
+    (child, url)
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file of the data folder that exists, with the mode it must have.
+fn server_files(data: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut out = vec![(data.to_path_buf(), 0o700), (data.join("outbox"), 0o700)];
+    for name in ["server-keys.bin", "rights.db", "rights.db-wal", "rights.db-shm"] {
+        if data.join(name).exists() {
+            out.push((data.join(name), 0o600));
+        }
+    }
+    for e in std::fs::read_dir(data.join("outbox")).unwrap() {
+        out.push((e.unwrap().path(), 0o600));
+    }
+    out
+}
+
+fn assert_private(data: &std::path::Path) {
+    let files = server_files(data);
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with("rights.db-wal")),
+        "no WAL: {files:?}"
+    );
+    assert!(
+        files.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "eml")),
+        "no mail: {files:?}"
+    );
+    for (p, want) in files {
+        assert_eq!(mode(&p), want, "{} is {:o}", p.display(), mode(&p));
+    }
+}
+
+#[test]
+fn server_files_are_private_even_when_an_older_version_left_them_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    let ask_code = |url: &str, email: &str| {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{url}/v1/auth/start"))
+            .json(&json!({"email": email}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    };
+    // A fresh server: its key file, database, WAL and code mails are private.
+    let (mut child, url) = start_outbox(&data, &log);
+    ask_code(&url, "alice@example.com");
+    assert_private(&data);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // An older version left everything readable by other users.
+    for (p, _) in server_files(&data) {
+        let m = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    std::fs::write(data.join("outbox/old-code.eml"), "Subject: code 12345678\r\n").unwrap();
+    std::fs::set_permissions(data.join("outbox/old-code.eml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (mut child, url) = start_outbox(&data, &log);
+    ask_code(&url, "bob@example.com");
+    assert_private(&data);
+    let text = std::fs::read_to_string(&log).unwrap();
+    for name in ["rights.db", "server-keys.bin", "old-code.eml"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("made a server file private") && l.contains(name)),
+            "the log does not say {name} was made private:\n{text}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

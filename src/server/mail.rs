@@ -120,7 +120,15 @@ impl Mailer {
                     hex::encode(crate::crypto::random_array::<6>())
                 );
                 let path = dir.join(name);
-                tokio::fs::write(&path, msg.formatted()).await?;
+                // The mail may hold a live sign-in code: only the server's user reads it.
+                let mut f = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .await?;
+                tokio::io::AsyncWriteExt::write_all(&mut f, &msg.formatted()).await?;
+                f.sync_all().await?;
                 tracing::info!(to, subject, path = %path.display(), "no SMTP configured: mail written to the outbox");
             }
         }

@@ -13,6 +13,7 @@ mod keys;
 mod licence;
 mod mail;
 mod metrics;
+mod private_files;
 mod send;
 mod sent;
 mod serve;

@@ -27,11 +27,15 @@ pub fn make_private(data_dir: &Path, database: Option<&Path>) -> std::io::Result
     for name in ["server-keys.bin", "server-keys.bin.tmp"] {
         restrict(&data_dir.join(name), FILE_MODE)?;
     }
-    let outbox = data_dir.join("outbox");
-    restrict(&outbox, DIR_MODE)?;
-    if let Ok(entries) = std::fs::read_dir(&outbox) {
-        for e in entries.flatten() {
-            restrict(&e.path(), FILE_MODE)?;
+    // The outbox (code mails) and the files people sent through the server.
+    for folder in ["outbox", "sent"] {
+        let dir = data_dir.join(folder);
+        restrict(&dir, DIR_MODE)?;
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                restrict(&e.path(), if is_dir { DIR_MODE } else { FILE_MODE })?;
+            }
         }
     }
     if let Some(db) = database {

@@ -29,9 +29,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             anyhow::bail!("plain HTTP is only allowed on loopback; to listen on {listen} pass --tls-cert and --tls-key")
         }
     };
+    super::private_files::private_umask();
     let data_dir = args.data_dir()?;
+    let database = args.database(&data_dir);
+    let sqlite = (!database.starts_with("postgres://") && !database.starts_with("postgresql://"))
+        .then(|| std::path::PathBuf::from(database.strip_prefix("sqlite://").unwrap_or(&database)));
+    super::private_files::make_private(&data_dir, sqlite.as_deref())
+        .map_err(|e| anyhow::anyhow!("cannot make the server's files private: {e}"))?;
     let keys = ServerKeys::load_or_create(&data_dir)?;
-    let store = crate::store::open(&args.database(&data_dir))
+    let store = crate::store::open(&database)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     let listener = TcpListener::bind(listen)
