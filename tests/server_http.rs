@@ -223,7 +223,7 @@ fn register_share_licence_refuse_revoke_audit() {
     }
     let (s, r) = server.post(&lic, Some(&carol.access), json!({}));
     assert_eq!(s, 403);
-    assert_error(&r, "no_rights");
+    assert_error(&r, "access_expired");
 
     // Unshare bob: refused afterwards; unsharing again is 404.
     let del = format!("{grants_path}/bob@example.com");
@@ -276,7 +276,7 @@ fn register_share_licence_refuse_revoke_audit() {
         ("bob@example.com", "issued", ""),
         ("carol@example.com", "refused", "no_rights"),
         ("carol@example.com", "issued", ""),
-        ("carol@example.com", "refused", "no_rights"),
+        ("carol@example.com", "refused", "access_expired"),
         ("bob@example.com", "refused", "no_rights"),
         ("bob@example.com", "refused", "revoked"),
         ("alice@example.com", "issued", ""),

@@ -69,7 +69,7 @@ fn link_in_mail(server: &Server) -> String {
     let mails = server.smtp.mails_to("bob@example.com");
     let mail = mails
         .iter()
-        .find(|m| m.contains("alice@example.com shared a protected file with you"))
+        .find(|m| m.contains("alice@example.com shared ") && m.contains("/app/"))
         .expect("a share mail to bob");
     let start = mail.find("http://").expect("a link in the share mail");
     let end = start + mail[start..].find("/app/").expect("the link opens the viewer") + "/app/".len();
