@@ -5,8 +5,11 @@
 //! network, database and FUSE crates the others need:
 //! `format` (crypto, policy, format), `licence` (the device's licence
 //! store), `client`, `mount` (the `fs` module), `server` (with its `store`)
-//! and `cli` (the `rights` command, which needs client and mount).
+//! and `cli` (the `rights` command, which needs client and mount). The
+//! wire types of the HTTP API (`api`) come with `client` or `server`.
 
+#[cfg(any(feature = "client", feature = "server"))]
+pub mod api;
 #[cfg(feature = "licence")]
 pub mod background;
 #[cfg(feature = "format")]

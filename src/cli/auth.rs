@@ -3,11 +3,11 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context as _, bail};
-use reqwest::Method;
 
 use super::ctx::{Ctx, timeout};
 use super::output;
-use crate::client::{Api, ClientError, DEVICE_KEY, REFRESH_TOKEN, ServerKeys, TokenPair};
+use crate::api::AuthVerify;
+use crate::client::{Api, ClientError, DEVICE_KEY, REFRESH_TOKEN};
 use crate::crypto::DeviceKeyPair;
 use crate::policy::Email;
 
@@ -55,9 +55,7 @@ fn current_device(ctx: &Ctx, email: &Email, server: &str) -> Option<(String, Dev
 fn retire_other_account(ctx: &Ctx) -> Option<String> {
     let id = ctx.config.device_id.clone()?;
     let s = ctx.session().ok()?;
-    s.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/devices/{id}"), None)
-        .err()
-        .map(|e| e.to_string())
+    s.remove_device(&id).err().map(|e| e.to_string())
 }
 
 /// `rights signup` / `rights login`: mail a code (unless one is given),
@@ -73,7 +71,7 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
     let api = Api::new(&server, timeout())?;
     // Fail before mailing a code if the secrets could not be kept.
     ctx.keystore.check_usable()?;
-    let keys: ServerKeys = api.call::<(), _>(Method::GET, "/v1/server-key", None, None)?;
+    let keys = api.server_key()?;
     let kem = decode_key(&keys.kem_public_key, "wrapping key")?;
     let sig = decode_key(&keys.signing_public_key, "signing key")?;
     let other = ctx.config.email.clone().filter(|o| *o != email);
@@ -84,12 +82,7 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
         );
     }
     if a.code.is_none() || a.send_code {
-        api.call::<_, serde_json::Value>(
-            Method::POST,
-            "/v1/auth/start",
-            None,
-            Some(&serde_json::json!({ "email": email, "signup": signup })),
-        )?;
+        api.start_sign_in(email.as_str(), signup)?;
         if a.send_code {
             // The second step finds the server here.
             ctx.config.server_url = Some(api.base().to_string());
@@ -118,19 +111,15 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
     };
     use base64::Engine;
     let public = base64::engine::general_purpose::STANDARD.encode(device.public().to_der());
-    let pair: TokenPair = loop {
-        let r = api.call(
-            Method::POST,
-            "/v1/auth/verify",
-            None,
-            Some(&serde_json::json!({
-                "email": email,
-                "code": code.trim(),
-                "device_name": device_name,
-                "device_public_key": public,
-                "replace_device": replace,
-            })),
-        );
+    let pair = loop {
+        let r = api.verify(&AuthVerify {
+            email: email.to_string(),
+            code: code.trim().to_string(),
+            device_name: device_name.clone(),
+            device_public_key: public.clone(),
+            replace_device: replace.clone(),
+            reader_only: false,
+        });
         match r {
             Ok(p) => break p,
             // A typo costs one try, not the command: ask again while the
@@ -155,10 +144,8 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
             }
         }
     };
-    let refresh = pair
-        .refresh_token
-        .context("the server sent no refresh token; is it a rightsfs server?")?;
-    let device_id = pair.device_id.context("the server sent no device id")?;
+    let refresh = pair.refresh_token;
+    let device_id = pair.device_id;
     if other.is_some()
         && let Some(w) = retire_other_account(ctx)
     {
@@ -223,16 +210,11 @@ pub fn logout(ctx: &mut Ctx, forget_device: bool, force: bool) -> anyhow::Result
     }
     let mut warning = None;
     if let Ok(session) = ctx.session() {
-        let r: Result<serde_json::Value, _> = match (forget_device, &ctx.config.device_id) {
-            (true, Some(id)) => session.call::<(), _>(Method::DELETE, &format!("/v1/devices/{id}"), None),
+        let r = match (forget_device, &ctx.config.device_id) {
+            (true, Some(id)) => session.remove_device(id),
             _ => match session.refresh_token() {
-                Ok(Some(rt)) => session.api().call(
-                    Method::POST,
-                    "/v1/auth/logout",
-                    None,
-                    Some(&serde_json::json!({ "refresh_token": rt })),
-                ),
-                _ => Ok(serde_json::Value::Null),
+                Ok(Some(rt)) => session.api().logout(&rt),
+                _ => Ok(()),
             },
         };
         if let Err(e) = r {
@@ -270,7 +252,7 @@ pub fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
     let email = ctx.config.me()?;
     let server = ctx.config.server()?;
     let device = ctx.config.device_id.clone().unwrap_or_default();
-    let me: Result<serde_json::Value, ClientError> = ctx.session().and_then(|s| s.get("/v1/me"));
+    let me = ctx.session().and_then(|s| s.me());
     let online = match &me {
         Ok(_) => "online".to_string(),
         Err(ClientError::Unreachable { .. }) => "offline".to_string(),
@@ -300,7 +282,7 @@ pub fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
 pub fn devices(ctx: &Ctx, remove: Option<String>) -> anyhow::Result<()> {
     let s = ctx.session()?;
     if let Some(id) = remove {
-        s.call::<(), serde_json::Value>(Method::DELETE, &format!("/v1/devices/{id}"), None)?;
+        s.remove_device(&id)?;
         if ctx.json {
             output::json(&serde_json::json!({ "removed": id }));
         } else {
@@ -308,23 +290,17 @@ pub fn devices(ctx: &Ctx, remove: Option<String>) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let v: serde_json::Value = s.get("/v1/devices")?;
+    let list = s.devices()?;
     if ctx.json {
-        output::json(&v);
+        output::json(&list);
         return Ok(());
     }
     let mine = ctx.config.device_id.clone().unwrap_or_default();
-    let rows: Vec<Vec<String>> = output::items(&v)
-        .iter()
+    let rows: Vec<Vec<String>> = list
+        .into_iter()
         .map(|d| {
-            let id = output::field(d, &["id", "device_id"]);
-            let here = if id == mine { "*" } else { "" };
-            vec![
-                format!("{id}{here}"),
-                output::field(d, &["name", "device_name"]),
-                output::field(d, &["created_at"]),
-                output::field(d, &["last_seen", "last_seen_at"]),
-            ]
+            let here = if d.id == mine { "*" } else { "" };
+            vec![format!("{}{here}", d.id), d.name, d.created_at, d.last_seen]
         })
         .collect();
     output::table(&["ID", "NAME", "CREATED", "LAST SEEN"], &rows);

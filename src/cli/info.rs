@@ -4,9 +4,10 @@ use std::path::Path;
 
 use super::ctx::Ctx;
 use super::files::open_protected;
-use super::output::{self, field, items};
+use super::output;
+use crate::api::ContentInfo;
 use crate::client::{Claims, ClientError, RegistrationQueue};
-use crate::policy::{format_time, now};
+use crate::policy::{Grant, format_time, now};
 
 /// `rights info`: what the header says (offline), plus what this device
 /// and the server know.
@@ -20,7 +21,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         .iter()
         .any(|(i, _)| *i == id);
     let cached = ctx.licensing().ok().and_then(|l| l.cached_for(&h));
-    let server: Option<Result<serde_json::Value, ClientError>> = if queued {
+    let server: Option<Result<ContentInfo, ClientError>> = if queued {
         None
     } else {
         ctx.session().ok().map(|s| s.content(&id))
@@ -78,33 +79,17 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         println!("expires:      {}", format_time(e));
     }
     println!("registration: {registration}");
-    let grants = server_v.as_ref().map(|v| {
-        items(
-            v.get("policy")
-                .and_then(|p| p.get("grants"))
-                .or(v.get("grants"))
-                .unwrap_or(&serde_json::Value::Null),
-        )
-    });
-    match grants {
-        Some(g) => {
+    match &server_v {
+        Some(v) => {
             println!("grants (server):");
-            print_grants(&g);
+            print_grants(&v.policy.grants);
         }
         None => {
             println!("grants (as protected; the server's list may differ):");
-            let g: Vec<serde_json::Value> = pl
-                .policy
-                .grants
-                .iter()
-                .filter_map(|g| serde_json::to_value(g).ok())
-                .collect();
-            print_grants(&g);
+            print_grants(&pl.policy.grants);
         }
     }
-    if let Some(v) = &server_v
-        && v.get("revoked").and_then(|r| r.as_bool()).unwrap_or(false)
-    {
+    if server_v.as_ref().is_some_and(|v| v.revoked) {
         println!("state:        REVOKED by the owner");
     }
     match (&cached, policy_rights) {
@@ -137,12 +122,10 @@ struct OwnerShown {
 /// Never the header's claim alone: a file can name any owner. It is
 /// checked against what the server registered (owner and publishing
 /// licence hash), or the file was protected on this device (`own`).
-fn owner_shown(h: &crate::format::FileHeader, server: Option<&serde_json::Value>, own: bool) -> OwnerShown {
+fn owner_shown(h: &crate::format::FileHeader, server: Option<&ContentInfo>, own: bool) -> OwnerShown {
     let claimed = h.licence.policy.owner.to_string();
-    let registered = server.and_then(|v| v["owner"].as_str());
-    let same_licence = server
-        .and_then(|v| v["licence_hash"].as_str())
-        .is_some_and(|x| x == hex::encode(h.body.licence.hash()));
+    let registered = server.map(|v| v.owner.as_str());
+    let same_licence = server.is_some_and(|v| v.licence_hash == hex::encode(h.body.licence.hash()));
     match registered {
         Some(r) if r == claimed && same_licence => OwnerShown {
             verified: Some(claimed.clone()),
@@ -167,20 +150,16 @@ fn owner_shown(h: &crate::format::FileHeader, server: Option<&serde_json::Value>
     }
 }
 
-fn print_grants(g: &[serde_json::Value]) {
+fn print_grants(g: &[Grant]) {
     if g.is_empty() {
         println!("  (none: owner only)");
     }
     for x in g {
-        let exp = field(x, &["expires", "expires_at"]);
-        let exp = match x.get("expires").and_then(|e| e.as_i64()) {
-            Some(t) => format_time(t),
-            None => exp,
-        };
+        let exp = x.expires.map_or_else(|| "-".to_string(), format_time);
         println!(
             "  {:<30} {:<28} expires {}",
-            field(x, &["to", "principal"]),
-            field(x, &["rights"]),
+            x.to.to_string(),
+            x.rights.to_string(),
             exp
         );
     }
@@ -189,7 +168,7 @@ fn print_grants(g: &[serde_json::Value]) {
 /// `rights track`: the access log of a file you own.
 pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let (_, h) = open_protected(path)?;
-    let v: serde_json::Value = ctx
+    let log = ctx
         .session()?
         .audit(&h.content_id())
         .map_err(|e| match e.server_code() {
@@ -201,30 +180,12 @@ pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
             _ => e.into(),
         })?;
     if ctx.json {
-        output::json(&v);
+        output::json(&log);
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = items(&v)
-        .iter()
-        .map(|e| {
-            let at = match e
-                .get("at")
-                .or(e.get("timestamp"))
-                .or(e.get("created_at"))
-                .and_then(|t| t.as_i64())
-            {
-                Some(t) => format_time(t),
-                None => field(e, &["at", "timestamp", "created_at", "time"]),
-            };
-            vec![
-                at,
-                field(e, &["email", "user"]),
-                field(e, &["result", "outcome"]),
-                field(e, &["rights"]),
-                field(e, &["reason"]),
-                field(e, &["device_id", "device"]),
-            ]
-        })
+    let rows: Vec<Vec<String>> = log
+        .into_iter()
+        .map(|e| vec![e.time, e.email, e.result, e.rights, e.reason, e.device_id])
         .collect();
     if rows.is_empty() {
         println!("No access recorded yet.");
@@ -236,29 +197,16 @@ pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
 
 /// `rights list [--shared-with-me]`.
 pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
-    let v = ctx.session()?.list_content(shared)?;
+    let list = ctx.session()?.list_content(shared)?;
     if ctx.json {
-        output::json(&v);
+        output::json(&list);
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = items(&v)
-        .iter()
+    let rows: Vec<Vec<String>> = list
+        .into_iter()
         .map(|c| {
-            let created = match c.get("created_at").and_then(|t| t.as_i64()) {
-                Some(t) => format_time(t),
-                None => field(c, &["created_at"]),
-            };
-            vec![
-                field(c, &["content_id", "id"]),
-                field(c, &["owner"]),
-                created,
-                if c.get("revoked").and_then(|r| r.as_bool()).unwrap_or(false) {
-                    "revoked"
-                } else {
-                    "active"
-                }
-                .into(),
-            ]
+            let state = if c.revoked { "revoked" } else { "active" };
+            vec![c.content_id, c.owner, c.created_at, state.into()]
         })
         .collect();
     if rows.is_empty() {
@@ -285,7 +233,7 @@ fn session_state(ctx: &Ctx) -> (&'static str, String) {
         return ("not_logged_in", "not logged in".into());
     };
     let server = ctx.config.server_url.clone().unwrap_or_default();
-    match ctx.session().and_then(|s| s.get::<serde_json::Value>("/v1/me")) {
+    match ctx.session().and_then(|s| s.me()) {
         Ok(_) => ("active", format!("logged in as {me} on {server}")),
         Err(ClientError::Unreachable { .. }) => (
             "unchecked",

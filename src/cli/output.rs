@@ -55,18 +55,3 @@ pub fn field(v: &serde_json::Value, names: &[&str]) -> String {
     }
     "-".into()
 }
-
-/// The array inside an answer that is either a bare array or `{"<key>": [...]}`.
-pub fn items(v: &serde_json::Value) -> Vec<serde_json::Value> {
-    if let Some(a) = v.as_array() {
-        return a.clone();
-    }
-    if let Some(o) = v.as_object() {
-        for val in o.values() {
-            if let Some(a) = val.as_array() {
-                return a.clone();
-            }
-        }
-    }
-    Vec::new()
-}

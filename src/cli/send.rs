@@ -14,6 +14,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::ctx::Ctx;
 use super::files::{is_protected, open_protected, protected_name};
 use super::output;
+use crate::api::SendFile;
 use crate::policy::{Email, Grant, Rights, now};
 
 /// `rights send`.
@@ -125,30 +126,23 @@ fn by_server(ctx: &Ctx, file: &Path, recipients: &[Email], message: Option<&str>
     let (_, header) = open_protected(&protected)?;
     let (data, name) = read_attachment(&protected)?;
     let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
-    let mut body = serde_json::json!({
-        "to": recipients,
-        "name": name,
-        "file": b64(&data),
-    });
-    if let Some(text) = message {
-        body["message_file"] = serde_json::json!(b64(&protect_message(ctx, text.as_bytes(), recipients)?));
-    }
-    let out: serde_json::Value = ctx.session()?.call(
-        reqwest::Method::POST,
-        &format!("/v1/content/{}/send", header.content_id().to_hex()),
-        Some(&body),
-    )?;
+    let message_file = match message {
+        Some(text) => Some(b64(&protect_message(ctx, text.as_bytes(), recipients)?)),
+        None => None,
+    };
+    let body = SendFile {
+        to: recipients.iter().map(Email::to_string).collect(),
+        rights: None,
+        name: name.clone(),
+        file: b64(&data),
+        message_file,
+    };
+    let out = ctx.session()?.send_file(&header.content_id(), &body)?;
     if ctx.json {
         output::json(&serde_json::json!({ "file": protected, "server": out }));
     } else {
-        let sent: Vec<&str> = out["sent"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-            .collect();
-        println!("The server mailed {name} to {}.", sent.join(", "));
-        if let Some(until) = out["kept_until"].as_str() {
+        println!("The server mailed {name} to {}.", out.sent.join(", "));
+        if let Some(until) = &out.kept_until {
             println!("Its link opens the file in a browser until {until} (or until you revoke it).");
         }
     }

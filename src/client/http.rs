@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::ClientError;
+use crate::api::ErrorBody;
 
 /// Default bound on one request, connect included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,15 +83,15 @@ impl Api {
         let status = resp.status();
         let bytes = resp.bytes().map_err(|e| self.unreachable(e))?;
         if !status.is_success() {
-            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            let err = &v["error"];
+            let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(b) => (b.error.code, b.error.message),
+                // Something in between (a proxy) answered, not the server.
+                Err(_) => ("unknown".to_string(), format!("the server answered {status}")),
+            };
             return Err(ClientError::Server {
                 status: status.as_u16(),
-                code: err["code"].as_str().unwrap_or("unknown").to_string(),
-                message: err["message"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("the server answered {status}")),
+                code,
+                message,
             });
         }
         let raw: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };

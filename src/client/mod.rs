@@ -2,10 +2,10 @@
 //! XDG paths, secret storage, the HTTP API client, the registration
 //! queue and the registrar that sends it. The `rights` commands and the mount build on this.
 
+mod account;
 mod claims;
 mod config;
 mod content;
-mod dto;
 mod http;
 mod identity;
 mod keystore;
@@ -16,11 +16,10 @@ mod registrar;
 mod session;
 mod source;
 
+pub use crate::api::REGISTER_BATCH_MAX;
 pub use crate::durable::{ensure_private_dir, sync_dir, write_private_atomic};
 pub use claims::{Claim, Claims};
 pub use config::{Config, KeystoreKind, SmtpConfig};
-pub use content::REGISTER_BATCH_MAX;
-pub use dto::{BatchItem, BatchResults, ServerKeys, TokenPair};
 pub use http::{Api, DEFAULT_TIMEOUT};
 pub use identity::{device_key, licensing, session};
 pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};

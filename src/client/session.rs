@@ -7,7 +7,6 @@ use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::dto::TokenPair;
 use super::keystore::REFRESH_TOKEN;
 use super::{Api, ClientError, Keystore};
 
@@ -59,23 +58,16 @@ impl Session {
         super::pending::lock(&lock, true)?;
         let rt = self.keystore.require(REFRESH_TOKEN)?;
         let rt = String::from_utf8_lossy(&rt).into_owned();
-        let pair: TokenPair = self
+        let pair = self
             .api
-            .call(
-                Method::POST,
-                "/v1/auth/refresh",
-                None,
-                Some(&serde_json::json!({ "refresh_token": rt, "device_id": self.device_id })),
-            )
+            .refresh(&rt, self.device_id.as_deref())
             .map_err(|e| match e.server_code() {
                 Some((401, "device_removed")) => ClientError::DeviceRemoved(self.email.clone()),
                 Some((400 | 401 | 403, _)) => ClientError::SessionExpired(self.email.clone()),
                 _ => e,
             })?;
-        if let Some(new_rt) = &pair.refresh_token
-            && new_rt != &rt
-        {
-            self.keystore.set(REFRESH_TOKEN, new_rt.as_bytes())?;
+        if pair.refresh_token != rt {
+            self.keystore.set(REFRESH_TOKEN, pair.refresh_token.as_bytes())?;
         }
         *self.access.lock().unwrap_or_else(|p| p.into_inner()) = Some(pair.access_token.clone());
         Ok(pair.access_token)

@@ -4,6 +4,7 @@
 use reqwest::Method;
 
 use super::{ClientError, Session};
+use crate::api::Empty;
 use crate::licence::{FetchError, LicenceSource};
 use crate::policy::{ContentId, PublishingLicence, UseLicence};
 
@@ -39,11 +40,6 @@ impl LicenceSource for Session {
 
     fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
         let path = format!("/v1/content/{}/licence", content.to_hex());
-        let v: serde_json::Value = self
-            .call(Method::POST, &path, Some(&serde_json::json!({})))
-            .map_err(fetch_error)?;
-        // Accept the licence bare or wrapped as `{"licence": ...}`.
-        let inner = v.get("licence").or_else(|| v.get("use_licence")).cloned().unwrap_or(v);
-        serde_json::from_value(inner).map_err(|e| FetchError::Other(format!("unexpected licence from the server: {e}")))
+        self.call(Method::POST, &path, Some(&Empty {})).map_err(fetch_error)
     }
 }

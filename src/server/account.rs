@@ -3,10 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::api::{DeviceInfo, Me};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
+use crate::api::{DeviceInfo, Me};
 use crate::policy::format_time;
 
 /// `GET /v1/me`.

@@ -9,11 +9,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
-use super::api::ServerKeyResponse;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::state::AppState;
 use super::{account, auth, content, licence, send, viewer};
+use crate::api::ServerKey;
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -122,8 +122,8 @@ async fn openapi() -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn server_key(State(state): State<AppState>) -> axum::Json<ServerKeyResponse> {
-    axum::Json(ServerKeyResponse {
+async fn server_key(State(state): State<AppState>) -> axum::Json<ServerKey> {
+    axum::Json(ServerKey {
         server_id: state.keys.server_id(),
         kem_public_key: hex::encode(state.keys.kem.public().0),
         signing_public_key: hex::encode(state.keys.signing.verifying_key().0),

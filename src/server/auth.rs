@@ -16,11 +16,12 @@ use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use super::api::{ApiJson, AuthStart, AuthStarted, AuthVerify, RefreshRequest, Refreshed, Tokens};
 use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
 use super::mail::code_mail;
 use super::metrics::Metrics;
 use super::state::AppState;
+use crate::api::{AuthStart, AuthStarted, AuthVerify, RefreshRequest, Refreshed, Tokens};
 use crate::crypto::{DevicePublicKey, ct_eq, hmac_sha256, random_array, sha256};
 use crate::policy::{Email, format_time, now};
 use crate::store::{CodeRecord, DeviceRecord, TokenRecord};

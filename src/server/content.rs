@@ -4,14 +4,15 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 
-use super::api::{
-    ApiJson, AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, ListQuery, PutGrants, RegisterContent,
-    RegisterContentBatch,
-};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
 use super::mail::{Invitation, invitation_mail};
 use super::state::AppState;
+use crate::api::{
+    AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, ListQuery, PutGrants, REGISTER_BATCH_MAX,
+    RegisterContent, RegisterContentBatch,
+};
 use crate::policy::{ContentId, Policy, Principal, PublishingLicence, Right, format_time, now};
 use crate::store::{ContentRecord, InsertOutcome};
 
@@ -65,11 +66,7 @@ pub async fn register(
     Ok((status, axum::Json(info)))
 }
 
-/// Most licences one `POST /v1/content/batch` takes (about 130 KiB of JSON,
-/// within the body limit).
-pub const BATCH_MAX: usize = 100;
-
-/// `POST /v1/content/batch`: registers up to [`BATCH_MAX`] licences in one
+/// `POST /v1/content/batch`: registers up to [`REGISTER_BATCH_MAX`] licences in one
 /// request, each checked as `POST /v1/content` checks it; the answer gives
 /// each one's outcome in order. A mount creating many files sends them this
 /// way, so that a burst of new files costs one round trip per hundred.
@@ -78,10 +75,10 @@ pub async fn register_batch(
     caller: Caller,
     ApiJson(req): ApiJson<RegisterContentBatch>,
 ) -> ApiResult<axum::Json<BatchOutcome>> {
-    if req.publishing_licences.is_empty() || req.publishing_licences.len() > BATCH_MAX {
+    if req.publishing_licences.is_empty() || req.publishing_licences.len() > REGISTER_BATCH_MAX {
         return Err(ApiError::bad_request(
             "bad_batch",
-            format!("send from 1 to {BATCH_MAX} publishing licences per batch"),
+            format!("send from 1 to {REGISTER_BATCH_MAX} publishing licences per batch"),
         ));
     }
     let devices = state.store.list_devices(caller.email.as_str()).await?;

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 
-use super::api::{ApiJson, Empty};
 use super::auth::Caller;
 use super::content::{load, parse_id, policy_of};
 use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
 use super::metrics::Metrics;
 use super::state::AppState;
+use crate::api::Empty;
 use crate::crypto::{ContentKey, DevicePublicKey};
 use crate::policy::{
     ContentId, Email, PublishingLicence, Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, format_time, now,

@@ -3,12 +3,12 @@
 //! policy and crypto layers and never runs an RSA private operation.
 
 mod account;
-pub mod api;
 mod app;
 mod auth;
 pub mod config;
 mod content;
 mod error;
+mod json;
 mod keys;
 mod licence;
 mod mail;

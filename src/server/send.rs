@@ -11,12 +11,13 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use base64::Engine;
 
-use super::api::{ApiJson, SendFile, SentOutcome};
 use super::auth::Caller;
 use super::content::{load, load_for_sharing, parse_id, policy_of, update_policy};
 use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
 use super::mail::share_mail;
 use super::state::AppState;
+use crate::api::{SendFile, SentOutcome};
 use crate::policy::{Email, Grant, Principal, Right, Rights, format_time, now};
 
 /// Most recipients of one request.

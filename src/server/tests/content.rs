@@ -5,8 +5,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{TestApp, User, assert_error, licence_for};
+use crate::api::REGISTER_BATCH_MAX as BATCH_MAX;
 use crate::policy::{Email, Grant, Policy, now};
-use crate::server::content::BATCH_MAX;
 
 fn grants(specs: &[&str]) -> Value {
     let g: Vec<Grant> = specs.iter().map(|s| Grant::parse_spec(s).unwrap()).collect();

@@ -1,0 +1,117 @@
+//! The content registry: registration, sharing, revocation, listings and
+//! the access log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{Grant, Policy, PublishingLicence};
+
+/// Most publishing licences one `POST /v1/content/batch` takes (about
+/// 130 KiB of JSON, within the server's body limit).
+pub const REGISTER_BATCH_MAX: usize = 100;
+
+/// `POST /v1/content`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterContent {
+    /// The owner-signed publishing licence from the file header.
+    pub publishing_licence: PublishingLicence,
+}
+
+/// `POST /v1/content/batch`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterContentBatch {
+    /// Owner-signed publishing licences, each as `POST /v1/content` takes
+    /// it; at most [`REGISTER_BATCH_MAX`].
+    pub publishing_licences: Vec<PublishingLicence>,
+}
+
+/// The outcome of each licence of a batch, in order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchOutcome {
+    /// One per licence sent.
+    pub results: Vec<ItemOutcome>,
+}
+
+/// One licence's outcome: the status `POST /v1/content` would have
+/// answered (201 registered, 200 already registered as sent, else an
+/// error with its code and message).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ItemOutcome {
+    /// The content id, when the licence decodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+    /// HTTP status of this item.
+    pub status: u16,
+    /// Error code, for a failed item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Error message, for a failed item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A registered content as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContentInfo {
+    /// Content id (hex).
+    pub content_id: String,
+    /// Owner's address: the account that registered it.
+    pub owner: String,
+    /// Hash of the registered publishing licence (hex), as use licences
+    /// name it: a file whose header carries another licence is not this
+    /// content.
+    pub licence_hash: String,
+    /// Current policy (the registry's, which sharing changes).
+    pub policy: Policy,
+    /// Whether the owner revoked it.
+    pub revoked: bool,
+    /// RFC 3339 time the file was protected.
+    pub created_at: String,
+    /// RFC 3339 time it was registered here.
+    pub registered_at: String,
+}
+
+/// `POST /v1/content/{id}/licence`, `/revoke`: an empty object.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// `PUT /v1/content/{id}/grants`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutGrants {
+    /// Grants to add, or to replace for the same principal.
+    pub grants: Vec<Grant>,
+    /// The file's name as its owner calls it: put in the invitation mail
+    /// so that recipients know what was shared, and not stored.
+    #[serde(default)]
+    pub file_name: Option<String>,
+}
+
+/// `GET /v1/content` query.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `owned` (default) or `shared`.
+    pub role: Option<String>,
+}
+
+/// One audit entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// RFC 3339 time.
+    pub time: String,
+    /// Caller.
+    pub email: String,
+    /// Caller's device.
+    pub device_id: String,
+    /// Rights issued (empty when refused).
+    pub rights: String,
+    /// `issued` or `refused`.
+    pub result: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// Client address.
+    pub client_addr: String,
+}

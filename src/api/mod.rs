@@ -1,0 +1,20 @@
+//! The HTTP API's wire types: every request and response body the server
+//! takes and sends, defined once so that the server and the client cannot
+//! drift apart. The server derives its OpenAPI document from them.
+//!
+//! Requests refuse unknown fields, so that a typo is an error instead of a
+//! silently ignored option. Responses accept unknown fields, so that an
+//! older client keeps working with a newer server.
+
+mod account;
+mod content;
+mod error;
+mod send;
+
+pub use account::{AuthStart, AuthStarted, AuthVerify, DeviceInfo, Me, RefreshRequest, Refreshed, ServerKey, Tokens};
+pub use content::{
+    AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, ListQuery, PutGrants, REGISTER_BATCH_MAX,
+    RegisterContent, RegisterContentBatch,
+};
+pub use error::{ErrorBody, ErrorDetail};
+pub use send::{SendFile, SentOutcome};
