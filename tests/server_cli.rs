@@ -188,6 +188,7 @@ fn openapi_describes_every_route() {
         ("/v1/auth/logout", "post"),
         ("/v1/me", "get"),
         ("/v1/devices", "get"),
+        ("/v1/devices/writer-certificate", "post"),
         ("/v1/devices/{id}", "delete"),
         ("/v1/content", "post"),
         ("/v1/content", "get"),

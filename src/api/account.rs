@@ -118,3 +118,21 @@ pub struct DeviceInfo {
     /// Whether the device only reads (a browser).
     pub reader_only: bool,
 }
+
+/// `POST /v1/devices/writer-certificate`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterCertificateRequest {
+    /// Hex of the device's Ed25519 writer key (32 bytes).
+    pub writer_key: String,
+    /// Base64 RSA-PSS-SHA256 signature by the device key over
+    /// `policy::writer_key_proof(device id, writer key)`.
+    pub proof: String,
+}
+
+/// Answer to `POST /v1/devices/writer-certificate`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WriterCertificate {
+    /// Base64 of the signed device certificate (docs/FORMAT.md 5.1).
+    pub certificate: String,
+}

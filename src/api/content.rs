@@ -72,7 +72,18 @@ pub struct ContentInfo {
     pub registered_at: String,
 }
 
-/// `POST /v1/content/{id}/licence`, `/revoke`: an empty object.
+/// `POST /v1/content/{id}/licence`.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceRequest {
+    /// Base64 of the caller's device certificate: with it, a licence whose
+    /// rights include `edit` comes with an edit certificate for the key it
+    /// certifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_certificate: Option<String>,
+}
+
+/// `POST /v1/content/{id}/revoke`: an empty object.
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}

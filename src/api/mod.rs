@@ -11,10 +11,13 @@ mod content;
 mod error;
 mod send;
 
-pub use account::{AuthStart, AuthStarted, AuthVerify, DeviceInfo, Me, RefreshRequest, Refreshed, ServerKey, Tokens};
+pub use account::{
+    AuthStart, AuthStarted, AuthVerify, DeviceInfo, Me, RefreshRequest, Refreshed, ServerKey, Tokens,
+    WriterCertificate, WriterCertificateRequest,
+};
 pub use content::{
-    AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, ListQuery, PutGrants, REGISTER_BATCH_MAX,
-    RegisterContent, RegisterContentBatch,
+    AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, LicenceRequest, ListQuery, PutGrants,
+    REGISTER_BATCH_MAX, RegisterContent, RegisterContentBatch,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use send::{SendFile, SentOutcome};

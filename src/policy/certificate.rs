@@ -16,6 +16,19 @@ use crate::crypto::{SERVER_SIGNATURE_LEN, ServerSigningKey, ServerVerifyingKey, 
 const DEVICE_DOMAIN: &[u8] = b"rightsfs device certificate v1\0";
 const EDIT_DOMAIN: &[u8] = b"rightsfs edit certificate v1\0";
 const VERSION: u8 = 1;
+const PROOF_DOMAIN: &[u8] = b"rightsfs writer key proof v1\0";
+
+/// What a device signs with its RSA key (PSS) to ask the server for a
+/// device certificate: that the writer key is its own. The server checks
+/// it with the device's registered public key, a public operation, so a
+/// stolen access token alone cannot get a key of the thief's choosing
+/// certified for the account.
+pub fn writer_key_proof(device_id: &str, key: &[u8; WRITER_KEY_LEN]) -> Vec<u8> {
+    let mut out = PROOF_DOMAIN.to_vec();
+    put_str(&mut out, device_id);
+    out.extend_from_slice(key);
+    out
+}
 
 /// The server's statement "this writer key belongs to this account's device".
 #[derive(Clone, Debug, PartialEq, Eq)]

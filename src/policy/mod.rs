@@ -16,7 +16,7 @@ pub(crate) use publishing::tests::body as test_publishing_body;
 mod rights;
 mod use_licence;
 
-pub use certificate::{DeviceCertificate, EditCertificate};
+pub use certificate::{DeviceCertificate, EditCertificate, writer_key_proof};
 pub use email::{Email, Principal};
 pub use folder::{FolderPolicy, FolderPolicyError};
 pub use grant::{DEFAULT_OFFLINE_DAYS, Grant, Policy, parse_duration, parse_expiry};

@@ -50,6 +50,13 @@ pub struct UseLicence {
     /// Ed25519 by the server over domain tag || body.
     #[serde(with = "super::b64")]
     pub signature: Vec<u8>,
+    /// For a licence whose rights include `edit`, issued to a device that
+    /// showed its device certificate: the server-signed edit certificate
+    /// ([`EditCertificate`](super::EditCertificate)) with which the
+    /// device signs the versions it saves. Signed on its own, so it needs
+    /// no place in the body.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "super::b64::opt")]
+    pub edit_certificate: Option<Vec<u8>>,
 }
 
 impl UseLicence {
@@ -57,7 +64,11 @@ impl UseLicence {
     pub fn sign(body: &UseLicenceBody, key: &ServerSigningKey) -> Self {
         let bytes = postcard::to_stdvec(body).expect("licence bodies always encode");
         let signature = key.sign(&[UL_DOMAIN, &bytes].concat()).to_vec();
-        Self { body: bytes, signature }
+        Self {
+            body: bytes,
+            signature,
+            edit_certificate: None,
+        }
     }
 
     /// Checks the server's signature, then decodes. Devices must call this

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post, put};
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::state::AppState;
-use super::{account, auth, content, licence, send, viewer};
+use super::{account, auth, certificates, content, licence, send, viewer};
 use crate::api::ServerKey;
 
 /// Largest request body accepted.
@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/me", get(account::me))
         .route("/v1/devices", get(account::devices))
+        .route("/v1/devices/writer-certificate", post(certificates::issue))
         .route("/v1/devices/{id}", delete(account::delete_device))
         .route("/v1/content", post(content::register).get(content::list))
         .route("/v1/content/batch", post(content::register_batch))

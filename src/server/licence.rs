@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::metrics::Metrics;
 use super::state::AppState;
-use crate::api::Empty;
+use crate::api::LicenceRequest;
 use crate::crypto::{ContentKey, DevicePublicKey};
 use crate::policy::{
     ContentId, Email, PublishingLicence, Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, format_time, now,
@@ -30,7 +30,7 @@ pub async fn issue(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(_): ApiJson<Empty>,
+    ApiJson(req): ApiJson<LicenceRequest>,
 ) -> ApiResult<axum::Json<UseLicence>> {
     let id = parse_id(&id)?;
     let rec = load(&state, &id).await?;
@@ -44,7 +44,7 @@ pub async fn issue(
         reason: reason.into(),
         client_addr: addr.ip().to_string(),
     };
-    match decide(&state, &caller, &id, &rec).await {
+    match decide(&state, &caller, &id, &rec, req.device_certificate.as_deref()).await {
         Ok((licence, rights)) => {
             state.store.add_audit(&audit(rights, "issued", "")).await?;
             Metrics::inc(&state.metrics.licences_issued);
@@ -64,6 +64,7 @@ async fn decide(
     caller: &Caller,
     id: &ContentId,
     rec: &ContentRecord,
+    device_certificate: Option<&str>,
 ) -> ApiResult<(UseLicence, Rights)> {
     let t = now();
     let is_owner = rec.owner == caller.email.as_str();
@@ -107,6 +108,10 @@ async fn decide(
     if let Some(end) = policy.access_ends(&caller.email, t) {
         valid_until = valid_until.min(end);
     }
+    // Checked before anything is unwrapped: a bad certificate is the
+    // caller's mistake, answered 400 whatever their rights.
+    let edit_certificate =
+        super::certificates::for_licence(state, caller, *id, rights, is_owner, valid_until, device_certificate)?;
     let device_key = device_key(state, &caller.device_id).await?;
     let (cek, licence_hash) = content_key(state, id, rec)?;
     let wrapped_key = device_key.wrap_key(&cek).map_err(ApiError::internal)?;
@@ -123,7 +128,9 @@ async fn decide(
         owner,
         licence_hash,
     };
-    Ok((UseLicence::sign(&body, &state.keys.signing), rights))
+    let mut licence = UseLicence::sign(&body, &state.keys.signing);
+    licence.edit_certificate = edit_certificate;
+    Ok((licence, rights))
 }
 
 /// The caller's device key from the cache, or the store.

@@ -5,6 +5,7 @@
 mod account;
 mod app;
 mod auth;
+mod certificates;
 pub mod config;
 mod content;
 mod error;

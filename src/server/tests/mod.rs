@@ -8,6 +8,7 @@
 
 mod auth;
 mod bodies;
+mod certificates;
 mod content;
 mod licence;
 

@@ -274,10 +274,7 @@ export class ProtectedFile {
     if (!allZero(tail.subarray(0, pad))) throw new FormatError('HeaderTampered', 'the header was altered (non-zero padding)');
     const state = await pickState(header, keys, tail.subarray(pad));
     let writtenBy = null;
-    // The native client does not sign its commits yet, and its own reader
-    // opens versions without a writer record; so does this one, showing no
-    // writer. A record that is present must verify.
-    if (header.layout.writers && state.record && state.record.length > 0) {
+    if (header.layout.writers) {
       if (!opts.serverKey) throw new TypeError("a version 2 file needs the server's key to check its writer");
       writtenBy = await verifyWriter(header, state, state.record, opts.serverKey, FormatError);
     }
