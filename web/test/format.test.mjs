@@ -113,6 +113,21 @@ test('every byte of the header and state area is covered', async () => {
   }
 });
 
+test('a version whose writer record was stripped is refused', async () => {
+  // Whoever holds the content key can reseal a state; only a writer's
+  // record says who saved it, so a version without one never opens.
+  const v = all.find((x) => x.file === 'edited-by-editor.rights');
+  const intact = await open(v);
+  const { slotLen } = intact.header.layout;
+  const current = intact.header.dataOffset - (intact.state.slot === 0 ? 2 : 1) * slotLen;
+  const bytes = new Uint8Array(readFileSync(join(VECTORS, v.file)));
+  bytes.fill(0, current + 92, current + slotLen);
+  await assert.rejects(
+    (async () => (await ProtectedFile.open(bytes, await importContentKey(fromHex(v.content_key)), { serverKey: SERVER_KEY })).readAll())(),
+    (err) => (assertKind(err, { kind: 'WriterUnsigned' }), true),
+  );
+});
+
 test('a changed ciphertext byte never yields plaintext', async () => {
   const v = all.find((x) => x.file === 'ten-kib.rights');
   for (const at of [v.data_offset, v.data_offset + 12, v.data_offset + 5000, v.file_size - 1]) {
