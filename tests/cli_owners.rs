@@ -1,7 +1,8 @@
 //! End to end, with a second account as the attacker: nobody but a file's
 //! owner registers its content id, a wrapped key cannot be taken over, a
-//! content id taken first is an alarm for the owner, and readers refuse a
-//! file whose header claims an owner the server did not register.
+//! content id taken first is an alarm for the owner, readers refuse a
+//! file whose header claims an owner the server did not register, and a
+//! version saved by anyone without `edit` is refused by every reader.
 //!
 //! The attacker (mallory) talks to the real server over loopback HTTP with
 //! her own real account and device key, through the library's client.
@@ -10,10 +11,11 @@ mod cli_support;
 
 use std::sync::Arc;
 
+use cli_support::daemon::{Daemon, mount_log};
 use cli_support::{Server, User};
 use rightsfs::client::{ClientError, Config, Keystore, KeystoreKind, Paths, Session};
 use rightsfs::crypto::{ContentKey, DeviceKeyPair};
-use rightsfs::format::{FileHeader, read_header};
+use rightsfs::format::{FileHeader, ProtectedFile, read_header};
 use rightsfs::policy::{Email, Grant, Policy, PublishingLicence, PublishingLicenceBody, now};
 use serde_json::Value;
 
@@ -24,14 +26,22 @@ struct Hand {
     email: Email,
 }
 
-fn hand(u: &User) -> Hand {
+fn paths_of(u: &User) -> Paths {
     let h = u.home.path();
-    let paths = Paths {
+    Paths {
         config_dir: h.join("config/rightsfs"),
         data_dir: h.join("data/rightsfs"),
         cache_dir: h.join("cache/rightsfs"),
-    };
-    let ks = Keystore::new(KeystoreKind::File, &paths).with_passphrase(&format!("passphrase of {}", u.email));
+    }
+}
+
+fn keystore_of(u: &User, paths: &Paths) -> Keystore {
+    Keystore::new(KeystoreKind::File, paths).with_passphrase(&format!("passphrase of {}", u.email))
+}
+
+fn hand(u: &User) -> Hand {
+    let paths = paths_of(u);
+    let ks = keystore_of(u, &paths);
     let device = rightsfs::client::device_key(&ks).unwrap();
     let config = Config::load(&paths).unwrap();
     let session = rightsfs::client::session(&config, Arc::new(ks), std::time::Duration::from_secs(5)).unwrap();
@@ -196,5 +206,120 @@ fn an_id_registered_by_someone_else_first_is_an_alarm_and_readers_refuse_the_fil
     let text = bob.ok(&["info", "plan.txt.rights"]);
     let owner_line = text.lines().find(|l| l.starts_with("owner:")).unwrap();
     assert!(owner_line.contains("NOT VERIFIED"), "{text}");
+    drop(server);
+}
+
+/// A user's own licence store, as their client builds it (online).
+fn licensing_of(u: &User) -> rightsfs::licence::Licensing {
+    let paths = paths_of(u);
+    let config = Config::load(&paths).unwrap();
+    let ks = Arc::new(keystore_of(u, &paths));
+    rightsfs::client::licensing(&paths, &config, ks, std::time::Duration::from_secs(5), true).unwrap()
+}
+
+/// What a `view` recipient can do with their own credentials and the
+/// spec: open the file with the content key their licence unwraps, write
+/// a new version that seals and authenticates, and commit it signed with
+/// their own certified writer key (`signed`) or with no record at all.
+fn forge(u: &User, path: &std::path::Path, text: &[u8], signed: bool) {
+    let l = licensing_of(u);
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let access = l.key_for(&read_header(&f).unwrap()).unwrap();
+    assert!(!access.rights.has(rightsfs::policy::Right::Edit));
+    let mut pf = ProtectedFile::open(f, &access.key).unwrap();
+    if signed {
+        pf = pf.with_writer(l.writer().unwrap());
+    }
+    pf.set_len(0).unwrap();
+    pf.write_at(text, 0).unwrap();
+    pf.sync().unwrap();
+}
+
+/// `saved_by` of `rights info --json` on `name` in `u`'s folder.
+fn saved_by(u: &User, name: &str) -> Value {
+    json(&u.ok(&["info", name, "--json"]))["saved_by"].clone()
+}
+
+#[test]
+fn only_the_owner_and_editors_can_save_versions_readers_accept() {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    let bob = User::new("bob@example.com", true);
+    let carol = User::new("carol@example.com", true);
+    for u in [&alice, &bob, &carol] {
+        u.signup(&server);
+    }
+    alice.write("budget.txt", b"budget: 100");
+    alice.ok(&[
+        "protect",
+        "budget.txt",
+        "--to",
+        "bob@example.com:edit",
+        "--to",
+        "carol@example.com:view",
+    ]);
+    let by = saved_by(&alice, "budget.txt.rights");
+    assert_eq!(
+        (by["account"].as_str(), by["owner"].as_bool()),
+        (Some("alice@example.com"), Some(true)),
+        "{by}"
+    );
+
+    // Bob, an editor, saves a new version through his own mount.
+    let src = bob.home.path().join("src");
+    let mnt = bob.home.path().join("mnt");
+    let mut daemon = Daemon::start(&bob, &src, &mnt);
+    std::fs::copy(alice.docs().join("budget.txt.rights"), src.join("budget.txt.rights")).unwrap();
+    std::fs::write(mnt.join("budget.txt"), b"budget: 120 (bob)").unwrap();
+    assert_eq!(std::fs::read(mnt.join("budget.txt")).unwrap(), b"budget: 120 (bob)");
+    daemon.unmount(&bob);
+    std::fs::copy(src.join("budget.txt.rights"), alice.docs().join("budget.txt.rights")).unwrap();
+    assert_eq!(alice.ok(&["cat", "budget.txt.rights"]), "budget: 120 (bob)");
+    let by = saved_by(&alice, "budget.txt.rights");
+    assert_eq!(
+        (by["account"].as_str(), by["owner"].as_bool()),
+        (Some("bob@example.com"), Some(false)),
+        "{by}"
+    );
+    let text = alice.ok(&["info", "budget.txt.rights"]);
+    assert!(text.contains("saved by:     bob@example.com, an editor"), "{text}");
+
+    // Carol may only view, yet holds the content key: her versions, signed
+    // with her own certified key or not signed at all, are refused.
+    for signed in [true, false] {
+        let forged = alice.give("budget.txt.rights", &carol);
+        forge(&carol, &forged, b"budget: 0 (send it to carol)", signed);
+        std::fs::copy(&forged, alice.docs().join("forged.txt.rights")).unwrap();
+        let err = alice.fails(&["cat", "forged.txt.rights"]);
+        assert!(!err.contains("send it to carol"), "{err}");
+        if signed {
+            assert!(
+                err.contains("changed by carol@example.com, who may not edit it"),
+                "{err}"
+            );
+        } else {
+            assert!(err.contains("not signed by its writer"), "{err}");
+        }
+        let by = saved_by(&alice, "forged.txt.rights");
+        assert!(by["refused"].is_string(), "{by}");
+    }
+
+    // The owner's mount refuses the (signed) forgery too: EIO, named in its log.
+    let src = alice.home.path().join("src");
+    let mnt = alice.home.path().join("mnt");
+    std::fs::create_dir_all(&src).unwrap();
+    let forged = carol.docs().join("budget.txt.rights");
+    forge(&carol, &forged, b"budget: 0 (send it to carol)", true);
+    std::fs::copy(&forged, src.join("budget.txt.rights")).unwrap();
+    let mut daemon = Daemon::start(&alice, &src, &mnt);
+    let e = std::fs::read(mnt.join("budget.txt")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    daemon.unmount(&alice);
+    let log = mount_log(&alice);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("budget.txt.rights") && l.contains("carol@example.com")),
+        "{log}"
+    );
     drop(server);
 }

@@ -161,6 +161,20 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
     c.server_kem_key = Some(kem);
     c.server_signing_key = Some(sig);
     ctx.save_config()?;
+    // Every version this device saves is signed with its writer key: get
+    // that key certified now, while online (it is kept in the data folder).
+    let certified = crate::client::licensing(
+        &ctx.paths,
+        &ctx.config,
+        ctx.keystore.clone(),
+        super::ctx::timeout(),
+        true,
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|l| l.writer().map(drop).map_err(anyhow::Error::from));
+    if let Err(e) = certified {
+        eprintln!("warning: {e}; it is asked for again when this device first saves a file");
+    }
     if ctx.json {
         output::json(&serde_json::json!({ "email": email, "device_id": device_id, "server": api.base() }));
     } else {

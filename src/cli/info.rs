@@ -27,6 +27,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         ctx.session().ok().map(|s| s.content(&id))
     };
     let claim = Claims::new(&ctx.paths).get(&id);
+    let (saved_json, saved_text) = saved_by(ctx, &f, &h);
     let registration = match (&server, queued) {
         _ if claim.is_some() => "CLAIMED BY SOMEONE ELSE: not registered as yours".to_string(),
         (_, true) => "queued (run `rights sync`)".to_string(),
@@ -54,6 +55,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
             "owner": owner.verified,
             "claimed_owner": pl.policy.owner,
             "owner_check": owner.text,
+            "saved_by": saved_json,
             "server_url": pl.server_url,
             "created_at": format_time(pl.created_at),
             "size": h.plaintext_len(size).ok(),
@@ -71,6 +73,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     println!("owner:        {}", owner.text);
     println!("server:       {}", pl.server_url);
     println!("protected at: {}", format_time(pl.created_at));
+    println!("saved by:     {saved_text}");
     if let Ok(n) = h.plaintext_len(size) {
         println!("size:         {n} bytes");
     }
@@ -108,6 +111,45 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         (None, None) => println!("your rights:  unknown (not logged in)"),
     }
     Ok(())
+}
+
+/// Who saved the current version, as its writer record proves, checked
+/// as every open checks it (so it needs this user's key for the file).
+fn saved_by(ctx: &Ctx, f: &std::fs::File, h: &crate::format::FileHeader) -> (serde_json::Value, String) {
+    let unknown = |why: String| (serde_json::Value::Null, format!("unknown ({why})"));
+    let licensing = match ctx.licensing() {
+        Ok(l) => l,
+        Err(_) => return unknown("not logged in".into()),
+    };
+    let access = match licensing.key_for(h) {
+        Ok(a) => a,
+        Err(e) => return unknown(e.to_string()),
+    };
+    let file = match f.try_clone() {
+        Ok(f) => f,
+        Err(e) => return unknown(e.to_string()),
+    };
+    match crate::format::ProtectedFile::open_verified(file, &access.key, licensing.server_key()) {
+        Ok(pf) => match pf.written_by() {
+            Some(w) => (
+                serde_json::json!({
+                    "account": w.account,
+                    "device_id": w.device_id,
+                    "time": format_time(w.time),
+                    "owner": w.owner,
+                }),
+                format!(
+                    "{}{} (device {}) at {}",
+                    w.account,
+                    if w.owner { ", the owner" } else { ", an editor" },
+                    w.device_id,
+                    format_time(w.time)
+                ),
+            ),
+            None => unknown("no writer record checked".into()),
+        },
+        Err(e) => (serde_json::json!({ "refused": e.to_string() }), format!("REFUSED: {e}")),
+    }
 }
 
 /// The owner `rights info` shows, and how it knows.

@@ -13,7 +13,8 @@ use anyhow::{Context as _, bail};
 use super::ctx::Ctx;
 use super::output;
 use crate::client::{PendingLog, Registrar, RegistrationQueue, SendRule};
-use crate::format::{FileHeader, Fresh};
+use crate::crypto::ServerVerifyingKey;
+use crate::format::{FileHeader, Fresh, Writer};
 use crate::fs::{DefaultPolicy, KeySource, MountConfig};
 use crate::licence::{Access, AccessError, ContentAhead, Licensing};
 use crate::policy::{ContentId, Email, Grant, Policy, Rights};
@@ -69,6 +70,14 @@ impl KeySource for MountKeys {
     fn me(&self) -> &Email {
         &self.me
     }
+
+    fn verifier(&self) -> &ServerVerifyingKey {
+        self.licensing.server_key()
+    }
+
+    fn writer(&self, header: &FileHeader, access: &Access) -> Result<Option<Writer>, AccessError> {
+        self.licensing.writer_for(header, access)
+    }
 }
 
 /// Options of `rights mount`.
@@ -106,6 +115,9 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
         timeout,
         true,
     )?);
+    // Every version saved through the mount is signed: get this device's
+    // certificate now (kept in the data folder after the first time).
+    licensing.writer().context("the mount signs every version it saves")?;
     // Folder policy files count only when this device signed them.
     let defaults = DefaultPolicy::new(
         grants,

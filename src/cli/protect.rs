@@ -119,6 +119,8 @@ pub fn protect(
     let licensing = ctx.licensing()?;
     let server = ctx.config.server()?.to_string();
     let kem = ctx.config.server_kem()?;
+    // Every version is signed by its writer; readers refuse one that is not.
+    let writer = licensing.writer()?;
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -131,7 +133,7 @@ pub fn protect(
         bar.set_message(f.display().to_string());
         let new = licensing.new_content(policy.clone(), &server, &kem)?;
         let target = protected_name(f);
-        if let Err(e) = write_protected(f, &target, &new, &bar, how.shred) {
+        if let Err(e) = write_protected(f, &target, new.fresh(writer.clone())?, &bar, how.shred) {
             let _ = licensing.discard_content(&new.content_id);
             bar.abandon();
             return Err(e);
@@ -174,7 +176,7 @@ pub fn protect(
 fn write_protected(
     src: &Path,
     target: &Path,
-    new: &crate::licence::NewContent,
+    fresh: crate::format::Fresh,
     bar: &ProgressBar,
     shred: bool,
 ) -> anyhow::Result<()> {
@@ -190,7 +192,7 @@ fn write_protected(
         .open(&tmp)
         .with_context(|| format!("cannot write in {}", super::files::parent_of(target).display()))?;
     let r = (|| -> anyhow::Result<()> {
-        let mut pf = ProtectedFile::create_from(out, new.fresh()?)?;
+        let mut pf = ProtectedFile::create_from(out, fresh)?;
         let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
         let mut off = 0u64;
         loop {
@@ -275,8 +277,8 @@ pub fn open_with_right(ctx: &Ctx, path: &Path, need: Right) -> anyhow::Result<(P
             need.name()
         );
     }
-    let pf =
-        ProtectedFile::open(f, &access.key).map_err(|e| anyhow::anyhow!("{} cannot be opened: {e}", path.display()))?;
+    let pf = ProtectedFile::open_verified(f, &access.key, licensing.server_key())
+        .map_err(|e| anyhow::anyhow!("{} cannot be opened: {e}", path.display()))?;
     Ok((pf, access))
 }
 

@@ -196,7 +196,7 @@ fn protect_message(ctx: &Ctx, text: &[u8], recipients: &[Email]) -> anyhow::Resu
         return Err(std::io::Error::last_os_error()).context("cannot make an in-memory file for the message");
     }
     let mut mem = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut pf = crate::format::ProtectedFile::create_from(mem.try_clone()?, new.fresh()?)?;
+    let mut pf = crate::format::ProtectedFile::create_from(mem.try_clone()?, new.fresh(licensing.writer()?)?)?;
     pf.write_at(text, 0)?;
     pf.sync()?;
     drop(pf);

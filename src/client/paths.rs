@@ -11,7 +11,8 @@ use super::ClientError;
 pub struct Paths {
     /// `config.toml` (server, identity, preferences).
     pub config_dir: PathBuf,
-    /// Owner licences, the registration queue, the credential file.
+    /// Owner licences, the registration queue, the credential file, this
+    /// device's certificate from the server (`device-certificate`).
     pub data_dir: PathBuf,
     /// Cached use licences.
     pub cache_dir: PathBuf,

@@ -1,10 +1,13 @@
 //! The server as a [`LicenceSource`]: `POST /v1/content/{id}/licence`, and
 //! registration for content found unregistered.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 
 use super::{ClientError, Session};
-use crate::api::Empty;
+use crate::api::{LicenceRequest, WriterCertificate, WriterCertificateRequest};
+use crate::crypto::WRITER_KEY_LEN;
 use crate::licence::{FetchError, LicenceSource};
 use crate::policy::{ContentId, PublishingLicence, UseLicence};
 
@@ -38,8 +41,24 @@ impl LicenceSource for Session {
         }
     }
 
-    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
+    fn fetch(&self, content: &ContentId, device_certificate: Option<&[u8]>) -> Result<UseLicence, FetchError> {
         let path = format!("/v1/content/{}/licence", content.to_hex());
-        self.call(Method::POST, &path, Some(&Empty {})).map_err(fetch_error)
+        let body = LicenceRequest {
+            device_certificate: device_certificate.map(|c| STANDARD.encode(c)),
+        };
+        self.call(Method::POST, &path, Some(&body)).map_err(fetch_error)
+    }
+
+    fn device_certificate(&self, writer_key: &[u8; WRITER_KEY_LEN], proof: &[u8]) -> Result<Vec<u8>, FetchError> {
+        let request = WriterCertificateRequest {
+            writer_key: hex::encode(writer_key),
+            proof: STANDARD.encode(proof),
+        };
+        let answer: WriterCertificate = self
+            .call(Method::POST, "/v1/devices/writer-certificate", Some(&request))
+            .map_err(fetch_error)?;
+        STANDARD
+            .decode(answer.certificate)
+            .map_err(|_| FetchError::Other("the server sent a device certificate that is not base64".into()))
     }
 }

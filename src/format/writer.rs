@@ -83,6 +83,11 @@ impl Writer {
         Ok(w)
     }
 
+    /// The server's certificate of the writer key, as encoded.
+    pub fn device_certificate(&self) -> &[u8] {
+        &self.device_cert
+    }
+
     /// The writer key's public half.
     pub fn public_key(&self) -> [u8; crate::crypto::WRITER_KEY_LEN] {
         self.key.public()

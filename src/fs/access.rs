@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::format::{FileHeader, Fresh};
+use crate::crypto::ServerVerifyingKey;
+use crate::format::{FileHeader, Fresh, Writer};
 use crate::licence::{Access, AccessError};
 use crate::policy::{ContentId, Email, FolderPolicy, Grant, Policy, Rights};
 
@@ -37,6 +38,15 @@ pub trait KeySource: Send + Sync + 'static {
 
     /// The mounting user: the owner of files created in the mount.
     fn me(&self) -> &Email;
+
+    /// The server's Ed25519 key: every version the mount opens must be
+    /// signed by a writer it certified (docs/FORMAT.md, "Writer records").
+    fn verifier(&self) -> &ServerVerifyingKey;
+
+    /// Who signs the versions this user saves of the file with `header`
+    /// opened with `access` (`None` without `edit`). Created files are
+    /// signed by the writer inside the [`Fresh`] from [`create`](Self::create).
+    fn writer(&self, header: &FileHeader, access: &Access) -> Result<Option<Writer>, AccessError>;
 }
 
 /// Grants and offline validity given to files created in the mount: those

@@ -486,16 +486,29 @@ impl RightsFs {
             tracing::warn!(file = %name, owner = %header.licence.policy.owner, error = %e, "access refused");
             Errno::from_i32(e.errno())
         })?;
-        let writable = rw && access.rights.has(Right::Edit);
+        // A version this user saves must be signed, or every reader would
+        // refuse it: without a writer the file opens read-only.
+        let writer = match self.keys.writer(&header, &access) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(file = %name, error = %e, "opening read-only");
+                None
+            }
+        };
+        let writable = rw && writer.is_some();
+        let server = self.keys.verifier();
         let pf = if rw {
-            let (pf, rec) = ProtectedFile::open_journaled(file, &access.key, &self.journal)
+            let (pf, rec) = ProtectedFile::open_journaled_verified(file, &access.key, &self.journal, server)
                 .map_err(|e| errno_for(&name, "open", e))?;
             if rec.any() {
                 self.reporter.recovered(&name, &rec);
             }
-            pf
+            match writer {
+                Some(w) => pf.with_writer(w),
+                None => pf,
+            }
         } else {
-            ProtectedFile::open(file, &access.key).map_err(|e| errno_for(&name, "open", e))?
+            ProtectedFile::open_verified(file, &access.key, server).map_err(|e| errno_for(&name, "open", e))?
         };
         Ok(OpenFile::new(pf, writable, access.rights, name, false))
     }

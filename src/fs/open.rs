@@ -102,6 +102,13 @@ pub fn errno_for(name: &str, op: &str, e: FormatError) -> Errno {
         FormatError::Io(io) => tracing::error!(file = %name, op, error = %io, "I/O error on the source file"),
         FormatError::TooLarge => {}
         FormatError::KeyWornOut => tracing::error!(file = %name, op, error = %e, "file must be re-protected"),
+        FormatError::WriterUnsigned
+        | FormatError::WriterRecordMalformed(_)
+        | FormatError::WriterCertificate { .. }
+        | FormatError::WriterSignatureInvalid { .. }
+        | FormatError::WriterNotAllowed { .. } => {
+            tracing::error!(file = %name, op, error = %e, "refused: this version was not saved by the owner or an editor")
+        }
         other => tracing::error!(file = %name, op, error = %other, "protected file is damaged or was tampered with"),
     }
     Errno::from_i32(code)

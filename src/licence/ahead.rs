@@ -138,7 +138,7 @@ impl Drop for ContentAhead {
 impl Shared {
     fn make(&self, policy: Policy) -> Result<(NewContent, Fresh), AccessError> {
         let new = self.licensing.make_content(policy, &self.server_url, &self.kem)?;
-        let fresh = new.fresh()?;
+        let fresh = new.fresh(self.licensing.writer()?)?;
         Ok((new, fresh))
     }
 
@@ -195,18 +195,32 @@ mod tests {
     use crate::licence::Identity;
     use crate::policy::Email;
 
+    /// An owner's store whose device holds a server certificate (files
+    /// made ahead are signed by it).
     fn licensing(dir: &std::path::Path) -> Arc<Licensing> {
-        Arc::new(Licensing::new(
+        let server = ServerSigningKey::generate();
+        let device_key = DeviceKeyPair::generate().unwrap();
+        let alice = Email::parse("alice@example.com").unwrap();
+        let cert = crate::policy::DeviceCertificate {
+            account: alice.clone(),
+            device_id: "dev-a".into(),
+            key: device_key.writer_key().public(),
+            issued_at: 0,
+        }
+        .sign(&server);
+        let l = Licensing::new(
             Identity {
-                email: Email::parse("alice@example.com").unwrap(),
+                email: alice,
                 device_id: "dev-a".into(),
-                device_key: DeviceKeyPair::generate().unwrap(),
-                server_key: ServerSigningKey::generate().verifying_key(),
+                device_key,
+                server_key: server.verifying_key(),
             },
             dir.join("cache"),
             dir.join("owner"),
             None,
-        ))
+        );
+        l.set_device_certificate(&cert).unwrap();
+        Arc::new(l)
     }
 
     fn started(dir: &std::path::Path) -> ContentAhead {

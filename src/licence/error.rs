@@ -82,6 +82,11 @@ pub enum AccessError {
     /// The server said something unexpected.
     #[error("licence request failed: {0}")]
     Server(String),
+    /// This device cannot sign the versions it would save: it has no
+    /// device certificate from the server, or no edit certificate for the
+    /// file. Readers would refuse unsigned versions, so nothing is saved.
+    #[error("this device cannot sign changes to this file: {0}")]
+    CannotSign(String),
     /// The local licence store failed.
     #[error("licence store: {0}")]
     Io(#[from] std::io::Error),
@@ -127,7 +132,8 @@ impl AccessError {
             | Self::NotTheOwners { .. }
             | Self::NotLoggedIn
             | Self::ServerUnreachable(_)
-            | Self::Server(_) => libc::EACCES,
+            | Self::Server(_)
+            | Self::CannotSign(_) => libc::EACCES,
             Self::BadLicence(_) | Self::Io(_) => libc::EIO,
         }
     }

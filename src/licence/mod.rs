@@ -34,9 +34,10 @@ mod ahead;
 mod error;
 mod owner;
 mod store;
+mod writer;
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use lru::LruCache;
 
@@ -44,8 +45,8 @@ pub use ahead::ContentAhead;
 pub use error::{AccessError, FetchError};
 pub use store::CachedLicence;
 
-use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey};
-use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, Fresh};
+use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, WRITER_KEY_LEN};
+use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, Fresh, Writer};
 use crate::policy::{
     ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, format_time, now,
 };
@@ -59,8 +60,15 @@ pub const KEY_CACHE_SIZE: usize = 16_384;
 /// implementation must bound its own time (the client's HTTP timeout), as
 /// FUSE workers call through it.
 pub trait LicenceSource: Send + Sync {
-    /// Asks for a use licence for `content` for this user and device.
-    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError>;
+    /// Asks for a use licence for `content` for this user and device,
+    /// showing the device certificate (when this device has one) so that
+    /// a licence granting `edit` comes with an edit certificate.
+    fn fetch(&self, content: &ContentId, device_certificate: Option<&[u8]>) -> Result<UseLicence, FetchError>;
+
+    /// Asks the server to certify this device's writer key, proven by
+    /// `proof` (the device key's signature over
+    /// [`writer_key_proof`](crate::policy::writer_key_proof)).
+    fn device_certificate(&self, writer_key: &[u8; WRITER_KEY_LEN], proof: &[u8]) -> Result<Vec<u8>, FetchError>;
 
     /// Registers content (a conflict, someone else's registration of the
     /// id, is an error). Used
@@ -94,6 +102,8 @@ pub struct Access {
     pub valid_until: Option<Timestamp>,
     /// Whether the key came from this device's owner licence.
     pub owner: bool,
+    /// The edit certificate that came with the licence, if any.
+    pub edit_certificate: Option<Vec<u8>>,
 }
 
 impl Access {
@@ -135,10 +145,12 @@ impl NewContent {
     }
 
     /// The new file's first bytes at the default block size, ready for
-    /// [`crate::format::ProtectedFile::create_from`].
-    pub fn fresh(&self) -> Result<Fresh, AccessError> {
+    /// [`crate::format::ProtectedFile::create_from`], signed by `writer`
+    /// (the owner's, from [`Licensing::writer`]), who signs its later
+    /// commits too.
+    pub fn fresh(&self, writer: Writer) -> Result<Fresh, AccessError> {
         self.header(DEFAULT_BLOCK_SIZE)
-            .and_then(|h| Fresh::new(h, &self.key))
+            .and_then(|h| Fresh::signed(h, &self.key, Some(writer)))
             .map_err(|e| AccessError::BadLicence(format!("cannot make the new file's header: {e}")))
     }
 }
@@ -150,6 +162,10 @@ pub struct Licensing {
     owners: owner::OwnerStore,
     source: Option<Box<dyn LicenceSource>>,
     keys: Mutex<LruCache<ContentId, Access>>,
+    /// Where this device's certificate is kept (the data folder).
+    certificate_file: PathBuf,
+    /// This device's writer, made once.
+    writer: OnceLock<Writer>,
 }
 
 impl Licensing {
@@ -164,6 +180,8 @@ impl Licensing {
         let licences = store::LicenceStore::new(cache_dir.join(sanitize(&identity.device_id)));
         Self {
             licences,
+            certificate_file: owner_dir.with_file_name("device-certificate"),
+            writer: OnceLock::new(),
             owners: owner::OwnerStore::new(owner_dir),
             identity,
             source,
@@ -174,6 +192,11 @@ impl Licensing {
     /// The user this store belongs to.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// The key readers check writers and licences with.
+    pub fn server_key(&self) -> &ServerVerifyingKey {
+        &self.identity.server_key
     }
 
     fn lru(&self) -> std::sync::MutexGuard<'_, LruCache<ContentId, Access>> {
@@ -217,6 +240,7 @@ impl Licensing {
                 rights: Rights::owner(),
                 valid_until: None,
                 owner: true,
+                edit_certificate: None,
             };
             self.lru().put(id, a.clone());
             return Ok(a);
@@ -229,15 +253,15 @@ impl Licensing {
         if let Some(ul) = self.licences.load(&id)? {
             let body = self.check(&ul, header)?;
             if t < body.valid_until {
-                cached = Some(body);
+                cached = Some((body, ul.edit_certificate));
             } else {
                 expired = Some(body.valid_until);
             }
         }
         match cached {
-            Some(body) if !must_ask => self.unwrap_into_lru(&body),
-            Some(body) => match self.fetch(header, None) {
-                Err(AccessError::ServerUnreachable(_)) => self.unwrap_into_lru(&body),
+            Some((body, edit)) if !must_ask => self.unwrap_into_lru(&body, edit),
+            Some((body, edit)) => match self.fetch(header, None) {
+                Err(AccessError::ServerUnreachable(_)) => self.unwrap_into_lru(&body, edit),
                 r => r,
             },
             None if can_ask => self.fetch(header, expired),
@@ -277,10 +301,19 @@ impl Licensing {
         let Some(source) = &self.source else {
             return Err(AccessError::ServerUnreachable("working offline".into()));
         };
-        let fetched = match source.fetch(&id) {
+        // Shown so that a licence granting `edit` comes with an edit
+        // certificate; without one this device still reads.
+        let writer = self
+            .writer()
+            .inspect_err(|e| tracing::debug!(error = %e, "asking for a licence without a device certificate"))
+            .ok();
+        let dc = writer.as_ref().map(Writer::device_certificate);
+        let fetched = match source.fetch(&id, dc) {
             Err(FetchError::NotRegistered) if self.published_here(pl) => {
                 tracing::info!(content_id = %id.to_hex(), "content protected here was never registered; registering it now");
-                source.register(&header.body.licence).and_then(|()| source.fetch(&id))
+                source
+                    .register(&header.body.licence)
+                    .and_then(|()| source.fetch(&id, dc))
             }
             r => r,
         };
@@ -293,7 +326,7 @@ impl Licensing {
                         owner: pl.policy.owner.clone(),
                     });
                 }
-                self.unwrap_into_lru(&body)
+                self.unwrap_into_lru(&body, ul.edit_certificate)
             }
             Err(FetchError::Unreachable(reason)) => Err(match expired {
                 Some(until) => self.lapsed(header, until),
@@ -372,7 +405,11 @@ impl Licensing {
         Ok(body)
     }
 
-    fn unwrap_into_lru(&self, body: &crate::policy::UseLicenceBody) -> Result<Access, AccessError> {
+    fn unwrap_into_lru(
+        &self,
+        body: &crate::policy::UseLicenceBody,
+        edit_certificate: Option<Vec<u8>>,
+    ) -> Result<Access, AccessError> {
         let key = self
             .identity
             .device_key
@@ -383,6 +420,7 @@ impl Licensing {
             rights: body.rights,
             valid_until: Some(body.valid_until),
             owner: false,
+            edit_certificate,
         };
         self.lru().put(body.content_id, a.clone());
         Ok(a)
@@ -454,6 +492,7 @@ impl Licensing {
                 rights: Rights::owner(),
                 valid_until: None,
                 owner: true,
+                edit_certificate: None,
             },
         );
     }

@@ -21,7 +21,23 @@ struct Signer {
 }
 
 impl LicenceSource for Signer {
-    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
+    fn device_certificate(&self, writer_key: &[u8; WRITER_KEY_LEN], proof: &[u8]) -> Result<Vec<u8>, FetchError> {
+        if !*self.reachable.lock().unwrap() {
+            return Err(FetchError::Unreachable("test: offline".into()));
+        }
+        self.device
+            .verify(&crate::policy::writer_key_proof("dev-b", writer_key), proof)
+            .map_err(|_| FetchError::Denied)?;
+        Ok(crate::policy::DeviceCertificate {
+            account: self.user.clone(),
+            device_id: "dev-b".into(),
+            key: *writer_key,
+            issued_at: now(),
+        }
+        .sign(&self.sig))
+    }
+
+    fn fetch(&self, content: &ContentId, _device_certificate: Option<&[u8]>) -> Result<UseLicence, FetchError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if !*self.reachable.lock().unwrap() {
             return Err(FetchError::Unreachable("test: offline".into()));
@@ -66,8 +82,11 @@ struct World {
 }
 
 impl LicenceSource for std::sync::Arc<Signer> {
-    fn fetch(&self, content: &ContentId) -> Result<UseLicence, FetchError> {
-        self.as_ref().fetch(content)
+    fn fetch(&self, content: &ContentId, device_certificate: Option<&[u8]>) -> Result<UseLicence, FetchError> {
+        self.as_ref().fetch(content, device_certificate)
+    }
+    fn device_certificate(&self, writer_key: &[u8; WRITER_KEY_LEN], proof: &[u8]) -> Result<Vec<u8>, FetchError> {
+        self.as_ref().device_certificate(writer_key, proof)
     }
     fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError> {
         self.as_ref().register(licence)

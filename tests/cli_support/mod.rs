@@ -241,6 +241,18 @@ impl User {
             ("refresh-token", b"stale"),
         ])
         .unwrap();
+        // The server that is not there certified this device's writer key
+        // (as a login does), so that the files it saves are signed.
+        let server_key = rightsfs::crypto::ServerSigningKey::generate();
+        let cert = rightsfs::policy::DeviceCertificate {
+            account: self.email.parse().unwrap(),
+            device_id: "dev-1".into(),
+            key: device.writer_key().public(),
+            issued_at: rightsfs::policy::now(),
+        }
+        .sign(&server_key);
+        std::fs::create_dir_all(&paths.data_dir).unwrap();
+        std::fs::write(paths.data_dir.join("device-certificate"), cert).unwrap();
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -251,9 +263,7 @@ impl User {
             device_id: Some("dev-1".into()),
             keystore: KeystoreKind::File,
             server_kem_key: Some(hex::encode(rightsfs::crypto::ServerKemSecret::generate().public().0)),
-            server_signing_key: Some(hex::encode(
-                rightsfs::crypto::ServerSigningKey::generate().verifying_key().0,
-            )),
+            server_signing_key: Some(hex::encode(server_key.verifying_key().0)),
             ..Config::default()
         };
         config.save(&paths).unwrap();

@@ -10,17 +10,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use rightsfs::crypto::{DeviceKeyPair, ServerKemSecret, ServerSigningKey};
-use rightsfs::format::{FileHeader, Fresh};
+use rightsfs::crypto::{DeviceKeyPair, ServerKemSecret, ServerSigningKey, ServerVerifyingKey};
+use rightsfs::format::{FileHeader, Fresh, Writer};
 use rightsfs::fs::{KeySource, MountConfig, Mounted};
 use rightsfs::licence::{Access, AccessError, Identity, Licensing};
-use rightsfs::policy::{ContentId, Email, Policy, Rights};
+use rightsfs::policy::{ContentId, DeviceCertificate, Email, Policy, Rights};
 
 /// Keys of one owner, offline.
 pub struct OwnerKeys {
     pub licensing: Licensing,
     me: Email,
     kem: rightsfs::crypto::ServerKemPublic,
+    /// The key the (absent) server signs certificates with.
+    pub server: ServerSigningKey,
+    server_vk: ServerVerifyingKey,
     /// How often the mount asked for cached rights.
     pub rights_asked: std::sync::atomic::AtomicUsize,
 }
@@ -29,15 +32,28 @@ impl OwnerKeys {
     pub fn new(dir: &Path) -> Self {
         let me = Email::parse("owner@example.com").unwrap();
         let device_key = DeviceKeyPair::generate().unwrap();
+        let server = ServerSigningKey::generate();
+        let server_vk = server.verifying_key();
+        // The device certificate the server would issue at first use.
+        let cert = DeviceCertificate {
+            account: me.clone(),
+            device_id: "test-device".into(),
+            key: device_key.writer_key().public(),
+            issued_at: rightsfs::policy::now(),
+        }
+        .sign(&server);
         let identity = Identity {
             email: me.clone(),
             device_id: "test-device".into(),
             device_key,
-            server_key: ServerSigningKey::generate().verifying_key(),
+            server_key: server_vk,
         };
         let licensing = Licensing::new(identity, dir.join("cache"), dir.join("owner"), None);
+        licensing.set_device_certificate(&cert).unwrap();
         Self {
             licensing,
+            server,
+            server_vk,
             me,
             kem: ServerKemSecret::generate().public(),
             rights_asked: Default::default(),
@@ -56,13 +72,19 @@ impl KeySource for OwnerKeys {
     fn create(&self, policy: Policy) -> Result<Fresh, AccessError> {
         self.licensing
             .new_content(policy, "http://127.0.0.1:9", &self.kem)?
-            .fresh()
+            .fresh(self.licensing.writer()?)
     }
     fn sync_new(&self) -> Result<(), AccessError> {
         Ok(())
     }
     fn me(&self) -> &Email {
         &self.me
+    }
+    fn verifier(&self) -> &ServerVerifyingKey {
+        &self.server_vk
+    }
+    fn writer(&self, header: &FileHeader, access: &Access) -> Result<Option<Writer>, AccessError> {
+        self.licensing.writer_for(header, access)
     }
 }
 
