@@ -1,7 +1,7 @@
 //! Attacks on the licensing server from the network, each performed for
 //! real against the `rights-server` binary over loopback HTTP: guessing
 //! codes in a burst, locking a stranger out, replaying refresh tokens,
-//! using tokens after logout.
+//! using tokens after logout, a share holder taking over a policy.
 
 mod server_support;
 
@@ -313,4 +313,87 @@ fn server_files_are_private_even_when_an_older_version_left_them_open() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Bob holds `view,share` until tomorrow on alice's file; carol holds
+/// `view`. Everything bob tries beyond adding grants within his own rights
+/// and expiry is refused with the rule named, and the policy is unchanged.
+#[test]
+fn a_share_holder_cannot_take_over_the_policy() {
+    let (_dir, smtp, server) = setup(&[]);
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let bob = server.login(&smtp, "bob@example.com", true);
+    let (kem, _) = server.keys();
+    let tomorrow = rightsfs::policy::now() + 86_400;
+    let mut policy = rightsfs::policy::Policy::owner_only(alice.email.parse().unwrap(), 3);
+    let grant = |spec: &str| rightsfs::policy::Grant::parse_spec(spec).unwrap();
+    let mut bobs = grant("bob@example.com:view,share");
+    bobs.expires = Some(tomorrow);
+    policy.grants = vec![bobs, grant("carol@example.com:view")];
+    let (pl, id, _) = server_support::make_pl(&alice, kem, policy);
+    let (s, v) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 201, "{v}");
+    let id = id.to_hex();
+    let policy_now = || server.get(&format!("/v1/content/{id}"), &alice.access).1["policy"].clone();
+    let before = policy_now();
+    let put = |to: &str, rights: &[&str], expires: Option<i64>| {
+        server.call(
+            Method::PUT,
+            &format!("/v1/content/{id}/grants"),
+            Some(&bob.access),
+            Some(json!({"grants": [{"to": to, "rights": rights, "expires": expires}]})),
+        )
+    };
+    let refused = |(s, v): (u16, Value), code: &str| {
+        assert_eq!((s, v["error"]["code"].as_str()), (403, Some(code)), "{v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        assert_eq!(policy_now(), before, "a refused change changed the policy");
+    };
+    // Removing his own expiry.
+    refused(
+        put("bob@example.com", &["view", "share"], None),
+        "share_cannot_change_grants",
+    );
+    // Changing or deleting another grantee's grant.
+    refused(
+        put("carol@example.com", &["view", "share"], Some(tomorrow)),
+        "share_cannot_change_grants",
+    );
+    let del = server.call(
+        Method::DELETE,
+        &format!("/v1/content/{id}/grants/carol@example.com"),
+        Some(&bob.access),
+        None,
+    );
+    refused(del, "owner_only_removes_grants");
+    // A whole domain.
+    refused(put("*@evil.org", &["view"], Some(tomorrow)), "share_no_wildcards");
+    // Beyond his own rights or expiry.
+    refused(
+        put("dave@example.com", &["view", "edit"], Some(tomorrow)),
+        "no_share_right",
+    );
+    refused(put("dave@example.com", &["view"], None), "share_beyond_own_expiry");
+    refused(
+        put("dave@example.com", &["view"], Some(tomorrow + 60)),
+        "share_beyond_own_expiry",
+    );
+    // Within them, a new grant is fine, and he may give up his own.
+    let (s, v) = put("dave@example.com", &["view"], Some(tomorrow - 60));
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = server.call(
+        Method::DELETE,
+        &format!("/v1/content/{id}/grants/bob@example.com"),
+        Some(&bob.access),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    let after = policy_now();
+    let to: Vec<&str> = after["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(to, ["carol@example.com", "dave@example.com"], "{after}");
 }

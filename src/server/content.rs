@@ -13,7 +13,7 @@ use crate::api::{
     AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, ListQuery, PutGrants, REGISTER_BATCH_MAX,
     RegisterContent, RegisterContentBatch,
 };
-use crate::policy::{ContentId, Policy, Principal, PublishingLicence, Right, format_time, now};
+use crate::policy::{ContentId, Email, Grant, Policy, Principal, PublishingLicence, Right, Rights, format_time, now};
 use crate::store::{ContentRecord, InsertOutcome};
 
 /// Parses the `{id}` path segment.
@@ -348,7 +348,8 @@ pub async fn put_grants(
     if req.grants.is_empty() {
         return Err(ApiError::bad_request("bad_grant", "send at least one grant"));
     }
-    let mine = policy_of(&rec)?.rights_for(&caller.email, now());
+    let policy = policy_of(&rec)?;
+    let mine = policy.rights_for(&caller.email, now());
     for g in &req.grants {
         if g.rights.is_empty() {
             return Err(ApiError::bad_request(
@@ -370,11 +371,8 @@ pub async fn put_grants(
                 "the owner already holds every right",
             ));
         }
-        if !is_owner && (g.rights.has(Right::Owner) || g.rights.union(mine) != mine) {
-            return Err(ApiError::forbidden(
-                "no_share_right",
-                format!("you can only pass on rights you hold yourself ({mine})"),
-            ));
+        if !is_owner {
+            share_limits(&policy, &caller.email, mine, g)?;
         }
     }
     let grants = req.grants.clone();
@@ -410,6 +408,50 @@ pub async fn put_grants(
     Ok(axum::Json(info(&rec)?))
 }
 
+/// What a holder of `share` (not the owner) may grant: new grants only (the
+/// owner's and everyone else's stay as the owner set them, the sharer's
+/// own included), to one address at a time (a domain wildcard could hand
+/// access to a whole organisation), rights they hold themselves, ending no
+/// later than their own access. Each refusal names its rule.
+fn share_limits(policy: &Policy, me: &Email, mine: Rights, g: &Grant) -> ApiResult<()> {
+    if matches!(g.to, Principal::Domain(_)) {
+        return Err(ApiError::forbidden(
+            "share_no_wildcards",
+            format!(
+                "only the owner {} may grant a whole domain ({}); share with addresses",
+                policy.owner, g.to
+            ),
+        ));
+    }
+    if policy.grants.iter().any(|x| x.to == g.to) {
+        return Err(ApiError::forbidden(
+            "share_cannot_change_grants",
+            format!(
+                "{} already has a grant; only the owner {} changes existing grants",
+                g.to, policy.owner
+            ),
+        ));
+    }
+    if g.rights.has(Right::Owner) || g.rights.union(mine) != mine {
+        return Err(ApiError::forbidden(
+            "no_share_right",
+            format!("you can only pass on rights you hold yourself ({mine})"),
+        ));
+    }
+    if let Some(end) = policy.access_ends(me, now())
+        && g.expires.is_none_or(|e| e > end)
+    {
+        return Err(ApiError::forbidden(
+            "share_beyond_own_expiry",
+            format!(
+                "your own access ends {}; a grant you give must end by then",
+                format_time(end)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `DELETE /v1/content/{id}/grants/{principal}`.
 pub async fn delete_grant(
     State(state): State<AppState>,
@@ -417,7 +459,17 @@ pub async fn delete_grant(
     Path((id, who)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<ContentInfo>> {
     let to = Principal::parse(&who).map_err(|e| ApiError::bad_request("bad_email", e.to_string()))?;
-    let (rec, _) = load_for_sharing(&state, &caller, &id).await?;
+    let (rec, is_owner) = load_for_sharing(&state, &caller, &id).await?;
+    // Anyone may give up their own grant; only the owner takes others'.
+    if !is_owner && to != Principal::User(caller.email.clone()) {
+        return Err(ApiError::forbidden(
+            "owner_only_removes_grants",
+            format!(
+                "only the owner {} removes other people's grants; you may remove only your own",
+                rec.owner
+            ),
+        ));
+    }
     let rec = update_policy(&state, &rec.id, |p| {
         if p.remove_grant(&to) {
             Ok(())
