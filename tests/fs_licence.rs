@@ -140,6 +140,12 @@ fn owner_edits_viewer_reads_stranger_is_refused_and_revocation_bites() {
     let cpath = std::ffi::CString::new(bf.as_os_str().as_bytes()).unwrap();
     assert_eq!(unsafe { libc::truncate(cpath.as_ptr(), 0) }, -1);
     assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EACCES));
+    // Nor may a chmod give the write bits back: it would show a right the
+    // licence does not give.
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    assert_eq!(errno_of(std::fs::set_permissions(&bf, writable)), Some(libc::EPERM));
+    let mode = std::fs::metadata(&bf).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o222, 0);
     assert_eq!(std::fs::read(&bf).unwrap(), b"version 1\nedited by alice\n");
 
     // Carol has no licence: the file is listed, opening it is refused and

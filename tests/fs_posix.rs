@@ -493,11 +493,7 @@ fn statfs_answers() {
     // SAFETY: valid C string and out-pointer.
     let mut src: libc::statvfs = unsafe { std::mem::zeroed() };
     assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut src) }, 0);
-    assert_eq!(
-        st.f_namemax,
-        src.f_namemax - ".rights".len() as u64,
-        "room for the suffix"
-    );
+    assert_eq!(st.f_namemax, src.f_namemax, "every name the source takes");
     sh_ok(&fx.mnt(), "df -P .");
 }
 
@@ -661,64 +657,188 @@ fn rename_over_an_open_file_and_onto_other_kinds() {
 }
 
 #[test]
-fn long_names_fit_the_advertised_limit() {
-    let fx = Fixture::new();
-    let c = cpath(&fx.mnt());
+fn long_names_up_to_the_limit() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let c = cpath(&m);
     // SAFETY: valid C string and out-pointer.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
-    let max = st.f_namemax as usize;
-    let fits = "n".repeat(max);
-    std::fs::write(fx.mnt().join(&fits), b"longest name").unwrap();
-    assert_eq!(std::fs::read(fx.mnt().join(&fits)).unwrap(), b"longest name");
-    let over = "o".repeat(max + 1);
-    let e = std::fs::write(fx.mnt().join(&over), b"x").unwrap_err();
-    assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG));
+    assert_eq!(st.f_namemax, 255);
+    // Every length around where `NAME.rights` stops fitting.
+    let mut want = Vec::new();
+    for len in 247..=255 {
+        let name = format!("{len}-{}", "n".repeat(len - 4));
+        std::fs::write(m.join(&name), name.as_bytes()).unwrap();
+        assert_eq!(std::fs::read(m.join(&name)).unwrap(), name.as_bytes());
+        want.push(name);
+    }
+    want.sort();
+    assert_eq!(names(&m), want);
+    // Renamed long to long, long to short and back; linked; removed.
+    let long = |c: &str| c.repeat(255);
+    std::fs::rename(m.join(&want[8]), m.join(long("a"))).unwrap();
+    std::fs::rename(m.join(long("a")), m.join("short")).unwrap();
+    std::fs::rename(m.join("short"), m.join(long("b"))).unwrap();
+    std::fs::hard_link(m.join(long("b")), m.join(long("c"))).unwrap();
+    std::fs::write(m.join(long("c")), b"through the link").unwrap();
+    assert_eq!(std::fs::read(m.join(long("b"))).unwrap(), b"through the link");
+    std::fs::remove_file(m.join(&want[7])).unwrap();
+    assert!(!m.join(&want[7]).exists());
+    std::fs::create_dir(m.join(long("d"))).unwrap();
+    std::fs::write(m.join(long("d")).join(long("e")), b"deep").unwrap();
+    // One byte more: ENAMETOOLONG, for lookups too (not ENOENT).
+    let over = m.join("o".repeat(256));
+    assert_eq!(
+        std::fs::write(&over, b"x").unwrap_err().raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    assert_eq!(
+        std::fs::metadata(&over).unwrap_err().raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    assert_eq!(
+        std::fs::create_dir(&over).unwrap_err().raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    assert_eq!(
+        std::fs::rename(m.join(long("b")), &over).unwrap_err().raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    // Long names survive a remount; the source holds each once, with its
+    // side file, and no side file outlives its name.
+    fx.unmount();
+    fx.mount();
+    let mut expect: Vec<String> = want[..7].to_vec();
+    expect.extend([long("b"), long("c"), long("d")]);
+    expect.sort();
+    assert_eq!(names(&m), expect);
+    let side_files = names(&fx.src()).iter().filter(|n| n.ends_with(".name")).count();
+    assert_eq!(side_files, 7, "247-248 fit with the suffix; 249-253, b and c do not");
+    unmount_and_check_source(&mut fx);
 }
 
 #[test]
-fn fallocate_and_mknod() {
+fn fifos_sockets_and_device_nodes_are_themselves() {
     let mut fx = Fixture::new();
     let m = fx.mnt();
-    let f = OpenOptions::new()
-        .read(true)
+    fs_support::sh(&m, "mkfifo -m 0640 fifo && mknod node c 1 3");
+    fs_support::sh(
+        &m,
+        "python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.bind(\"sock\")'",
+    );
+    use std::os::unix::fs::FileTypeExt;
+    let ft = |n: &str| std::fs::symlink_metadata(m.join(n)).unwrap().file_type();
+    assert!(ft("fifo").is_fifo() && ft("sock").is_socket() && ft("node").is_char_device());
+    assert_eq!(std::fs::metadata(m.join("fifo")).unwrap().mode() & 0o7777, 0o640);
+    assert_eq!(std::fs::metadata(m.join("node")).unwrap().rdev(), libc::makedev(1, 3));
+    assert_eq!(names(&m), ["fifo", "node", "sock"]);
+    // A FIFO carries data between two processes through the mount.
+    let out = fs_support::sh(&m, "(echo through the pipe > fifo &) ; cat fifo");
+    assert_eq!(out, "through the pipe\n");
+    std::fs::rename(m.join("fifo"), m.join("fifo2")).unwrap();
+    std::fs::remove_file(m.join("sock")).unwrap();
+    assert_eq!(names(&m), ["fifo2", "node"]);
+    // Stored as themselves: nothing to protect in them.
+    let src = |n: &str| std::fs::symlink_metadata(fx.src().join(n)).unwrap().file_type();
+    assert!(src("fifo2").is_fifo() && src("node").is_char_device());
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn new_entries_get_exactly_the_mode_asked_for() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    fs_support::sh(
+        &m,
+        "umask 0 && mkdir d && mkdir -m 0751 e && mkfifo p && umask 027 && mkdir f && umask 0 && \
+         python3 -c 'import os; fd = os.open(\"x\", os.O_CREAT | os.O_WRONLY, 0o151); \
+         os.write(fd, b\"written through the creating descriptor\"); os.close(fd)' && \
+         python3 -c 'import os; os.close(os.open(\"y\", os.O_CREAT | os.O_WRONLY, 0o4777))'",
+    );
+    let mode = |n: &str| std::fs::symlink_metadata(m.join(n)).unwrap().mode() & 0o7777;
+    assert_eq!(
+        [mode("d"), mode("e"), mode("p"), mode("f"), mode("x"), mode("y")],
+        [0o777, 0o751, 0o666, 0o750, 0o151, 0o4777]
+    );
+    assert_eq!(
+        std::fs::read(m.join("x")).unwrap(),
+        b"written through the creating descriptor"
+    );
+    fx.unmount();
+    let md = std::fs::metadata(fx.src().join("x.rights")).unwrap();
+    assert_eq!(md.mode() & 0o7777, 0o151);
+    fx.mount();
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn copy_file_range_and_cp_copy_inside_the_daemon() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let data = fs_support::pattern(3 * (1 << 20) + 12_345, 7);
+    std::fs::write(m.join("from"), &data).unwrap();
+    let a = File::open(m.join("from")).unwrap();
+    let b = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(m.join("pre"))
+        .open(m.join("to"))
         .unwrap();
-    f.write_all_at(b"head", 0).unwrap();
-    // SAFETY: plain syscall on an open descriptor.
-    assert_eq!(
-        unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, 10_000) },
-        0,
-        "fallocate: {}",
-        errno()
+    let (mut off_in, mut off_out) = (100i64, 0i64);
+    let mut copied = 0usize;
+    loop {
+        // SAFETY: two open descriptors and valid offset pointers.
+        let n = unsafe { libc::copy_file_range(a.as_raw_fd(), &mut off_in, b.as_raw_fd(), &mut off_out, 1 << 30, 0) };
+        assert!(n >= 0, "copy_file_range: {}", errno());
+        if n == 0 {
+            break;
+        }
+        copied += n as usize;
+    }
+    assert_eq!(copied, data.len() - 100);
+    drop((a, b));
+    assert!(
+        std::fs::read(m.join("to")).unwrap() == data[100..],
+        "copied bytes differ"
     );
-    assert_eq!(f.metadata().unwrap().len(), 10_000);
-    // SAFETY: as above.
-    let r = unsafe {
-        libc::fallocate(
-            f.as_raw_fd(),
-            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-            0,
-            10,
-        )
-    };
+    fs_support::sh(&m, "cp from copy && cp --reflink=auto from copy2");
+    assert!(std::fs::read(m.join("copy")).unwrap() == data);
+    assert!(std::fs::read(m.join("copy2")).unwrap() == data);
+    unmount_and_check_source(&mut fx);
+}
+
+#[test]
+fn fallocate_modes_and_mknod_of_a_file() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    let p = m.join("pre");
+    std::fs::write(&p, b"x".repeat(10_000)).unwrap();
+    let run = |args: &str| fs_support::sh(&m, &format!("fallocate {args} pre"));
+    // Grows with zeros; KEEP_SIZE leaves the size; PUNCH_HOLE and
+    // ZERO_RANGE read back as zeros.
+    run("-o 10000 -l 2000");
+    run("--keep-size -o 12000 -l 5000");
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), 12_000);
+    run("--punch-hole -o 100 -l 100");
+    run("--zero-range -o 1000 -l 500");
+    run("--zero-range --keep-size -o 11000 -l 5000");
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), 12_000);
+    run("--zero-range -o 11000 -l 3000");
+    let mut want = b"x".repeat(10_000);
+    want[100..200].fill(0);
+    want[1000..1500].fill(0);
+    want.resize(14_000, 0);
+    assert_eq!(std::fs::read(&p).unwrap(), want);
+    let f = OpenOptions::new().write(true).open(&p).unwrap();
+    // SAFETY: plain syscall on an open descriptor.
+    let r = unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_COLLAPSE_RANGE, 0, 4096) };
     assert_eq!((r, errno()), (-1, libc::EOPNOTSUPP));
     drop(f);
-    let mut expected = b"head".to_vec();
-    expected.resize(10_000, 0);
-    assert_eq!(std::fs::read(m.join("pre")).unwrap(), expected);
+    // mknod of a regular file makes a protected file.
     let c = cpath(&m.join("node"));
     // SAFETY: valid C string.
-    assert_eq!(
-        unsafe { libc::mknod(c.as_ptr(), libc::S_IFREG | 0o644, 0) },
-        0,
-        "mknod: {}",
-        errno()
-    );
-    assert_eq!(std::fs::read(m.join("node")).unwrap(), b"");
+    assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFREG | 0o644, 0) }, 0);
     std::fs::write(m.join("node"), b"made by mknod").unwrap();
     assert_eq!(std::fs::read(m.join("node")).unwrap(), b"made by mknod");
     unmount_and_check_source(&mut fx);
@@ -753,3 +873,4 @@ fn threads_write_disjoint_regions_through_their_own_descriptors() {
     assert!(got == want, "concurrent writes lost or mixed");
     unmount_and_check_source(&mut fx);
 }
+

@@ -21,6 +21,7 @@ mod mount;
 mod names;
 mod open;
 mod ops;
+mod ownership;
 mod perm;
 mod recover;
 mod registry;

@@ -14,9 +14,18 @@ use fuser::{
 
 use super::core::{RightsFs, TTL};
 use super::open::Handle;
+use super::ownership::Creation;
 use super::perm::Caller;
 
 const GEN: Generation = Generation(0);
+
+/// The process a request comes from.
+fn caller(req: &Request) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
 
 fn keep(k: bool) -> FopenFlags {
     if k {
@@ -109,22 +118,18 @@ impl Filesystem for RightsFs {
         }
     }
 
-    fn mknod(
-        &self,
-        _req: &Request,
-        parent: INodeNo,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        _rdev: u32,
-        reply: ReplyEntry,
-    ) {
+    fn mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, rdev: u32, reply: ReplyEntry) {
         let _turn = self.linger.enter_quiet();
-        if mode & libc::S_IFMT != libc::S_IFREG {
-            reply.error(Errno::EPERM);
+        let who = Creation::new(caller(req), mode, umask);
+        let kind = mode & libc::S_IFMT;
+        if kind != libc::S_IFREG && kind != 0 {
+            match RightsFs::mknod(self, parent.0, name, kind, rdev, &who) {
+                Ok(attr) => reply.entry(&TTL, &attr, GEN),
+                Err(e) => reply.error(e),
+            }
             return;
         }
-        match RightsFs::create(self, parent.0, name, mode & !umask, libc::O_WRONLY) {
+        match RightsFs::create(self, parent.0, name, &who, libc::O_WRONLY) {
             Ok((attr, fh)) => {
                 self.release_fh(fh);
                 reply.entry(&TTL, &attr, GEN)
@@ -133,9 +138,9 @@ impl Filesystem for RightsFs {
         }
     }
 
-    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
         let _turn = self.linger.enter_quiet();
-        match RightsFs::mkdir(self, parent.0, name, mode & !umask) {
+        match RightsFs::mkdir(self, parent.0, name, &Creation::new(caller(req), mode, umask)) {
             Ok(attr) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
         }
@@ -157,9 +162,10 @@ impl Filesystem for RightsFs {
         }
     }
 
-    fn symlink(&self, _req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
+    fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
         let _turn = self.linger.enter_quiet();
-        match RightsFs::symlink(self, parent.0, link_name, target) {
+        let who = Creation::new(caller(req), 0o777, 0);
+        match RightsFs::symlink(self, parent.0, link_name, target, &who) {
             Ok(attr) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
         }
@@ -315,8 +321,8 @@ impl Filesystem for RightsFs {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let _turn = self.linger.enter();
         match RightsFs::statfs(self) {
-            // A file's source name carries the suffix: the longest name
-            // that fits is that much shorter than the source's.
+            // Names too long for the suffix get a hashed source name
+            // (`names.rs`): every name the source takes fits.
             Ok(s) => reply.statfs(
                 s.f_blocks,
                 s.f_bfree,
@@ -324,7 +330,7 @@ impl Filesystem for RightsFs {
                 s.f_files,
                 s.f_ffree,
                 s.f_bsize as u32,
-                (s.f_namemax as u32).saturating_sub(crate::format::SUFFIX.len() as u32),
+                s.f_namemax as u32,
                 s.f_frsize as u32,
             ),
             Err(e) => reply.error(e),
@@ -369,11 +375,7 @@ impl Filesystem for RightsFs {
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let _turn = self.linger.enter();
-        let caller = Caller {
-            uid: req.uid(),
-            gid: req.gid(),
-        };
-        match RightsFs::access(self, ino.0, caller, mask.bits()) {
+        match RightsFs::access(self, ino.0, caller(req), mask.bits()) {
             Ok(_) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -381,7 +383,7 @@ impl Filesystem for RightsFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -390,8 +392,32 @@ impl Filesystem for RightsFs {
         reply: ReplyCreate,
     ) {
         let _turn = self.linger.enter_quiet();
-        match RightsFs::create(self, parent.0, name, mode & !umask, flags) {
+        let who = Creation::new(caller(req), mode, umask);
+        match RightsFs::create(self, parent.0, name, &who, flags) {
             Ok((attr, fh)) => reply.created(&TTL, &attr, GEN, FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        flags: fuser::CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let _turn = self.linger.enter_quiet();
+        if flags.bits() != 0 {
+            return reply.error(Errno::EINVAL);
+        }
+        match RightsFs::copy_range(self, fh_in.0, offset_in, fh_out.0, offset_out, len) {
+            Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
     }

@@ -18,6 +18,8 @@ pub enum Entry {
     File(Vec<u8>),
     /// A symbolic link and its target.
     Link(PathBuf),
+    /// A FIFO, socket or device node (its file type bits).
+    Special(u32),
 }
 
 /// Every entry under `root` (relative paths, sorted), read through the
@@ -39,10 +41,17 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
             walk(root, &p, out);
         } else if md.is_symlink() {
             out.insert(rel, Entry::Link(std::fs::read_link(&p).unwrap()));
-        } else {
+        } else if md.is_file() {
             out.insert(rel, Entry::File(std::fs::read(&p).unwrap()));
+        } else {
+            out.insert(rel, Entry::Special(special(&md)));
         }
     }
+}
+
+fn special(md: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    md.mode() & libc::S_IFMT
 }
 
 /// SHA-256 of every regular file under `root`, by relative path.
@@ -54,6 +63,26 @@ pub fn sums(root: &Path) -> BTreeMap<PathBuf, String> {
             _ => None,
         })
         .collect()
+}
+
+/// The name a source file shows as, with the suffix: a long name's hashed
+/// file gives the name in its side file; `None` for the side file itself.
+fn shown_name(src: &Path, rel: &Path) -> Option<String> {
+    let file = rel.file_name().unwrap().to_string_lossy().into_owned();
+    let Some(hash) = file.strip_prefix(".rights-long-") else {
+        return Some(rel.to_string_lossy().into_owned());
+    };
+    if hash.ends_with(".name") {
+        return None;
+    }
+    let stem = hash.strip_suffix(".rights").expect("long name file");
+    let side = src.join(rel.with_file_name(format!(".rights-long-{stem}.name")));
+    let name = std::fs::read_to_string(&side).unwrap_or_else(|e| panic!("{side:?}: {e}"));
+    Some(
+        rel.with_file_name(format!("{name}.rights"))
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 /// Records the mount's tree, unmounts, and checks the source against it:
@@ -84,8 +113,11 @@ pub fn unmount_and_check_source(fx: &mut Fixture) -> BTreeMap<PathBuf, Entry> {
             } else if md.is_symlink() {
                 let t = std::fs::read_link(&p).unwrap();
                 assert_eq!(shown.get(&rel), Some(&Entry::Link(t)), "link {rel:?} differs");
+            } else if !md.is_file() {
+                let kind = Entry::Special(special(&md));
+                assert_eq!(shown.get(&rel), Some(&kind), "{rel:?} differs");
             } else {
-                let name = rel.to_string_lossy().into_owned();
+                let Some(name) = shown_name(&src, &rel) else { continue };
                 let plain = name
                     .strip_suffix(".rights")
                     .unwrap_or_else(|| panic!("plaintext file in the source: {name}"));
