@@ -25,3 +25,8 @@ if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo not found; install Rust from your distribution or rustup first" >&2
   exit 1
 fi
+# pjdfstest, the POSIX conformance suite tests/fs_posix.rs runs on real mounts.
+PJDFSTEST_VERSION=0.2.2
+if ! pjdfstest --version 2>/dev/null | grep -qx "pjdfstest $PJDFSTEST_VERSION"; then
+  cargo install pjdfstest --version "$PJDFSTEST_VERSION" --locked
+fi

@@ -874,3 +874,91 @@ fn threads_write_disjoint_regions_through_their_own_descriptors() {
     unmount_and_check_source(&mut fx);
 }
 
+/// The pjdfstest binary (`scripts/install-deps.sh` installs it).
+fn pjdfstest() -> std::path::PathBuf {
+    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/pjdfstest"));
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("pjdfstest"))
+        .chain(home)
+        .find(|p| p.is_file())
+        .expect("pjdfstest is not installed: run scripts/install-deps.sh")
+}
+
+/// Runs pjdfstest on a fresh mount; returns the names of failed cases.
+fn pjdfstest_failures(allow_other: bool) -> std::collections::BTreeSet<String> {
+    let mut fx = Fixture::unmounted();
+    fx.allow_other = allow_other;
+    // Other users must reach the mount point and enter its root.
+    for d in [fx.dir.path().to_path_buf(), fx.src()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    fx.mount();
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pjdfstest/pjdfstest.toml");
+    let out = Command::new(pjdfstest())
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(fx.mnt())
+        .current_dir(fx.mnt())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let summary = text.lines().find(|l| l.starts_with("Summary:")).unwrap_or_else(|| {
+        panic!(
+            "pjdfstest gave no summary: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!("pjdfstest, allow_other {allow_other}: {summary}");
+    fx.unmount();
+    text.lines()
+        .filter_map(|l| l.strip_suffix("FAILED"))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// pjdfstest (the POSIX conformance suite) on real mounts with and
+/// without `--allow-other`: every failure must be in the checked-in list
+/// with its reason, and every listed case must still fail.
+#[test]
+fn pjdfstest_fails_only_what_is_listed() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("pjdfstest needs root (it switches users and makes device nodes): not run");
+        return;
+    }
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pjdfstest/expected-failures.txt");
+    let list = std::fs::read_to_string(list).unwrap();
+    let expected: Vec<(&str, &str)> = list
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            let (mount, name) = (w.next().unwrap(), w.next().unwrap());
+            assert!(
+                matches!(mount, "own" | "shared" | "both") && l.contains(" -- "),
+                "malformed line (MOUNT TEST -- REASON): {l}"
+            );
+            (mount, name)
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (allow_other, run) in [(false, "own"), (true, "shared")] {
+        let failed = pjdfstest_failures(allow_other);
+        let listed: std::collections::BTreeSet<String> = expected
+            .iter()
+            .filter(|(m, _)| *m == run || *m == "both")
+            .map(|(_, n)| n.to_string())
+            .collect();
+        for f in failed.difference(&listed) {
+            problems.push(format!("{run}: {f} fails and is not listed"));
+        }
+        for p in listed.difference(&failed) {
+            problems.push(format!("{run}: {p} passes now: remove it from the list"));
+        }
+    }
+    assert!(problems.is_empty(), "pjdfstest:\n{}", problems.join("\n"));
+}

@@ -92,6 +92,9 @@ impl KeySource for OwnerKeys {
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub keys: Arc<OwnerKeys>,
+    /// Mount with `--allow-other` (other users enter; the kernel checks
+    /// their permissions).
+    pub allow_other: bool,
     mount: Option<Mounted>,
 }
 
@@ -102,7 +105,12 @@ impl Fixture {
         std::fs::create_dir_all(dir.path().join("src")).unwrap();
         std::fs::create_dir_all(dir.path().join("mnt")).unwrap();
         let keys = Arc::new(OwnerKeys::new(&dir.path().join("keys")));
-        let mut f = Self { dir, keys, mount: None };
+        let mut f = Self {
+            dir,
+            keys,
+            allow_other: false,
+            mount: None,
+        };
         f.mount();
         f
     }
@@ -115,7 +123,12 @@ impl Fixture {
         std::fs::create_dir_all(dir.path().join("src")).unwrap();
         std::fs::create_dir_all(dir.path().join("mnt")).unwrap();
         let keys = Arc::new(OwnerKeys::new(&dir.path().join("keys")));
-        Self { dir, keys, mount: None }
+        Self {
+            dir,
+            keys,
+            allow_other: false,
+            mount: None,
+        }
     }
 
     /// The source folder (ciphertext).
@@ -130,7 +143,8 @@ impl Fixture {
 
     /// Mounts (again).
     pub fn mount(&mut self) {
-        let cfg = MountConfig::new(self.src(), self.mnt());
+        let mut cfg = MountConfig::new(self.src(), self.mnt());
+        cfg.allow_other = self.allow_other;
         let keys: Arc<dyn KeySource> = self.keys.clone();
         self.mount = Some(rightsfs::fs::spawn(&cfg, keys).expect("mount"));
     }
