@@ -719,6 +719,42 @@ fn long_names_up_to_the_limit() {
 }
 
 #[test]
+fn paths_up_to_path_max() {
+    let mut fx = Fixture::new();
+    let m = fx.mnt();
+    // Folders down to a file whose path in the mount is PATH_MAX - 1
+    // bytes: its source path, with the suffix, is longer than PATH_MAX.
+    let mut dir = m.clone();
+    while libc::PATH_MAX as usize - 1 - (dir.as_os_str().len() + 1) > 250 {
+        dir.push("d".repeat(199));
+        std::fs::create_dir(&dir).unwrap();
+    }
+    let room = libc::PATH_MAX as usize - 1 - dir.as_os_str().len() - 1;
+    let file = dir.join("f".repeat(room));
+    assert_eq!(file.as_os_str().len(), libc::PATH_MAX as usize - 1);
+    std::fs::write(&file, b"deep down").unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), b"deep down");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let moved = dir.join("g".repeat(room));
+    std::fs::rename(&file, &moved).unwrap();
+    assert_eq!(std::fs::read(&moved).unwrap(), b"deep down");
+    assert_eq!(names(&dir), ["g".repeat(room)]);
+    let over = dir.join("h".repeat(room + 1));
+    assert_eq!(
+        std::fs::write(&over, b"x").unwrap_err().raw_os_error(),
+        Some(libc::ENAMETOOLONG)
+    );
+    std::fs::remove_file(&moved).unwrap();
+    assert!(names(&dir).is_empty());
+    std::fs::write(&file, b"again").unwrap();
+    // The source path is too long to read from here: the mount reads it
+    // back after a remount, from fresh folder descriptors.
+    fx.unmount();
+    fx.mount();
+    assert_eq!(std::fs::read(&file).unwrap(), b"again");
+}
+
+#[test]
 fn fifos_sockets_and_device_nodes_are_themselves() {
     let mut fx = Fixture::new();
     let m = fx.mnt();

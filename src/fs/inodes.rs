@@ -11,6 +11,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use std::os::unix::fs::OpenOptionsExt;
+
 use fuser::Errno;
 
 use super::open::OpenFile;
@@ -66,6 +68,9 @@ pub struct Node {
     /// Source (mtime, size) when the kernel's page cache of the inode was
     /// last known to match: lets a reopen keep the cache.
     pub cache_stamp: Option<(i64, i64, u64)>,
+    /// A folder deep enough that paths through it reach `PATH_MAX`: a
+    /// descriptor of it, opened once, that such paths start from.
+    pub deep: std::sync::OnceLock<std::os::fd::OwnedFd>,
 }
 
 /// All inodes the kernel knows, and the names they are known under.
@@ -131,6 +136,13 @@ impl Table {
     }
 
     /// The source path of an inode (through its first name).
+    ///
+    /// The source folder's own path comes before each path, so a path
+    /// shorter than `PATH_MAX` in the mount can be longer in the source.
+    /// Such paths start instead from a descriptor of the deepest folder,
+    /// as `/proc/self/fd/N/NAME`: the kernel walks from that folder, and the
+    /// descriptor follows it through renames, for as long as the kernel
+    /// knows the folder.
     pub fn path(&self, ino: u64) -> Result<PathBuf, Errno> {
         let mut parts: Vec<&OsStr> = Vec::new();
         let mut cur = ino;
@@ -147,12 +159,52 @@ impl Table {
         }
         // One allocation, with room for the name a lookup appends.
         let len = self.root.as_os_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+        if len + PATH_SLACK >= libc::PATH_MAX as usize {
+            return self.deep_path(ino);
+        }
         let mut p = PathBuf::with_capacity(len + PATH_SLACK);
         p.push(&self.root);
         for part in parts.iter().rev() {
             p.push(part);
         }
         Ok(p)
+    }
+
+    /// A path too long to spell out: from the folder's own descriptor, or
+    /// from the descriptor of the folder holding it.
+    fn deep_path(&self, ino: u64) -> Result<PathBuf, Errno> {
+        let node = self.nodes.get(&ino).ok_or(Errno::ENOENT)?;
+        let (dir, name) = if node.kind == Kind::Dir {
+            (ino, None)
+        } else {
+            let (parent, name) = node.links.first().ok_or(Errno::ENOENT)?;
+            (*parent, Some(name))
+        };
+        let fd = self.deep_fd(dir)?;
+        let mut p = PathBuf::with_capacity(32 + PATH_SLACK + name.map_or(0, |n| n.len()));
+        p.push(format!("/proc/self/fd/{fd}"));
+        if let Some(n) = name {
+            p.push(n);
+        }
+        Ok(p)
+    }
+
+    /// The descriptor of folder `ino`, opened (once) from its parent's path.
+    fn deep_fd(&self, ino: u64) -> Result<std::os::fd::RawFd, Errno> {
+        use std::os::fd::AsRawFd;
+        let node = self.nodes.get(&ino).ok_or(Errno::ENOENT)?;
+        if let Some(fd) = node.deep.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let (parent, name) = node.links.first().ok_or(Errno::ENOENT)?;
+        let at = self.path(*parent)?.join(name);
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(at)
+            .map_err(Errno::from)?;
+        let fd = std::os::fd::OwnedFd::from(fd);
+        Ok(node.deep.get_or_init(|| fd).as_raw_fd())
     }
 
     /// The source path of `name` in folder `parent`.
@@ -286,6 +338,7 @@ impl Node {
             gate: None,
             facts: None,
             cache_stamp: None,
+            deep: std::sync::OnceLock::new(),
         }
     }
 }
