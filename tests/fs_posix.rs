@@ -809,6 +809,38 @@ fn new_entries_get_exactly_the_mode_asked_for() {
 }
 
 #[test]
+fn with_allow_other_new_entries_belong_to_their_creator() {
+    let mut fx = Fixture::unmounted();
+    fx.allow_other = true;
+    std::fs::set_permissions(fx.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(fx.src(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    fx.mount();
+    let m = fx.mnt();
+    // A folder that passes its group on (set-gid), group `daemon` (1).
+    std::fs::create_dir(m.join("team")).unwrap();
+    std::os::unix::fs::chown(m.join("team"), None, Some(1)).unwrap();
+    std::fs::set_permissions(m.join("team"), std::fs::Permissions::from_mode(0o2777)).unwrap();
+    fs_support::sh(
+        &m,
+        "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
+         'echo mine > f && mkdir d && mkfifo p && ln -s f l && echo shared > team/g'",
+    );
+    let owner = |p: &Path| {
+        let md = std::fs::symlink_metadata(p).unwrap();
+        (md.uid(), md.gid())
+    };
+    for n in ["f", "d", "p", "l"] {
+        assert_eq!(owner(&m.join(n)), (65534, 65534), "{n} in the mount");
+    }
+    assert_eq!(owner(&m.join("team/g")), (65534, 1), "the folder's group");
+    assert_eq!(std::fs::read(m.join("f")).unwrap(), b"mine\n");
+    fx.unmount();
+    assert_eq!(owner(&fx.src().join("f.rights")), (65534, 65534));
+    assert_eq!(owner(&fx.src().join("d")), (65534, 65534));
+    assert_eq!(owner(&fx.src().join("team/g.rights")), (65534, 1));
+}
+
+#[test]
 fn copy_file_range_and_cp_copy_inside_the_daemon() {
     let mut fx = Fixture::new();
     let m = fx.mnt();
