@@ -90,18 +90,17 @@ impl Maker {
             // SAFETY: valid C string; does not follow a final link.
             unsafe { libc::lchown(cp.as_ptr(), uid, gid) }
         })?;
+        if !chowned && self.made(c.mode) == c.mode {
+            return Ok(());
+        }
         let inherited = if dir {
             use std::os::unix::fs::MetadataExt;
             std::fs::symlink_metadata(path)?.mode() & libc::S_ISGID
         } else {
             0
         };
-        let want = c.mode | inherited;
-        if chowned || self.made(c.mode) | inherited != want {
-            // SAFETY: valid C string.
-            check(unsafe { libc::chmod(cp.as_ptr(), want) })?;
-        }
-        Ok(())
+        // SAFETY: valid C string.
+        check(unsafe { libc::chmod(cp.as_ptr(), c.mode | inherited) })
     }
 
     /// Hands a symbolic link just made at `path` to the caller.
