@@ -262,7 +262,8 @@ pub enum Command {
             value_parser = clap::value_parser!(u64).range(0..=1000)
         )]
         busy_poll_us: u64,
-        /// Let other local users use the mount (they would see plaintext).
+        /// Let other local users use the mount (they would see plaintext;
+        /// with the daemon run as root, what they create is theirs).
         #[arg(long)]
         allow_other: bool,
     },
