@@ -122,9 +122,13 @@ fn recursive_protect_is_rerunnable_and_completions_print() {
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(alice.docs().join("tree/a.txt"), b"a").unwrap();
     std::fs::write(d.join("b.txt"), b"b").unwrap();
+    // A mount's side file for a long name stays as it is.
+    let side = d.join(format!(".rights-long-{}.name", "0".repeat(64)));
+    std::fs::write(&side, b"a name of 249 bytes or more").unwrap();
     alice.fails(&["protect", "tree"]);
     alice.ok(&["protect", "-r", "tree"]);
     assert!(d.join("b.txt.rights").exists() && !d.join("b.txt").exists());
+    assert_eq!(std::fs::read(&side).unwrap(), b"a name of 249 bytes or more");
     std::fs::write(d.join("c.txt"), b"c").unwrap();
     let out = json(&alice.ok(&["protect", "-r", "tree", "--json"]));
     assert_eq!(out.as_array().unwrap().len(), 1, "only the new file: {out}");

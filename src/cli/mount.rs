@@ -359,7 +359,10 @@ impl SourceFindings {
                             .ignored
                             .push(serde_json::json!({ "file": path, "reason": reason }));
                     }
-                } else if ft.is_file() && !name.to_string_lossy().ends_with(crate::format::SUFFIX) {
+                } else if ft.is_file()
+                    && !name.to_string_lossy().ends_with(crate::format::SUFFIX)
+                    && !crate::fs::is_side_file(&name)
+                {
                     found.plain_count += 1;
                     if found.plain.len() < SHOWN {
                         let rel = path.strip_prefix(src).unwrap_or(&path);

@@ -73,7 +73,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let Ok(ft) = e.file_type() else { continue };
         if ft.is_dir() {
             walk(&p, out)?;
-        } else if ft.is_file() && !name.ends_with(SUFFIX) && !name.contains(".rights.part") && !is_protected(&p) {
+        } else if ft.is_file()
+            && !name.ends_with(SUFFIX)
+            && !name.contains(".rights.part")
+            && !crate::fs::is_side_file(&e.file_name())
+            && !is_protected(&p)
+        {
             out.push(p);
         }
     }

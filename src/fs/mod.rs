@@ -31,7 +31,7 @@ pub use activity::Activity;
 pub use linger::DEFAULT_WINDOW as DEFAULT_BUSY_POLL;
 pub use memory::limit_arenas;
 pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};
-pub use names::{POLICY_FILE, STATE_DIR};
+pub use names::{POLICY_FILE, STATE_DIR, is_side_file};
 pub use registry::{
     DetachError, MountRecord, RecoveryNote, UnmountError, detach, find, is_mounted, list, pid_alive, unmount,
     unmount_all,

@@ -82,6 +82,12 @@ pub fn side_file(backing: &OsStr) -> Option<OsString> {
     Some(s)
 }
 
+/// Whether a source file is a long name's side file: kept by the mount
+/// beside the protected file, never protected or reported as plain itself.
+pub fn is_side_file(name: &OsStr) -> bool {
+    is_reserved(name) && name.as_bytes().ends_with(SIDE_SUFFIX.as_bytes())
+}
+
 /// The shown name of the long backing name `backing` in folder `dir`,
 /// from its side file; `None` when that is missing or names another file.
 pub fn read_long(dir: &Path, backing: &OsStr) -> Option<OsString> {
@@ -145,6 +151,7 @@ mod tests {
         assert!(backing.len() < NAME_MAX && is_reserved(&backing));
         assert_eq!(read_long(dir.path(), &backing), None, "no side file yet");
         prepare(dir.path(), &long).unwrap();
+        assert!(is_side_file(&side_file(&backing).unwrap()) && !is_side_file(&backing));
         assert_eq!(read_long(dir.path(), &backing), Some(long.clone()));
         // A side file naming another file does not count.
         let other = OsString::from("o".repeat(NAME_MAX));
