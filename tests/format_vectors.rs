@@ -127,6 +127,7 @@ fn kind(e: &FormatError) -> &'static str {
         FormatError::WriterCertificate { .. } => "WriterCertificate",
         FormatError::WriterSignatureInvalid { .. } => "WriterSignatureInvalid",
         FormatError::WriterNotAllowed { .. } => "WriterNotAllowed",
+        FormatError::WriterExpired { .. } => "WriterExpired",
         FormatError::KeyWornOut => "KeyWornOut",
         FormatError::TooLarge => "TooLarge",
     }
@@ -648,7 +649,9 @@ fn damaged_vectors(src: &Vector, signers: &Signers) -> Vec<Vector> {
         ),
         (
             "bad-edit-expired-certificate",
-            signers.writer("bob@example.com", Some((id, "view,edit", -7200, -3600))),
+            signers
+                .writer("bob@example.com", Some((id, "view,edit", -7200, -3600)))
+                .signing_past_expiry(),
             "bob@example.com",
             "An editor (bob) signed a new version after his edit certificate's not-after time: refused, naming him.",
         ),

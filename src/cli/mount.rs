@@ -78,6 +78,10 @@ impl KeySource for MountKeys {
     fn writer(&self, header: &FileHeader, access: &Access) -> Result<Option<Writer>, AccessError> {
         self.licensing.writer_for(header, access)
     }
+
+    fn renew(&self, header: &FileHeader) -> Result<Access, AccessError> {
+        self.licensing.renew(header)
+    }
 }
 
 /// Options of `rights mount`.

@@ -97,6 +97,16 @@ pub enum FormatError {
         /// Which check failed.
         reason: String,
     },
+    /// This writer's edit certificate ended: a version it signed now would
+    /// be refused by every reader, so it is not written.
+    #[error(
+        "cannot save: your right to edit this file was certified until {}; open it again online to renew it",
+        crate::policy::format_time(*until)
+    )]
+    WriterExpired {
+        /// When the certificate ended.
+        until: crate::policy::Timestamp,
+    },
     /// The key reached its safe number of encryptions.
     #[error("this file's key has sealed 2^32 blocks; re-protect the file to get a fresh key")]
     KeyWornOut,
@@ -115,6 +125,7 @@ impl FormatError {
         match self {
             Self::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
             Self::KeyWornOut => libc::EROFS,
+            Self::WriterExpired { .. } => libc::EACCES,
             Self::TooLarge => libc::EFBIG,
             _ => libc::EIO,
         }

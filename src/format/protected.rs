@@ -250,6 +250,17 @@ impl ProtectedFile {
         self
     }
 
+    /// Replaces the writer that signs later commits (an editor's renewed
+    /// edit certificate).
+    pub fn set_writer(&mut self, writer: Writer) {
+        self.writer = Some(writer);
+    }
+
+    /// The writer that signs this file's commits, if any.
+    pub fn writer(&self) -> Option<&Writer> {
+        self.writer.as_ref()
+    }
+
     /// Who saved the version this file was opened at, when it was opened
     /// with writers checked.
     pub fn written_by(&self) -> Option<&WrittenBy> {
@@ -908,6 +919,13 @@ impl ProtectedFile {
                 }
                 return Ok(());
             }
+        }
+        // A version signed after the writer's edit certificate ended is one
+        // every reader refuses: keep the last good version instead.
+        if let Some(until) = self.writer.as_ref().and_then(Writer::expires)
+            && crate::policy::now() > until
+        {
+            return Err(FormatError::WriterExpired { until });
         }
         let mut next = State {
             generation: self.state.generation + 1,

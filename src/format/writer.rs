@@ -31,6 +31,8 @@ pub struct Writer {
     key: Arc<WriterKey>,
     device_cert: Arc<[u8]>,
     edit_cert: Option<Arc<[u8]>>,
+    /// Whether commits are refused once the edit certificate ended.
+    strict: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -60,6 +62,7 @@ impl Writer {
             key: Arc::new(key),
             device_cert: device_cert.into(),
             edit_cert: edit_cert.map(Into::into),
+            strict: true,
         };
         if w.record_len() > MAX_RECORD {
             return Err(FormatError::WriterRecordMalformed(
@@ -86,6 +89,24 @@ impl Writer {
     /// The server's certificate of the writer key, as encoded.
     pub fn device_certificate(&self) -> &[u8] {
         &self.device_cert
+    }
+
+    /// The last second this writer may sign a version of the file: its
+    /// edit certificate's `not_after` (`None` for the owner, whose right
+    /// does not lapse).
+    pub fn expires(&self) -> Option<Timestamp> {
+        let cert = self.edit_cert.as_deref()?;
+        if !self.strict {
+            return None;
+        }
+        // Unreadable: treated as ended, so that nothing is signed with it.
+        Some(EditCertificate::decode_unverified(cert).map_or(Timestamp::MIN, |c| c.not_after))
+    }
+
+    /// The same writer, signing even after its edit certificate ended:
+    /// only to build the versions readers must refuse (tests, vectors).
+    pub fn signing_past_expiry(self) -> Self {
+        Self { strict: false, ..self }
     }
 
     /// The writer key's public half.

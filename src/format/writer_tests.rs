@@ -139,7 +139,8 @@ fn versions_by_writers_without_edit_are_refused_naming_the_writer() {
                 server(),
                 "carol@example.com",
                 Some((id, "edit", now() - 7200, now() - 3600)),
-            ),
+            )
+            .signing_past_expiry(),
             "expired",
         ),
         (
@@ -283,7 +284,8 @@ proptest! {
             ),
             Who::Stranger => (writer_by(server(), "dave@example.com", None), "dave@example.com"),
             Who::Expired => (
-                writer_by(server(), "bob@example.com", Some((id, "edit", now() - 90, now() - 30))),
+                writer_by(server(), "bob@example.com", Some((id, "edit", now() - 90, now() - 30)))
+                    .signing_past_expiry(),
                 "bob@example.com",
             ),
         };
@@ -317,4 +319,30 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_writer_whose_edit_certificate_ended_saves_nothing_until_renewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, id) = owned_file(&path, b"owner's text");
+    let ended = writer_by(
+        server(),
+        "bob@example.com",
+        Some((id, "view,edit", now() - 3600, now() - 1)),
+    );
+    assert!(ended.expires().is_some_and(|t| t < now()));
+    let mut pf = ProtectedFile::open(rw(&path), &cek).unwrap().with_writer(ended);
+    pf.write_at(b"bob's late", 0).unwrap();
+    assert!(matches!(pf.flush(), Err(FormatError::WriterExpired { .. })));
+    // Renewed, the same change saves and verifies as bob's.
+    pf.set_writer(editor(id));
+    assert!(pf.writer().unwrap().expires().is_some());
+    pf.sync().unwrap();
+    drop(pf);
+    let (text, by) = read_verified(&path, &cek).unwrap();
+    assert_eq!(
+        (&text[..10], by.account.as_str()),
+        (&b"bob's late"[..], "bob@example.com")
+    );
 }

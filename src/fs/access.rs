@@ -47,6 +47,14 @@ pub trait KeySource: Send + Sync + 'static {
     /// opened with `access` (`None` without `edit`). Created files are
     /// signed by the writer inside the [`Fresh`] from [`create`](Self::create).
     fn writer(&self, header: &FileHeader, access: &Access) -> Result<Option<Writer>, AccessError>;
+
+    /// A fresh key and rights for the file, asked of the server even when
+    /// a cached licence is still valid: an editor's edit certificate ends
+    /// with their licence, and the mount renews it before it signs a
+    /// version past that end.
+    fn renew(&self, header: &FileHeader) -> Result<Access, AccessError> {
+        self.access(header)
+    }
 }
 
 /// Grants and offline validity given to files created in the mount: those

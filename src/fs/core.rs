@@ -508,6 +508,7 @@ impl RightsFs {
             }
         };
         let writable = rw && writer.is_some();
+        let editor = writer.as_ref().is_some_and(|w| w.expires().is_some());
         let server = self.keys.verifier();
         let pf = if rw {
             let (pf, rec) = ProtectedFile::open_journaled_verified(file, &access.key, &self.journal, server)
@@ -522,7 +523,8 @@ impl RightsFs {
         } else {
             ProtectedFile::open_verified(file, &access.key, server).map_err(|e| errno_for(&name, "open", e))?
         };
-        Ok(OpenFile::new(pf, writable, access.rights, name, false))
+        let of = OpenFile::new(pf, writable, access.rights, name, false);
+        Ok(if editor { of.renewing(self.keys.clone()) } else { of })
     }
 
     /// A fresh protected file in `file` (in folder `dir`) with the folder's

@@ -3,13 +3,15 @@
 //! blocks (two views of one file would overwrite each other's state).
 
 use std::fs::File;
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use fuser::Errno;
 
+use super::KeySource;
 use crate::format::{FormatError, ProtectedFile};
-use crate::policy::Rights;
+use crate::licence::AccessError;
+use crate::policy::{Rights, now};
 
 /// The shared state of an open protected file.
 pub struct OpenFile {
@@ -27,7 +29,17 @@ pub struct OpenFile {
     /// to be read ahead: detects sequential readers.
     next_read: AtomicU64,
     ahead_until: AtomicU64,
+    /// For an editor: where a renewed edit certificate comes from.
+    keys: Option<Arc<dyn KeySource>>,
+    /// When renewal was last tried: at most one try per [`RENEW_BEFORE`]
+    /// / 3 seconds, so that a server away does not stall every write.
+    renew_tried: AtomicI64,
 }
+
+/// Seconds before an editor's certificate ends at which the mount renews
+/// it (at the next write or commit), so that a version is never signed
+/// past it.
+const RENEW_BEFORE: i64 = 30;
 
 impl OpenFile {
     /// Wraps an opened protected file.
@@ -40,7 +52,16 @@ impl OpenFile {
             dir_unsynced: AtomicBool::new(created),
             next_read: AtomicU64::new(0),
             ahead_until: AtomicU64::new(0),
+            keys: None,
+            renew_tried: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// Renews the writer's edit certificate from `keys` when it is about
+    /// to end (an editor's file; the owner's writer does not lapse).
+    pub fn renewing(mut self, keys: Arc<dyn KeySource>) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// Records a read of `len` bytes at `offset`; true when it continues
@@ -73,9 +94,29 @@ impl OpenFile {
         self.pf.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Exclusive access.
+    /// Exclusive access (every write and commit goes through it), with an
+    /// editor's writer renewed first when its certificate is about to end.
+    /// Should renewal fail, the commit is refused by the format
+    /// (`WriterExpired`) once the certificate has ended.
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, ProtectedFile> {
-        self.pf.write().unwrap_or_else(|p| p.into_inner())
+        let mut pf = self.pf.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(keys) = &self.keys
+            && pf
+                .writer()
+                .and_then(|w| w.expires())
+                .is_some_and(|t| now() + RENEW_BEFORE >= t)
+            && now() - self.renew_tried.swap(now(), Ordering::Relaxed) >= RENEW_BEFORE / 3
+        {
+            let renewed = keys
+                .renew(pf.header())
+                .and_then(|a| keys.writer(pf.header(), &a))
+                .and_then(|w| w.ok_or_else(|| AccessError::CannotSign("the edit right was withdrawn".into())));
+            match renewed {
+                Ok(w) => pf.set_writer(w),
+                Err(e) => tracing::warn!(file = %self.name, error = %e, "cannot renew the right to save this file"),
+            }
+        }
+        pf
     }
 
     /// Whether the folder entry still needs an fsync (once).
@@ -102,6 +143,9 @@ pub fn errno_for(name: &str, op: &str, e: FormatError) -> Errno {
         FormatError::Io(io) => tracing::error!(file = %name, op, error = %io, "I/O error on the source file"),
         FormatError::TooLarge => {}
         FormatError::KeyWornOut => tracing::error!(file = %name, op, error = %e, "file must be re-protected"),
+        FormatError::WriterExpired { .. } => {
+            tracing::error!(file = %name, op, error = %e, "not saved: the edit certificate ended")
+        }
         FormatError::WriterUnsigned
         | FormatError::WriterRecordMalformed(_)
         | FormatError::WriterCertificate { .. }

@@ -191,6 +191,16 @@ impl EditCertificate {
         server
             .verify(&[EDIT_DOMAIN, body].concat(), sig)
             .map_err(|_| PolicyError::BadSignature("edit certificate"))?;
+        Self::decode(body)
+    }
+
+    /// Decodes without checking the signature: only for a writer's own
+    /// certificate, checked when it was received, to know when it ends.
+    pub fn decode_unverified(bytes: &[u8]) -> Result<Self, PolicyError> {
+        Self::decode(split(bytes, "edit certificate")?.0)
+    }
+
+    fn decode(body: &[u8]) -> Result<Self, PolicyError> {
         let mut r = Reader(body, "edit certificate");
         if r.u8()? != VERSION {
             return Err(PolicyError::Malformed("edit certificate version"));
