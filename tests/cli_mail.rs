@@ -61,3 +61,30 @@ fn every_mail_is_well_formed_and_invitations_say_what_was_shared() {
     let sent = std::fs::read_to_string(&eml).unwrap();
     assert!(headers(&sent).contains("Message-ID: <"), "{sent}");
 }
+
+/// `rights send` in a loop to one stranger is stopped by the server at the
+/// recipient limit, and `rights send` and `rights share` say why and when
+/// to retry; the stranger's inbox holds no more than the limit.
+#[test]
+fn sending_in_a_loop_to_a_stranger_stops_at_the_limit_and_says_so() {
+    let server = Server::start_with(&["--mail-window", "2592000", "--mails-per-recipient", "2"]);
+    let alice = User::new("alice@example.com", true);
+    alice.signup(&server);
+    let stranger = "stranger@example.org";
+    alice.write("a.txt", b"first");
+    alice.ok(&["protect", "a.txt"]);
+    for _ in 0..2 {
+        alice.ok(&["send", "a.txt.rights", "--to", stranger]);
+    }
+    let err = alice.fails(&["send", "a.txt.rights", "--to", stranger]);
+    for part in ["429", "stranger@example.org", "2 mails", "retry in"] {
+        assert!(err.contains(part), "`rights send` over the limit lacks {part}: {err}");
+    }
+    alice.write("b.txt", b"second");
+    alice.ok(&["protect", "b.txt"]);
+    let err = alice.fails(&["share", "b.txt.rights", "--to", &format!("{stranger}:view")]);
+    for part in ["429", "nothing was shared", "retry in"] {
+        assert!(err.contains(part), "`rights share` over the limit lacks {part}: {err}");
+    }
+    assert_eq!(server.smtp.mails_to(stranger).len(), 2);
+}

@@ -1,7 +1,8 @@
 //! Attacks on the licensing server from the network, each performed for
 //! real against the `rights-server` binary over loopback HTTP: guessing
 //! codes in a burst, locking a stranger out, replaying refresh tokens,
-//! using tokens after logout, a share holder taking over a policy.
+//! using tokens after logout, a share holder taking over a policy,
+//! making the server flood people with mail.
 
 mod server_support;
 
@@ -19,12 +20,18 @@ fn setup(extra: &[&str]) -> (tempfile::TempDir, Smtp, Server) {
 
 /// A POST answered with its status, `Retry-After` (seconds) and JSON body.
 fn post(server: &Server, path: &str, body: &Value) -> (u16, Option<u64>, Value) {
-    let resp = server
-        .http
-        .post(format!("{}{path}", server.url))
-        .json(body)
-        .send()
-        .unwrap();
+    answer(
+        server
+            .http
+            .post(format!("{}{path}", server.url))
+            .json(body)
+            .send()
+            .unwrap(),
+    )
+}
+
+/// Status, `Retry-After` (seconds) and JSON body of an answer.
+fn answer(resp: reqwest::blocking::Response) -> (u16, Option<u64>, Value) {
     let status = resp.status().as_u16();
     let retry = resp
         .headers()
@@ -396,4 +403,140 @@ fn a_share_holder_cannot_take_over_the_policy() {
         .map(|g| g["to"].as_str().unwrap())
         .collect();
     assert_eq!(to, ["carol@example.com", "dave@example.com"], "{after}");
+}
+
+/// A PUT of grants as `token`, answered with status, `Retry-After` and body.
+fn share(server: &Server, token: &str, id: &str, to: &[String]) -> (u16, Option<u64>, Value) {
+    let grants: Vec<rightsfs::policy::Grant> = to
+        .iter()
+        .map(|t| rightsfs::policy::Grant::parse_spec(&format!("{t}:view")).unwrap())
+        .collect();
+    answer(
+        server
+            .http
+            .put(format!("{}/v1/content/{id}/grants", server.url))
+            .bearer_auth(token)
+            .json(&json!({ "grants": grants }))
+            .send()
+            .unwrap(),
+    )
+}
+
+/// Registers `n` fresh contents owned by `user`; returns their ids.
+fn contents(server: &Server, user: &server_support::User, n: usize) -> Vec<String> {
+    let (kem, _) = server.keys();
+    (0..n)
+        .map(|_| {
+            let owner = rightsfs::policy::Email::parse(&user.email).unwrap();
+            let (pl, id, _) = server_support::make_pl(user, kem, rightsfs::policy::Policy::owner_only(owner, 1));
+            let (s, v) = server.post("/v1/content", Some(&user.access), json!({"publishing_licence": pl}));
+            assert_eq!(s, 201, "{v}");
+            id.to_hex()
+        })
+        .collect()
+}
+
+fn assert_limited(answer: &(u16, Option<u64>, Value)) {
+    let (s, retry, v) = answer;
+    assert_eq!(*s, 429, "{v}");
+    assert_eq!(v["error"]["code"], "rate_limited", "{v}");
+    assert!(retry.is_some_and(|r| r >= 1), "429 without Retry-After: {v}");
+}
+
+/// Accounts make the server mail people: one request naming 150
+/// addresses, a loop sharing file after file with one stranger, the same
+/// share repeated, and a second account joining in. The server mails each
+/// person once per file, at most `per recipient` mails per window to one
+/// address whoever asks, at most `per sender` per account, and a refused
+/// request changes no grant.
+fn mail_flood(server: &Server, smtp: &Smtp, tag: &str) {
+    let alice = server.login(smtp, &format!("alice-{tag}@example.com"), true);
+    let mallory = server.login(smtp, &format!("mallory-{tag}@example.com"), true);
+    let stranger = format!("stranger-{tag}@example.org");
+    let ids = contents(server, &alice, 5);
+
+    // One request, 150 addresses: over the sender limit of 20, refused whole.
+    let crowd: Vec<String> = (0..150).map(|i| format!("n{i}-{tag}@example.org")).collect();
+    let before = smtp.count();
+    assert_limited(&share(server, &alice.access, &ids[0], &crowd));
+    assert_eq!(smtp.count(), before, "a refused request mailed someone");
+    let (_, info) = server.get(&format!("/v1/content/{}", ids[0]), &alice.access);
+    assert!(
+        !info.to_string().contains(&crowd[0]),
+        "a refused request granted: {info}"
+    );
+
+    // The same share three times: one invitation.
+    for _ in 0..3 {
+        let (s, _, v) = share(server, &alice.access, &ids[0], std::slice::from_ref(&stranger));
+        assert_eq!(s, 200, "{v}");
+    }
+    assert_eq!(smtp.mails_to(&stranger).len(), 1, "a repeated share mailed again");
+
+    // File after file to the stranger: stopped at the third mail.
+    for id in &ids[1..3] {
+        let (s, _, v) = share(server, &alice.access, id, std::slice::from_ref(&stranger));
+        assert_eq!(s, 200, "{v}");
+    }
+    assert_limited(&share(server, &alice.access, &ids[3], std::slice::from_ref(&stranger)));
+    let (_, info) = server.get(&format!("/v1/content/{}", ids[3]), &alice.access);
+    assert!(!info.to_string().contains(&stranger), "a refused share granted: {info}");
+    // Another account does not reopen the stranger's inbox.
+    let theirs = contents(server, &mallory, 1);
+    assert_limited(&share(
+        server,
+        &mallory.access,
+        &theirs[0],
+        std::slice::from_ref(&stranger),
+    ));
+    assert_eq!(
+        smtp.mails_to(&stranger).len(),
+        3,
+        "the stranger got more than the limit"
+    );
+
+    // One address per request: alice's 20 mails are used up after 17 more.
+    let mut sent = 0;
+    for i in 0..30 {
+        let answer = share(server, &alice.access, &ids[4], &[format!("s{i}-{tag}@example.org")]);
+        if answer.0 == 429 {
+            assert_limited(&answer);
+            break;
+        }
+        assert_eq!(answer.0, 200, "{:?}", answer.2);
+        sent += 1;
+    }
+    assert_eq!(sent, 17, "the sender limit let {sent} mails through, not 20 - 3");
+}
+
+/// Windows of 30 days, so that no test straddles the start of a new one.
+const MAIL_WINDOW: &str = "--mail-window";
+
+#[test]
+fn accounts_cannot_flood_people_with_sharing_mail() {
+    let (_dir, smtp, server) = setup(&[
+        MAIL_WINDOW,
+        "2592000",
+        "--mails-per-recipient",
+        "3",
+        "--mails-per-sender",
+        "20",
+    ]);
+    mail_flood(&server, &smtp, "sqlite");
+}
+
+#[test]
+fn accounts_cannot_flood_people_with_sharing_mail_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let (_dir, smtp, server) = setup(&[
+        "--database",
+        &url,
+        MAIL_WINDOW,
+        "2592000",
+        "--mails-per-recipient",
+        "3",
+        "--mails-per-sender",
+        "20",
+    ]);
+    mail_flood(&server, &smtp, &unique());
 }

@@ -102,6 +102,21 @@ pub struct ServeArgs {
     #[arg(long, env = "RIGHTS_SERVER_MAX_OFFLINE_DAYS",
           value_parser = clap::value_parser!(u32).range(0..=3650))]
     pub max_offline_days: Option<u32>,
+    /// Length in seconds of the window in which the mail limits below
+    /// count (at most 30 days) [default: 3600].
+    #[arg(long, env = "RIGHTS_SERVER_MAIL_WINDOW",
+          value_parser = clap::value_parser!(i64).range(1..=2_592_000))]
+    pub mail_window: Option<i64>,
+    /// Share invitations and sent files one account may make the server
+    /// mail per window; a request over it is refused whole with 429 [default: 100].
+    #[arg(long, env = "RIGHTS_SERVER_MAILS_PER_SENDER",
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub mails_per_sender: Option<i64>,
+    /// Share invitations and sent files one address may receive per
+    /// window, from all accounts together [default: 10].
+    #[arg(long, env = "RIGHTS_SERVER_MAILS_PER_RECIPIENT",
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub mails_per_recipient: Option<i64>,
 }
 
 impl ServeArgs {
@@ -134,7 +149,10 @@ impl ServeArgs {
             auth_per_minute,
             sent_retention_days,
             sent_max_bytes,
-            max_offline_days
+            max_offline_days,
+            mail_window,
+            mails_per_sender,
+            mails_per_recipient
         );
         Ok(self)
     }

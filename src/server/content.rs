@@ -337,7 +337,8 @@ pub(super) async fn update_policy(
     ))
 }
 
-/// `PUT /v1/content/{id}/grants`: adds or replaces grants and mails each named person.
+/// `PUT /v1/content/{id}/grants`: adds or replaces grants and mails each
+/// named person not yet invited to this content, within the mail limits.
 pub async fn put_grants(
     State(state): State<AppState>,
     caller: Caller,
@@ -375,33 +376,44 @@ pub async fn put_grants(
             share_limits(&policy, &caller.email, mine, g)?;
         }
     }
+    let invitees = new_invitees(&state, &caller, &rec.id, &req.grants).await?;
     let grants = req.grants.clone();
-    let rec = update_policy(&state, &rec.id, |p| {
+    let rec = match update_policy(&state, &rec.id, |p| {
         for g in &grants {
             p.upsert_grant(g.clone());
         }
         Ok(())
     })
-    .await?;
+    .await
+    {
+        Ok(rec) => rec,
+        Err(e) => {
+            forget_invitations(&state, &rec.id, &invitees).await;
+            return Err(e);
+        }
+    };
     // A name that would not read as one line of text is left out.
     let file_name = req
         .file_name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty() && n.chars().count() <= 255 && !n.chars().any(char::is_control));
-    for g in &req.grants {
-        if let Principal::User(u) = &g.to {
-            let (subject, body) = invitation_mail(&Invitation {
-                owner: caller.email.as_str(),
-                file_name,
-                rights: &g.rights.to_string(),
-                until: g.expires.map(format_time).as_deref(),
-                content_id: &rec.id,
-                server: &state.public_url,
-            });
-            if let Err(e) = state.mailer.send(u.as_str(), &subject, body).await {
-                tracing::warn!(error = %e, to = %u, "cannot send the invitation mail");
-            }
+    for u in &invitees {
+        // The last grant to a person is the one the policy kept.
+        let Some(g) = req.grants.iter().rev().find(|g| g.to == Principal::User(u.clone())) else {
+            continue;
+        };
+        let (subject, body) = invitation_mail(&Invitation {
+            owner: caller.email.as_str(),
+            file_name,
+            rights: &g.rights.to_string(),
+            until: g.expires.map(format_time).as_deref(),
+            content_id: &rec.id,
+            server: &state.public_url,
+        });
+        if let Err(e) = state.mailer.send(u.as_str(), &subject, body).await {
+            tracing::warn!(error = %e, to = %u, "cannot send the invitation mail");
+            forget_invitations(&state, &rec.id, std::slice::from_ref(u)).await;
         }
     }
     tracing::info!(content = %rec.id, by = %caller.email, "grants changed");
@@ -450,6 +462,49 @@ fn share_limits(policy: &Policy, me: &Email, mine: Rights, g: &Grant) -> ApiResu
         ));
     }
     Ok(())
+}
+
+/// The people named in `grants` who were never invited to this content,
+/// recorded as invited now, with one mail each reserved within the mail
+/// limits. Each person is mailed once per content, so repeating a share
+/// mails nobody again; over a limit, nothing is recorded and the answer is
+/// 429.
+async fn new_invitees(state: &AppState, caller: &Caller, id: &str, grants: &[Grant]) -> ApiResult<Vec<Email>> {
+    let t = now();
+    let mut fresh = Vec::new();
+    for g in grants {
+        if let Principal::User(u) = &g.to
+            && !fresh.contains(u)
+        {
+            match state.store.add_invitation(id, u.as_str(), t).await {
+                Ok(true) => fresh.push(u.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    forget_invitations(state, id, &fresh).await;
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    let to: Vec<&str> = fresh.iter().map(Email::as_str).collect();
+    if let Err(e) = state
+        .mail_limits
+        .reserve(state.store.as_ref(), caller.email.as_str(), &to)
+        .await
+    {
+        forget_invitations(state, id, &fresh).await;
+        return Err(e);
+    }
+    Ok(fresh)
+}
+
+/// Undoes invitations that were not mailed, so that a later share mails them.
+async fn forget_invitations(state: &AppState, id: &str, who: &[Email]) {
+    for u in who {
+        if let Err(e) = state.store.remove_invitation(id, u.as_str()).await {
+            tracing::warn!(error = %e, to = %u, "cannot forget an unsent invitation");
+        }
+    }
 }
 
 /// `DELETE /v1/content/{id}/grants/{principal}`.

@@ -13,6 +13,7 @@ mod json;
 mod keys;
 mod licence;
 mod mail;
+mod mail_limits;
 mod metrics;
 mod private_files;
 mod send;

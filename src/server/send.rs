@@ -54,7 +54,7 @@ pub async fn send(
             format!("name 1 to {MAX_RECIPIENTS} recipients"),
         ));
     }
-    let to: Vec<Email> = req
+    let mut to: Vec<Email> = req
         .to
         .iter()
         .map(|a| Email::parse(a).map_err(|e| ApiError::bad_request("bad_email", e.to_string())))
@@ -70,6 +70,14 @@ pub async fn send(
             format!("you can only pass on rights you hold yourself ({mine})"),
         ));
     }
+    to.sort();
+    to.dedup();
+    // Within the mail limits, or nothing is granted and nothing is sent.
+    let addrs: Vec<&str> = to.iter().map(Email::as_str).collect();
+    state
+        .mail_limits
+        .reserve(state.store.as_ref(), caller.email.as_str(), &addrs)
+        .await?;
     // Recipients who hold nothing get the rights asked; others keep theirs.
     let t = now();
     let rec = update_policy(&state, &rec.id, |p| {

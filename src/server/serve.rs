@@ -63,6 +63,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.signin_backoff = args.signin_backoff.unwrap_or(state.signin_backoff).max(1);
     state.auth_per_minute = args.auth_per_minute.unwrap_or(state.auth_per_minute);
     state.max_offline_days = args.max_offline_days.unwrap_or(DEFAULT_MAX_OFFLINE_DAYS);
+    let limits = state.mail_limits;
+    state.mail_limits = super::mail_limits::MailLimits {
+        window: args
+            .mail_window
+            .unwrap_or(limits.window)
+            .clamp(1, crate::store::TAKE_HORIZON - 86_400),
+        per_sender: args.mails_per_sender.unwrap_or(limits.per_sender),
+        per_recipient: args.mails_per_recipient.unwrap_or(limits.per_recipient),
+    };
     let app = router(state);
     println!("listening on {scheme}://{local}");
     std::io::stdout().flush()?;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub sent: Arc<super::sent::SentFiles>,
     /// Cap on the offline validity of issued licences, in days.
     pub max_offline_days: u32,
+    /// Limits on the mail accounts make the server send to others.
+    pub mail_limits: super::mail_limits::MailLimits,
 }
 
 /// Offline validity cap when the operator sets none.
@@ -69,6 +71,7 @@ impl AppState {
             auth_per_minute: 30,
             sent: Arc::new(sent),
             max_offline_days: DEFAULT_MAX_OFFLINE_DAYS,
+            mail_limits: Default::default(),
         }
     }
 

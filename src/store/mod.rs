@@ -36,12 +36,21 @@ pub enum InsertOutcome {
     Exists(Box<ContentRecord>),
 }
 
+/// How long counters of [`Store::take`] are kept: longer than any window
+/// they may count in.
+pub const TAKE_HORIZON: i64 = 31 * 86_400;
+
 /// Everything the server persists. Implementations must be safe for many
 /// replicas at once: counters are incremented in the database, not in memory.
 pub trait Store: Send + Sync {
     /// Counts one event for `key` in the window starting at `window` and
     /// returns the count including this one.
     fn hit(&self, key: &str, window: i64) -> StoreFuture<'_, i64>;
+    /// Adds `n` to the counter `key` in the window starting at `window`
+    /// only if the sum stays at most `limit`, in one statement, so that
+    /// concurrent callers never pass a limit together. Returns whether it
+    /// did. A negative `n` gives back what was taken.
+    fn take(&self, key: &str, window: i64, n: i64, limit: i64) -> StoreFuture<'_, bool>;
     /// The sign-in state of an address, if any.
     fn get_code(&self, email: &str) -> StoreFuture<'_, Option<CodeRecord>>;
     /// Writes the sign-in state of an address if it is still `replaces`

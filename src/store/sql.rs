@@ -139,6 +139,12 @@ macro_rules! token_from_row {
     }};
 }
 
+/// The `LIKE` pattern of a counter's family: its key up to the first `:`.
+fn family(key: &str) -> String {
+    let head = key.split_once(':').map_or(key, |(h, _)| h);
+    format!("{head}:%")
+}
+
 macro_rules! sql_store {
     ($t:ty) => {
         impl Store for $t {
@@ -154,11 +160,38 @@ macro_rules! sql_store {
                     .fetch_one(&self.pool)
                     .await?;
                     // Old windows are useless; keep the table small.
-                    sqlx::query("DELETE FROM rate WHERE win < $1")
+                    // Only this key's family: others count in longer windows.
+                    sqlx::query("DELETE FROM rate WHERE win < $1 AND key LIKE $2")
                         .bind(window - 7200)
+                        .bind(family(&key))
                         .execute(&self.pool)
                         .await?;
                     Ok(r.try_get("n")?)
+                })
+            }
+
+            fn take(&self, key: &str, window: i64, n: i64, limit: i64) -> StoreFuture<'_, bool> {
+                let key = key.to_string();
+                Box::pin(async move {
+                    if n > limit {
+                        return Ok(false);
+                    }
+                    let r = sqlx::query(
+                        "INSERT INTO rate (key, win, n) VALUES ($1, $2, $3) \
+                         ON CONFLICT (key, win) DO UPDATE SET n = rate.n + $3 WHERE rate.n + $3 <= $4 RETURNING n",
+                    )
+                    .bind(&key)
+                    .bind(window)
+                    .bind(n)
+                    .bind(limit)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    sqlx::query("DELETE FROM rate WHERE win < $1 AND key LIKE $2")
+                        .bind(window - super::TAKE_HORIZON)
+                        .bind(family(&key))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(r.is_some())
                 })
             }
 
