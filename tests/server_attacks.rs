@@ -540,3 +540,141 @@ fn accounts_cannot_flood_people_with_sharing_mail_postgres() {
     ]);
     mail_flood(&server, &smtp, &unique());
 }
+
+/// A GET answered with status, headers and body text.
+fn get_raw(url: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut rb = reqwest::blocking::Client::new().get(url);
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    let resp = rb.send().unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (status, headers, resp.text().unwrap())
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `/metrics` is not public: without configuration it is not served; with
+/// a token only to its bearer; with `--metrics-listen` on that address.
+#[test]
+fn metrics_are_not_public() {
+    let (_dir, _smtp, server) = setup(&[]);
+    let (s, _, body) = get_raw(&format!("{}/metrics", server.url), None);
+    assert_eq!(s, 404, "{body}");
+    assert!(!body.contains("rights_http"), "{body}");
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (_dir, _smtp, server) = setup(&["--metrics-token", "s3cret-token", "--metrics-listen", &listen]);
+    let url = format!("{}/metrics", server.url);
+    for token in [None, Some("wrong"), Some("s3cret-token-and-more"), Some("")] {
+        let (s, _, body) = get_raw(&url, token);
+        assert_eq!(s, 401, "token {token:?}: {body}");
+        assert!(!body.contains("rights_http"), "{body}");
+    }
+    let (s, _, body) = get_raw(&url, Some("s3cret-token"));
+    assert_eq!(s, 200);
+    assert!(body.contains("rights_http_requests_total"), "{body}");
+    let (s, _, body) = get_raw(&format!("http://{listen}/metrics"), None);
+    assert_eq!(s, 200);
+    assert!(body.contains("rights_http_requests_total"), "{body}");
+    let (s, _, _) = get_raw(&format!("http://{listen}/v1/server-key"), None);
+    assert_eq!(s, 404, "the metrics address serves only metrics");
+}
+
+fn assert_secure_headers(what: &str, h: &reqwest::header::HeaderMap) {
+    let get = |n: &str| h.get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}: {h:?}");
+    assert_eq!(get("referrer-policy"), "no-referrer", "{what}: {h:?}");
+    assert_eq!(get("x-frame-options"), "DENY", "{what}: {h:?}");
+    assert!(
+        get("content-security-policy").contains("frame-ancestors 'none'"),
+        "{what}: {h:?}"
+    );
+}
+
+/// Every answer carries the security headers, whatever produced it (a
+/// handler, an error, the router's fallback, the viewer); answers to
+/// signed-in callers and sign-in answers are never cached.
+#[test]
+fn every_answer_carries_security_headers() {
+    let (_dir, smtp, server) = setup(&[]);
+    let user = server.login(&smtp, "headers@example.com", true);
+    for (path, token) in [
+        ("/v1/server-key", None),
+        ("/healthz", None),
+        ("/v1/no-such-route", None),
+        ("/v1/me", None),
+        ("/v1/me", Some(user.access.as_str())),
+        ("/v1/devices", Some(user.access.as_str())),
+        ("/app/", None),
+    ] {
+        let (s, h, _) = get_raw(&format!("{}{path}", server.url), token);
+        assert_secure_headers(&format!("GET {path} -> {s}"), &h);
+        if token.is_some() {
+            assert_eq!(h.get("cache-control").unwrap(), "no-store", "GET {path}: {h:?}");
+        }
+    }
+    // The viewer keeps its own, stricter page policy.
+    let (_, h, _) = get_raw(&format!("{}/app/", server.url), None);
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    // A sign-in answer carries tokens: not cached either.
+    let resp = server
+        .http
+        .post(format!("{}/v1/auth/refresh", server.url))
+        .json(&json!({"refresh_token": user.refresh}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_secure_headers("POST /v1/auth/refresh", resp.headers());
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+}
+
+/// Bodies nested 100,000 deep, or larger than the limit, get a 4xx JSON
+/// error (not a crash, not a 500), and the server keeps serving.
+#[test]
+fn deep_and_huge_bodies_get_json_errors() {
+    let (_dir, smtp, server) = setup(&[]);
+    let user = server.login(&smtp, "deep@example.com", true);
+    let deep_array = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_object = format!("{}1{}", r#"{"a":"#.repeat(40_000), "}".repeat(40_000));
+    let id = "00112233445566778899aabbccddeeff";
+    for body in [&deep_array, &deep_object] {
+        for (method, path, token) in [
+            (Method::POST, "/v1/auth/start".to_string(), None),
+            (Method::POST, "/v1/content".to_string(), Some(&user.access)),
+            (Method::PUT, format!("/v1/content/{id}/grants"), Some(&user.access)),
+        ] {
+            let mut rb = server
+                .http
+                .request(method.clone(), format!("{}{path}", server.url))
+                .header("content-type", "application/json")
+                .body(body.clone());
+            if let Some(t) = token {
+                rb = rb.bearer_auth(t);
+            }
+            let resp = rb.send().unwrap();
+            let s = resp.status().as_u16();
+            let v: Value = resp.json().expect("a JSON error");
+            assert_eq!(s, 400, "{method} {path}: {v}");
+            assert_eq!(v["error"]["code"], "too_deep", "{method} {path}: {v}");
+        }
+    }
+    let huge = json!({"email": "x".repeat(300 * 1024)});
+    let (s, _, v) = post(&server, "/v1/auth/start", &huge);
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(v["error"]["code"], "body_too_large", "{v}");
+    assert_eq!(server.get("/v1/me", &user.access).0, 200, "the server stopped serving");
+}

@@ -489,7 +489,7 @@ type Case<'a> = (&'a str, Method, String, Option<&'a str>, Vec<u8>, bool, u16, &
 
 #[test]
 fn malformed_requests_get_json_errors_and_change_nothing() {
-    let (_dir, smtp, server) = setup(&[]);
+    let (_dir, smtp, server) = setup(&["--metrics-token", "metrics-secret"]);
     let alice = server.login(&smtp, "alice@example.com", true);
     let raw = |method: Method, path: &str, ctype: Option<&str>, body: Vec<u8>, auth: bool| {
         let mut rb = server
@@ -741,6 +741,7 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
     let m = server
         .http
         .get(format!("{}/metrics", server.url))
+        .bearer_auth("metrics-secret")
         .send()
         .unwrap()
         .text()

@@ -4,12 +4,13 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
 use super::error::ApiError;
+use super::headers::security_headers;
 use super::metrics::Metrics;
 use super::state::AppState;
 use super::{account, auth, certificates, content, licence, send, viewer};
@@ -54,6 +55,17 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), json_errors))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// The router of `--metrics-listen`: `/metrics` alone, without a token
+/// (the address is meant to be reachable only by the monitoring system).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
@@ -108,7 +120,33 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics` on the main address: only with the configured token,
+/// so that traffic figures are not public.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = &state.metrics_token else {
+        return ApiError::not_found(
+            "not_found",
+            "this server does not publish metrics here; its operator can enable them with --metrics-token or --metrics-listen",
+        )
+        .into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Hashed first, so that the comparison does not reveal the length either.
+    let (given, token) = (
+        crate::crypto::sha256(given.as_bytes()),
+        crate::crypto::sha256(token.as_bytes()),
+    );
+    if !crate::crypto::ct_eq(&given, &token) {
+        return ApiError::unauthorized("send the metrics token as Authorization: Bearer TOKEN").into_response();
+    }
+    render_metrics(State(state)).await
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -117,6 +117,15 @@ pub struct ServeArgs {
     #[arg(long, env = "RIGHTS_SERVER_MAILS_PER_RECIPIENT",
           value_parser = clap::value_parser!(i64).range(0..))]
     pub mails_per_recipient: Option<i64>,
+    /// Serve `/metrics` on the main address to requests bearing this token
+    /// (`Authorization: Bearer TOKEN`); without it (and without
+    /// --metrics-listen) the counters are not served at all.
+    #[arg(long, env = "RIGHTS_SERVER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Also serve `/metrics`, without a token, in plain HTTP on this
+    /// address (loopback or an internal network only).
+    #[arg(long, env = "RIGHTS_SERVER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -152,7 +161,9 @@ impl ServeArgs {
             max_offline_days,
             mail_window,
             mails_per_sender,
-            mails_per_recipient
+            mails_per_recipient,
+            metrics_token,
+            metrics_listen
         );
         Ok(self)
     }

@@ -16,6 +16,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // The body is read (within the body limit) and its depth bounded
+        // before it is parsed.
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
+        if super::json_depth::too_deep(&bytes) {
+            return Err(ApiError::bad_request(
+                "too_deep",
+                format!(
+                    "the body nests deeper than {} levels; no request of this API needs that",
+                    super::json_depth::MAX_DEPTH
+                ),
+            ));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(e) => Err(json_rejection(e)),

@@ -72,6 +72,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         per_sender: args.mails_per_sender.unwrap_or(limits.per_sender),
         per_recipient: args.mails_per_recipient.unwrap_or(limits.per_recipient),
     };
+    state.metrics_token = args.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Arc::from);
+    if let Some(addr) = args.metrics_listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics: {e}"))?;
+        let metrics = super::app::metrics_router(state.clone());
+        tracing::info!(addr = %l.local_addr()?, "metrics served on their own address");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, metrics).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let app = router(state);
     println!("listening on {scheme}://{local}");
     std::io::stdout().flush()?;

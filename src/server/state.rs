@@ -44,6 +44,9 @@ pub struct AppState {
     pub max_offline_days: u32,
     /// Limits on the mail accounts make the server send to others.
     pub mail_limits: super::mail_limits::MailLimits,
+    /// The bearer token `/metrics` asks for on the main address; none
+    /// means the main address does not serve it.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// Offline validity cap when the operator sets none.
@@ -72,6 +75,7 @@ impl AppState {
             sent: Arc::new(sent),
             max_offline_days: DEFAULT_MAX_OFFLINE_DAYS,
             mail_limits: Default::default(),
+            metrics_token: None,
         }
     }
 
