@@ -9,6 +9,8 @@ if [ -z "${RIGHTSFS_TEST_POSTGRES_URL:-}" ] && [ -f scripts/ci/postgres.sh ]; th
 fi
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+# Dependency advisories and licences (skips, saying so, without cargo-deny or its database).
+bash scripts/audit.sh
 # The codec alone (feature `format`) must build without the server, client and mount crates.
 cargo check --no-default-features --features format --lib --test format_vectors --bench format
 cargo test --all-targets
