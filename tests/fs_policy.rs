@@ -81,3 +81,50 @@ fn only_a_policy_file_this_device_signed_sets_new_files_grants() {
     assert!(!grants.contains("evil.example") && !grants.contains("bob@"), "{grants}");
     daemon.unmount(&user);
 }
+
+/// The owner's signed policy for a team folder, copied by someone into a
+/// private folder, does not share the private folder's new files with the
+/// team: the signature names the folder it was made for.
+#[test]
+fn a_signed_policy_file_copied_into_another_folder_does_not_apply_there() {
+    let server = Server::start();
+    let user = User::new("two-folders@example.com", true);
+    user.signup(&server);
+    let src = user.home.path().join("src");
+    let mnt = user.home.path().join("mnt");
+    let mut daemon = Daemon::start(&user, &src, &mnt);
+    std::fs::create_dir(mnt.join("team")).unwrap();
+    std::fs::create_dir(mnt.join("private")).unwrap();
+    user.ok(&[
+        "policy",
+        "set",
+        src.join("team").to_str().unwrap(),
+        "--to",
+        "team@example.com:view,edit",
+    ]);
+    std::fs::write(mnt.join("team/plan.txt"), b"for the team").unwrap();
+    let (grants, _) = policy_of(&src.join("team/plan.txt.rights"));
+    assert!(grants.contains("team@example.com"), "{grants}");
+
+    // The attack: the team folder's genuine policy file, copied.
+    std::fs::copy(src.join("team/.rights-policy"), src.join("private/.rights-policy")).unwrap();
+    std::fs::write(mnt.join("private/diary.txt"), b"mine alone").unwrap();
+    let (grants, _) = policy_of(&src.join("private/diary.txt.rights"));
+    assert!(
+        !grants.contains("team@example.com"),
+        "the copied policy applied: {grants}"
+    );
+    let shown = user.run(&["policy", "show", src.join("private").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        !shown.status.success() && err.contains("signed for the folder"),
+        "policy show accepts the copy: {err}"
+    );
+    let log = mount_log(&user);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ignoring a folder policy file") && l.contains("private")),
+        "no warning about the copied file:\n{log}"
+    );
+    daemon.unmount(&user);
+}

@@ -355,7 +355,7 @@ impl SourceFindings {
                     let verdict = crate::policy::FolderPolicy::parse(&text)
                         .map_err(|e| e.to_string())
                         .and_then(|p| match (me, signer) {
-                            (Some(me), Some(key)) => p.verify(me, key).map_err(|e| e.to_string()),
+                            (Some(me), Some(key)) => p.verify(me, key, &dir).map_err(|e| e.to_string()),
                             _ => Err("this device's key is not at hand to check it".to_string()),
                         });
                     if let Err(reason) = verdict {

@@ -20,8 +20,15 @@ pub fn set(ctx: &Ctx, dir: &Path, to: &[String], offline_days: Option<u32>) -> a
     }
     let me = ctx.config.me()?.clone();
     let licensing = ctx.licensing()?;
-    let signed = FolderPolicy::sign(to.to_vec(), offline_days, &me, &licensing.identity().device_key)
-        .map_err(|e| anyhow::anyhow!("cannot sign the policy: {e}"))?;
+    let folder = absolute(dir)?;
+    let signed = FolderPolicy::sign(
+        to.to_vec(),
+        offline_days,
+        &folder,
+        &me,
+        &licensing.identity().device_key,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot sign the policy: {e}"))?;
     let path = dir.join(FILE);
     crate::durable::write_private_atomic(&path, signed.to_toml().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -33,6 +40,11 @@ pub fn set(ctx: &Ctx, dir: &Path, to: &[String], offline_days: Option<u32>) -> a
     Ok(())
 }
 
+/// The folder's absolute path without links, as a mount of it sees it.
+fn absolute(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::canonicalize(dir).with_context(|| format!("cannot find the folder {}", dir.display()))
+}
+
 /// `rights policy show DIR`.
 pub fn show(ctx: &Ctx, dir: &Path) -> anyhow::Result<()> {
     let path = dir.join(FILE);
@@ -40,7 +52,7 @@ pub fn show(ctx: &Ctx, dir: &Path) -> anyhow::Result<()> {
     let me = ctx.config.me()?.clone();
     let licensing = ctx.licensing()?;
     let p = FolderPolicy::parse(&text)?;
-    let verdict = p.verify(&me, &licensing.identity().device_key.public().to_der());
+    let verdict = p.verify(&me, &licensing.identity().device_key.public().to_der(), &absolute(dir)?);
     if ctx.json {
         output::json(&serde_json::json!({
             "file": path, "grants": p.grants, "offline_days": p.offline_days,

@@ -96,7 +96,7 @@ impl DefaultPolicy {
         while let Some(d) = cur {
             let f = d.join(super::names::POLICY_FILE);
             if let Ok(text) = std::fs::read_to_string(&f) {
-                match self.trusted(owner, &text) {
+                match self.trusted(owner, &text, d) {
                     Ok((g, days)) => {
                         (grants, offline_days) = (g, days.unwrap_or(self.offline_days));
                         break;
@@ -116,11 +116,11 @@ impl DefaultPolicy {
         policy
     }
 
-    /// The grants of a policy file `owner` signed on this device.
-    fn trusted(&self, owner: &Email, text: &str) -> Result<(Vec<Grant>, Option<u32>), String> {
+    /// The grants of a policy file `owner` signed on this device for `dir`.
+    fn trusted(&self, owner: &Email, text: &str, dir: &Path) -> Result<(Vec<Grant>, Option<u32>), String> {
         let p = FolderPolicy::parse(text).map_err(|e| e.to_string())?;
         let signer = self.signer.as_deref().ok_or("this mount trusts no policy file")?;
-        p.verify(owner, signer).map_err(|e| e.to_string())?;
+        p.verify(owner, signer, dir).map_err(|e| e.to_string())?;
         let grants = p
             .grants
             .iter()
@@ -153,7 +153,14 @@ mod tests {
         std::fs::create_dir_all(&sub).unwrap();
         let me = Email::parse("alice@example.com").unwrap();
         let dev = DeviceKeyPair::generate().unwrap();
-        let signed = FolderPolicy::sign(vec!["bob@example.com:view".into()], Some(2), &me, &dev).unwrap();
+        let signed = FolderPolicy::sign(
+            vec!["bob@example.com:view".into()],
+            Some(2),
+            &root.path().join("a"),
+            &me,
+            &dev,
+        )
+        .unwrap();
         std::fs::write(
             root.path().join("a").join(super::super::names::POLICY_FILE),
             signed.to_toml(),

@@ -6,15 +6,25 @@
 //! device key the reader trusts as its own: anyone else's file, or an
 //! unsigned one, would hand an outsider access to every new file.
 //!
+//! The signature also covers the folder's absolute path: the owner's
+//! policy for a folder shared with a team, copied into a private folder,
+//! would otherwise share that folder's new files with the team too.
+//! Policy files are trusted only on the device that signed them, so the
+//! path is the one that device mounts.
+//!
 //! TOML:
 //!
 //! ```toml
 //! grants = ["bob@example.com:view,edit"]
 //! offline_days = 3
+//! folder = "/home/alice/Sync/team"
 //! signed_by = "alice@example.com"
 //! device_key = "MIIB..."   # base64 DER of the signing device's public key
 //! signature = "..."        # base64, over the fields above
 //! ```
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -24,7 +34,7 @@ use crate::crypto::{DeviceKeyPair, DevicePublicKey};
 
 /// What the signature covers: a fixed prefix (so no other signed message
 /// can pass for a policy file), then each field, length-prefixed.
-const CONTEXT: &[u8] = b"rightsfs folder policy v1\0";
+const CONTEXT: &[u8] = b"rightsfs folder policy v2\0";
 
 /// A folder policy file, signed or not.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -35,6 +45,9 @@ pub struct FolderPolicy {
     pub grants: Vec<String>,
     /// Offline validity of new files' licences.
     pub offline_days: Option<u32>,
+    /// The folder it was signed for (absolute path; shown to people, the
+    /// signature covers the path's exact bytes).
+    pub folder: Option<String>,
     /// Who signed it.
     pub signed_by: Option<String>,
     /// The signing device's public key (base64 DER).
@@ -54,6 +67,8 @@ pub enum FolderPolicyError {
     Foreign(String),
     #[error("signed by a device that is not this one")]
     OtherDevice,
+    #[error("signed for the folder {0}, not this one (copied or moved here?); run `rights policy set` for this folder")]
+    OtherFolder(String),
     #[error("the signature does not verify (the file was changed after it was signed)")]
     BadSignature,
 }
@@ -69,7 +84,7 @@ impl FolderPolicy {
         toml::to_string(self).expect("a policy file always encodes")
     }
 
-    fn message(&self, by: &str, key: &[u8]) -> Vec<u8> {
+    fn message(&self, by: &str, key: &[u8], folder: &Path) -> Vec<u8> {
         let mut m = CONTEXT.to_vec();
         let mut field = |b: &[u8]| {
             m.extend_from_slice(&(b.len() as u64).to_be_bytes());
@@ -77,6 +92,7 @@ impl FolderPolicy {
         };
         field(by.as_bytes());
         field(key);
+        field(folder.as_os_str().as_bytes());
         field(&self.offline_days.map_or(u64::MAX, u64::from).to_be_bytes());
         field(&(self.grants.len() as u64).to_be_bytes());
         for g in &self.grants {
@@ -85,29 +101,34 @@ impl FolderPolicy {
         m
     }
 
-    /// Signs the grants and offline days as `by` with this device's key.
+    /// Signs the grants and offline days for `folder` (absolute) as `by`
+    /// with this device's key.
     pub fn sign(
         grants: Vec<String>,
         offline_days: Option<u32>,
+        folder: &Path,
         by: &Email,
         device: &DeviceKeyPair,
     ) -> Result<Self, String> {
         let mut p = Self {
             grants,
             offline_days,
+            folder: Some(folder.to_string_lossy().into_owned()),
             ..Self::default()
         };
         let key = device.public().to_der();
-        let sig = device.sign(&p.message(by.as_str(), &key)).map_err(|e| e.to_string())?;
+        let sig = device
+            .sign(&p.message(by.as_str(), &key, folder))
+            .map_err(|e| e.to_string())?;
         p.signed_by = Some(by.to_string());
         p.device_key = Some(STANDARD.encode(&key));
         p.signature = Some(STANDARD.encode(sig));
         Ok(p)
     }
 
-    /// Checks that `me` signed it with the device whose public key is
-    /// `trusted` (DER).
-    pub fn verify(&self, me: &Email, trusted: &[u8]) -> Result<(), FolderPolicyError> {
+    /// Checks that `me` signed it, for `folder` (absolute), with the device
+    /// whose public key is `trusted` (DER).
+    pub fn verify(&self, me: &Email, trusted: &[u8], folder: &Path) -> Result<(), FolderPolicyError> {
         let (Some(by), Some(key), Some(sig)) = (&self.signed_by, &self.device_key, &self.signature) else {
             return Err(FolderPolicyError::Unsigned);
         };
@@ -118,10 +139,14 @@ impl FolderPolicy {
         if key != trusted {
             return Err(FolderPolicyError::OtherDevice);
         }
+        let named = self.folder.as_deref().unwrap_or("(none)");
+        if named != folder.to_string_lossy() {
+            return Err(FolderPolicyError::OtherFolder(named.to_string()));
+        }
         let sig = STANDARD.decode(sig).map_err(|_| FolderPolicyError::BadSignature)?;
         let public = DevicePublicKey::from_der(&key).map_err(|_| FolderPolicyError::BadSignature)?;
         public
-            .verify(&self.message(by, &key), &sig)
+            .verify(&self.message(by, &key, folder), &sig)
             .map_err(|_| FolderPolicyError::BadSignature)
     }
 }
@@ -135,22 +160,44 @@ mod tests {
         let me = Email::parse("alice@example.com").unwrap();
         let dev = DeviceKeyPair::generate().unwrap();
         let mine = dev.public().to_der();
-        let p = FolderPolicy::sign(vec!["bob@example.com:view".into()], Some(3), &me, &dev).unwrap();
+        let dir = Path::new("/home/alice/team");
+        let p = FolderPolicy::sign(vec!["bob@example.com:view".into()], Some(3), dir, &me, &dev).unwrap();
         let back = FolderPolicy::parse(&p.to_toml()).unwrap();
-        assert_eq!(back.verify(&me, &mine), Ok(()));
+        assert_eq!(back.verify(&me, &mine, dir), Ok(()));
         let mut changed = back.clone();
         changed.grants.push("eve@evil.example:view,share".into());
-        assert_eq!(changed.verify(&me, &mine), Err(FolderPolicyError::BadSignature));
+        assert_eq!(changed.verify(&me, &mine, dir), Err(FolderPolicyError::BadSignature));
         let mut days = back.clone();
         days.offline_days = Some(3650);
-        assert_eq!(days.verify(&me, &mine), Err(FolderPolicyError::BadSignature));
+        assert_eq!(days.verify(&me, &mine, dir), Err(FolderPolicyError::BadSignature));
         let unsigned = FolderPolicy::parse("grants = [\"eve@evil.example:view\"]\noffline_days = 3650\n").unwrap();
-        assert_eq!(unsigned.verify(&me, &mine), Err(FolderPolicyError::Unsigned));
+        assert_eq!(unsigned.verify(&me, &mine, dir), Err(FolderPolicyError::Unsigned));
         let eve = Email::parse("eve@evil.example").unwrap();
         let other = DeviceKeyPair::generate().unwrap();
-        let foreign = FolderPolicy::sign(vec![], None, &eve, &other).unwrap();
-        assert!(matches!(foreign.verify(&me, &mine), Err(FolderPolicyError::Foreign(_))));
-        let forged = FolderPolicy::sign(vec![], None, &me, &other).unwrap();
-        assert_eq!(forged.verify(&me, &mine), Err(FolderPolicyError::OtherDevice));
+        let foreign = FolderPolicy::sign(vec![], None, dir, &eve, &other).unwrap();
+        assert!(matches!(
+            foreign.verify(&me, &mine, dir),
+            Err(FolderPolicyError::Foreign(_))
+        ));
+        let forged = FolderPolicy::sign(vec![], None, dir, &me, &other).unwrap();
+        assert_eq!(forged.verify(&me, &mine, dir), Err(FolderPolicyError::OtherDevice));
+    }
+
+    #[test]
+    fn a_policy_counts_only_in_the_folder_it_was_signed_for() {
+        let me = Email::parse("alice@example.com").unwrap();
+        let dev = DeviceKeyPair::generate().unwrap();
+        let mine = dev.public().to_der();
+        let team = Path::new("/home/alice/team");
+        let p = FolderPolicy::sign(vec!["team@example.com:view".into()], None, team, &me, &dev).unwrap();
+        let private = Path::new("/home/alice/private");
+        assert!(matches!(
+            p.verify(&me, &mine, private),
+            Err(FolderPolicyError::OtherFolder(_))
+        ));
+        // Naming the new folder in the file does not help: the signature covers it.
+        let mut moved = p.clone();
+        moved.folder = Some(private.display().to_string());
+        assert_eq!(moved.verify(&me, &mine, private), Err(FolderPolicyError::BadSignature));
     }
 }
