@@ -172,3 +172,37 @@ fn status_and_logout_tell_the_truth_about_this_device() {
     let kept = std::fs::read_dir(&queue).unwrap().flatten().count();
     assert!(kept >= 1, "the queue was kept");
 }
+
+/// A browser signed in as a reader-only device (as the web viewer does)
+/// is listed by `rights devices` with its kind, apart from full devices.
+#[test]
+fn devices_shows_reader_only_devices_as_readers() {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    alice.signup(&server);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let http = reqwest::blocking::Client::new();
+    let seen = server.smtp.count();
+    let started = http
+        .post(format!("{}/v1/auth/start", server.url))
+        .json(&serde_json::json!({"email": "alice@example.com"}))
+        .send()
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 202);
+    let code = server.smtp.code_for("alice@example.com", seen);
+    let key = rightsfs::crypto::DeviceKeyPair::generate().unwrap();
+    let der = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key.public().to_der());
+    let verified = http
+        .post(format!("{}/v1/auth/verify", server.url))
+        .json(&serde_json::json!({"email": "alice@example.com", "code": code,
+            "device_name": "phone browser", "device_public_key": der, "reader_only": true}))
+        .send()
+        .unwrap();
+    assert_eq!(verified.status().as_u16(), 200);
+    let table = alice.ok(&["devices"]);
+    assert!(table.lines().next().unwrap().contains("KIND"), "{table}");
+    let browser = table.lines().find(|l| l.contains("phone browser")).expect(&table);
+    assert!(browser.contains("reader"), "{table}");
+    let own = table.lines().find(|l| l.contains('*')).expect(&table);
+    assert!(own.contains("device") && !own.contains("reader"), "{table}");
+}

@@ -314,9 +314,18 @@ pub fn devices(ctx: &Ctx, remove: Option<String>) -> anyhow::Result<()> {
         .into_iter()
         .map(|d| {
             let here = if d.id == mine { "*" } else { "" };
-            vec![format!("{}{here}", d.id), d.name, d.created_at, d.last_seen]
+            // A browser's reader-only key opens files but never signs a
+            // policy: worth telling apart from a full device.
+            let kind = if d.reader_only { "reader" } else { "device" };
+            vec![
+                format!("{}{here}", d.id),
+                d.name,
+                kind.to_string(),
+                d.created_at,
+                d.last_seen,
+            ]
         })
         .collect();
-    output::table(&["ID", "NAME", "CREATED", "LAST SEEN"], &rows);
+    output::table(&["ID", "NAME", "KIND", "CREATED", "LAST SEEN"], &rows);
     Ok(())
 }
