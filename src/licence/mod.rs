@@ -18,12 +18,18 @@
 //! # Use from the mount
 //!
 //! ```ignore
-//! let access = licensing.key_for(pf_header)?;      // may ask the server (bounded timeout)
-//! if !access.rights.has(Right::Edit) { /* open read-only */ }
-//! let pf = ProtectedFile::open(file, &access.key)?;
-//! // A new file in a protected folder, with no network round trip:
+//! let access = licensing.key_for(&header)?;        // may ask the server (bounded timeout)
+//! // Only versions signed by the owner or an editor open.
+//! let pf = ProtectedFile::open_verified(file, &access.key, licensing.server_key())?;
+//! // `None` without `edit` (open read-only); else who signs this user's versions.
+//! let pf = match licensing.writer_for(&header, &access)? {
+//!     Some(w) => pf.with_writer(w),
+//!     None => pf,
+//! };
+//! // A new file in a protected folder, with no network round trip,
+//! // signed by this device from its first state:
 //! let new = licensing.new_content(policy, server_url, server_kem)?;
-//! let header = new.header(DEFAULT_BLOCK_SIZE)?;
+//! let fresh = new.fresh(licensing.writer()?)?;
 //! // ... then queue `new.licence` for registration.
 //! ```
 //!
