@@ -72,3 +72,40 @@ fn a_link_in_place_of_the_state_folder_stops_the_mount() {
     std::fs::write(fx.mnt().join("x"), b"ok").unwrap();
     assert_eq!(std::fs::read(fx.mnt().join("x")).unwrap(), b"ok");
 }
+
+/// A link planted in place of a protected file the kernel already knows
+/// (here: reopened through a held `O_PATH` descriptor, as the kernel does
+/// for a name it has cached) must not send the writes to the file it
+/// points to, another protected file of the same user outside the folder.
+#[test]
+fn a_link_in_place_of_a_protected_file_is_never_written_through() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fx = Fixture::new();
+    std::fs::write(fx.mnt().join("victim"), pattern(3 * 4096, 2)).unwrap();
+    let elsewhere = fx.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let victim = elsewhere.join("victim.rights");
+    std::fs::rename(fx.src().join("victim.rights"), &victim).unwrap();
+    let before = std::fs::read(&victim).unwrap();
+    std::fs::write(fx.mnt().join("x"), b"an ordinary file").unwrap();
+    let held = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(fx.mnt().join("x"))
+        .unwrap();
+
+    // The attack: x.rights becomes a link to the victim.
+    std::fs::remove_file(fx.src().join("x.rights")).unwrap();
+    std::os::unix::fs::symlink(&victim, fx.src().join("x.rights")).unwrap();
+    let reopened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", held.as_raw_fd()));
+    if let Ok(mut f) = reopened {
+        let _ = f.write_all(&[0x55; 5000]);
+        let _ = f.sync_all();
+        panic!("the file was opened through the planted link");
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), before, "the victim was written");
+}

@@ -480,10 +480,24 @@ impl RightsFs {
     /// discards what a crash left, and reports it.
     fn open_protected(&self, path: &Path) -> Result<OpenFile, Errno> {
         let name = path.display().to_string();
-        let (file, rw) = match OpenOptions::new().read(true).write(true).open(path) {
+        // Never through a link: one planted at the name of a file the
+        // kernel already knows would send the writes to another file.
+        let open = |write: bool| {
+            OpenOptions::new()
+                .read(true)
+                .write(write)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
+                .inspect_err(|e| {
+                    if e.raw_os_error() == Some(libc::ELOOP) {
+                        tracing::error!(file = %name, "a symbolic link is in place of this protected file: not followed");
+                    }
+                })
+        };
+        let (file, rw) = match open(true) {
             Ok(f) => (f, true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS | libc::EPERM)) => {
-                (File::open(path).map_err(io)?, false)
+                (open(false).map_err(io)?, false)
             }
             Err(e) => return Err(io(e)),
         };
