@@ -166,51 +166,27 @@ fn tls_serves_https() {
 }
 
 #[test]
-fn openapi_describes_every_route() {
+fn the_running_server_serves_the_checked_in_openapi_document() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = Smtp::start();
     let server = Server::start(dir.path(), &smtp, &[]);
-    let doc: Value = server
+    let served: Value = server
         .http
         .get(format!("{}/v1/openapi.json", server.url))
         .send()
         .unwrap()
         .json()
         .unwrap();
-    let routes = [
-        ("/healthz", "get"),
-        ("/metrics", "get"),
-        ("/v1/openapi.json", "get"),
-        ("/v1/server-key", "get"),
-        ("/v1/auth/start", "post"),
-        ("/v1/auth/verify", "post"),
-        ("/v1/auth/refresh", "post"),
-        ("/v1/auth/logout", "post"),
-        ("/v1/me", "get"),
-        ("/v1/devices", "get"),
-        ("/v1/devices/writer-certificate", "post"),
-        ("/v1/devices/{id}", "delete"),
-        ("/v1/content", "post"),
-        ("/v1/content", "get"),
-        ("/v1/content/batch", "post"),
-        ("/v1/content/{id}", "get"),
-        ("/v1/content/{id}/licence", "post"),
-        ("/v1/content/{id}/grants", "put"),
-        ("/v1/content/{id}/grants/{principal}", "delete"),
-        ("/v1/content/{id}/revoke", "post"),
-        ("/v1/content/{id}/audit", "get"),
-        ("/v1/content/{id}/send", "post"),
-        ("/v1/content/{id}/file", "get"),
-    ];
-    for (path, method) in routes {
-        assert!(
-            doc["paths"][path][method].is_object(),
-            "{method} {path} is not described"
-        );
-    }
-    assert_eq!(
-        doc["paths"].as_object().unwrap().len(),
-        routes.len() - 1,
-        "one path takes two methods"
-    );
+    // The in-process tests check this copy against the router's routes.
+    let checked_in: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, checked_in);
+    let out = Command::new(env!("CARGO_BIN_EXE_rights-server"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), checked_in);
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /v1/server-key`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ServerKey {
     /// Stable id of this server's key set.
     pub server_id: String,
@@ -15,6 +16,7 @@ pub struct ServerKey {
 
 /// `POST /v1/auth/start`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthStart {
     /// Address to mail the code to.
@@ -26,6 +28,7 @@ pub struct AuthStart {
 
 /// Answer to `POST /v1/auth/start`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct AuthStarted {
     /// Always true: the answer does not reveal whether the address is known.
     pub sent: bool,
@@ -35,6 +38,7 @@ pub struct AuthStarted {
 
 /// `POST /v1/auth/verify`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthVerify {
     /// Address the code was sent to.
@@ -58,6 +62,7 @@ pub struct AuthVerify {
 
 /// Answer to `POST /v1/auth/verify`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Tokens {
     /// Bearer token for `Authorization`, valid 15 minutes.
     pub access_token: String,
@@ -73,6 +78,7 @@ pub struct Tokens {
 
 /// `POST /v1/auth/refresh` and `/v1/auth/logout`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from verify.
@@ -86,6 +92,7 @@ pub struct RefreshRequest {
 
 /// Answer to `POST /v1/auth/refresh`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Refreshed {
     /// A new bearer token.
     pub access_token: String,
@@ -97,6 +104,7 @@ pub struct Refreshed {
 
 /// `GET /v1/me`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Me {
     /// The caller's address.
     pub email: String,
@@ -106,6 +114,7 @@ pub struct Me {
 
 /// One entry of `GET /v1/devices`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     /// Device id.
     pub id: String,
@@ -121,6 +130,7 @@ pub struct DeviceInfo {
 
 /// `POST /v1/devices/writer-certificate`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WriterCertificateRequest {
     /// Hex of the device's Ed25519 writer key (32 bytes).
@@ -132,6 +142,7 @@ pub struct WriterCertificateRequest {
 
 /// Answer to `POST /v1/devices/writer-certificate`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct WriterCertificate {
     /// Base64 of the signed device certificate (docs/FORMAT.md 5.1).
     pub certificate: String,

@@ -11,6 +11,7 @@ pub const REGISTER_BATCH_MAX: usize = 100;
 
 /// `POST /v1/content`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterContent {
     /// The owner-signed publishing licence from the file header.
@@ -19,6 +20,7 @@ pub struct RegisterContent {
 
 /// `POST /v1/content/batch`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterContentBatch {
     /// Owner-signed publishing licences, each as `POST /v1/content` takes
@@ -28,6 +30,7 @@ pub struct RegisterContentBatch {
 
 /// The outcome of each licence of a batch, in order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct BatchOutcome {
     /// One per licence sent.
     pub results: Vec<ItemOutcome>,
@@ -37,6 +40,7 @@ pub struct BatchOutcome {
 /// answered (201 registered, 200 already registered as sent, else an
 /// error with its code and message).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ItemOutcome {
     /// The content id, when the licence decodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +57,7 @@ pub struct ItemOutcome {
 
 /// A registered content as the API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ContentInfo {
     /// Content id (hex).
     pub content_id: String,
@@ -74,6 +79,7 @@ pub struct ContentInfo {
 
 /// `POST /v1/content/{id}/licence`.
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LicenceRequest {
     /// Base64 of the caller's device certificate: with it, a licence whose
@@ -85,11 +91,13 @@ pub struct LicenceRequest {
 
 /// `POST /v1/content/{id}/revoke`: an empty object.
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
 /// `PUT /v1/content/{id}/grants`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutGrants {
     /// Grants to add, or to replace for the same principal.
@@ -102,6 +110,7 @@ pub struct PutGrants {
 
 /// `GET /v1/content` query.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `owned` (default) or `shared`.
@@ -110,6 +119,7 @@ pub struct ListQuery {
 
 /// One audit entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// RFC 3339 time.
     pub time: String,

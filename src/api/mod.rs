@@ -9,6 +9,8 @@
 mod account;
 mod content;
 mod error;
+#[cfg(feature = "server")]
+mod schema;
 mod send;
 
 pub use account::{

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /v1/content/{id}/send`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendFile {
     /// Recipients' addresses.
@@ -23,6 +24,7 @@ pub struct SendFile {
 
 /// Answer to `POST /v1/content/{id}/send`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct SentOutcome {
     /// Recipients mailed.
     pub sent: Vec<String>,

@@ -17,7 +17,11 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let r = match cli.command {
-        Command::Serve(args) => rightsfs::server::serve(args).await,
+        Command::Serve(args) => rightsfs::server::serve(*args).await,
+        Command::Openapi => {
+            print!("{}", rightsfs::server::openapi_document());
+            Ok(())
+        }
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,

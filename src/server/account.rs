@@ -6,10 +6,15 @@ use axum::http::StatusCode;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
-use crate::api::{DeviceInfo, Me};
+use crate::api::{DeviceInfo, ErrorBody, Me};
 use crate::policy::format_time;
 
 /// `GET /v1/me`.
+#[utoipa::path(
+    get, path = "/v1/me", tag = "account",
+    summary = "The caller",
+    responses((status = 200, description = "caller", body = Me))
+)]
 pub async fn me(caller: Caller) -> axum::Json<Me> {
     axum::Json(Me {
         email: caller.email.to_string(),
@@ -18,6 +23,11 @@ pub async fn me(caller: Caller) -> axum::Json<Me> {
 }
 
 /// `GET /v1/devices`.
+#[utoipa::path(
+    get, path = "/v1/devices", tag = "account",
+    summary = "The caller's devices",
+    responses((status = 200, description = "devices", body = Vec<DeviceInfo>))
+)]
 pub async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult<axum::Json<Vec<DeviceInfo>>> {
     let list = state.store.list_devices(caller.email.as_str()).await?;
     Ok(axum::Json(
@@ -34,6 +44,15 @@ pub async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult
 }
 
 /// `DELETE /v1/devices/{id}`: the device loses its tokens at once.
+#[utoipa::path(
+    delete, path = "/v1/devices/{id}", tag = "account",
+    summary = "Remove a device and its tokens",
+    params(("id" = String, Path, description = "device id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 404, description = "no such device of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn delete_device(
     State(state): State<AppState>,
     caller: Caller,

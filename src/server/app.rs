@@ -1,57 +1,66 @@
 //! The router: every route of the API, the body limit, and a layer that
 //! gives any error (including the framework's own) the API's JSON shape.
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use super::error::ApiError;
 use super::headers::security_headers;
 use super::metrics::Metrics;
 use super::state::AppState;
-use super::{account, auth, certificates, content, licence, send, viewer};
-use crate::api::ServerKey;
+use super::{account, auth, certificates, content, licence, openapi, send, viewer};
+use crate::api::{ErrorBody, ServerKey};
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
-const OPENAPI: &str = include_str!("openapi.json");
+/// Every route the server answers, in one list: the router is built from
+/// it, and a test checks it against the OpenAPI document both ways.
+pub(super) fn routes(state: &AppState) -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let document: Arc<str> = openapi::document().into();
+    vec![
+        ("/healthz", get(healthz)),
+        ("/metrics", get(metrics)),
+        ("/v1/openapi.json", get(move || serve_openapi(document.clone()))),
+        ("/v1/server-key", get(server_key)),
+        ("/v1/auth/start", post(auth::start)),
+        ("/v1/auth/verify", post(auth::verify)),
+        ("/v1/auth/refresh", post(auth::refresh)),
+        ("/v1/auth/logout", post(auth::logout)),
+        ("/v1/me", get(account::me)),
+        ("/v1/devices", get(account::devices)),
+        ("/v1/devices/writer-certificate", post(certificates::issue)),
+        ("/v1/devices/{id}", delete(account::delete_device)),
+        ("/v1/content", post(content::register).get(content::list)),
+        ("/v1/content/batch", post(content::register_batch)),
+        ("/v1/content/{id}", get(content::get)),
+        ("/v1/content/{id}/licence", post(licence::issue)),
+        ("/v1/content/{id}/grants", put(content::put_grants)),
+        ("/v1/content/{id}/grants/{principal}", delete(content::delete_grant)),
+        ("/v1/content/{id}/revoke", post(content::revoke)),
+        ("/v1/content/{id}/audit", get(content::audit)),
+        (
+            "/v1/content/{id}/send",
+            post(send::send).layer(DefaultBodyLimit::max(state.sent.max_bytes / 3 * 4 + 64 * 1024)),
+        ),
+        ("/v1/content/{id}/file", get(send::file)),
+        ("/app", get(viewer::root)),
+        ("/app/", get(viewer::index)),
+        ("/app/{*path}", get(viewer::file)),
+    ]
+}
 
 /// The complete application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/v1/server-key", get(server_key))
-        .route("/v1/auth/start", post(auth::start))
-        .route("/v1/auth/verify", post(auth::verify))
-        .route("/v1/auth/refresh", post(auth::refresh))
-        .route("/v1/auth/logout", post(auth::logout))
-        .route("/v1/me", get(account::me))
-        .route("/v1/devices", get(account::devices))
-        .route("/v1/devices/writer-certificate", post(certificates::issue))
-        .route("/v1/devices/{id}", delete(account::delete_device))
-        .route("/v1/content", post(content::register).get(content::list))
-        .route("/v1/content/batch", post(content::register_batch))
-        .route("/v1/content/{id}", get(content::get))
-        .route("/v1/content/{id}/licence", post(licence::issue))
-        .route("/v1/content/{id}/grants", put(content::put_grants))
-        .route("/v1/content/{id}/grants/{principal}", delete(content::delete_grant))
-        .route("/v1/content/{id}/revoke", post(content::revoke))
-        .route("/v1/content/{id}/audit", get(content::audit))
-        .route(
-            "/v1/content/{id}/send",
-            post(send::send).layer(DefaultBodyLimit::max(state.sent.max_bytes / 3 * 4 + 64 * 1024)),
-        )
-        .route("/v1/content/{id}/file", get(send::file))
-        .route("/app", get(viewer::root))
-        .route("/app/", get(viewer::index))
-        .route("/app/{*path}", get(viewer::file))
+    routes(&state)
+        .into_iter()
+        .fold(Router::new(), |r, (path, handlers)| r.route(path, handlers))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), json_errors))
@@ -110,10 +119,21 @@ async fn json_errors(State(state): State<AppState>, req: Request, next: Next) ->
         s if s.is_server_error() => ("internal", "the server failed to handle this request; try again later"),
         _ => ("bad_request", "the request is malformed; see /v1/openapi.json"),
     };
-    ApiError::new(status, code, message).into_response()
+    // A 405 keeps its list of the methods the path takes (RFC 9110).
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let mut out = ApiError::new(status, code, message).into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    out
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get, path = "/healthz", tag = "server", security(()),
+    summary = "Liveness and database check",
+    responses((status = 200, description = "the server and its database answer"))
+)]
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.user_exists("healthz@invalid.invalid").await {
         Ok(_) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
         Err(e) => ApiError::from(e).into_response(),
@@ -122,7 +142,16 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics` on the main address: only with the configured token,
 /// so that traffic figures are not public.
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(
+    get, path = "/metrics", tag = "server",
+    summary = "Prometheus counters (text format), with the metrics token as bearer token",
+    responses(
+        (status = 200, description = "text exposition format", body = String, content_type = "text/plain"),
+        (status = 401, description = "no or wrong metrics token", body = ErrorBody),
+        (status = 404, description = "this server publishes no metrics here", body = ErrorBody),
+    )
+)]
+pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = &state.metrics_token else {
         return ApiError::not_found(
             "not_found",
@@ -154,14 +183,21 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn openapi() -> Response {
-    Response::builder()
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(OPENAPI))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+#[utoipa::path(
+    get, path = "/v1/openapi.json", operation_id = "openapi", tag = "server", security(()),
+    summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub(super) async fn serve_openapi(document: Arc<str>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document.to_string()).into_response()
 }
 
-async fn server_key(State(state): State<AppState>) -> axum::Json<ServerKey> {
+#[utoipa::path(
+    get, path = "/v1/server-key", tag = "server", security(()),
+    summary = "The server's public keys",
+    responses((status = 200, description = "keys", body = ServerKey))
+)]
+pub(super) async fn server_key(State(state): State<AppState>) -> axum::Json<ServerKey> {
     axum::Json(ServerKey {
         server_id: state.keys.server_id(),
         kem_public_key: hex::encode(state.keys.kem.public().0),

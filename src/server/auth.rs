@@ -21,7 +21,7 @@ use super::json::ApiJson;
 use super::mail::code_mail;
 use super::metrics::Metrics;
 use super::state::AppState;
-use crate::api::{AuthStart, AuthStarted, AuthVerify, RefreshRequest, Refreshed, Tokens};
+use crate::api::{AuthStart, AuthStarted, AuthVerify, ErrorBody, RefreshRequest, Refreshed, Tokens};
 use crate::crypto::{DevicePublicKey, ct_eq, hmac_sha256, random_array, sha256};
 use crate::policy::{Email, format_time, now};
 use crate::store::{CodeRecord, DeviceRecord, TokenRecord};
@@ -120,6 +120,16 @@ async fn issue(state: &AppState, kind: &str, email: &Email, device_id: &str, ttl
 /// account on first verification, so the answer never reveals whether an
 /// address is known. A live code is mailed again, not replaced, so a
 /// stranger asking for codes cannot invalidate the one the owner holds.
+#[utoipa::path(
+    post, path = "/v1/auth/start", operation_id = "start_sign_in", tag = "account", security(()),
+    summary = "Mail a one-time code (sign-up and login alike)",
+    request_body = AuthStart,
+    responses(
+        (status = 202, description = "code sent (whether or not the address is known)", body = AuthStarted),
+        (status = 429, description = "the address or client must wait (Retry-After)", body = ErrorBody),
+        (status = 502, description = "the mail could not be handed to the relay", body = ErrorBody),
+    )
+)]
 pub async fn start(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -250,6 +260,16 @@ fn tries_left(n: i64) -> String {
 }
 
 /// `POST /v1/auth/verify`: code in, device registered, tokens out.
+#[utoipa::path(
+    post, path = "/v1/auth/verify", operation_id = "verify_code", tag = "account", security(()),
+    summary = "Exchange the code for tokens and register a device",
+    request_body = AuthVerify,
+    responses(
+        (status = 200, description = "tokens", body = Tokens),
+        (status = 401, description = "wrong or expired code", body = ErrorBody),
+        (status = 429, description = "too many wrong guesses: wait (Retry-After)", body = ErrorBody),
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -344,6 +364,15 @@ async fn place_device(
 /// `POST /v1/auth/refresh`: a new access token and a new refresh token;
 /// the one sent is spent. A spent one sent again means two parties hold it
 /// (one of them stole it), so the whole session ends for both.
+#[utoipa::path(
+    post, path = "/v1/auth/refresh", tag = "account", security(()),
+    summary = "A new access token and a new refresh token; the one sent is spent",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "new tokens", body = Refreshed),
+        (status = 401, description = "unknown, spent or revoked token, or the device was removed", body = ErrorBody),
+    )
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -386,6 +415,12 @@ pub async fn refresh(
 /// access token of its device stop working at once. The refresh token
 /// itself is the proof, so a client whose access token lapsed can still
 /// log out.
+#[utoipa::path(
+    post, path = "/v1/auth/logout", tag = "account", security(()),
+    summary = "End the session of a refresh token and its device's access tokens",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "ended"))
+)]
 pub async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<StatusCode> {
     state
         .store

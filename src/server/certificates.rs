@@ -12,7 +12,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::state::AppState;
-use crate::api::{WriterCertificate, WriterCertificateRequest};
+use crate::api::{ErrorBody, WriterCertificate, WriterCertificateRequest};
 use crate::crypto::{DevicePublicKey, WRITER_KEY_LEN};
 use crate::policy::{ContentId, DeviceCertificate, EditCertificate, Right, Rights, Timestamp, now, writer_key_proof};
 
@@ -20,6 +20,15 @@ use crate::policy::{ContentId, DeviceCertificate, EditCertificate, Right, Rights
 /// writer key once the device proves, with a signature by its registered
 /// RSA key (checked with a public operation), that the key is its own.
 /// Reader-only devices (browsers) save nothing and get none.
+#[utoipa::path(
+    post, path = "/v1/devices/writer-certificate", operation_id = "writer_certificate", tag = "account",
+    summary = "Certify the calling device's writer key (not for reader-only devices)",
+    request_body = WriterCertificateRequest,
+    responses(
+        (status = 200, description = "device certificate", body = WriterCertificate),
+        (status = 403, description = "a reader-only device, or the proof is not the device's signature", body = ErrorBody),
+    )
+)]
 pub async fn issue(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,7 +20,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server until SIGTERM or SIGINT.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Print the OpenAPI document of the HTTP API (as `GET /v1/openapi.json` serves it).
+    Openapi,
 }
 
 /// How mail reaches the SMTP relay.

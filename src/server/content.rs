@@ -10,7 +10,7 @@ use super::json::ApiJson;
 use super::mail::{Invitation, invitation_mail};
 use super::state::AppState;
 use crate::api::{
-    AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, ListQuery, PutGrants, REGISTER_BATCH_MAX,
+    AuditEntry, BatchOutcome, ContentInfo, Empty, ErrorBody, ItemOutcome, ListQuery, PutGrants, REGISTER_BATCH_MAX,
     RegisterContent, RegisterContentBatch,
 };
 use crate::policy::{ContentId, Email, Grant, Policy, Principal, PublishingLicence, Right, Rights, format_time, now};
@@ -53,6 +53,17 @@ pub async fn load(state: &AppState, id: &ContentId) -> ApiResult<ContentRecord> 
 /// `POST /v1/content`: registers a publishing licence after checking that it
 /// is intact, the caller's own, made on one of the caller's devices, for this
 /// server, and that its content key unwraps.
+#[utoipa::path(
+    post, path = "/v1/content", tag = "content",
+    summary = "Register a publishing licence (its owner, from one of the owner's devices, for this server's key)",
+    request_body = RegisterContent,
+    responses(
+        (status = 201, description = "registered", body = ContentInfo),
+        (status = 200, description = "already registered with this licence", body = ContentInfo),
+        (status = 403, description = "not the caller's licence, device or key", body = ErrorBody),
+        (status = 409, description = "someone else registered this content id", body = ErrorBody),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     caller: Caller,
@@ -70,6 +81,12 @@ pub async fn register(
 /// request, each checked as `POST /v1/content` checks it; the answer gives
 /// each one's outcome in order. A mount creating many files sends them this
 /// way, so that a burst of new files costs one round trip per hundred.
+#[utoipa::path(
+    post, path = "/v1/content/batch", tag = "content",
+    summary = "Register up to 100 publishing licences at once, each checked as POST /v1/content checks it",
+    request_body = RegisterContentBatch,
+    responses((status = 200, description = "each licence's outcome, in order", body = BatchOutcome))
+)]
 pub async fn register_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -230,6 +247,12 @@ fn settle(state: &AppState, checked: Checked, outcome: InsertOutcome) -> ApiResu
 }
 
 /// `GET /v1/content?role=owned|shared`.
+#[utoipa::path(
+    get, path = "/v1/content", operation_id = "list_content", tag = "content",
+    summary = "Content owned by or shared with the caller",
+    params(("role" = Option<String>, Query, description = "`owned` (default) or `shared`")),
+    responses((status = 200, description = "content", body = Vec<ContentInfo>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,6 +294,16 @@ fn no_rights(owner: &str) -> ApiError {
 }
 
 /// `GET /v1/content/{id}`: for the owner and anyone holding rights.
+#[utoipa::path(
+    get, path = "/v1/content/{id}", operation_id = "get_content", tag = "content",
+    summary = "One content (its owner or holders of rights)",
+    params(("id" = String, Path, description = "content id (32 hex digits)")),
+    responses(
+        (status = 200, description = "content", body = ContentInfo),
+        (status = 403, description = "the caller holds no rights", body = ErrorBody),
+        (status = 404, description = "not registered", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -339,6 +372,17 @@ pub(super) async fn update_policy(
 
 /// `PUT /v1/content/{id}/grants`: adds or replaces grants and mails each
 /// named person not yet invited to this content, within the mail limits.
+#[utoipa::path(
+    put, path = "/v1/content/{id}/grants", tag = "content",
+    summary = "Add or replace grants (owner or holders of share); mails each named person",
+    params(("id" = String, Path, description = "content id (32 hex digits)")),
+    request_body = PutGrants,
+    responses(
+        (status = 200, description = "content", body = ContentInfo),
+        (status = 403, description = "neither owner nor holder of share", body = ErrorBody),
+        (status = 410, description = "revoked", body = ErrorBody),
+    )
+)]
 pub async fn put_grants(
     State(state): State<AppState>,
     caller: Caller,
@@ -508,6 +552,15 @@ async fn forget_invitations(state: &AppState, id: &str, who: &[Email]) {
 }
 
 /// `DELETE /v1/content/{id}/grants/{principal}`.
+#[utoipa::path(
+    delete, path = "/v1/content/{id}/grants/{principal}", tag = "content",
+    summary = "Remove the grant to an address or *@domain",
+    params(("id" = String, Path, description = "content id (32 hex digits)"), ("principal" = String, Path, description = "an address or `*@domain`")),
+    responses(
+        (status = 200, description = "content", body = ContentInfo),
+        (status = 404, description = "no such grant", body = ErrorBody),
+    )
+)]
 pub async fn delete_grant(
     State(state): State<AppState>,
     caller: Caller,
@@ -540,6 +593,16 @@ pub async fn delete_grant(
 }
 
 /// `POST /v1/content/{id}/revoke`: nobody but the owner gets new licences.
+#[utoipa::path(
+    post, path = "/v1/content/{id}/revoke", tag = "content",
+    summary = "Revoke: only the owner gets new licences (owner only)",
+    params(("id" = String, Path, description = "content id (32 hex digits)")),
+    request_body = Empty,
+    responses(
+        (status = 200, description = "content", body = ContentInfo),
+        (status = 403, description = "not the owner", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -561,6 +624,15 @@ pub async fn revoke(
 }
 
 /// `GET /v1/content/{id}/audit`: owner only.
+#[utoipa::path(
+    get, path = "/v1/content/{id}/audit", tag = "content",
+    summary = "Licences issued and refused (owner only)",
+    params(("id" = String, Path, description = "content id (32 hex digits)")),
+    responses(
+        (status = 200, description = "audit log, oldest first", body = Vec<AuditEntry>),
+        (status = 403, description = "not the owner", body = ErrorBody),
+    )
+)]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::metrics::Metrics;
 use super::state::AppState;
-use crate::api::LicenceRequest;
+use crate::api::{ErrorBody, LicenceRequest};
 use crate::crypto::{ContentKey, DevicePublicKey};
 use crate::policy::{
     ContentId, Email, PublishingLicence, Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, format_time, now,
@@ -25,6 +25,18 @@ use crate::store::{AuditRecord, ContentRecord};
 const ONLINE_ONLY_TTL: i64 = 60;
 
 /// `POST /v1/content/{id}/licence`.
+#[utoipa::path(
+    post, path = "/v1/content/{id}/licence", operation_id = "issue_licence", tag = "content",
+    summary = "Issue a use licence for the caller's device; audited",
+    params(("id" = String, Path, description = "content id (32 hex digits)")),
+    request_body = LicenceRequest,
+    responses(
+        (status = 200, description = "use licence", body = UseLicence),
+        (status = 403, description = "no rights, or they ended (`access_expired`)", body = ErrorBody),
+        (status = 404, description = "not registered", body = ErrorBody),
+        (status = 410, description = "revoked by the owner", body = ErrorBody),
+    )
+)]
 pub async fn issue(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

@@ -17,6 +17,7 @@ mod licence;
 mod mail;
 mod mail_limits;
 mod metrics;
+mod openapi;
 mod private_files;
 mod send;
 mod sent;
@@ -28,4 +29,5 @@ mod viewer;
 
 pub use app::{BODY_LIMIT, router};
 pub use error::ApiError;
+pub use openapi::document as openapi_document;
 pub use serve::serve;

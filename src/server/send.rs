@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::mail::share_mail;
 use super::state::AppState;
-use crate::api::{SendFile, SentOutcome};
+use crate::api::{ErrorBody, SendFile, SentOutcome};
 use crate::policy::{Email, Grant, Principal, Right, Rights, format_time, now};
 
 /// Most recipients of one request.
@@ -25,6 +25,18 @@ const MAX_RECIPIENTS: usize = 50;
 const MAGIC: &[u8] = b"\x89RIGHTS\n";
 
 /// `POST /v1/content/{id}/send`.
+#[utoipa::path(
+    post, path = "/v1/content/{id}/send", operation_id = "send_file", tag = "content",
+    summary = "Mail the protected file to recipients (owner or holders of share)",
+    params(("id" = String, Path, description = "content id (32 hex digits)")),
+    request_body = SendFile,
+    responses(
+        (status = 200, description = "sent", body = SentOutcome),
+        (status = 403, description = "neither owner nor holder of share", body = ErrorBody),
+        (status = 410, description = "revoked", body = ErrorBody),
+        (status = 502, description = "the mail could not be handed to the relay", body = ErrorBody),
+    )
+)]
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +228,16 @@ fn file_name(name: &str) -> ApiResult<String> {
 
 /// `GET /v1/content/{id}/file`: the kept protected file, for the owner and
 /// anyone holding rights now.
+#[utoipa::path(
+    get, path = "/v1/content/{id}/file", operation_id = "kept_file", tag = "content",
+    summary = "The protected file the server keeps for a sharing mail's link (owner, or anyone holding rights now)",
+    params(("id" = String, Path, description = "content id (32 hex digits)")),
+    responses(
+        (status = 200, description = "the protected file", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "not kept (any more)", body = ErrorBody),
+        (status = 410, description = "revoked", body = ErrorBody),
+    )
+)]
 pub async fn file(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let rec = load(&state, &parse_id(&id)?).await?;
     let is_owner = rec.owner == caller.email.as_str();

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::ApiError;
+use crate::api::ErrorBody;
 
 /// What the page may load. `blob:` is where decrypted images and PDFs
 /// live (made by the page itself); `frame-ancestors 'none'` keeps the
@@ -44,16 +45,35 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// `GET /app`: the viewer lives under `/app/` so relative module paths work.
+#[utoipa::path(
+    get, path = "/app", operation_id = "viewer_redirect", tag = "viewer", security(()),
+    summary = "Redirect to /app/",
+    responses((status = 308, description = "to /app/"))
+)]
 pub async fn root() -> Redirect {
     Redirect::permanent("/app/")
 }
 
 /// `GET /app/`.
+#[utoipa::path(
+    get, path = "/app/", operation_id = "viewer_page", tag = "viewer", security(()),
+    summary = "The web viewer",
+    responses((status = 200, description = "its page", content_type = "text/html"))
+)]
 pub async fn index() -> Response {
     asset("index.html")
 }
 
 /// `GET /app/{*path}`.
+#[utoipa::path(
+    get, path = "/app/{path}", operation_id = "viewer_file", tag = "viewer", security(()),
+    summary = "The web viewer's files",
+    params(("path" = String, Path, description = "a file of the viewer")),
+    responses(
+        (status = 200, description = "the file"),
+        (status = 404, description = "no such file", body = ErrorBody),
+    )
+)]
 pub async fn file(Path(path): Path<String>) -> Response {
     asset(&path)
 }

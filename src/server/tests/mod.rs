@@ -11,6 +11,7 @@ mod bodies;
 mod certificates;
 mod content;
 mod licence;
+mod openapi;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
