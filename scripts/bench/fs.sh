@@ -1,35 +1,35 @@
 #!/usr/bin/env bash
 # Benchmarks the rightsfs mount against its peers, measured in one run:
 #   native     a plain folder on the same filesystem
-#   plainfuse  fusermirror, a minimal fuser passthrough mirror without crypto
+#   plainfuse  examples/passthrough.rs: a plain fuser mirror, no crypto, with
+#              the mount's kernel settings
 #   gocryptfs  gocryptfs (from the distribution's package)
 #   rightsfs   `rights mount --daemon`, with a licensing server on loopback
 # All backing folders live in one work folder, so on one filesystem.
+# Everything it runs is in this repository or the distribution.
 #
-# Each round runs fsbench.sh on every target in turn (A B C D A B C D ...),
-# so that the noise of a shared machine falls on all of them alike; the table
-# shows the median of the rounds per metric and the ratios
-# rightsfs/gocryptfs and rightsfs/plain FUSE. Then every FUSE daemon streams
-# a large file (write, then read after dropping caches) while its peak RSS
-# (VmHWM of /proc/PID/status, reset first through /proc/PID/clear_refs) is
-# recorded; rightsfs streams through the daemon that served the rounds.
+# Each round runs scripts/bench/fsbench.sh on every target in turn
+# (A B C D A B C D ...), so that the noise of a shared machine falls on all
+# of them alike; the table shows the median of the rounds per metric and the
+# ratios rightsfs/gocryptfs and rightsfs/plain FUSE. Then every FUSE daemon
+# streams a large file (write, then read after dropping caches) while its
+# peak RSS (VmHWM of /proc/PID/status, reset first through
+# /proc/PID/clear_refs) is recorded; rightsfs streams through the daemon
+# that served the rounds. Last, a big tree (TREE_DIRS folders of
+# TREE_PER_DIR files of 100 bytes) is made through each FUSE target, every
+# daemon is restarted, caches are dropped, and `find` then `du` walk it: a
+# cold walk right after a fresh mount, with the peak RSS of each daemon.
 #
 # Usage: scripts/bench/fs.sh            (run as root: drop_caches, FUSE)
 # Environment knobs (defaults in brackets):
 #   ROUNDS [3]  SIZE_MB [512]  RAND_SECS [20]  META_FILES [2000]
 #   STREAM_MB [2048]     size of the streamed file for the RSS measurement
-#   FSBENCH [../shared/bench/fsbench.sh]  the benchmark run on each target;
-#                        it is not part of this repository (it comes with a
-#                        set of shared baselines, see docs/PERFORMANCE.md)
-#   FUSERMIRROR_SRC [../shared/tools/fusermirror]  source of the plain FUSE
-#                        mirror; copied and built under BENCH_CACHE (skipped,
-#                        with its column empty, if missing)
-#   BENCH_CACHE [~/.cache/rightsfs-bench]  build cache for fusermirror
+#   TREE_DIRS [100] TREE_PER_DIR [1000]  the big tree; TREE_DIRS=0 skips it
 #   BENCH_PARENT [target]  where the work folder is made (not a tmpfs!)
 #   CARGO_TARGET_DIR [target]  where rightsfs is built (release profile)
-#   THREADS [4]          FUSE worker threads of the rightsfs mount
+#   THREADS [4]          FUSE worker threads of every FUSE daemon
 #   KEEP [0]             1 = keep the work folder (logs, raw results)
-# Quick run: ROUNDS=1 SIZE_MB=64 RAND_SECS=3 STREAM_MB=256 scripts/bench/fs.sh
+# Quick run: ROUNDS=1 SIZE_MB=64 RAND_SECS=3 STREAM_MB=256 TREE_DIRS=10 scripts/bench/fs.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -40,9 +40,9 @@ RAND_SECS=${RAND_SECS:-20}
 STREAM_MB=${STREAM_MB:-2048}
 THREADS=${THREADS:-4}
 KEEP=${KEEP:-0}
-FSBENCH=${FSBENCH:-$REPO/../shared/bench/fsbench.sh}
-FUSERMIRROR_SRC=${FUSERMIRROR_SRC:-$REPO/../shared/tools/fusermirror}
-BENCH_CACHE=${BENCH_CACHE:-${HOME:-/root}/.cache/rightsfs-bench}
+TREE_DIRS=${TREE_DIRS:-100}
+TREE_PER_DIR=${TREE_PER_DIR:-1000}
+FSBENCH=$REPO/scripts/bench/fsbench.sh
 BENCH_PARENT=${BENCH_PARENT:-$REPO/target}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 export SIZE_MB RAND_SECS
@@ -50,29 +50,15 @@ export SIZE_MB RAND_SECS
 # ---- checks -------------------------------------------------------------------
 die() { echo "fs.sh: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "run as root (fsbench drops caches; FUSE mounts)"
-[ -f "$FSBENCH" ] || die "fsbench.sh not found at $FSBENCH: it comes with the shared \
-baselines (/work/shared/bench/fsbench.sh on the build machines); set FSBENCH=/path/to/fsbench.sh"
 for t in fio gocryptfs fusermount3 python3 dd; do
   command -v "$t" >/dev/null || die "$t not found (apt-get install -y fio gocryptfs fuse3 python3)"
 done
 
 # ---- build --------------------------------------------------------------------
-echo "== building rightsfs (release) into $TARGET_DIR" >&2
-CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --bins >&2
+echo "== building rightsfs and the plain FUSE mirror (release) into $TARGET_DIR" >&2
+CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --bins --example passthrough >&2
 BIN=$TARGET_DIR/release
-
-MIRROR=
-if [ -f "$FUSERMIRROR_SRC/Cargo.toml" ]; then
-  # Built from a copy outside the repository, with its own target folder.
-  echo "== building fusermirror from $FUSERMIRROR_SRC into $BENCH_CACHE" >&2
-  mkdir -p "$BENCH_CACHE/fusermirror"
-  cp -r "$FUSERMIRROR_SRC/Cargo.toml" "$FUSERMIRROR_SRC/src" "$BENCH_CACHE/fusermirror/"
-  [ -f "$FUSERMIRROR_SRC/Cargo.lock" ] && cp "$FUSERMIRROR_SRC/Cargo.lock" "$BENCH_CACHE/fusermirror/"
-  (cd "$BENCH_CACHE/fusermirror" && CARGO_TARGET_DIR=$BENCH_CACHE/fusermirror/target cargo build --release >&2)
-  MIRROR=$BENCH_CACHE/fusermirror/target/release/fusermirror
-else
-  echo "== fusermirror not found at $FUSERMIRROR_SRC: no plain FUSE column" >&2
-fi
+MIRROR=$BIN/examples/passthrough
 
 # ---- work folder and cleanup ----------------------------------------------------
 mkdir -p "$BENCH_PARENT"
@@ -132,20 +118,37 @@ wait_mount() {
 }
 
 # ---- plain FUSE -------------------------------------------------------------------
-TARGETS="native"
-if [ -n "$MIRROR" ]; then
-  "$MIRROR" "$W/src/plainfuse" "$W/mnt/plainfuse" > "$W/plainfuse.log" 2>&1 &
+# Each FUSE target has a start function (which sets its *_PID) and an
+# unmount; the big-tree phase restarts them all.
+start_plainfuse() {
+  "$MIRROR" "$W/src/plainfuse" "$W/mnt/plainfuse" "$THREADS" >> "$W/plainfuse.log" 2>&1 &
   MIRROR_PID=$!
-  wait_mount "$W/mnt/plainfuse" "$MIRROR_PID" || die "fusermirror did not mount; see $W/plainfuse.log"
-  TARGETS="$TARGETS plainfuse"
-fi
+  wait_mount "$W/mnt/plainfuse" "$MIRROR_PID" || die "the plain FUSE mirror did not mount; see $W/plainfuse.log"
+}
+start_gocryptfs() {
+  gocryptfs -q -fg -passfile "$W/gocryptfs.pass" "$W/src/gocryptfs" "$W/mnt/gocryptfs" \
+    >> "$W/gocryptfs.log" 2>&1 &
+  GOCRYPT_PID=$!
+  wait_mount "$W/mnt/gocryptfs" "$GOCRYPT_PID" || die "gocryptfs did not mount; see $W/gocryptfs.log"
+}
+start_rightsfs() {
+  local out
+  out=$(rights mount "$W/src/rightsfs" "$W/mnt/rightsfs" --daemon --threads "$THREADS")
+  RIGHTS_PID=$(grep -o 'daemon pid [0-9]\+' <<< "$out" | grep -o '[0-9]\+$') || die "no daemon pid in: $out"
+}
+# stop TARGET PID : unmount and wait for the daemon to end.
+stop() {
+  if [ "$1" = rightsfs ]; then rights unmount "$W/mnt/$1" >/dev/null; else fusermount3 -u "$W/mnt/$1"; fi
+  while kill -0 "$2" 2>/dev/null; do sleep 0.05; done
+}
+
+TARGETS="native plainfuse"
+start_plainfuse
 
 # ---- gocryptfs (foreground mode, so that $! is the daemon) -----------------------
 echo "bench passphrase" > "$W/gocryptfs.pass"
 gocryptfs -q -init -scryptn 10 -passfile "$W/gocryptfs.pass" "$W/src/gocryptfs" >&2
-gocryptfs -q -fg -passfile "$W/gocryptfs.pass" "$W/src/gocryptfs" "$W/mnt/gocryptfs" > "$W/gocryptfs.log" 2>&1 &
-GOCRYPT_PID=$!
-wait_mount "$W/mnt/gocryptfs" "$GOCRYPT_PID" || die "gocryptfs did not mount; see $W/gocryptfs.log"
+start_gocryptfs
 TARGETS="$TARGETS gocryptfs"
 
 # ---- rightsfs: server on loopback, sign-up, mount (as scripts/demo.sh does) -------
@@ -174,8 +177,7 @@ done
 echo "$CODE" >&3
 exec 3>&-
 wait "$SIGNUP" || die "sign-up failed; see $W/signup.log"
-OUT=$(rights mount "$W/src/rightsfs" "$W/mnt/rightsfs" --daemon --threads "$THREADS")
-RIGHTS_PID=$(grep -o 'daemon pid [0-9]\+' <<< "$OUT" | grep -o '[0-9]\+$') || die "no daemon pid in: $OUT"
+start_rightsfs
 TARGETS="$TARGETS rightsfs"
 
 # ---- interleaved rounds -------------------------------------------------------------
@@ -211,15 +213,55 @@ stream() {
 echo "rightsfs after_rounds_rss $(awk '/^VmRSS/{print $2}' "/proc/$RIGHTS_PID/status") KiB hwm=$(awk '/^VmHWM/{print $2}' "/proc/$RIGHTS_PID/status")" > "$W/stream.txt"
 echo "== streaming ${STREAM_MB} MiB through each FUSE mount" >&2
 {
-  [ -n "$MIRROR_PID" ] && stream plainfuse "$MIRROR_PID"
+  stream plainfuse "$MIRROR_PID"
   stream gocryptfs "$GOCRYPT_PID"
   stream rightsfs "$RIGHTS_PID"
 } >> "$W/stream.txt"
 
+# ---- big tree, cold, right after a fresh mount ------------------------------------
+: > "$W/tree.txt"
+if [ "$TREE_DIRS" -gt 0 ]; then
+  echo "== big tree: $TREE_DIRS folders x $TREE_PER_DIR files through every target" >&2
+  for t in native plainfuse gocryptfs rightsfs; do
+    dir=$W/mnt/$t/tree; [ "$t" = native ] && dir=$W/native/tree
+    python3 - "$dir" "$TREE_DIRS" "$TREE_PER_DIR" <<'PY'
+import os, sys
+root, dirs, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.mkdir(root)
+for d in range(dirs):
+    p = os.path.join(root, f"d{d:03d}")
+    os.mkdir(p)
+    for i in range(per):
+        fd = os.open(os.path.join(p, f"f{i:04d}"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, b"y" * 100)
+        os.close(fd)
+PY
+  done
+  # Fresh daemons: nothing of the tree in any daemon's memory.
+  stop plainfuse "$MIRROR_PID"; start_plainfuse
+  stop gocryptfs "$GOCRYPT_PID"; start_gocryptfs
+  stop rightsfs "$RIGHTS_PID"; start_rightsfs
+  walk() { # walk TARGET DIR PID
+    local t0 t1 t2
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    t0=$(date +%s.%N); find "$2" > /dev/null; t1=$(date +%s.%N); du -s "$2" > /dev/null; t2=$(date +%s.%N)
+    python3 -c "import sys; a, b, c = map(float, sys.argv[2:]); print(f'{sys.argv[1]} tree_find {b - a:.2f} s'); print(f'{sys.argv[1]} tree_du {c - b:.2f} s')" "$1" "$t0" "$t1" "$t2"
+    [ -n "$3" ] && echo "$1 tree_rss $(awk '/^VmHWM/{print $2}' "/proc/$3/status") KiB"
+    return 0
+  }
+  {
+    walk native "$W/native/tree" ""
+    walk plainfuse "$W/mnt/plainfuse/tree" "$MIRROR_PID"
+    walk gocryptfs "$W/mnt/gocryptfs/tree" "$GOCRYPT_PID"
+    walk rightsfs "$W/mnt/rightsfs/tree" "$RIGHTS_PID"
+  } >> "$W/tree.txt"
+fi
+
 # ---- table -------------------------------------------------------------------------
-python3 - "$RES" "$W/stream.txt" "$STREAM_MB" "$TARGETS" <<'PY'
+python3 - "$RES" "$W/stream.txt" "$STREAM_MB" "$TARGETS" "$W/tree.txt" "$TREE_DIRS x $TREE_PER_DIR" <<'PY'
 import statistics, sys
 res, stream, stream_mb, targets = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
+tree, tree_shape = sys.argv[5], sys.argv[6]
 vals, units, order = {}, {}, []
 for line in open(res):
     p = line.split()
@@ -243,7 +285,6 @@ def fmt(x):
 
 names = {"native": "native", "plainfuse": "plain FUSE", "gocryptfs": "gocryptfs", "rightsfs": "rightsfs"}
 lower_better = lambda m, u: u in ("us", "s")
-SEQ = ("seq_write_1m", "seq_read_cold_1m", "seq_read_warm_1m")
 print()
 print("| metric | unit | " + " | ".join(names[t] for t in targets) + " | rightsfs/gocryptfs | rightsfs/plain FUSE | targets |")
 print("|---" * (len(targets) + 5) + "|")
@@ -255,14 +296,17 @@ for m in order:
     rg = r / g if r and g else None
     rf = r / f if r and f else None
     verdict = ""
-    if m != "bench_wall" and r is not None and g is not None:
-        ok = r <= g if lower_better(m, u) else r >= g
-        verdict = "≥ gocryptfs: " + ("met" if ok else "MISSED")
-        (met if ok else missed).append(f"{m} vs gocryptfs")
-        if m in SEQ and rf is not None:
-            ok70 = rf >= 0.70
-            verdict += "; ≥ 70 % plain FUSE: " + ("met" if ok70 else "MISSED")
-            (met if ok70 else missed).append(f"{m} vs 70 % of plain FUSE")
+    # Targets: ≥ 1.2x gocryptfs and ≥ 0.9x the plain FUSE mirror (for
+    # latencies, at most 1/1.2 and 1.11x of theirs).
+    if m != "bench_wall" and r is not None:
+        parts = []
+        for peer, ratio_, need in (("gocryptfs", rg, 1.2), ("plain FUSE", rf, 0.9)):
+            if ratio_ is None:
+                continue
+            ok = ratio_ <= 1 / need if lower_better(m, u) else ratio_ >= need
+            parts.append(f"{need}x {peer}: " + ("met" if ok else "MISSED"))
+            (met if ok else missed).append(f"{m} vs {need}x {peer}")
+        verdict = "; ".join(parts)
     unit = u + (" (lower is better)" if lower_better(m, u) else "")
     ratio = lambda x: "-" if x is None else f"{x:.2f}"
     print(f"| {m} | {unit} | " + " | ".join(fmt(x) for x in row) + f" | {ratio(rg)} | {ratio(rf)} | {verdict} |")
@@ -278,11 +322,29 @@ for line in open(stream):
         kv = dict(x.split("=", 1) for x in p[4:])
         print(f"| {names.get(p[0], p[0])} | {int(p[2]) / 1024:.1f} | {kv['write'].replace('_', ' ')} | {kv['read'].replace('_', ' ')} |")
         if p[0] == "rightsfs":
-            ok = int(p[2]) < 100 * 1024
-            (met if ok else missed).append("daemon peak RSS < 100 MiB while streaming")
+            ok = int(p[2]) < 32 * 1024
+            (met if ok else missed).append("daemon peak RSS < 32 MiB while streaming")
     elif p[1] == "after_rounds_rss":
         hwm = int(p[4].split("=")[1])
         print(f"| (rightsfs daemon of the rounds, before streaming) | RSS {int(p[2]) / 1024:.1f}, peak {hwm / 1024:.1f} | | |")
+tv = {}
+for line in open(tree):
+    p = line.split()
+    tv[(p[0], p[1])] = float(p[2])
+if tv:
+    print()
+    print(f"A tree of {tree_shape} files of 100 bytes, walked after fresh mounts and drop_caches (`find`, then `du -s`):")
+    print()
+    print("| target | find (s) | du (s) | daemon peak RSS (MiB) |")
+    print("|---|---|---|---|")
+    for t in targets:
+        rss = tv.get((t, "tree_rss"))
+        print(f"| {names[t]} | {tv.get((t, 'tree_find'), 0):.2f} | {tv.get((t, 'tree_du'), 0):.2f} | " + ("-" if rss is None else f"{rss / 1024:.1f}") + " |")
+    r, g = tv.get(("rightsfs", "tree_find")), tv.get(("gocryptfs", "tree_find"))
+    if r and g:
+        walk = r + tv[("rightsfs", "tree_du")]
+        ok = walk <= g + tv[("gocryptfs", "tree_du")]
+        (met if ok else missed).append("cold big-tree walk ≤ gocryptfs")
 print()
 print(f"Targets met ({len(met)}): " + ", ".join(met))
 print(f"Targets MISSED ({len(missed)}): " + (", ".join(missed) if missed else "none"))
