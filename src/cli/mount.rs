@@ -64,7 +64,7 @@ impl KeySource for MountKeys {
     fn sync_new(&self) -> Result<(), AccessError> {
         self.pending
             .sync()
-            .map_err(|e| AccessError::Io(std::io::Error::other(e.to_string())))
+            .map_err(|e| AccessError::Io(std::io::Error::other(e)))
     }
 
     fn me(&self) -> &Email {

@@ -109,7 +109,7 @@ impl FolderPolicy {
         folder: &Path,
         by: &Email,
         device: &DeviceKeyPair,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::crypto::CryptoError> {
         let mut p = Self {
             grants,
             offline_days,
@@ -117,9 +117,7 @@ impl FolderPolicy {
             ..Self::default()
         };
         let key = device.public().to_der();
-        let sig = device
-            .sign(&p.message(by.as_str(), &key, folder))
-            .map_err(|e| e.to_string())?;
+        let sig = device.sign(&p.message(by.as_str(), &key, folder))?;
         p.signed_by = Some(by.to_string());
         p.device_key = Some(STANDARD.encode(&key));
         p.signature = Some(STANDARD.encode(sig));
