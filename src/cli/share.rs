@@ -129,7 +129,7 @@ pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
         let pl = match pl {
             Ok(pl) => pl,
             Err(e) => {
-                left.push(serde_json::json!({ "content_id": id, "error": e }));
+                left.push(serde_json::json!({ "content_id": id, "error": e.to_string() }));
                 continue;
             }
         };

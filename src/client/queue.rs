@@ -47,7 +47,7 @@ impl RegistrationQueue {
 
     /// Everything waiting for registration: the queue (see
     /// [`list`](Self::list)) and what running mounts have not sent yet.
-    pub fn waiting(&self) -> Vec<(ContentId, Result<PublishingLicence, String>)> {
+    pub fn waiting(&self) -> Vec<(ContentId, Result<PublishingLicence, std::io::Error>)> {
         let mut out = self.list();
         for (id, pl) in super::pending::live_entries(self) {
             if !out.iter().any(|(i, _)| *i == id) {
@@ -68,7 +68,7 @@ impl RegistrationQueue {
 
     /// Every waiting entry; unreadable entries are skipped (and reported).
     /// Registrations logged by a mount that died are queued first.
-    pub fn list(&self) -> Vec<(ContentId, Result<PublishingLicence, String>)> {
+    pub fn list(&self) -> Vec<(ContentId, Result<PublishingLicence, std::io::Error>)> {
         super::pending::adopt_orphans(self);
         let Ok(rd) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
@@ -78,9 +78,9 @@ impl RegistrationQueue {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let id = ContentId::from_hex(name.strip_suffix(".json")?).ok()?;
-                let pl = std::fs::read(e.path())
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+                let pl = std::fs::read(e.path()).and_then(|b| {
+                    serde_json::from_slice(&b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                });
                 Some((id, pl))
             })
             .collect();
