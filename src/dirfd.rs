@@ -23,6 +23,10 @@ fn cstr(name: &[u8]) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))
 }
 
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))
+}
+
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
@@ -30,8 +34,7 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
 impl Dir {
     /// Opens the folder at `path`; its last component must not be a link.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let p = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))?;
+        let p = cpath(path)?;
         // SAFETY: a valid C string; the returned descriptor is owned below.
         let fd = check(unsafe {
             libc::open(
@@ -134,6 +137,34 @@ impl Dir {
         let fd = self.fd.as_raw_fd();
         // SAFETY: valid descriptor and C strings.
         check(unsafe { libc::renameat(fd, f.as_ptr(), fd, t.as_ptr()) }).map(|_| ())
+    }
+
+    /// Renames `from` in this folder to the path `to` elsewhere on the same
+    /// filesystem (replacing `to` itself, never what a link there points
+    /// to): moves a file made here into place in one step.
+    pub fn rename_out(&self, from: &str, to: &Path) -> io::Result<()> {
+        let f = cstr(from.as_bytes())?;
+        let t = cpath(to)?;
+        // SAFETY: valid descriptor and C strings.
+        check(unsafe { libc::renameat(self.fd.as_raw_fd(), f.as_ptr(), libc::AT_FDCWD, t.as_ptr()) }).map(|_| ())
+    }
+
+    /// Gives the file at `from` (not following a link there) the second
+    /// name `name` in this folder.
+    pub fn link_in(&self, from: &Path, name: &str) -> io::Result<()> {
+        let f = cpath(from)?;
+        let n = cstr(name.as_bytes())?;
+        // SAFETY: valid descriptor and C strings.
+        check(unsafe { libc::linkat(libc::AT_FDCWD, f.as_ptr(), self.fd.as_raw_fd(), n.as_ptr(), 0) }).map(|_| ())
+    }
+
+    /// Gives the file `name` of this folder the second name `to` (a path
+    /// that must not exist).
+    pub fn link_out(&self, name: &str, to: &Path) -> io::Result<()> {
+        let n = cstr(name.as_bytes())?;
+        let t = cpath(to)?;
+        // SAFETY: valid descriptor and C strings.
+        check(unsafe { libc::linkat(self.fd.as_raw_fd(), n.as_ptr(), libc::AT_FDCWD, t.as_ptr(), 0) }).map(|_| ())
     }
 
     /// Makes creations, renames and removals in this folder durable.

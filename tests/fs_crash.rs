@@ -194,18 +194,48 @@ fn mount_log_errors(user: &User) -> Vec<String> {
     out
 }
 
-#[test]
-fn killed_daemon_loses_nothing_fsynced_and_every_file_decrypts() {
+/// A server, a signed-up user with empty `src` and `mnt` folders, and a
+/// work folder holding `script` as `NAME.py`.
+struct Bench {
+    _server: Server,
+    user: User,
+    src: PathBuf,
+    mnt: PathBuf,
+    work: tempfile::TempDir,
+    script: PathBuf,
+}
+
+fn bench(email: &str, name: &str, script: &str) -> Bench {
     let server = Server::start();
-    let user = User::new("crash@example.com", true);
+    let user = User::new(email, true);
     user.signup(&server);
     let src = user.home.path().join("src");
     let mnt = user.home.path().join("mnt");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::create_dir_all(&mnt).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let script = work.path().join("writer.py");
-    std::fs::write(&script, WRITER).unwrap();
+    let path = work.path().join(format!("{name}.py"));
+    std::fs::write(&path, script).unwrap();
+    Bench {
+        _server: server,
+        user,
+        src,
+        mnt,
+        work,
+        script: path,
+    }
+}
+
+#[test]
+fn killed_daemon_loses_nothing_fsynced_and_every_file_decrypts() {
+    let Bench {
+        _server,
+        user,
+        src,
+        mnt,
+        work,
+        script,
+    } = bench("crash@example.com", "writer", WRITER);
 
     let seed = std::env::var("FS_CRASH_SEED")
         .ok()
@@ -383,4 +413,99 @@ fn killed_daemon_loses_nothing_fsynced_and_every_file_decrypts() {
             assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
         }
     }
+}
+
+/// The saver: writes a new version into a temporary file and renames it
+/// over `doc.txt`, again and again, until the mount dies. Log lines:
+/// `S sha` the start state, `R` once read, `B sha` just before a rename,
+/// `D sha` after it returned.
+const SAVER: &str = r#"
+import os, sys, random, hashlib
+mnt, log, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rnd = random.Random(seed)
+logf = open(log, 'a', buffering=1)
+def h(b): return hashlib.sha256(b).hexdigest()
+doc = os.path.join(mnt, 'doc.txt')
+with open(doc, 'rb') as f:
+    logf.write("S %s\n" % h(f.read()))
+logf.write("R\n")
+i = 0
+while True:
+    i += 1
+    data = (b"version %d of %d\n" % (i, seed)) * rnd.randint(1, 20000)
+    tmp = os.path.join(mnt, '.doc.txt.tmp')
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    logf.write("B %s\n" % h(data))
+    os.replace(tmp, doc)
+    logf.write("D %s\n" % h(data))
+"#;
+
+/// What `doc.txt` may hold after a kill during saves: the last completed
+/// save (or the start), or a save that had begun.
+fn saved_states(log: &str) -> Vec<String> {
+    let mut states = Vec::new();
+    for line in log.lines() {
+        match line.split_once(' ') {
+            Some(("S" | "D", sha)) => states = vec![sha.to_string()],
+            Some(("B", sha)) => states.push(sha.to_string()),
+            _ => {}
+        }
+    }
+    states
+}
+
+#[test]
+fn a_daemon_killed_during_saves_leaves_the_old_or_the_new_document() {
+    let Bench {
+        _server,
+        user,
+        src,
+        mnt,
+        work,
+        script,
+    } = bench("saves@example.com", "saver", SAVER);
+    let mut rng = Rng(std::process::id() as u64 | 1);
+    // SAFETY: plain prctl on this process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let mut guard = Cleanup {
+        mnt: mnt.clone(),
+        pid: None,
+    };
+    guard.pid = Some(mount(&user, &src, &mnt));
+    std::fs::write(mnt.join("doc.txt"), b"the first version\n").unwrap();
+    let backing = src.join("doc.txt.rights");
+    let id = || json(&user.ok(&["--json", "info", backing.to_str().unwrap()]))["content_id"].clone();
+    let first = id();
+    for round in 0..12 {
+        let pid = guard.pid.expect("mounted");
+        let log = work.path().join(format!("saves-{round}.log"));
+        let mut saver = Command::new("python3")
+            .arg(&script)
+            .arg(&mnt)
+            .arg(&log)
+            .arg(rng.next().to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3");
+        wait_for(&log, &mut saver, "R", 1);
+        std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
+        // SAFETY: plain signal to the daemon this test started.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        wait_exit(&mut saver, "the saver");
+        guard.pid = None;
+        user.ok(&["unmount", "--force", mnt.to_str().unwrap()]);
+        reap(pid);
+        guard.pid = Some(mount(&user, &src, &mnt));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let data = std::fs::read(mnt.join("doc.txt"))
+            .unwrap_or_else(|e| panic!("round {round}: the document does not read: {e}\n{text}"));
+        assert!(
+            saved_states(&text).contains(&sha(&data)),
+            "round {round}: the document holds neither its old nor a new version\n{text}"
+        );
+        assert_eq!(id(), first, "round {round}: the document changed identity");
+    }
+    let errors = mount_log_errors(&user);
+    assert!(errors.is_empty(), "{errors:#?}");
 }

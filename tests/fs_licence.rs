@@ -8,46 +8,10 @@ mod cli_support;
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use cli_support::mount::Mount;
 use cli_support::{Server, User};
-
-/// A daemon mount of `user`, unmounted (forcefully if need be) on drop.
-struct Mount<'a> {
-    user: &'a User,
-    src: PathBuf,
-    mnt: PathBuf,
-}
-
-impl<'a> Mount<'a> {
-    fn new(user: &'a User, extra: &[&str]) -> Self {
-        let src = user.home.path().join("protected");
-        let mnt = user.home.path().join("mnt");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::create_dir_all(&mnt).unwrap();
-        let mut args = vec!["mount", src.to_str().unwrap(), mnt.to_str().unwrap(), "--daemon"];
-        args.extend_from_slice(extra);
-        user.ok(&args);
-        Self { user, src, mnt }
-    }
-
-    fn log(&self) -> String {
-        let logs = self.user.home.path().join("data/rightsfs/logs");
-        std::fs::read_dir(logs)
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Mount<'_> {
-    fn drop(&mut self) {
-        let m = self.mnt.to_str().unwrap().to_string();
-        if !self.user.run(&["unmount", &m]).status.success() {
-            let _ = self.user.run(&["unmount", "--force", &m]);
-        }
-    }
-}
 
 fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
     r.err().and_then(|e| e.raw_os_error())
@@ -70,12 +34,7 @@ fn copy_in(from: &Path, to_dir: &Path) {
 #[test]
 fn owner_edits_viewer_reads_stranger_is_refused_and_revocation_bites() {
     let server = Server::start();
-    let alice = User::new("alice@example.com", true);
-    let bob = User::new("bob@example.com", true);
-    let carol = User::new("carol@example.com", true);
-    for u in [&alice, &bob, &carol] {
-        u.signup(&server);
-    }
+    let [alice, bob, carol] = cli_support::three_people(&server);
 
     // Alice protects a report for Bob (view only), asking the server at
     // every open (offline validity 0) so that revocation takes effect at once.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::crypto::ServerVerifyingKey;
 use crate::format::{FileHeader, Fresh, Writer};
 use crate::licence::{Access, AccessError};
-use crate::policy::{ContentId, Email, FolderPolicy, Grant, Policy, Rights};
+use crate::policy::{ContentId, Email, FolderPolicy, Grant, Policy, Principal, Rights};
 
 /// Where the mount gets content keys. The `rights` command line implements
 /// it over the user's [`crate::licence::Licensing`] and registration queue;
@@ -57,13 +57,24 @@ pub trait KeySource: Send + Sync + 'static {
     }
 }
 
+/// Whether a device key (DER) is a device key of the account that signed
+/// a policy file in the folder given with it.
+pub type Vouch<'a> = &'a dyn Fn(&Email, &[u8], &Path) -> bool;
+
 /// Grants and offline validity given to files created in the mount: those
 /// of the nearest `.rights-policy` file in the source (walking up to its
 /// root) that this device signed (`rights policy set`, see
 /// [`FolderPolicy`]), else the mount's own defaults. A policy file that is
-/// unsigned, signed by someone else or changed since is ignored, with a
-/// warning: the source folder is writable by others, and such a file
-/// would hand them access to every new file.
+/// unsigned, changed since, or signed by someone else with a device key
+/// nothing vouches for is ignored, with a warning: the source folder is
+/// writable by others, and such a file would hand them access to every
+/// new file.
+///
+/// Someone else's folder: a policy file another person signed counts when
+/// the caller vouches that the key is theirs (see [`Vouch`]). New files
+/// there stay the creator's own, shared as that policy says and with its
+/// signer (every right but ownership), so nobody the folder is shared
+/// with loses access to what a recipient adds to it.
 #[derive(Clone, Debug, Default)]
 pub struct DefaultPolicy {
     /// Grants (`EMAIL[:RIGHTS[:EXPIRY]]` already parsed).
@@ -89,14 +100,18 @@ impl DefaultPolicy {
         }
     }
 
-    /// The policy for a new file in `dir` (a folder under `root`).
-    pub fn for_dir(&self, owner: &Email, root: &Path, dir: &Path) -> Policy {
+    /// The policy for a new file in `dir` (a folder under `root`) that
+    /// `owner` creates; `vouch` decides about policy files others signed.
+    pub fn for_dir(&self, owner: &Email, root: &Path, dir: &Path, vouch: Vouch<'_>) -> Policy {
         let (mut grants, mut offline_days) = (self.grants.clone(), self.offline_days);
         let mut cur = Some(dir);
         while let Some(d) = cur {
             let f = d.join(super::names::POLICY_FILE);
             if let Ok(text) = std::fs::read_to_string(&f) {
-                match self.trusted(owner, &text, d) {
+                let found = self
+                    .trusted(owner, &text, d)
+                    .or_else(|mine| self.theirs(owner, &text, d, vouch).ok_or(mine));
+                match found {
                     Ok((g, days)) => {
                         (grants, offline_days) = (g, days.unwrap_or(self.offline_days));
                         break;
@@ -113,7 +128,30 @@ impl DefaultPolicy {
         for g in grants {
             policy.upsert_grant(g);
         }
+        // The owner holds every right anyway.
+        policy.remove_grant(&Principal::User(owner.clone()));
         policy
+    }
+
+    /// The grants of a policy file someone else signed with a key `vouch`
+    /// says is theirs, plus a grant of every right to them.
+    fn theirs(&self, me: &Email, text: &str, dir: &Path, vouch: Vouch<'_>) -> Option<(Vec<Grant>, Option<u32>)> {
+        let p = FolderPolicy::parse(text).ok()?;
+        let (signer, key) = p.signer().ok()?;
+        if &signer == me || !vouch(&signer, &key, dir) {
+            return None;
+        }
+        let mut grants: Vec<Grant> = p
+            .grants
+            .iter()
+            .map(|s| Grant::parse_spec(s).ok())
+            .collect::<Option<_>>()?;
+        grants.push(Grant {
+            to: Principal::User(signer),
+            rights: Rights::owner(),
+            expires: None,
+        });
+        Some((grants, p.offline_days))
     }
 
     /// The grants of a policy file `owner` signed on this device for `dir`.
@@ -172,13 +210,47 @@ mod tests {
         )
         .unwrap();
         let d = DefaultPolicy::new(vec![], 7, Some(dev.public().to_der()));
-        let p = d.for_dir(&me, root.path(), &sub);
+        let p = d.for_dir(&me, root.path(), &sub, &|_, _, _| false);
         assert_eq!(p.offline_days, 2, "the unsigned nearer file is skipped");
         assert_eq!(p.grants.len(), 1);
-        let top = d.for_dir(&me, root.path(), root.path());
+        let top = d.for_dir(&me, root.path(), root.path(), &|_, _, _| false);
         assert_eq!(top.offline_days, 7);
         assert!(top.grants.is_empty());
         let untrusting = DefaultPolicy::new(vec![], 7, None);
-        assert!(untrusting.for_dir(&me, root.path(), &sub).grants.is_empty());
+        assert!(
+            untrusting
+                .for_dir(&me, root.path(), &sub, &|_, _, _| false)
+                .grants
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn someone_elses_policy_counts_only_when_their_key_is_vouched_for() {
+        let root = tempfile::tempdir().unwrap();
+        let alice = Email::parse("alice@example.com").unwrap();
+        let carol = Email::parse("carol@example.com").unwrap();
+        let alices = DeviceKeyPair::generate().unwrap();
+        let spec = vec!["bob@example.com:view".into(), "carol@example.com:view,edit".into()];
+        let signed = FolderPolicy::sign(spec, Some(2), Path::new("/home/alice/team"), &alice, &alices).unwrap();
+        std::fs::write(root.path().join(super::super::names::POLICY_FILE), signed.to_toml()).unwrap();
+        let carols = DefaultPolicy::new(vec![], 7, Some(DeviceKeyPair::generate().unwrap().public().to_der()));
+        let key = alices.public().to_der();
+        let vouched = |who: &Email, k: &[u8], at: &Path| who == &alice && k == key.as_slice() && at == root.path();
+        let p = carols.for_dir(&carol, root.path(), root.path(), &vouched);
+        assert_eq!(p.owner, carol, "the creator owns the new file");
+        assert_eq!(p.offline_days, 2);
+        let mut who: Vec<String> = p.grants.iter().map(|g| g.to.to_string()).collect();
+        who.sort();
+        assert_eq!(who, ["alice@example.com", "bob@example.com"]);
+        let a = p
+            .grants
+            .iter()
+            .find(|g| g.to == Principal::User(alice.clone()))
+            .unwrap();
+        assert_eq!(a.rights, Rights::owner());
+        let p = carols.for_dir(&carol, root.path(), root.path(), &|_, _, _| false);
+        assert!(p.grants.is_empty(), "no voucher, no grants");
+        assert_eq!(p.offline_days, 7);
     }
 }

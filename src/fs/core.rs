@@ -22,6 +22,7 @@ use super::open::{DirEntry, Handle, OpenFile, errno_for};
 use super::ownership::{Creation, Maker};
 use super::perm::{self, Caller, Shown};
 use super::registry::Reporter;
+use super::save::{Departures, Saves};
 use crate::format::{JournalDir, ProtectedFile, read_header};
 use crate::policy::{ContentId, Right, Rights};
 
@@ -46,6 +47,12 @@ pub struct RightsFs {
     pub(super) linger: Arc<Linger>,
     /// Gives new entries the mode and owner their creator asked for.
     maker: Maker,
+    /// Names protected files recently left (see `save.rs`).
+    pub(super) departures: Departures,
+    /// Where saves are sealed before they replace their target.
+    pub(super) saves: Saves,
+    /// Whose device keys signed others' folder policies (see `vouch.rs`).
+    pub(super) verdicts: super::vouch::Verdicts,
 }
 
 /// A source file's (inode, ctime seconds, ctime nanoseconds).
@@ -102,16 +109,15 @@ impl RightsFs {
         let root_ino = std::fs::metadata(&src)?.ino();
         // Reached without following links: the source folder is writable
         // by whoever syncs or shares it.
-        let journal = crate::dirfd::Dir::open(&src)?
-            .private_subdir(names::STATE_DIR)
-            .and_then(|d| d.private_subdir("journal"))
-            .map_err(|e| {
-                let at = src.join(names::STATE_DIR);
-                std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e} (it must be a folder, not a link)", at.display()),
-                )
-            })?;
+        let state = crate::dirfd::Dir::open(&src)?.private_subdir(names::STATE_DIR);
+        let subdirs = state.and_then(|d| Ok((d.private_subdir("journal")?, Saves::open(&d)?)));
+        let (journal, saves) = subdirs.map_err(|e| {
+            let at = src.join(names::STATE_DIR);
+            std::io::Error::new(
+                e.kind(),
+                format!("{}: {e} (it must be a folder, not a link)", at.display()),
+            )
+        })?;
         let journal = Arc::new(JournalDir::new(journal)?);
         Ok(Self {
             keys,
@@ -124,6 +130,9 @@ impl RightsFs {
             headers: Mutex::new(crate::cache::bounded(HEADER_CACHE)),
             linger: Arc::new(Linger::new(Duration::ZERO)),
             maker: Maker::current(),
+            departures: Departures::new(),
+            saves,
+            verdicts: Default::default(),
         })
     }
 
@@ -545,7 +554,8 @@ impl RightsFs {
     /// default policy; the key comes without a network round trip.
     fn new_protected(&self, file: File, dir: &Path) -> Result<ProtectedFile, Errno> {
         let root = self.table().root().to_path_buf();
-        let policy = self.defaults.for_dir(self.keys.me(), &root, dir);
+        let vouch = |signer: &_, key: &_, at: &_| self.vouches(signer, key, at);
+        let policy = self.defaults.for_dir(self.keys.me(), &root, dir, &vouch);
         let fresh = self.keys.create(policy).map_err(|e| {
             tracing::error!(folder = %dir.display(), error = %e, "cannot make a key for a new file");
             Errno::EIO
@@ -626,6 +636,8 @@ impl RightsFs {
         }
         let bname = names::protected(name);
         let path = dir.join(&bname);
+        // A name a protected file just left belongs to that document.
+        let continued = self.continued(parent, name)?;
         // Readable and writable by its owner while the daemon writes the
         // header; then exactly the mode asked for (this descriptor keeps
         // its access, as one from `open(O_CREAT)` does).
@@ -641,21 +653,19 @@ impl RightsFs {
             let _ = std::fs::remove_file(&path);
             return Err(io(e));
         }
-        let pf = match self.new_protected(file, &dir) {
-            Ok(pf) => pf,
+        let version = match continued {
+            Some(doc) => self.continue_in(file, doc, &path),
+            None => self.new_protected(file, &dir).map(|pf| (pf, Rights::owner())),
+        };
+        let (pf, rights) = match version {
+            Ok(version) => version,
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
                 return Err(e);
             }
         };
         let md = pf.file().metadata().map_err(io)?;
-        let of = Arc::new(OpenFile::new(
-            pf,
-            true,
-            Rights::owner(),
-            path.display().to_string(),
-            true,
-        ));
+        let of = Arc::new(OpenFile::new(pf, true, rights, path.display().to_string(), true));
         let ino = {
             let mut t = self.table();
             let ino = t.ino_for(md.ino());
@@ -997,7 +1007,7 @@ impl RightsFs {
         // changed meanwhile), the slow path finds what the name means now
         // and gives the error that goes with it.
         if let Some(p) = self.known_protected(parent, name)
-            && std::fs::remove_file(&p).is_ok()
+            && self.remove_protected(parent, name, &p).is_ok()
         {
             let bname = names::protected(name);
             names::forget(p.parent().unwrap_or(&p), &bname);
@@ -1009,9 +1019,11 @@ impl RightsFs {
             return Err(Errno::EISDIR);
         }
         let p = self.table().child_path(parent, &bname)?;
-        std::fs::remove_file(&p).map_err(io)?;
         if kind == Kind::Protected {
+            self.remove_protected(parent, name, &p).map_err(io)?;
             names::forget(p.parent().unwrap_or(&p), &bname);
+        } else {
+            std::fs::remove_file(&p).map_err(io)?;
         }
         self.table().unlink_name(parent, &bname);
         Ok(())
@@ -1051,9 +1063,22 @@ impl RightsFs {
             Kind::Protected => names::protected(newname),
             _ => newname.to_owned(),
         };
+        let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        let exchange = flags & libc::RENAME_EXCHANGE != 0;
+        let existing = self.resolve(newparent, newname).ok();
+        // A file renamed over another document's protected file is a save:
+        // the target keeps its identity (see `save.rs`).
+        if let Some((tname, Kind::Protected, _)) = &existing
+            && !noreplace
+            && !exchange
+            && matches!(kind, Kind::Protected | Kind::Plain)
+            && self.save_over(parent, &bname, kind, newparent, newname, tname)?
+        {
+            return Ok(());
+        }
         // A target of the other sort (plain vs protected) under the same
         // shown name must go too, or it would shadow or be shadowed.
-        let other = self.resolve(newparent, newname).ok().filter(|(b, _, _)| *b != target);
+        let other = existing.filter(|(b, _, _)| *b != target);
         let (from, to, other_path) = {
             let t = self.table();
             (
@@ -1062,8 +1087,6 @@ impl RightsFs {
                 other.as_ref().map(|(b, _, _)| t.child_path(newparent, b)).transpose()?,
             )
         };
-        let noreplace = flags & libc::RENAME_NOREPLACE != 0;
-        let exchange = flags & libc::RENAME_EXCHANGE != 0;
         if other.is_some() && (noreplace || exchange) {
             return Err(if noreplace { Errno::EEXIST } else { Errno::EINVAL });
         }
@@ -1078,10 +1101,19 @@ impl RightsFs {
         if kind == Kind::Protected {
             names::prepare(to.parent().unwrap_or(&to), newname).map_err(io)?;
         }
+        // A protected file leaving its name: a file created under it soon
+        // continues the document (vim's and Emacs's backup saves).
+        let departing = (kind == Kind::Protected && !exchange && (parent, name) != (newparent, newname))
+            .then(|| super::save::open_nofollow(&from).ok())
+            .flatten();
         renameat2(&from, &to, flags)?;
         if kind == Kind::Protected && !exchange && from != to {
             names::forget(from.parent().unwrap_or(&from), &bname);
         }
+        if let Some(f) = departing {
+            self.departed(parent, name, f);
+        }
+        self.name_taken(newparent, newname);
         if let (Some((oname, okind, _)), Some(op)) = (other, other_path) {
             let r = if okind == Kind::Dir {
                 std::fs::remove_dir(&op)

@@ -20,6 +20,9 @@ use super::open::OpenFile;
 /// The kernel's root inode.
 pub const ROOT: u64 = 1;
 
+/// Spare inode numbers start here (see [`Table::ino_for`]).
+const SPARE_INOS: u64 = 1 << 62;
+
 /// Spare room in a built path for a child's name (a name is at most 255
 /// bytes, plus the separator and the protection suffix).
 const PATH_SLACK: usize = 264;
@@ -82,6 +85,17 @@ pub struct Table {
     /// hashed with the standard library's keyed SipHash, as names may come
     /// from files someone else chose.
     names: hashbrown::HashMap<(u64, OsString), u64, std::hash::RandomState>,
+    /// Source inodes shown under another number. A save (`save.rs`) puts
+    /// a document's new content into a new source file under a name the
+    /// kernel knows by the renamed file's number: that number must keep
+    /// meaning the file, so every open handle and every later lookup share
+    /// one view. Kept until the kernel forgets the number.
+    aliases: HashMap<u64, u64>,
+    /// The same, by the number shown: a source inode whose own number is
+    /// taken this way (the file system reused it) gets a spare one.
+    shown_as: HashMap<u64, u64>,
+    /// The next spare number, far above real inode numbers.
+    next_spare: u64,
 }
 
 /// A (parent, name) key borrowed from the caller: finds entries of
@@ -111,18 +125,53 @@ impl Table {
             root_ino,
             nodes,
             names: hashbrown::HashMap::with_hasher(std::hash::RandomState::new()),
+            aliases: HashMap::new(),
+            shown_as: HashMap::new(),
+            next_spare: SPARE_INOS,
         }
     }
 
     /// The kernel inode number for a source `st_ino`.
-    pub fn ino_for(&self, st_ino: u64) -> u64 {
-        if st_ino == self.root_ino {
-            ROOT
+    pub fn ino_for(&mut self, st_ino: u64) -> u64 {
+        let own = if st_ino == self.root_ino {
+            return ROOT;
         } else if st_ino == ROOT {
             self.root_ino
         } else {
             st_ino
+        };
+        // Without aliases (the rule) nothing is hashed: this runs for every
+        // entry listed.
+        if self.aliases.is_empty() {
+            return own;
         }
+        if let Some(&shown) = self.aliases.get(&st_ino) {
+            return shown;
+        }
+        if self.shown_as.contains_key(&own) {
+            let spare = self.next_spare;
+            self.next_spare += 1;
+            self.aliases.insert(st_ino, spare);
+            self.shown_as.insert(spare, st_ino);
+            return spare;
+        }
+        own
+    }
+
+    /// Shows the source inode `st_ino` as the kernel inode `shown` (whose
+    /// previous source file is gone), until the kernel forgets `shown`.
+    pub fn alias(&mut self, st_ino: u64, shown: u64) {
+        if [st_ino, shown].iter().any(|&i| i == ROOT || i == self.root_ino) {
+            return;
+        }
+        if let Some(before) = self.shown_as.remove(&shown) {
+            self.aliases.remove(&before);
+        }
+        if let Some(before) = self.aliases.remove(&st_ino) {
+            self.shown_as.remove(&before);
+        }
+        self.aliases.insert(st_ino, shown);
+        self.shown_as.insert(shown, st_ino);
     }
 
     /// The node, if known.
@@ -304,6 +353,9 @@ impl Table {
         let n = e.get();
         if n.lookups == 0 && n.opens == 0 && n.open.is_none() {
             let node = e.remove();
+            if let Some(st_ino) = self.shown_as.remove(&ino) {
+                self.aliases.remove(&st_ino);
+            }
             // One probe per name: a name another inode took since is put
             // back (rare), rather than every name looked up and then removed.
             for l in node.links {
@@ -404,10 +456,34 @@ mod tests {
 
     #[test]
     fn root_inode_is_swapped_with_one() {
-        let t = Table::new(PathBuf::from("/src"), 77);
+        let mut t = Table::new(PathBuf::from("/src"), 77);
         assert_eq!(t.ino_for(77), ROOT);
         assert_eq!(t.ino_for(1), 77);
         assert_eq!(t.ino_for(5), 5);
+    }
+
+    #[test]
+    fn an_alias_keeps_a_number_until_the_kernel_forgets_it() {
+        let mut t = Table::new(PathBuf::from("/s"), 2);
+        t.remember(10, Kind::Protected, ROOT, OsStr::new("a"), true);
+        t.alias(20, 10);
+        assert_eq!(t.ino_for(20), 10, "the new source file shows as the known inode");
+        let spare = t.ino_for(10);
+        assert!(spare >= SPARE_INOS, "a file reusing the old number gets a spare one");
+        assert_eq!(t.ino_for(10), spare, "and keeps it");
+        t.remember(spare, Kind::Protected, ROOT, OsStr::new("b"), true);
+        // The file with the spare number is saved over another document.
+        t.alias(30, spare);
+        assert_eq!(
+            (t.ino_for(30), t.ino_for(20)),
+            (spare, 10),
+            "each document keeps its number"
+        );
+        t.forget(10, 1);
+        assert_eq!(t.ino_for(20), 20, "forgotten by the kernel: its own number again");
+        t.forget(spare, 1);
+        assert_eq!(t.ino_for(30), 30);
+        assert_eq!(t.ino_for(10), 10);
     }
 
     #[test]

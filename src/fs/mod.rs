@@ -25,6 +25,8 @@ mod ownership;
 mod perm;
 mod recover;
 mod registry;
+mod save;
+mod vouch;
 
 pub use access::{DefaultPolicy, KeySource};
 pub use activity::Activity;

@@ -141,10 +141,31 @@ impl FolderPolicy {
         if named != folder.to_string_lossy() {
             return Err(FolderPolicyError::OtherFolder(named.to_string()));
         }
+        self.check_signature(by, &key, folder, sig)
+    }
+
+    /// Who signed it and the device key (DER) they signed it with, once
+    /// the signature verifies under that key, over the folder the file
+    /// names. Whether the key is really theirs, and whether the folder is
+    /// theirs, is for the caller to establish (on another machine the same
+    /// synced folder has another path): anyone can sign a file in someone
+    /// else's name with a key of their own.
+    pub fn signer(&self) -> Result<(Email, Vec<u8>), FolderPolicyError> {
+        let (Some(by), Some(key), Some(sig)) = (&self.signed_by, &self.device_key, &self.signature) else {
+            return Err(FolderPolicyError::Unsigned);
+        };
+        let key = STANDARD.decode(key).map_err(|_| FolderPolicyError::BadSignature)?;
+        let named = Path::new(self.folder.as_deref().unwrap_or_default());
+        self.check_signature(by, &key, named, sig)?;
+        let by = Email::parse(by).map_err(|e| FolderPolicyError::Malformed(e.to_string()))?;
+        Ok((by, key))
+    }
+
+    fn check_signature(&self, by: &str, key: &[u8], folder: &Path, sig: &str) -> Result<(), FolderPolicyError> {
         let sig = STANDARD.decode(sig).map_err(|_| FolderPolicyError::BadSignature)?;
-        let public = DevicePublicKey::from_der(&key).map_err(|_| FolderPolicyError::BadSignature)?;
+        let public = DevicePublicKey::from_der(key).map_err(|_| FolderPolicyError::BadSignature)?;
         public
-            .verify(&self.message(by, &key, folder), &sig)
+            .verify(&self.message(by, key, folder), &sig)
             .map_err(|_| FolderPolicyError::BadSignature)
     }
 }
@@ -197,5 +218,9 @@ mod tests {
         let mut moved = p.clone();
         moved.folder = Some(private.display().to_string());
         assert_eq!(moved.verify(&me, &mine, private), Err(FolderPolicyError::BadSignature));
+        // Anyone's signed file names its signer and key; a changed one none.
+        assert_eq!(foreign.signer(), Ok((eve.clone(), other.public().to_der())));
+        assert_eq!(changed.signer(), Err(FolderPolicyError::BadSignature));
+        assert_eq!(unsigned.signer(), Err(FolderPolicyError::Unsigned));
     }
 }

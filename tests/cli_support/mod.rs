@@ -8,6 +8,8 @@
 #[path = "../server_support/smtp.rs"]
 pub mod smtp;
 
+pub mod mount;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -294,4 +296,13 @@ impl User {
         std::fs::copy(self.docs().join(name), &dst).unwrap();
         dst
     }
+}
+
+/// Alice, Bob and Carol (`@example.com`), signed up on `server`.
+pub fn three_people(server: &Server) -> [User; 3] {
+    let people = ["alice", "bob", "carol"].map(|n| User::new(&format!("{n}@example.com"), true));
+    for u in &people {
+        u.signup(server);
+    }
+    people
 }
