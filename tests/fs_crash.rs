@@ -498,8 +498,12 @@ fn a_daemon_killed_during_saves_leaves_the_old_or_the_new_document() {
         reap(pid);
         guard.pid = Some(mount(&user, &src, &mnt));
         let text = std::fs::read_to_string(&log).unwrap();
-        let data = std::fs::read(mnt.join("doc.txt"))
-            .unwrap_or_else(|e| panic!("round {round}: the document does not read: {e}\n{text}"));
+        let data = std::fs::read(mnt.join("doc.txt")).unwrap_or_else(|e| {
+            panic!(
+                "round {round}: the document does not read: {e}\n{text}\n{:#?}",
+                mount_log_errors(&user)
+            )
+        });
         assert!(
             saved_states(&text).contains(&sha(&data)),
             "round {round}: the document holds neither its old nor a new version\n{text}"

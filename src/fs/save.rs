@@ -40,7 +40,7 @@ use super::core::RightsFs;
 use super::inodes::Kind;
 use super::open::errno_for;
 use crate::dirfd::Dir;
-use crate::format::{FileHeader, FormatError, ProtectedFile, read_header};
+use crate::format::{FileHeader, FormatError, Fresh, ProtectedFile, read_header};
 use crate::licence::Access;
 use crate::policy::{Right, Rights};
 
@@ -218,8 +218,19 @@ impl RightsFs {
     /// A new, empty version of the document `header` describes, written
     /// into the empty `file` with the key `access` gave: committed through
     /// the mount's journal like any file it writes.
+    /// Signed by this user's writer, as every version the mount commits:
+    /// without one (no edit certificate) the save is refused.
     fn new_version(&self, file: File, header: FileHeader, access: &Access, at: &Path) -> Result<ProtectedFile, Errno> {
-        ProtectedFile::create(file, header, &access.key)
+        let writer = match self.keys.writer(&header, access) {
+            Ok(Some(w)) => w,
+            Ok(None) => return Err(Errno::EACCES),
+            Err(e) => {
+                tracing::warn!(file = %at.display(), error = %e, "refused a save: no writer certificate to sign it");
+                return Err(Errno::EACCES);
+            }
+        };
+        Fresh::signed(header, &access.key, Some(writer))
+            .and_then(|fresh| ProtectedFile::create_from(file, fresh))
             .map(|pf| pf.with_journal(&self.journal))
             .map_err(fmt(at, "save"))
     }
@@ -267,19 +278,22 @@ impl RightsFs {
     }
 
     /// Deletes the protected file at `path` (shown as `name` in `parent`),
-    /// remembering it for a save that may follow. A file this user may
-    /// edit is remembered by a descriptor; any other is kept as a hidden
-    /// link for the window, so that a refused save can put it back (one
-    /// more link and unlink).
+    /// remembering it for a save that may follow. A file known to be
+    /// view-only is kept as a hidden link for the window, so that a refused
+    /// save can put it back (one more link and unlink); any other is
+    /// remembered by a descriptor.
     pub(super) fn remove_protected(&self, parent: u64, name: &OsStr, path: &Path) -> std::io::Result<()> {
-        let editable = {
+        // Known to be view-only (from its header facts or its open view);
+        // anything else is kept by a descriptor only, so that the deleted
+        // file is really gone (no link left) once it is closed.
+        let view_only = {
             let t = self.table();
             t.by_name(parent, &super::names::protected(name))
                 .and_then(|i| t.get(i))
-                .and_then(|n| n.facts.as_ref().and_then(|f| f.rights))
-                .is_some_and(|r| r.has(Right::Edit))
+                .and_then(|n| (n.facts.as_ref().and_then(|f| f.rights)).or(n.open.as_ref().map(|o| o.rights)))
+                .is_some_and(|r| !r.has(Right::Edit))
         };
-        if editable {
+        if !view_only {
             let kept = open_nofollow(path);
             std::fs::remove_file(path)?;
             if let Ok(f) = kept {
@@ -376,8 +390,9 @@ impl RightsFs {
                         Errno::EACCES
                     })?;
                     self.may_move_out(h, a.rights, &src)?;
-                    let from = ProtectedFile::open(src_file.try_clone().map_err(Errno::from)?, &a.key)
-                        .map_err(fmt(&src, "save"))?;
+                    let file = src_file.try_clone().map_err(Errno::from)?;
+                    let from =
+                        ProtectedFile::open_verified(file, &a.key, self.keys.verifier()).map_err(fmt(&src, "save"))?;
                     copy_protected(&from, &mut pf).map_err(fmt(&dst, "save"))?;
                 }
                 (None, None) => copy_plain(&src_file, &mut pf).map_err(fmt(&dst, "save"))?,

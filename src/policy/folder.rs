@@ -200,6 +200,10 @@ mod tests {
         ));
         let forged = FolderPolicy::sign(vec![], None, dir, &me, &other).unwrap();
         assert_eq!(forged.verify(&me, &mine, dir), Err(FolderPolicyError::OtherDevice));
+        // Anyone's signed file names its signer and key; a changed one none.
+        assert_eq!(foreign.signer(), Ok((eve.clone(), other.public().to_der())));
+        assert_eq!(changed.signer(), Err(FolderPolicyError::BadSignature));
+        assert_eq!(unsigned.signer(), Err(FolderPolicyError::Unsigned));
     }
 
     #[test]
@@ -218,9 +222,5 @@ mod tests {
         let mut moved = p.clone();
         moved.folder = Some(private.display().to_string());
         assert_eq!(moved.verify(&me, &mine, private), Err(FolderPolicyError::BadSignature));
-        // Anyone's signed file names its signer and key; a changed one none.
-        assert_eq!(foreign.signer(), Ok((eve.clone(), other.public().to_der())));
-        assert_eq!(changed.signer(), Err(FolderPolicyError::BadSignature));
-        assert_eq!(unsigned.signer(), Err(FolderPolicyError::Unsigned));
     }
 }
