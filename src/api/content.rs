@@ -129,10 +129,18 @@ pub struct AuditEntry {
     pub device_id: String,
     /// Rights issued (empty when refused).
     pub rights: String,
-    /// `issued` or `refused`.
+    /// `issued` or `refused` by the server; `opened_offline` or
+    /// `refused_offline` for opens a cached licence served, reported late.
     pub result: String,
     /// Why it was refused.
     pub reason: String,
     /// Client address.
     pub client_addr: String,
+    /// Whether a cached licence served this open without the server (the
+    /// time is the device's; it reached the server at `reported_at`).
+    #[serde(default)]
+    pub offline: bool,
+    /// RFC 3339 time an offline open reached the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_at: Option<String>,
 }

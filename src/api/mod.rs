@@ -9,6 +9,7 @@
 mod account;
 mod content;
 mod error;
+mod opens;
 #[cfg(feature = "server")]
 mod schema;
 mod send;
@@ -22,4 +23,5 @@ pub use content::{
     REGISTER_BATCH_MAX, RegisterContent, RegisterContentBatch,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use opens::{OpensRecorded, REPORT_OPENS_MAX, ReportOpens, ReportedOpen};
 pub use send::{SendFile, SentOutcome};

@@ -43,10 +43,8 @@ pub fn licensing(
     } else {
         None
     };
-    Ok(Licensing::new(
-        identity,
-        paths.licence_cache(),
-        paths.owner_licences(),
-        source,
-    ))
+    Ok(
+        Licensing::new(identity, paths.licence_cache(), paths.owner_licences(), source)
+            .with_open_log(paths.opens_dir()),
+    )
 }

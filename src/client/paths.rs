@@ -55,6 +55,11 @@ impl Paths {
         self.data_dir.join("mounts")
     }
 
+    /// Opens served from cached licences, sealed, until they are reported.
+    pub fn opens_dir(&self) -> PathBuf {
+        self.data_dir.join("opens")
+    }
+
     /// Cached server-signed use licences.
     pub fn licence_cache(&self) -> PathBuf {
         self.cache_dir.join("licences")

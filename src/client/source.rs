@@ -1,14 +1,17 @@
-//! The server as a [`LicenceSource`]: `POST /v1/content/{id}/licence`, and
-//! registration for content found unregistered.
+//! The server as a [`LicenceSource`]: `POST /v1/content/{id}/licence`,
+//! registration for content found unregistered, and reports of opens that
+//! cached licences served (`POST /v1/opens`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
 
 use super::{ClientError, Session};
-use crate::api::{LicenceRequest, WriterCertificate, WriterCertificateRequest};
+use crate::api::{
+    LicenceRequest, OpensRecorded, ReportOpens, ReportedOpen, WriterCertificate, WriterCertificateRequest,
+};
 use crate::crypto::WRITER_KEY_LEN;
-use crate::licence::{FetchError, LicenceSource};
+use crate::licence::{FetchError, LicenceSource, OfflineOpen};
 use crate::policy::{ContentId, PublishingLicence, UseLicence};
 
 fn fetch_error(e: ClientError) -> FetchError {
@@ -39,6 +42,24 @@ impl LicenceSource for Session {
             )),
             Err(e) => Err(fetch_error(e)),
         }
+    }
+
+    fn report_opens(&self, opens: &[OfflineOpen]) -> Result<(), FetchError> {
+        let body = ReportOpens {
+            opens: opens
+                .iter()
+                .map(|o| ReportedOpen {
+                    content_id: o.content_id.clone(),
+                    at: o.at,
+                    opened: o.opened,
+                    rights: o.rights.clone(),
+                    reason: o.reason.clone(),
+                })
+                .collect(),
+        };
+        self.call::<_, OpensRecorded>(Method::POST, "/v1/opens", Some(&body))
+            .map(drop)
+            .map_err(fetch_error)
     }
 
     fn fetch(&self, content: &ContentId, device_certificate: Option<&[u8]>) -> Result<UseLicence, FetchError> {

@@ -38,6 +38,7 @@
 
 mod ahead;
 mod error;
+mod opens;
 mod owner;
 mod store;
 mod writer;
@@ -49,6 +50,7 @@ use lru::LruCache;
 
 pub use ahead::ContentAhead;
 pub use error::{AccessError, FetchError};
+pub use opens::{OfflineOpen, RECORD_EVERY_SECS, REPORT_BATCH_MAX};
 pub use store::CachedLicence;
 
 use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, WRITER_KEY_LEN};
@@ -81,6 +83,16 @@ pub trait LicenceSource: Send + Sync {
     /// when a file protected here turns out unregistered: its queued
     /// registration was lost, e.g. to a power cut before it was synced.
     fn register(&self, licence: &PublishingLicence) -> Result<(), FetchError>;
+
+    /// Reports opens served from cached licences (at most
+    /// [`REPORT_BATCH_MAX`]) for the owners' audit logs. A source that
+    /// cannot report keeps them waiting.
+    fn report_opens(&self, opens: &[OfflineOpen]) -> Result<(), FetchError> {
+        let _ = opens;
+        Err(FetchError::Other(
+            "this licence source takes no reports of opens".into(),
+        ))
+    }
 }
 
 /// Who is asking: the logged-in user, this device and the server's
@@ -172,6 +184,7 @@ pub struct Licensing {
     certificate_file: PathBuf,
     /// This device's writer, made once.
     writer: OnceLock<Writer>,
+    opens: Option<opens::OpenLog>,
 }
 
 impl Licensing {
@@ -192,6 +205,56 @@ impl Licensing {
             identity,
             source,
             keys: Mutex::new(crate::cache::bounded(KEY_CACHE_SIZE)),
+            opens: None,
+        }
+    }
+
+    /// Records opens that cached licences serve under `dir`, to be
+    /// reported to the server later ([`report_opens`](Self::report_opens)).
+    pub fn with_open_log(mut self, dir: PathBuf) -> Self {
+        self.opens = Some(opens::OpenLog::new(dir.join(sanitize(&self.identity.device_id))));
+        self
+    }
+
+    /// Records an open the server does not see (see [`opens`]).
+    fn served_offline(&self, id: &ContentId, outcome: Result<&Access, &AccessError>) {
+        if let Some(log) = &self.opens {
+            let (rights, reason) = match outcome {
+                Ok(a) if a.owner => return,
+                Ok(a) => (Some(a.rights), String::new()),
+                Err(AccessError::AccessEnded(_)) => (None, "access_expired".to_string()),
+                Err(AccessError::Expired { .. }) => (None, "licence_expired".to_string()),
+                Err(_) => (None, "refused".to_string()),
+            };
+            log.record(&self.identity.device_key, id, rights, &reason);
+        }
+    }
+
+    /// How many opens served from cached licences wait to be reported.
+    pub fn unreported_opens(&self) -> usize {
+        self.opens.as_ref().map_or(0, opens::OpenLog::count)
+    }
+
+    /// Reports the recorded opens to the server, a batch at a time, and
+    /// forgets those it took; returns how many. Stops at the first batch
+    /// the server does not take (they wait for the next time).
+    pub fn report_opens(&self) -> Result<usize, AccessError> {
+        let (Some(log), Some(source)) = (&self.opens, &self.source) else {
+            return Ok(0);
+        };
+        let mut sent = 0;
+        loop {
+            let batch = log.unreported(&self.identity.device_key, REPORT_BATCH_MAX);
+            if batch.opens.is_empty() {
+                return Ok(sent);
+            }
+            source.report_opens(&batch.opens).map_err(|e| match e {
+                FetchError::Unreachable(r) => AccessError::ServerUnreachable(r),
+                FetchError::NotLoggedIn => AccessError::NotLoggedIn,
+                other => AccessError::Server(other.to_string()),
+            })?;
+            sent += batch.opens.len();
+            log.forget(batch);
         }
     }
 
@@ -252,6 +315,7 @@ impl Licensing {
             return Ok(a);
         }
         if !must_ask && let Some(a) = self.lru().get(&id).filter(|a| a.usable_at(t)).cloned() {
+            self.served_offline(&id, Ok(&a));
             return Ok(a);
         }
         let mut cached = None;
@@ -264,18 +328,24 @@ impl Licensing {
                 expired = Some(body.valid_until);
             }
         }
-        match cached {
+        let served = match cached {
             Some((body, edit)) if !must_ask => self.unwrap_into_lru(&body, edit),
             Some((body, edit)) => match self.fetch(header, None) {
                 Err(AccessError::ServerUnreachable(_)) => self.unwrap_into_lru(&body, edit),
-                r => r,
+                r => return r,
             },
-            None if can_ask => self.fetch(header, expired),
-            None => Err(match expired {
-                Some(until) => self.lapsed(header, until),
-                None => AccessError::ServerUnreachable("working offline and no licence is cached".into()),
-            }),
-        }
+            None if can_ask => return self.fetch(header, expired),
+            None => match expired {
+                Some(until) => Err(self.lapsed(header, until)),
+                None => {
+                    return Err(AccessError::ServerUnreachable(
+                        "working offline and no licence is cached".into(),
+                    ));
+                }
+            },
+        };
+        self.served_offline(&id, served.as_ref());
+        served
     }
 
     /// The owner's key of a file protected on this device: from its owner
@@ -327,6 +397,10 @@ impl Licensing {
             Ok(ul) => {
                 let body = self.check(&ul, header)?;
                 self.licences.save(&id, &ul)?;
+                // The server answers: the opens it has not seen go now.
+                if let Err(e) = self.report_opens() {
+                    tracing::debug!(error = %e, "offline opens not reported yet");
+                }
                 if body.rights.is_empty() {
                     return Err(AccessError::NoRights {
                         owner: pl.policy.owner.clone(),
@@ -334,10 +408,14 @@ impl Licensing {
                 }
                 self.unwrap_into_lru(&body, ul.edit_certificate)
             }
-            Err(FetchError::Unreachable(reason)) => Err(match expired {
-                Some(until) => self.lapsed(header, until),
-                None => AccessError::ServerUnreachable(reason),
-            }),
+            Err(FetchError::Unreachable(reason)) => match expired {
+                Some(until) => {
+                    let e = self.lapsed(header, until);
+                    self.served_offline(&id, Err(&e));
+                    Err(e)
+                }
+                None => Err(AccessError::ServerUnreachable(reason)),
+            },
             Err(FetchError::Denied) => {
                 self.licences.remove(&id)?;
                 Err(AccessError::NoRights {

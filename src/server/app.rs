@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::headers::security_headers;
 use super::metrics::Metrics;
 use super::state::AppState;
-use super::{account, auth, certificates, content, licence, openapi, send, viewer};
+use super::{account, audit, auth, certificates, content, licence, openapi, send, viewer};
 use crate::api::{ErrorBody, ServerKey};
 
 /// Largest request body accepted.
@@ -45,6 +45,7 @@ pub(super) fn routes(state: &AppState) -> Vec<(&'static str, MethodRouter<AppSta
         ("/v1/content/{id}/grants/{principal}", delete(content::delete_grant)),
         ("/v1/content/{id}/revoke", post(content::revoke)),
         ("/v1/content/{id}/audit", get(content::audit)),
+        ("/v1/opens", post(audit::report)),
         (
             "/v1/content/{id}/send",
             post(send::send).layer(DefaultBodyLimit::max(state.sent.max_bytes / 3 * 4 + 64 * 1024)),

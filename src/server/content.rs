@@ -645,18 +645,8 @@ pub async fn audit(
             format!("only the owner {} can read the audit log", rec.owner),
         ));
     }
-    let rows = state.store.list_audit(&rec.id).await?;
-    Ok(axum::Json(
-        rows.into_iter()
-            .map(|a| AuditEntry {
-                time: format_time(a.time),
-                email: a.email,
-                device_id: a.device_id,
-                rights: a.rights,
-                result: a.result,
-                reason: a.reason,
-                client_addr: a.client_addr,
-            })
-            .collect(),
-    ))
+    let mut rows = state.store.list_audit(&rec.id).await?;
+    // Opens reported late go where they happened.
+    rows.sort_by_key(|a| a.time);
+    Ok(axum::Json(rows.into_iter().map(super::audit::entry).collect()))
 }

@@ -4,6 +4,7 @@
 
 mod account;
 mod app;
+mod audit;
 mod auth;
 mod certificates;
 pub mod config;

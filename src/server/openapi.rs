@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{account, app, auth, certificates, content, licence, send, viewer};
+use super::{account, app, audit, auth, certificates, content, licence, send, viewer};
 use crate::api::ErrorBody;
 
 #[derive(OpenApi)]
@@ -38,6 +38,7 @@ use crate::api::ErrorBody;
         content::register,
         content::list,
         content::register_batch,
+        audit::report,
         content::get,
         licence::issue,
         content::put_grants,
