@@ -234,3 +234,73 @@ fn send_protects_and_mails_over_smtp_or_to_an_eml_file() {
     alice.give("memo.txt.rights", &carol);
     assert_eq!(carol.ok(&["cat", "memo.txt.rights"]), "for bob only");
 }
+
+/// Files are named by path, by the name this device knows them by, or by
+/// content id, wherever a file is meant; `list` shows names, and `list
+/// --shared` what others shared, with owner, rights and end.
+#[test]
+fn names_and_content_ids_work_wherever_a_file_is_meant() {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    let bob = User::new("bob@example.com", true);
+    alice.signup(&server);
+    bob.signup(&server);
+    alice.write("q3.txt", b"numbers");
+    alice.ok(&["protect", "q3.txt", "--to", "bob@example.com:view:30d"]);
+    let mine = json(&alice.ok(&["list", "--json"]));
+    let entry = &mine.as_array().unwrap()[0];
+    assert_eq!(entry["name"], "q3.txt.rights", "{mine}");
+    let id = entry["content_id"].as_str().unwrap().to_string();
+    assert!(alice.ok(&["list"]).contains("q3.txt.rights"));
+
+    // By name (the original is gone, so this is the index) and by id.
+    assert_eq!(
+        json(&alice.ok(&["info", "q3.txt", "--json"]))["content_id"],
+        id.as_str()
+    );
+    alice.ok(&["share", &id, "--to", "carol@example.com:view"]);
+    let info = json(&alice.ok(&["info", "q3.txt.rights", "--json"]));
+    assert!(info["server"].to_string().contains("carol@example.com"), "{info}");
+    assert!(alice.ok(&["track", "q3.txt"]).contains("No access recorded yet"));
+
+    // Moved: the old place is named; the new path re-indexes it.
+    std::fs::create_dir(alice.docs().join("sub")).unwrap();
+    std::fs::rename(
+        alice.docs().join("q3.txt.rights"),
+        alice.docs().join("sub/q3.txt.rights"),
+    )
+    .unwrap();
+    let err = alice.fails(&["info", "q3.txt"]);
+    assert!(err.contains("no longer at"), "{err}");
+    alice.ok(&["info", "sub/q3.txt.rights"]);
+    assert_eq!(
+        json(&alice.ok(&["info", "q3.txt", "--json"]))["content_id"],
+        id.as_str()
+    );
+    // Two files of one name: the command asks which.
+    alice.write("q3.txt", b"another");
+    alice.ok(&["protect", "q3.txt"]);
+    let err = alice.fails(&["info", "q3.txt"]);
+    assert!(err.contains("several") && err.contains(&id), "{err}");
+    let err = alice.fails(&["revoke", "nothing-like-this.txt"]);
+    assert!(err.contains("rights list"), "{err}");
+
+    // Bob sees what is shared with him, named once he has opened it.
+    let shared = json(&bob.ok(&["list", "--shared", "--json"]));
+    let s = &shared.as_array().unwrap()[0];
+    assert_eq!(s["owner"], "alice@example.com", "{shared}");
+    assert_eq!(s["your_rights"], serde_json::json!(["view"]), "{shared}");
+    assert!(s["your_access_ends"].is_string() && s["name"].is_null(), "{shared}");
+    std::fs::copy(alice.docs().join("sub/q3.txt.rights"), bob.docs().join("q3.txt.rights")).unwrap();
+    assert_eq!(bob.ok(&["cat", "q3.txt.rights"]), "numbers");
+    let text = bob.ok(&["list", "--shared"]);
+    assert!(
+        text.contains("q3.txt.rights") && text.contains("alice@example.com") && text.contains("view"),
+        "{text}"
+    );
+
+    // Revoking by path; info by content id.
+    alice.ok(&["revoke", &format!("{}/sub/q3.txt.rights", alice.docs().display())]);
+    assert!(json(&alice.ok(&["info", &id, "--json"]))["server"]["revoked"] == true);
+    drop(server);
+}

@@ -143,18 +143,22 @@ pub enum Command {
         file: PathBuf,
     },
     /// Show a protected file's owner, policy, your rights and licence state.
-    #[command(after_help = "Examples:\n  rights info report.odt.rights\n  rights info report.odt.rights --json")]
+    #[command(
+        after_help = "Examples:\n  rights info report.odt.rights\n  rights info report.odt       \
+                            # a name this device knows\n  rights info report.odt.rights --json"
+    )]
     Info {
-        /// The protected file.
+        /// The protected file: a path, a file name this device knows, or a content id.
         file: PathBuf,
     },
     /// Give people access (on the server: the file is not rewritten).
     #[command(
         after_help = "Examples:\n  rights share report.odt.rights --to bob@example.com:view,edit\n  \
-                            rights share report.odt.rights --to '*@example.com:view:30d'"
+                            rights share report.odt.rights --to '*@example.com:view:30d'\n  \
+                            rights share 3f2a9c...e1 --to bob@example.com      # by content id (rights list)"
     )]
     Share {
-        /// The protected file.
+        /// The protected file: a path, a file name this device knows, or a content id.
         file: PathBuf,
         /// EMAIL[:RIGHTS[:EXPIRY]], repeatable.
         #[arg(long = "to", value_name = "SPEC", required = true)]
@@ -163,7 +167,7 @@ pub enum Command {
     /// Take access away from someone.
     #[command(after_help = "Example:\n  rights unshare report.odt.rights --from bob@example.com")]
     Unshare {
-        /// The protected file.
+        /// The protected file: a path, a file name this device knows, or a content id.
         file: PathBuf,
         /// The address (or *@domain) to remove.
         #[arg(long)]
@@ -196,23 +200,34 @@ pub enum Command {
         smtp: bool,
     },
     /// Revoke a file for everyone but you, at once on the server.
-    #[command(after_help = "Example:\n  rights revoke report.odt.rights")]
+    #[command(after_help = "Examples:\n  rights revoke report.odt.rights\n  rights revoke report.odt")]
     Revoke {
-        /// The protected file.
+        /// The protected file: a path, a file name this device knows, or a content id.
         file: PathBuf,
     },
-    /// Show who opened a file you own, and when.
-    #[command(after_help = "Examples:\n  rights track report.odt.rights\n  rights track report.odt.rights --json")]
+    /// Show who opened a file you own, and when (opens that cached licences
+    /// served offline included, once the reader's device reports them).
+    #[command(
+        after_help = "Examples:\n  rights track report.odt.rights\n  rights track report.odt --json\n  \
+                            rights track --all --format csv > audit.csv   # every file you own"
+    )]
     Track {
-        /// The protected file.
-        file: PathBuf,
-    },
-    /// List content you own (or that is shared with you).
-    #[command(after_help = "Examples:\n  rights list\n  rights list --shared-with-me --json")]
-    List {
-        /// Content others shared with you.
+        /// The protected file: a path, a file name this device knows, or a content id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        file: Option<PathBuf>,
+        /// The log of every file you own.
         #[arg(long)]
-        shared_with_me: bool,
+        all: bool,
+        /// table (default), json, or csv (an export, with a header line).
+        #[arg(long, value_enum, default_value = "table")]
+        format: TrackFormat,
+    },
+    /// List content you own, or that others shared with you.
+    #[command(after_help = "Examples:\n  rights list\n  rights list --shared --json")]
+    List {
+        /// Content others shared with you: owner, your rights, until when.
+        #[arg(long, alias = "shared-with-me")]
+        shared: bool,
     },
     /// Show pending registrations and cached licences.
     #[command(after_help = "Examples:\n  rights status\n  rights status --json")]
@@ -318,4 +333,15 @@ pub enum PolicyCommand {
         /// The folder.
         dir: PathBuf,
     },
+}
+
+/// How `rights track` prints the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrackFormat {
+    /// An aligned table.
+    Table,
+    /// A JSON array (as `--json`).
+    Json,
+    /// CSV with a header line, for spreadsheets and audit archives.
+    Csv,
 }

@@ -2,17 +2,23 @@
 
 use std::path::Path;
 
+use serde::Serialize;
+
+use super::args::TrackFormat;
 use super::ctx::Ctx;
-use super::files::open_protected;
 use super::output;
-use crate::api::ContentInfo;
-use crate::client::{Claims, ClientError, RegistrationQueue};
-use crate::policy::{Grant, format_time, now};
+use super::target::Target;
+use crate::api::{AuditEntry, ContentInfo};
+use crate::client::{Claims, ClientError, Index, RegistrationQueue};
+use crate::policy::{ContentId, Grant, Rights, format_time, now};
 
 /// `rights info`: what the header says (offline), plus what this device
 /// and the server know.
-pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
-    let (f, h) = open_protected(path)?;
+pub fn info(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
+    let t = Target::resolve(ctx, arg)?;
+    let h = t.header()?;
+    let path = t.path.as_deref().unwrap_or(arg);
+    let f = std::fs::File::open(path)?;
     let size = f.metadata()?.len();
     let pl = &h.licence;
     let id = h.content_id();
@@ -20,14 +26,14 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
         .waiting()
         .iter()
         .any(|(i, _)| *i == id);
-    let cached = ctx.licensing().ok().and_then(|l| l.cached_for(&h));
+    let cached = ctx.licensing().ok().and_then(|l| l.cached_for(h));
     let server: Option<Result<ContentInfo, ClientError>> = if queued {
         None
     } else {
         ctx.session().ok().map(|s| s.content(&id))
     };
     let claim = Claims::new(&ctx.paths).get(&id);
-    let (saved_json, saved_text) = saved_by(ctx, &f, &h);
+    let (saved_json, saved_text) = saved_by(ctx, &f, h);
     let registration = match (&server, queued) {
         _ if claim.is_some() => "CLAIMED BY SOMEONE ELSE: not registered as yours".to_string(),
         (_, true) => "queued (run `rights sync`)".to_string(),
@@ -44,7 +50,7 @@ pub fn info(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
     let policy_rights = me.as_ref().map(|m| pl.policy.rights_for(m, now()));
     let server_v = server.and_then(Result::ok);
     let owner = owner_shown(
-        &h,
+        h,
         server_v.as_ref(),
         cached.as_ref().is_some_and(|c| c.valid_until.is_none()),
     );
@@ -207,50 +213,203 @@ fn print_grants(g: &[Grant]) {
     }
 }
 
-/// `rights track`: the access log of a file you own.
-pub fn track(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
-    let (_, h) = open_protected(path)?;
-    let log = ctx
-        .session()?
-        .audit(&h.content_id())
-        .map_err(|e| match e.server_code() {
-            Some((403, _)) => anyhow::anyhow!(
-                "only the owner ({}) can read this file's access log",
-                h.licence.policy.owner
+/// One row of `rights track`: an audit entry and the file it is about.
+#[derive(Serialize)]
+struct TrackRow {
+    content_id: ContentId,
+    /// The file's name on this device, if it was seen here.
+    name: Option<String>,
+    #[serde(flatten)]
+    entry: AuditEntry,
+}
+
+impl TrackRow {
+    fn file(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.content_id.to_hex())
+    }
+
+    /// The result, with offline opens marked as such.
+    fn result(&self) -> String {
+        match (&self.entry.offline, &self.entry.reported_at) {
+            (true, Some(at)) => format!(
+                "{} (offline, reported {at})",
+                self.entry.result.trim_end_matches("_offline")
             ),
-            Some((404, _)) => anyhow::anyhow!("the server does not know this file yet: run `rights sync` first"),
+            _ => self.entry.result.clone(),
+        }
+    }
+}
+
+/// Columns of the CSV export.
+const TRACK_COLUMNS: [&str; 10] = [
+    "content_id",
+    "name",
+    "time",
+    "email",
+    "device_id",
+    "result",
+    "offline",
+    "reported_at",
+    "rights",
+    "reason",
+];
+
+/// `rights track`: the access log of a file you own, or of every file
+/// you own (`arg` none: `--all`), opens that devices reported late
+/// included. This device's own unreported opens are sent first.
+pub fn track(ctx: &Ctx, arg: Option<&Path>, format: TrackFormat) -> anyhow::Result<()> {
+    report_opens(ctx);
+    let session = ctx.session()?;
+    let index = Index::new(&ctx.paths);
+    let targets: Vec<(ContentId, Option<String>)> = match arg {
+        Some(a) => {
+            let t = Target::resolve(ctx, a)?;
+            vec![(t.id, t.name())]
+        }
+        None => session
+            .list_content(false)?
+            .into_iter()
+            .filter_map(|c| ContentId::from_hex(&c.content_id).ok())
+            .map(|id| (id, index.get(&id).map(|e| e.name)))
+            .collect(),
+    };
+    let mut log = Vec::new();
+    for (id, name) in targets.iter().cloned() {
+        let shown = name.clone().unwrap_or_else(|| id.to_hex());
+        let entries = session.audit(&id).map_err(|e| match e.server_code() {
+            Some((403, _)) => anyhow::anyhow!("only the owner can read the access log of {shown}"),
+            Some((404, _)) => anyhow::anyhow!("the server does not know {shown} yet: run `rights sync` first"),
             _ => e.into(),
         })?;
-    if ctx.json {
-        output::json(&log);
-        return Ok(());
+        log.extend(entries.into_iter().map(|entry| TrackRow {
+            content_id: id,
+            name: name.clone(),
+            entry,
+        }));
     }
-    let rows: Vec<Vec<String>> = log
-        .into_iter()
-        .map(|e| vec![e.time, e.email, e.result, e.rights, e.reason, e.device_id])
-        .collect();
-    if rows.is_empty() {
-        println!("No access recorded yet.");
-    } else {
-        output::table(&["WHEN", "WHO", "RESULT", "RIGHTS", "REASON", "DEVICE"], &rows);
+    if targets.len() > 1 {
+        log.sort_by(|a, b| a.entry.time.cmp(&b.entry.time));
+    }
+    match (format, ctx.json) {
+        (TrackFormat::Json, _) | (_, true) => output::json(&log),
+        (TrackFormat::Csv, _) => {
+            let mut out = String::new();
+            output::csv_line(&mut out, TRACK_COLUMNS.iter().map(|c| c.to_string()));
+            for r in &log {
+                let e = &r.entry;
+                output::csv_line(
+                    &mut out,
+                    [
+                        r.content_id.to_hex(),
+                        r.name.clone().unwrap_or_default(),
+                        e.time.clone(),
+                        e.email.clone(),
+                        e.device_id.clone(),
+                        e.result.clone(),
+                        e.offline.to_string(),
+                        e.reported_at.clone().unwrap_or_default(),
+                        e.rights.clone(),
+                        e.reason.clone(),
+                    ]
+                    .into_iter(),
+                );
+            }
+            print!("{out}");
+        }
+        (TrackFormat::Table, false) => print_track(&log, targets.len() > 1),
     }
     Ok(())
 }
 
-/// `rights list [--shared-with-me]`.
-pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
-    let list = ctx.session()?.list_content(shared)?;
-    if ctx.json {
-        output::json(&list);
-        return Ok(());
+fn print_track(log: &[TrackRow], with_file: bool) {
+    if log.is_empty() {
+        println!("No access recorded yet.");
+        return;
     }
-    let rows: Vec<Vec<String>> = list
-        .into_iter()
-        .map(|c| {
-            let state = if c.revoked { "revoked" } else { "active" };
-            vec![c.content_id, c.owner, c.created_at, state.into()]
+    let rows: Vec<Vec<String>> = log
+        .iter()
+        .map(|r| {
+            let e = &r.entry;
+            let mut row = vec![
+                e.time.clone(),
+                e.email.clone(),
+                r.result(),
+                e.rights.clone(),
+                e.reason.clone(),
+                e.device_id.clone(),
+            ];
+            if with_file {
+                row.insert(0, r.file());
+            }
+            row
         })
         .collect();
+    let mut headers = vec!["WHEN", "WHO", "RESULT", "RIGHTS", "REASON", "DEVICE"];
+    if with_file {
+        headers.insert(0, "FILE");
+    }
+    output::table(&headers, &rows);
+}
+
+/// Sends this device's record of opens that cached licences served, so
+/// that owners' logs have them; quietly leaves them for later when the
+/// server cannot take them now.
+pub fn report_opens(ctx: &Ctx) {
+    if let Ok(l) = ctx.licensing()
+        && l.unreported_opens() > 0
+        && let Err(e) = l.report_opens()
+    {
+        tracing::debug!(error = %e, "offline opens not reported yet");
+    }
+}
+
+/// One row of `rights list`: what the server registered, with the name
+/// this device knows the file by and, for content shared with you, your
+/// rights and until when.
+#[derive(Serialize)]
+struct ListRow {
+    #[serde(flatten)]
+    info: ContentInfo,
+    name: Option<String>,
+    path: Option<std::path::PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    your_rights: Option<Rights>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    your_access_ends: Option<String>,
+}
+
+/// `rights list [--shared]`: content you own, or that others shared with
+/// you (owner, your rights, until when), named from this device's index.
+pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
+    let list = ctx.session()?.list_content(shared)?;
+    let index = Index::new(&ctx.paths);
+    let me = ctx.config.me()?.clone();
+    let t = now();
+    let rows: Vec<ListRow> = list
+        .into_iter()
+        .map(|info| {
+            let known = ContentId::from_hex(&info.content_id).ok().and_then(|id| index.get(&id));
+            let (your_rights, your_access_ends) = if shared {
+                (
+                    Some(info.policy.rights_for(&me, t)),
+                    info.policy.access_ends(&me, t).map(format_time),
+                )
+            } else {
+                (None, None)
+            };
+            ListRow {
+                name: known.as_ref().map(|e| e.name.clone()),
+                path: known.map(|e| e.path),
+                your_rights,
+                your_access_ends,
+                info,
+            }
+        })
+        .collect();
+    if ctx.json {
+        output::json(&rows);
+        return Ok(());
+    }
     if rows.is_empty() {
         println!(
             "{}",
@@ -260,8 +419,31 @@ pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
                 "You own no registered content yet."
             }
         );
+        return Ok(());
+    }
+    let name = |r: &ListRow| r.name.clone().unwrap_or_else(|| "(not seen here)".into());
+    let state = |r: &ListRow| if r.info.revoked { "revoked" } else { "active" }.to_string();
+    if shared {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    name(r),
+                    r.info.owner.clone(),
+                    r.your_rights.map(|x| x.to_string()).unwrap_or_default(),
+                    r.your_access_ends.clone().unwrap_or_else(|| "no end".into()),
+                    state(r),
+                    r.info.content_id.clone(),
+                ]
+            })
+            .collect();
+        output::table(&["NAME", "OWNER", "RIGHTS", "UNTIL", "STATE", "CONTENT ID"], &table);
     } else {
-        output::table(&["CONTENT ID", "OWNER", "CREATED", "STATE"], &rows);
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| vec![name(r), r.info.created_at.clone(), state(r), r.info.content_id.clone()])
+            .collect();
+        output::table(&["NAME", "CREATED", "STATE", "CONTENT ID"], &table);
     }
     Ok(())
 }
@@ -299,6 +481,10 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
     };
     let claims = Claims::new(&ctx.paths).list();
     let (state, says) = session_state(ctx);
+    if state == "active" {
+        report_opens(ctx);
+    }
+    let unreported = ctx.licensing().map(|l| l.unreported_opens()).unwrap_or(0);
     if ctx.json {
         output::json(&serde_json::json!({
             "email": ctx.config.email,
@@ -307,6 +493,7 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
                 "content_id": c.content_id, "noticed_at": c.noticed(), "alarm": c.alarm(),
             })).collect::<Vec<_>>(),
             "pending_registrations": pending,
+            "unreported_offline_opens": unreported,
             "licences": cached.iter().map(|c| serde_json::json!({
                 "content_id": c.content_id, "rights": c.rights, "owner": c.owner,
                 "valid_until": c.valid_until.map(format_time), "valid": c.valid_now(),
@@ -374,6 +561,9 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
     println!("pending registrations: {}", pending.len());
     for p in &pending {
         println!("  {p}");
+    }
+    if unreported > 0 {
+        println!("opens with cached licences not yet reported to the server: {unreported}");
     }
     println!("cached licences: {}", cached.len());
     let rows: Vec<Vec<String>> = cached

@@ -13,6 +13,7 @@ mod policy;
 mod protect;
 mod send;
 mod share;
+mod target;
 
 pub use args::{Cli, Command};
 
@@ -79,8 +80,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             send::send(&ctx, &file, &to, message.as_deref(), eml_out.as_deref(), smtp)
         }
         Command::Revoke { file } => share::revoke(&ctx, &file),
-        Command::Track { file } => info::track(&ctx, &file),
-        Command::List { shared_with_me } => info::list(&ctx, shared_with_me),
+        Command::Track { file, all: _, format } => info::track(&ctx, file.as_deref(), format),
+        Command::List { shared } => info::list(&ctx, shared),
         Command::Status => info::status(&ctx),
         Command::Sync => share::sync(&ctx),
         Command::Mount {

@@ -55,3 +55,19 @@ pub fn field(v: &serde_json::Value, names: &[&str]) -> String {
     }
     "-".into()
 }
+
+/// Appends one CSV record (RFC 4180: fields with a comma, quote or line
+/// break are quoted, quotes doubled) and its line break to `out`.
+pub fn csv_line(out: &mut String, fields: impl Iterator<Item = String>) {
+    let cells: Vec<String> = fields
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f
+            }
+        })
+        .collect();
+    out.push_str(&cells.join(","));
+    out.push_str("\r\n");
+}

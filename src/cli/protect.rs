@@ -143,6 +143,9 @@ pub fn protect(
             bar.abandon();
             return Err(e);
         }
+        if let Err(e) = crate::client::Index::new(&ctx.paths).note(&new.content_id, &target, &policy.owner, true) {
+            tracing::debug!(error = %e, "could not index {}", target.display());
+        }
         let reg = register_or_queue(ctx, &new.content_id, &new.licence)?;
         results.push(serde_json::json!({
             "file": f, "protected": target, "content_id": new.content_id, "registration": reg,
@@ -268,6 +271,7 @@ pub fn open_with_right(ctx: &Ctx, path: &Path, need: Right) -> anyhow::Result<(P
         }
         e => e.into(),
     })?;
+    super::target::note(&crate::client::Index::new(&ctx.paths), &h.content_id(), path, &h);
     if !access.rights.has(need) {
         bail!(
             "you may not {} {} (your rights: {}); ask its owner {} for the {} right",

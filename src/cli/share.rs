@@ -5,15 +5,18 @@ use std::path::Path;
 use anyhow::bail;
 
 use super::ctx::Ctx;
-use super::files::open_protected;
 use super::output;
 use super::protect::register_or_queue;
+use super::target::Target;
 use crate::client::{Claims, ClientError, Outcome, Registrar, Registration, RegistrationQueue};
 use crate::policy::{ContentId, Grant, Principal, format_time, now};
 
-fn explain(e: ClientError, owner: &crate::policy::Email) -> anyhow::Error {
+fn explain(e: ClientError, t: &Target) -> anyhow::Error {
     match e.server_code() {
-        Some((403, _)) => anyhow::anyhow!("you may not change this file's sharing: ask its owner {owner}"),
+        Some((403, _)) => match t.owner() {
+            Some(owner) => anyhow::anyhow!("you may not change this file's sharing: ask its owner {owner}"),
+            None => anyhow::anyhow!("you may not change this file's sharing: ask its owner"),
+        },
         Some((404, _)) => anyhow::anyhow!("the server does not know this file yet: run `rights sync` first"),
         _ => e.into(),
     }
@@ -35,36 +38,45 @@ fn ensure_registered(ctx: &Ctx, id: &ContentId) -> anyhow::Result<()> {
     bail!("this file is not registered with the server yet and the server cannot be reached; try again when online")
 }
 
-/// The name the owner gave the file, for the invitation mail.
-fn shared_name(path: &Path) -> Option<String> {
-    Some(path.file_name()?.to_string_lossy().into_owned())
-}
-
 /// Adds grants on the server (no file rewrite).
 pub fn add_grants(ctx: &Ctx, path: &Path, grants: &[Grant]) -> anyhow::Result<()> {
-    let (_, h) = open_protected(path)?;
-    ensure_registered(ctx, &h.content_id())?;
+    grant(ctx, &Target::resolve(ctx, path)?, grants)
+}
+
+fn grant(ctx: &Ctx, t: &Target, grants: &[Grant]) -> anyhow::Result<()> {
+    ensure_registered(ctx, &t.id)?;
+    // The name the owner gave the file goes into the invitation mail.
     ctx.session()?
-        .put_grants(&h.content_id(), grants, shared_name(path).as_deref())
-        .map_err(|e| explain(e, &h.licence.policy.owner))?;
+        .put_grants(&t.id, grants, t.name().as_deref())
+        .map_err(|e| explain(e, t))?;
     Ok(())
 }
 
+/// The file's offline days: from its header, else from the server.
+fn offline_days(ctx: &Ctx, t: &Target) -> anyhow::Result<u32> {
+    if let Some(h) = &t.header {
+        return Ok(h.licence.policy.offline_days);
+    }
+    let v = ctx.session()?.content(&t.id).map_err(|e| explain(e, t))?;
+    Ok(v.policy.offline_days)
+}
+
 /// `rights share`.
-pub fn share(ctx: &Ctx, path: &Path, to: &[String]) -> anyhow::Result<()> {
+pub fn share(ctx: &Ctx, arg: &Path, to: &[String]) -> anyhow::Result<()> {
     let grants = to.iter().map(|s| Grant::parse_spec(s)).collect::<Result<Vec<_>, _>>()?;
-    add_grants(ctx, path, &grants)?;
-    let (_, h) = open_protected(path)?;
-    let days = h.licence.policy.offline_days;
+    let t = Target::resolve(ctx, arg)?;
+    grant(ctx, &t, &grants)?;
+    let days = offline_days(ctx, &t)?;
     // What a licence fetched now allows: revoking later takes effect after it.
     let offline_until = (days > 0).then(|| format_time(now() + i64::from(days) * 86_400));
     if ctx.json {
         output::json(&serde_json::json!({
-            "file": path, "granted": grants, "offline_days": days, "readable_offline_until": offline_until,
+            "file": t.path, "content_id": t.id, "granted": grants, "offline_days": days,
+            "readable_offline_until": offline_until,
         }));
     } else {
         for g in &grants {
-            println!("{} may now {} {}", g.to, g.rights, path.display());
+            println!("{} may now {} {}", g.to, g.rights, t.shown());
         }
         match offline_until {
             Some(u) => println!(
@@ -78,41 +90,39 @@ pub fn share(ctx: &Ctx, path: &Path, to: &[String]) -> anyhow::Result<()> {
 }
 
 /// `rights unshare`.
-pub fn unshare(ctx: &Ctx, path: &Path, from: &str) -> anyhow::Result<()> {
+pub fn unshare(ctx: &Ctx, arg: &Path, from: &str) -> anyhow::Result<()> {
     let who = Principal::parse(from)?;
-    let (_, h) = open_protected(path)?;
-    ensure_registered(ctx, &h.content_id())?;
+    let t = Target::resolve(ctx, arg)?;
+    ensure_registered(ctx, &t.id)?;
     ctx.session()?
-        .delete_grant(&h.content_id(), &who)
+        .delete_grant(&t.id, &who)
         .map_err(|e| match e.server_code() {
-            Some((404, _)) => anyhow::anyhow!("{who} has no grant on {}", path.display()),
-            _ => explain(e, &h.licence.policy.owner),
+            Some((404, _)) => anyhow::anyhow!("{who} has no grant on {}", t.shown()),
+            _ => explain(e, &t),
         })?;
     if ctx.json {
-        output::json(&serde_json::json!({ "file": path, "removed": who }));
+        output::json(&serde_json::json!({ "file": t.path, "content_id": t.id, "removed": who }));
     } else {
         println!(
             "{who} no longer has access to {} (cached licences lapse after their offline validity)",
-            path.display()
+            t.shown()
         );
     }
     Ok(())
 }
 
 /// `rights revoke`.
-pub fn revoke(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
-    let (_, h) = open_protected(path)?;
-    ensure_registered(ctx, &h.content_id())?;
-    ctx.session()?
-        .revoke(&h.content_id())
-        .map_err(|e| explain(e, &h.licence.policy.owner))?;
+pub fn revoke(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
+    let t = Target::resolve(ctx, arg)?;
+    ensure_registered(ctx, &t.id)?;
+    ctx.session()?.revoke(&t.id).map_err(|e| explain(e, &t))?;
     if ctx.json {
-        output::json(&serde_json::json!({ "file": path, "revoked": true }));
+        output::json(&serde_json::json!({ "file": t.path, "content_id": t.id, "revoked": true }));
     } else {
+        let days = offline_days(ctx, &t).unwrap_or(1);
         println!(
-            "{} is revoked: nobody but you gets a new licence (cached licences lapse within {} day(s))",
-            path.display(),
-            h.licence.policy.offline_days
+            "{} is revoked: nobody but you gets a new licence (cached licences lapse within {days} day(s))",
+            t.shown()
         );
     }
     Ok(())
@@ -120,6 +130,7 @@ pub fn revoke(ctx: &Ctx, path: &Path) -> anyhow::Result<()> {
 
 /// `rights sync`: registers everything in the queue.
 pub fn sync(ctx: &Ctx) -> anyhow::Result<()> {
+    super::info::report_opens(ctx);
     let q = RegistrationQueue::new(&ctx.paths);
     let registrar = Registrar::new(&ctx.paths, || ctx.session());
     let mut done = Vec::new();

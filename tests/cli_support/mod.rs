@@ -229,13 +229,8 @@ impl User {
     /// Sets up an identity as a login would, against a server that is not
     /// there (a closed port): for what must work with no server at all.
     pub fn login_offline(&self) {
-        use rightsfs::client::{Config, Keystore, KeystoreKind, Paths};
-        let h = self.home.path();
-        let paths = Paths {
-            config_dir: h.join("config/rightsfs"),
-            data_dir: h.join("data/rightsfs"),
-            cache_dir: h.join("cache/rightsfs"),
-        };
+        use rightsfs::client::{Config, Keystore, KeystoreKind};
+        let paths = self.paths();
         let device = rightsfs::crypto::DeviceKeyPair::generate().unwrap();
         let ks = Keystore::new(KeystoreKind::File, &paths).with_passphrase(&format!("passphrase of {}", self.email));
         ks.set_many(&[
@@ -269,6 +264,26 @@ impl User {
             ..Config::default()
         };
         config.save(&paths).unwrap();
+    }
+
+    /// This user's folders, as `rights` finds them.
+    pub fn paths(&self) -> rightsfs::client::Paths {
+        let h = self.home.path();
+        rightsfs::client::Paths {
+            config_dir: h.join("config/rightsfs"),
+            data_dir: h.join("data/rightsfs"),
+            cache_dir: h.join("cache/rightsfs"),
+        }
+    }
+
+    /// The signed-in user's own session, through the library's client (for
+    /// requests `rights` would not make: an attacker's, with a real account).
+    pub fn session(&self) -> rightsfs::client::Session {
+        use rightsfs::client::{Config, Keystore, KeystoreKind};
+        let paths = self.paths();
+        let ks = Keystore::new(KeystoreKind::File, &paths).with_passphrase(&format!("passphrase of {}", self.email));
+        let config = Config::load(&paths).unwrap();
+        rightsfs::client::session(&config, std::sync::Arc::new(ks), std::time::Duration::from_secs(5)).unwrap()
     }
 
     /// Mounts `src` at `mnt` as a daemon; returns `--json`'s answer (pid, log).
