@@ -206,3 +206,22 @@ fn devices_shows_reader_only_devices_as_readers() {
     let own = table.lines().find(|l| l.contains('*')).expect(&table);
     assert!(own.contains("device") && !own.contains("reader"), "{table}");
 }
+
+/// Each command is a process of its own. They share this device's access
+/// token (kept in the keystore until it nears its end) instead of each
+/// spending a refresh token, which the server counts as a sign-in (30 a
+/// minute from one address): a script or a test that polls `rights status`
+/// keeps working, and so does every command after it.
+#[test]
+fn commands_in_quick_succession_share_one_sign_in() {
+    let server = Server::start();
+    let u = User::new("pat@example.com", true);
+    u.signup(&server);
+    // 70 calls span at most two of the server's one-minute windows, so
+    // one of them would see more than 30 refreshes.
+    for i in 0..70 {
+        let st = json(&u.ok(&["status", "--json"]));
+        assert_eq!(st["session"], "active", "status number {i}: {st}");
+    }
+    assert_eq!(json(&u.ok(&["whoami", "--json"]))["email"], "pat@example.com");
+}

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use super::ctx::{Ctx, timeout};
 use super::output;
 use crate::api::AuthVerify;
-use crate::client::{Api, ClientError, DEVICE_KEY, REFRESH_TOKEN};
+use crate::client::{ACCESS_TOKEN, Api, ClientError, DEVICE_KEY, REFRESH_TOKEN};
 use crate::crypto::DeviceKeyPair;
 use crate::policy::Email;
 
@@ -145,6 +145,7 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
         }
     };
     let refresh = pair.refresh_token;
+    let access = crate::client::access_entry(&pair.access_token, &pair.access_expires_at);
     let device_id = pair.device_id;
     if other.is_some()
         && let Some(w) = retire_other_account(ctx)
@@ -152,8 +153,11 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
         eprintln!("warning: the previous account's device could not be removed ({w})");
     }
     let der = device.to_pkcs8_der()?;
-    ctx.keystore
-        .set_many(&[(DEVICE_KEY, der.as_slice()), (REFRESH_TOKEN, refresh.as_bytes())])?;
+    ctx.keystore.set_many(&[
+        (DEVICE_KEY, der.as_slice()),
+        (REFRESH_TOKEN, refresh.as_bytes()),
+        (ACCESS_TOKEN, access.as_bytes()),
+    ])?;
     let c = &mut ctx.config;
     c.server_url = Some(api.base().to_string());
     c.email = Some(email.clone());

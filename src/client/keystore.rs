@@ -16,7 +16,10 @@ use crate::crypto::{open_with_passphrase, seal_with_passphrase, sha256};
 pub const DEVICE_KEY: &str = "device-key";
 /// Name of the refresh token.
 pub const REFRESH_TOKEN: &str = "refresh-token";
-const NAMES: [&str; 2] = [DEVICE_KEY, REFRESH_TOKEN];
+/// Name of the current access token (`EXPIRES TOKEN`), shared by this
+/// user's processes until it expires.
+pub const ACCESS_TOKEN: &str = "access-token";
+const NAMES: [&str; 3] = [DEVICE_KEY, REFRESH_TOKEN, ACCESS_TOKEN];
 const SERVICE: &str = "rightsfs";
 
 /// A place to keep this device's secrets.

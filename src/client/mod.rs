@@ -24,12 +24,12 @@ pub use config::{Config, KeystoreKind, SmtpConfig};
 pub use http::{Api, DEFAULT_TIMEOUT};
 pub use identity::{device_key, licensing, session};
 pub use index::{Index, IndexEntry};
-pub use keystore::{DEVICE_KEY, Keystore, REFRESH_TOKEN};
+pub use keystore::{ACCESS_TOKEN, DEVICE_KEY, Keystore, REFRESH_TOKEN};
 pub use paths::Paths;
 pub use pending::{Batch, PendingLog, SendRule};
 pub use queue::RegistrationQueue;
 pub use registrar::{Outcome, Registrar, Registration, transient};
-pub use session::Session;
+pub use session::{Session, access_entry};
 
 /// Why a client operation failed. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]

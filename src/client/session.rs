@@ -1,5 +1,12 @@
 //! A logged-in session: the API client plus tokens, refreshing the access
 //! token silently from the refresh token kept in the keystore.
+//!
+//! The access token is kept in the keystore too, beside the refresh token,
+//! and shared by every process of the user until it is about to expire: a
+//! command is a new process, and if each refreshed, a script or a test
+//! polling `rights status` would spend a refresh token per call, each
+//! counted by the server as a sign-in (30 a minute per address), and be
+//! refused with 429 within seconds, as would everything after it.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,8 +14,21 @@ use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::keystore::REFRESH_TOKEN;
+use super::keystore::{ACCESS_TOKEN, REFRESH_TOKEN};
 use super::{Api, ClientError, Keystore};
+use crate::policy::now;
+
+/// A stored access token is used while it has at least this long to live.
+const ACCESS_MARGIN_SECS: i64 = 60;
+
+/// The keystore entry of an access token that expires at `expires_at`
+/// (RFC 3339): what sign-in and refresh store under [`ACCESS_TOKEN`].
+pub fn access_entry(token: &str, expires_at: &str) -> String {
+    let expires = time::OffsetDateTime::parse(expires_at, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .unwrap_or_default();
+    format!("{expires} {token}")
+}
 
 /// Authenticated access to the server for the logged-in user.
 pub struct Session {
@@ -42,12 +62,22 @@ impl Session {
         &self.api
     }
 
-    /// Swaps the refresh token for a new pair. The server spends a refresh
-    /// token on use and ends the session when a spent one comes back, so
-    /// the read-send-store runs under a lock shared by every process of
-    /// this user (a mount and a command refreshing at the same moment would
-    /// otherwise both send the same token).
-    fn refresh(&self) -> Result<String, ClientError> {
+    /// The access token another process of this user stored, while it
+    /// stays valid for [`ACCESS_MARGIN_SECS`] more at least.
+    fn stored_access(&self) -> Option<String> {
+        let v = self.keystore.get(ACCESS_TOKEN).ok()??;
+        let (expires, token) = std::str::from_utf8(&v).ok()?.split_once(' ')?;
+        (expires.parse::<i64>().ok()? > now() + ACCESS_MARGIN_SECS).then(|| token.to_string())
+    }
+
+    /// Swaps the refresh token for a new pair, unless another process did
+    /// so since `stale` (the access token the server refused, if any) was
+    /// stored. The server spends a refresh token on use and ends the
+    /// session when a spent one comes back, so the read-send-store runs
+    /// under a lock shared by every process of this user (a mount and a
+    /// command refreshing at the same moment would otherwise both send the
+    /// same token).
+    fn refresh(&self, stale: Option<&str>) -> Result<String, ClientError> {
         let dir = &self.keystore.paths().data_dir;
         std::fs::create_dir_all(dir)?;
         let lock = std::fs::OpenOptions::new()
@@ -56,6 +86,10 @@ impl Session {
             .write(true)
             .open(dir.join("refresh.lock"))?;
         super::pending::lock(&lock, true)?;
+        if let Some(t) = self.stored_access().filter(|t| Some(t.as_str()) != stale) {
+            *self.access.lock().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
+            return Ok(t);
+        }
         let rt = self.keystore.require(REFRESH_TOKEN)?;
         let rt = String::from_utf8_lossy(&rt).into_owned();
         let pair = self
@@ -66,19 +100,25 @@ impl Session {
                 Some((400 | 401 | 403, _)) => ClientError::SessionExpired(self.email.clone()),
                 _ => e,
             })?;
-        if pair.refresh_token != rt {
-            self.keystore.set(REFRESH_TOKEN, pair.refresh_token.as_bytes())?;
-        }
+        let access = access_entry(&pair.access_token, &pair.access_expires_at);
+        self.keystore.set_many(&[
+            (REFRESH_TOKEN, pair.refresh_token.as_bytes()),
+            (ACCESS_TOKEN, access.as_bytes()),
+        ])?;
         *self.access.lock().unwrap_or_else(|p| p.into_inner()) = Some(pair.access_token.clone());
         Ok(pair.access_token)
     }
 
     fn token(&self) -> Result<String, ClientError> {
         let cached = self.access.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match cached {
-            Some(t) => Ok(t),
-            None => self.refresh(),
+        if let Some(t) = cached {
+            return Ok(t);
         }
+        if let Some(t) = self.stored_access() {
+            *self.access.lock().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
+            return Ok(t);
+        }
+        self.refresh(None)
     }
 
     /// An authenticated call; on 401 refreshes the access token once and retries.
@@ -91,7 +131,7 @@ impl Session {
         let t = self.token()?;
         match self.api.call(method.clone(), path, Some(&t), body) {
             Err(e) if e.server_code().is_some_and(|(s, _)| s == 401) => {
-                let t = self.refresh()?;
+                let t = self.refresh(Some(&t))?;
                 self.api.call(method, path, Some(&t), body)
             }
             r => r,
