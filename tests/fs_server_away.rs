@@ -40,14 +40,7 @@ impl<'a> Mount<'a> {
     }
 
     fn mount(&mut self) {
-        let out = self.user.ok(&[
-            "--json",
-            "mount",
-            self.src.to_str().unwrap(),
-            self.mnt.to_str().unwrap(),
-            "--daemon",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let v = self.user.mount_daemon(&self.src, &self.mnt);
         self.log = PathBuf::from(v["log"].as_str().expect("log path"));
     }
 

@@ -34,14 +34,7 @@ impl Daemon {
     /// Mounts the same folders again.
     pub fn restart(&mut self, user: &User) {
         assert!(self.pid.is_none(), "still mounted");
-        let out = user.ok(&[
-            "--json",
-            "mount",
-            self.src.to_str().unwrap(),
-            self.mnt.to_str().unwrap(),
-            "--daemon",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let v = user.mount_daemon(&self.src, &self.mnt);
         self.pid = Some(v["pid"].as_u64().expect("daemon pid") as u32);
     }
 
