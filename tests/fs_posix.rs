@@ -954,8 +954,9 @@ fn pjdfstest() -> std::path::PathBuf {
         .expect("pjdfstest is not installed: run scripts/install-deps.sh")
 }
 
-/// Runs pjdfstest on a fresh mount; returns the names of failed cases.
-fn pjdfstest_failures(allow_other: bool) -> std::collections::BTreeSet<String> {
+/// Runs pjdfstest on a fresh mount (only the cases whose names contain
+/// one of `only`, if any); returns the names of failed cases.
+fn pjdfstest_failures(allow_other: bool, only: &[String]) -> std::collections::BTreeSet<String> {
     let mut fx = Fixture::unmounted();
     fx.allow_other = allow_other;
     // Other users must reach the mount point and enter its root.
@@ -969,6 +970,7 @@ fn pjdfstest_failures(allow_other: bool) -> std::collections::BTreeSet<String> {
         .arg(&conf)
         .arg("-p")
         .arg(fx.mnt())
+        .args(only)
         .current_dir(fx.mnt())
         .env("NO_COLOR", "1")
         .output()
@@ -981,6 +983,7 @@ fn pjdfstest_failures(allow_other: bool) -> std::collections::BTreeSet<String> {
         )
     });
     eprintln!("pjdfstest, allow_other {allow_other}: {summary}");
+    assert!(!summary.contains(" 0 total"), "pjdfstest ran no case for {only:?}");
     fx.unmount();
     text.lines()
         .filter_map(|l| l.strip_suffix("FAILED"))
@@ -1015,12 +1018,24 @@ fn pjdfstest_fails_only_what_is_listed() {
         .collect();
     let mut problems = Vec::new();
     for (allow_other, run) in [(false, "own"), (true, "shared")] {
-        let failed = pjdfstest_failures(allow_other);
         let listed: std::collections::BTreeSet<String> = expected
             .iter()
             .filter(|(m, _)| *m == run || *m == "both")
             .map(|(_, n)| n.to_string())
             .collect();
+        let mut failed = pjdfstest_failures(allow_other, &[]);
+        // A few rename cases have failed once in a full, loaded suite run
+        // and passed on every run since: a case that fails unlisted is run
+        // again alone on a fresh mount, and counts only if it fails again.
+        // Such cases are printed, so that they are seen and chased.
+        let unlisted: Vec<String> = failed.difference(&listed).cloned().collect();
+        if !unlisted.is_empty() {
+            let again = pjdfstest_failures(allow_other, &unlisted);
+            for f in unlisted.iter().filter(|f| !again.contains(*f)) {
+                eprintln!("pjdfstest, {run}: {f} failed once, then passed alone (intermittent)");
+                failed.remove(f);
+            }
+        }
         for f in failed.difference(&listed) {
             problems.push(format!("{run}: {f} fails and is not listed"));
         }
