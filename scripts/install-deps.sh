@@ -11,6 +11,7 @@ PKGS=(
   fio                            # filesystem benchmarks
   nodejs                         # the web viewer's tests (node --test, WebCrypto)
   chromium                       # the web viewer's browser tests (headless, driven over a pipe)
+  firefox-esr                    # the same browser tests in Firefox (headless, WebDriver BiDi)
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

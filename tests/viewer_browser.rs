@@ -1,10 +1,11 @@
-//! The web viewer in a real headless Chromium against a real server on
-//! loopback, with codes and share mails over real SMTP, at a phone's and a
-//! desktop's viewport: sign-in with the mailed code (a wrong one first), a
-//! shared file read as text, no download for a `view` grantee, a download
-//! for an `export` grantee, a damaged file refused whole, a revoked file's
-//! page naming the owner, the browser listed as a device, removed from the
-//! CLI and then refused, and sign-out destroying the key.
+//! The web viewer in real headless browsers, Chromium and Firefox, each
+//! running every scenario, against a real server on loopback, with codes
+//! and share mails over real SMTP, at a phone's and a desktop's viewport:
+//! sign-in with the mailed code (a wrong one first), a shared file read as
+//! text, no download for a `view` grantee, a download for an `export`
+//! grantee, a damaged file refused whole, a revoked file's page naming the
+//! owner, the browser listed as a device, removed from the CLI and then
+//! refused, and sign-out destroying the key.
 //!
 //! Screenshots go to the test's temporary folder; with
 //! RIGHTSFS_UPDATE_SCREENSHOTS=1 also to docs/ (as shown in the README).
@@ -12,9 +13,33 @@
 mod browser_support;
 mod cli_support;
 
+/// Each scenario is a test in `chromium::` and in `firefox::`.
+macro_rules! in_each_browser {
+    ($($scenario:ident),* $(,)?) => {
+        mod chromium {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(super::Kind::Chromium)
+            })*
+        }
+        mod firefox {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(super::Kind::Firefox)
+            })*
+        }
+    };
+}
+
+in_each_browser!(
+    phone_recipient_reads_a_shared_file_and_is_refused_what_is_not_his,
+    desktop_browser_is_a_device_until_removed,
+    a_file_mailed_by_the_server_opens_from_the_mails_link,
+);
+
 use std::path::{Path, PathBuf};
 
-use browser_support::{Browser, Page, chromium};
+use browser_support::{Browser, Kind, Page};
 use cli_support::{Server, User};
 
 /// A 4x3 PNG, to see an image decrypted into a blob: URL load under the CSP.
@@ -110,11 +135,14 @@ fn back(page: &Page) {
     page.wait_view("home");
 }
 
+/// Keeps a screenshot in the test's folder; Chromium's also go to docs/
+/// when asked.
 fn save_screenshot(page: &Page, name: &str) {
     let png = page.screenshot();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join(name), &png).unwrap();
-    if std::env::var("RIGHTSFS_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+    let kept = format!("{}-{name}", page.kind().name().to_lowercase());
+    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join(kept), &png).unwrap();
+    if page.kind() == Kind::Chromium && std::env::var("RIGHTSFS_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
         std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(name), &png).unwrap();
     }
 }
@@ -124,11 +152,9 @@ fn assert_shows_text(page: &Page) {
     assert_eq!(page.eval("document.querySelector('#text').textContent"), PLAIN);
 }
 
-#[test]
-fn phone_recipient_reads_a_shared_file_and_is_refused_what_is_not_his() {
-    let Some(exe) = chromium() else { return };
+fn phone_recipient_reads_a_shared_file_and_is_refused_what_is_not_his(kind: Kind) {
+    let Some(browser) = Browser::start(kind) else { return };
     let w = world();
-    let browser = Browser::start(exe);
     let page = browser.page(390, 844, true);
     sign_in(&page, &w.server, &link_in_mail(&w.server));
     save_screenshot(&page, "viewer-phone-open.png");
@@ -187,11 +213,9 @@ fn phone_recipient_reads_a_shared_file_and_is_refused_what_is_not_his() {
     assert!(!devices.contains("web viewer"), "{devices}");
 }
 
-#[test]
-fn desktop_browser_is_a_device_until_removed() {
-    let Some(exe) = chromium() else { return };
+fn desktop_browser_is_a_device_until_removed(kind: Kind) {
+    let Some(browser) = Browser::start(kind) else { return };
     let w = world();
-    let browser = Browser::start(exe);
     let page = browser.page(1280, 860, false);
     // Five wrong codes make the address wait, and the page says so; the
     // code still works once the wait is over (nobody can lock bob out).
@@ -237,7 +261,12 @@ fn desktop_browser_is_a_device_until_removed() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["name"].as_str().unwrap_or("").starts_with("web viewer (Chromium"))
+        .find(|d| {
+            d["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(&format!("web viewer ({} on ", kind.name()))
+        })
         .unwrap_or_else(|| panic!("the browser is one of bob's devices: {devices}"));
     assert_eq!(web["reader_only"], true);
     bob.ok(&["devices", "--remove", web["id"].as_str().unwrap()]);
@@ -273,10 +302,9 @@ fn api_login(server: &Server, email: &str) -> String {
     v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
 }
 
-#[test]
-fn a_file_mailed_by_the_server_opens_from_the_mails_link() {
+fn a_file_mailed_by_the_server_opens_from_the_mails_link(kind: Kind) {
     use base64::Engine;
-    let Some(exe) = chromium() else { return };
+    let Some(browser) = Browser::start(kind) else { return };
     let w = world();
     let token = api_login(&w.server, "alice@example.com");
     let bytes = std::fs::read(w.files.join("notes.txt.rights")).unwrap();
@@ -360,7 +388,6 @@ fn a_file_mailed_by_the_server_opens_from_the_mails_link() {
     assert!(!m.contains("here are the notes"), "the message travels protected");
 
     // Carol follows the link on her phone, signs in, and reads.
-    let browser = Browser::start(exe);
     let page = browser.page(390, 844, true);
     page.goto(&link);
     page.wait_view("signin");

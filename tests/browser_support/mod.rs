@@ -1,218 +1,158 @@
-//! Headless Chromium (Debian's `chromium`) driven over the DevTools
-//! protocol on a pipe (`--remote-debugging-pipe`: commands on the
-//! browser's fd 3, answers on its fd 4, each a JSON text ended by NUL), so
-//! the browser tests need no WebSocket client or other dependency.
+//! Real browsers for the viewer's tests: Debian's headless Chromium over
+//! the DevTools protocol (`cdp`) and Debian's Firefox ESR over WebDriver
+//! BiDi (`bidi`). A `Page` hides which one it is, so every scenario runs
+//! the same steps in both.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+pub mod bidi;
+pub mod cdp;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// The system Chromium, or None (the test then says it was skipped, and
-/// fails under CI, where scripts/install-deps.sh installs it).
-pub fn chromium() -> Option<&'static str> {
-    let path = "/usr/bin/chromium";
-    if Path::new(path).exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but /usr/bin/chromium is missing: run scripts/install-deps.sh"
-    );
-    eprintln!("SKIPPED: browser tests need /usr/bin/chromium (apt-get install chromium)");
-    None
+/// Which browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Chromium,
+    Firefox,
 }
 
-type Waiters = Arc<Mutex<HashMap<u64, Sender<Value>>>>;
+impl Kind {
+    /// The system binary (from scripts/install-deps.sh).
+    pub fn exe(self) -> &'static str {
+        match self {
+            Kind::Chromium => "/usr/bin/chromium",
+            Kind::Firefox => "/usr/bin/firefox-esr",
+        }
+    }
+
+    /// The Debian package that brings it.
+    pub fn package(self) -> &'static str {
+        match self {
+            Kind::Chromium => "chromium",
+            Kind::Firefox => "firefox-esr",
+        }
+    }
+
+    /// The name the viewer gives the browser in its device name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Chromium => "Chromium",
+            Kind::Firefox => "Firefox",
+        }
+    }
+}
 
 /// One browser process with its own fresh profile.
-pub struct Browser {
-    child: Child,
-    to_browser: Mutex<File>,
-    waiters: Waiters,
-    next_id: Mutex<u64>,
-    _profile: tempfile::TempDir,
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two new descriptors we then own.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both descriptors were just created and are owned nowhere else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+pub enum Browser {
+    Chromium(cdp::Chromium),
+    Firefox(Box<bidi::Firefox>),
 }
 
 impl Browser {
-    pub fn start(exe: &str) -> Self {
-        let profile = tempfile::tempdir().unwrap();
-        let (cmd_read, cmd_write) = pipe();
-        let (ans_read, ans_write) = pipe();
-        let (r, w) = (cmd_read.as_raw_fd(), ans_write.as_raw_fd());
-        let mut command = Command::new(exe);
-        command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--hide-scrollbars",
-                "--remote-debugging-pipe",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::dup2(r, 3) < 0 || libc::dup2(w, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+    /// Starts `kind`, or returns None when it is not installed (the test
+    /// then says it was skipped, and fails under CI, where
+    /// scripts/install-deps.sh installs it).
+    pub fn start(kind: Kind) -> Option<Self> {
+        let exe = kind.exe();
+        if !Path::new(exe).exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {exe} is missing: run scripts/install-deps.sh"
+            );
+            eprintln!("SKIPPED: browser tests need {exe} (apt-get install {})", kind.package());
+            return None;
         }
-        let child = command.spawn().expect("start chromium");
-        drop((cmd_read, ans_write));
-        let waiters: Waiters = Arc::default();
-        let w2 = waiters.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(File::from(ans_read));
-            let mut buf = Vec::new();
-            while reader.read_until(0, &mut buf).map(|n| n > 0).unwrap_or(false) {
-                buf.pop_if(|b| *b == 0);
-                if let Ok(v) = serde_json::from_slice::<Value>(&buf)
-                    && let Some(id) = v["id"].as_u64()
-                    && let Some(tx) = w2.lock().unwrap().remove(&id)
-                {
-                    let _ = tx.send(v);
-                }
-                buf.clear();
-            }
-        });
-        Self {
-            child,
-            to_browser: Mutex::new(File::from(cmd_write)),
-            waiters,
-            next_id: Mutex::new(0),
-            _profile: profile,
-        }
+        Some(match kind {
+            Kind::Chromium => Browser::Chromium(cdp::Chromium::start(exe)),
+            Kind::Firefox => Browser::Firefox(Box::new(bidi::Firefox::start(exe))),
+        })
     }
 
-    /// Sends one command (to a page when `session` is given) and waits for
-    /// its answer; a protocol error fails the test.
-    pub fn call(&self, session: Option<&str>, method: &str, params: Value) -> Value {
-        let id = {
-            let mut n = self.next_id.lock().unwrap();
-            *n += 1;
-            *n
-        };
-        let (tx, rx): (Sender<Value>, Receiver<Value>) = channel();
-        self.waiters.lock().unwrap().insert(id, tx);
-        let mut msg = json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            msg["sessionId"] = json!(s);
+    pub fn kind(&self) -> Kind {
+        match self {
+            Browser::Chromium(_) => Kind::Chromium,
+            Browser::Firefox(_) => Kind::Firefox,
         }
-        let mut bytes = serde_json::to_vec(&msg).unwrap();
-        bytes.push(0);
-        self.to_browser.lock().unwrap().write_all(&bytes).unwrap();
-        let answer = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no answer from chromium to {method}"));
-        assert!(answer.get("error").is_none(), "{method}: {answer}");
-        answer["result"].clone()
     }
 
     /// A new tab at `width` x `height` CSS pixels (`mobile`: a phone's
-    /// viewport and touch), attached.
+    /// pixel density, and touch where the browser emulates it).
     pub fn page(&self, width: u32, height: u32, mobile: bool) -> Page<'_> {
-        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"}));
-        let attached = self.call(
-            None,
-            "Target.attachToTarget",
-            json!({"targetId": target["targetId"], "flatten": true}),
-        );
-        let page = Page {
-            browser: self,
-            session: attached["sessionId"].as_str().unwrap().to_string(),
-        };
-        page.call("Page.enable", json!({}));
-        page.call(
-            "Emulation.setDeviceMetricsOverride",
-            json!({"width": width, "height": height, "deviceScaleFactor": if mobile { 2 } else { 1 }, "mobile": mobile}),
-        );
-        if mobile {
-            page.call("Emulation.setTouchEmulationEnabled", json!({"enabled": true}));
+        match self {
+            Browser::Chromium(b) => Page::Cdp(b.tab(width, height, mobile)),
+            Browser::Firefox(b) => Page::Bidi(b.tab(width, height, mobile)),
         }
-        page
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 /// One tab.
-pub struct Page<'b> {
-    browser: &'b Browser,
-    session: String,
+pub enum Page<'b> {
+    Cdp(cdp::Tab<'b>),
+    Bidi(bidi::Tab<'b>),
 }
 
 impl Page<'_> {
-    pub fn call(&self, method: &str, params: Value) -> Value {
-        self.browser.call(Some(&self.session), method, params)
+    pub fn kind(&self) -> Kind {
+        match self {
+            Page::Cdp(_) => Kind::Chromium,
+            Page::Bidi(_) => Kind::Firefox,
+        }
     }
 
     pub fn goto(&self, url: &str) {
-        self.call("Page.navigate", json!({"url": url}));
+        match self {
+            Page::Cdp(t) => t.goto(url),
+            Page::Bidi(t) => t.goto(url),
+        }
     }
 
-    /// Evaluates `expr` (awaiting a promise) and returns its JSON value.
-    pub fn eval(&self, expr: &str) -> Value {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
-        );
-        assert!(r.get("exceptionDetails").is_none(), "{expr}: {r}");
-        r["result"]["value"].clone()
+    /// Runs `script` (awaiting a promise) and returns its JSON value, or
+    /// the exception it threw.
+    pub fn try_eval(&self, script: &str) -> Result<Value, Value> {
+        match self {
+            Page::Cdp(t) => t.eval(script),
+            Page::Bidi(t) => t.eval(script),
+        }
+    }
+
+    /// Runs `script` (awaiting a promise) and returns its JSON value; an
+    /// exception fails the test.
+    pub fn eval(&self, script: &str) -> Value {
+        self.try_eval(script).unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    /// Waits until `expr` is truthy in a frame of this page whose address
+    /// starts with `prefix` (one the page cannot script, such as the
+    /// browser's PDF viewer), up to a minute.
+    pub fn wait_in_frame(&self, prefix: &str, expr: &str) -> Value {
+        let script = guarded(expr);
+        poll(|| {
+            let v = match self {
+                Page::Cdp(t) => t.eval_in_frame(prefix, &script),
+                Page::Bidi(t) => t.eval_in_frame(prefix, &script),
+            };
+            match v {
+                Some(Ok(v)) => v,
+                _ => Value::Null,
+            }
+        })
+        .unwrap_or_else(|| panic!("timed out waiting for {expr} in a frame at {prefix}"))
     }
 
     /// Waits until `expr` is truthy, up to a minute (the page decrypts,
     /// generates RSA keys and talks to the server meanwhile).
     pub fn wait_for(&self, expr: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let v = self.eval(&format!(
-                "(() => {{ try {{ return {expr}; }} catch {{ return null; }} }})()"
-            ));
-            if !v.is_null() && v != json!(false) && v != json!("") {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
+        let script = guarded(expr);
+        poll(|| self.eval(&script)).unwrap_or_else(|| {
+            panic!(
                 "timed out waiting for {expr}; page: {}",
                 self.eval("document.body.innerText")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            )
+        })
     }
 
     /// Waits for the page to show `view` (its `body[data-view]`).
@@ -229,24 +169,20 @@ impl Page<'_> {
 
     /// Picks `file` in the file input `selector` (fires its change event).
     pub fn choose_file(&self, selector: &str, file: &Path) {
-        let doc = self.call("DOM.getDocument", json!({}));
-        let node = self.call(
-            "DOM.querySelector",
-            json!({"nodeId": doc["root"]["nodeId"], "selector": selector}),
-        );
-        self.call(
-            "DOM.setFileInputFiles",
-            json!({"nodeId": node["nodeId"], "files": [file.display().to_string()]}),
-        );
+        match self {
+            Page::Cdp(t) => t.choose_file(selector, file),
+            Page::Bidi(t) => t.choose_file(selector, file),
+        }
     }
 
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;
-        let r = self.call("Page.captureScreenshot", json!({"format": "png"}));
-        base64::engine::general_purpose::STANDARD
-            .decode(r["data"].as_str().unwrap())
-            .unwrap()
+        let data = match self {
+            Page::Cdp(t) => t.screenshot(),
+            Page::Bidi(t) => t.screenshot(),
+        };
+        base64::engine::general_purpose::STANDARD.decode(data).unwrap()
     }
 
     pub fn text(&self, selector: &str) -> String {
@@ -260,5 +196,27 @@ impl Page<'_> {
         self.eval(&format!(
             "(() => {{ const e = document.querySelector({selector:?}); return !!e && e.offsetParent !== null && !e.hidden; }})()"
         )) == json!(true)
+    }
+}
+
+/// `expr` as a script whose exceptions are null.
+fn guarded(expr: &str) -> String {
+    format!("(() => {{ try {{ return {expr}; }} catch {{ return null; }} }})()")
+}
+
+/// Calls `f` until it returns a truthy value, which it returns, for up to
+/// a minute (the page decrypts, generates RSA keys and talks to the server
+/// meanwhile); then None.
+fn poll(mut f: impl FnMut() -> Value) -> Option<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = f();
+        if !v.is_null() && v != json!(false) && v != json!("") {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
