@@ -5,7 +5,8 @@
 //! text, no download for a `view` grantee, a download for an `export`
 //! grantee, a damaged file refused whole, a revoked file's page naming the
 //! owner, the browser listed as a device, removed from the CLI and then
-//! refused, and sign-out destroying the key.
+//! refused, sign-out destroying the key, and a PDF in the browser's own
+//! viewer.
 //!
 //! Screenshots go to the test's temporary folder; with
 //! RIGHTSFS_UPDATE_SCREENSHOTS=1 also to docs/ (as shown in the README).
@@ -35,12 +36,14 @@ in_each_browser!(
     phone_recipient_reads_a_shared_file_and_is_refused_what_is_not_his,
     desktop_browser_is_a_device_until_removed,
     a_file_mailed_by_the_server_opens_from_the_mails_link,
+    pdf_recipient_reads_a_pdf_in_the_browsers_viewer,
 );
 
 use std::path::{Path, PathBuf};
 
 use browser_support::{Browser, Kind, Page};
 use cli_support::{Server, User};
+use serde_json::json;
 
 /// A 4x3 PNG, to see an image decrypted into a blob: URL load under the CSP.
 const PNG_HEX: &str = "89504e470d0a1a0a0000000d49484452000000040000000308020000003b9639910000001049444154789c6350483800470c3839001d360f01930bca180000000049454e44ae426082";
@@ -423,4 +426,147 @@ fn a_file_mailed_by_the_server_opens_from_the_mails_link(kind: Kind) {
     page.eval("document.body.dataset.view = 'next'; document.querySelector('#next').click()");
     page.wait_view("stop");
     assert_eq!(page.eval("document.body.dataset.stop"), "revoked");
+}
+
+/// A one-page PDF (400 x 200 pt) showing `text` in Helvetica, with its
+/// cross-reference table at the right offsets.
+fn tiny_pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 24 Tf 36 100 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 200] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".to_string(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = vec![];
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for off in offsets {
+        pdf.extend(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+const PDF_TEXT: &str = "Hello from a protected PDF";
+
+/// Chromium's PDF viewer (a component extension with a fixed id).
+const CHROMIUM_PDF_VIEWER: &str = "chrome-extension://mhjfbmdgcfjbbpaeojofohoefgiehjai/";
+
+/// Keeps every Blob the page turns into a URL, by URL, to compare what a
+/// frame shows with what was protected.
+const RECORD_BLOBS: &str = "(() => { const make = URL.createObjectURL; window.blobs = {}; \
+    URL.createObjectURL = (b) => { const u = make.call(URL, b); window.blobs[u] = b; return u; }; return true; })()";
+
+/// The type and hex bytes of the Blob behind the PDF frame.
+const PDF_BLOB: &str = "(async () => { const b = window.blobs[document.querySelector('#pdf').src.split('#')[0]]; \
+    return [b.type, Array.from(new Uint8Array(await b.arrayBuffer()), (x) => x.toString(16).padStart(2, '0')).join('')]; })()";
+
+/// Whether the element a person would hit at the centre of `button` in
+/// Firefox's PDF viewer is that viewer's frame (false: the page clips it).
+fn firefox_pdf_button_reachable(page: &Page, button: &str) -> bool {
+    let at = page.wait_in_frame(
+        "blob:",
+        &format!(
+            "(() => {{ const r = document.getElementById({button:?}).getBoundingClientRect(); \
+             return r.width > 0 && [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        ),
+    );
+    page.eval(&format!(
+        "(() => {{ const f = document.querySelector('#pdf').getBoundingClientRect(); \
+         return document.elementFromPoint(f.x + {}, f.y + {}) === document.querySelector('#pdf'); }})()",
+        at[0], at[1]
+    )) == json!(true)
+}
+
+/// The browser's own viewer shows the PDF: Chromium's has laid out its one
+/// 400 x 200 pt page; Firefox's (pdf.js) has drawn it and put its text in
+/// the text layer. Returns whether the viewer's save and print controls
+/// can be reached.
+fn pdf_shown_by_the_browser(page: &Page) -> bool {
+    match page.kind() {
+        Kind::Chromium => {
+            let v = page.wait_in_frame(
+                CHROMIUM_PDF_VIEWER,
+                "(() => { const v = document.querySelector('pdf-viewer'); const d = v.documentDimensions; \
+                 return d && d.pageDimensions.length > 0 && [d.pageDimensions.length, d.pageDimensions[0].width / d.pageDimensions[0].height, \
+                 !v.shadowRoot.querySelector('#toolbar').hidden]; })()",
+            );
+            assert_eq!(v[0], 1, "one page: {v}");
+            // Its page box includes a few pixels of border.
+            let ratio = v[1].as_f64().unwrap();
+            assert!((1.9..2.1).contains(&ratio), "400 x 200 pt: {v}");
+            v[2] == json!(true)
+        }
+        Kind::Firefox => {
+            let text = page.wait_in_frame("blob:", "document.querySelector('.textLayer')?.textContent");
+            assert_eq!(text, PDF_TEXT);
+            let inked = page.wait_in_frame(
+                "blob:",
+                "(() => { const c = document.querySelector('.canvasWrapper canvas'); \
+                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+                 let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n; })()",
+            );
+            assert!(inked.as_u64().unwrap() > 100, "the page is drawn: {inked}");
+            let save = firefox_pdf_button_reachable(page, "downloadButton");
+            assert_eq!(save, firefox_pdf_button_reachable(page, "printButton"));
+            save
+        }
+    }
+}
+
+/// A PDF shared for `view` shows in the browser's own viewer, from a blob
+/// holding exactly the protected PDF, with no download control on the
+/// page and the viewer's save and print out of reach; shared with
+/// `export`, the download control and the viewer's own are there.
+fn pdf_recipient_reads_a_pdf_in_the_browsers_viewer(kind: Kind) {
+    let Some(browser) = Browser::start(kind) else { return };
+    let w = world();
+    let pdf = tiny_pdf(PDF_TEXT);
+    for (name, rights) in [("paper.pdf", "view"), ("handout.pdf", "view,export")] {
+        std::fs::write(w.files.join(name), &pdf).unwrap();
+        w.alice.ok(&["protect", name]);
+        w.alice.ok(&[
+            "share",
+            &format!("{name}.rights"),
+            "--to",
+            &format!("bob@example.com:{rights}"),
+        ]);
+    }
+    let page = browser.page(1280, 860, false);
+    sign_in(&page, &w.server, &link_in_mail(&w.server));
+    page.eval(RECORD_BLOBS);
+
+    open(&page, &w.files.join("paper.pdf.rights"));
+    assert_eq!(page.eval("document.body.dataset.view"), "doc");
+    assert!(!page.visible("#download"), "a view grantee gets no download control");
+    assert!(page.visible("#view-only"));
+    let blob = page.eval(PDF_BLOB);
+    assert_eq!(blob, json!(["application/pdf", hex::encode(&pdf)]));
+    assert!(
+        !pdf_shown_by_the_browser(&page),
+        "the viewer's save and print are out of reach"
+    );
+    save_screenshot(&page, "viewer-pdf.png");
+    back(&page);
+
+    open(&page, &w.files.join("handout.pdf.rights"));
+    assert!(page.visible("#download"));
+    assert_eq!(page.eval(PDF_BLOB), json!(["application/pdf", hex::encode(&pdf)]));
+    assert!(
+        pdf_shown_by_the_browser(&page),
+        "with export the viewer keeps its toolbar"
+    );
 }

@@ -73,11 +73,18 @@ export async function unwrap(privateKey, wrapped) {
   return new Uint8Array(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, privateKey, wrapped));
 }
 
+/** The browser's family, as far as its user agent says.
+ * @returns {'Firefox'|'Edge'|'Chromium'|'Safari'|'browser'} */
+export function browserName() {
+  const ua = navigator.userAgent;
+  return /Firefox\//.test(ua) ? 'Firefox' : /Edg\//.test(ua) ? 'Edge' : /Chrome\//.test(ua) ? 'Chromium' : /Safari\//.test(ua) ? 'Safari' : 'browser';
+}
+
 /** A name for the device list: the browser and platform, as far as known.
  * @returns {string} */
 export function deviceName() {
   const ua = navigator.userAgent;
-  const browser = /Firefox\//.test(ua) ? 'Firefox' : /Edg\//.test(ua) ? 'Edge' : /Chrome\//.test(ua) ? 'Chromium' : /Safari\//.test(ua) ? 'Safari' : 'browser';
+  const browser = browserName();
   const platform = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS X/.test(ua) ? 'macOS' : /Windows/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : 'unknown system';
   return `web viewer (${browser} on ${platform})`;
 }

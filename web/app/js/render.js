@@ -2,6 +2,8 @@
 // through blob: URLs (made here, revoked when the document closes), and
 // anything else as a download only when the licence grants export.
 
+import { browserName } from './device.js';
+
 /** @typedef {'text'|'markdown'|'image'|'pdf'|'other'} Kind */
 
 const IMAGE_TYPES = [
@@ -77,7 +79,16 @@ export function render(el, plain, what, canExport) {
     frame.id = 'pdf';
     frame.title = 'the protected PDF';
     frame.src = blobUrl() + (canExport ? '' : '#toolbar=0');
-    el.append(frame);
+    if (!canExport && browserName() === 'Firefox') {
+      // Firefox's viewer (pdf.js) ignores toolbar=0, and the page cannot
+      // reach into it (it runs with a principal of its own), so its
+      // toolbar is cut off instead: the frame sits one toolbar higher
+      // in a box that clips it (app.css, .pdf-clip).
+      const clip = document.createElement('div');
+      clip.className = 'pdf-clip';
+      clip.append(frame);
+      el.append(clip);
+    } else el.append(frame);
   } else {
     const p = document.createElement('p');
     p.id = 'other';
