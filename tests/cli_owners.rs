@@ -323,3 +323,141 @@ fn only_the_owner_and_editors_can_save_versions_readers_accept() {
     );
     drop(server);
 }
+
+/// `u`'s device id, as `rights whoami` tells it.
+fn device_id(u: &User) -> String {
+    json(&u.ok(&["whoami", "--json"]))["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What a device holds to save versions of the file at `path`: its key
+/// for the file and its writer (its device certificate as it last got it).
+fn saver(u: &User, path: &std::path::Path) -> (rightsfs::licence::Access, rightsfs::format::Writer) {
+    let l = licensing_of(u);
+    let header = read_header(&std::fs::File::open(path).unwrap()).unwrap();
+    let access = l.key_for(&header).unwrap();
+    let writer = l.writer_for(&header, &access).unwrap().expect("a writer");
+    (access, writer)
+}
+
+/// Replaces the content of `path` with `text`, a version signed by `writer`.
+fn save(path: &std::path::Path, key: &rightsfs::crypto::ContentKey, writer: rightsfs::format::Writer, text: &[u8]) {
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut pf = ProtectedFile::open(f, key).unwrap().with_writer(writer);
+    pf.set_len(0).unwrap();
+    pf.write_at(text, 0).unwrap();
+    pf.sync().unwrap();
+}
+
+/// Alice removes her phone from her account; the phone keeps its keys and
+/// its last device certificate. The server certifies it no more, and a
+/// version it signs after that certificate ended is refused by alice's
+/// `rights cat` and by her mount (EIO), naming her and the device; her
+/// laptop goes on saving.
+#[test]
+fn a_removed_device_signs_nothing_readers_accept() {
+    let server = Server::start();
+    let laptop = User::new("alice@example.com", true);
+    let phone = User::new("alice@example.com", true);
+    laptop.signup(&server);
+    phone.signup(&server);
+    laptop.write("plan.txt", b"plan: v1");
+    laptop.ok(&["protect", "plan.txt"]);
+
+    // While it is alice's, the phone saves versions everyone accepts.
+    let on_phone = laptop.give("plan.txt.rights", &phone);
+    let (access, writer) = saver(&phone, &on_phone);
+    save(&on_phone, &access.key, writer.clone(), b"plan: v2 (phone)");
+    phone.give("plan.txt.rights", &laptop);
+    assert_eq!(laptop.ok(&["cat", "plan.txt.rights"]), "plan: v2 (phone)");
+
+    let phone_id = device_id(&phone);
+    laptop.ok(&["devices", "--remove", &phone_id]);
+
+    // The removed phone asks for a new certificate: refused.
+    let refused = phone
+        .session()
+        .call::<_, Value>(
+            reqwest::Method::POST,
+            "/v1/devices/writer-certificate",
+            Some(&serde_json::json!({"writer_key": hex::encode(writer.public_key()), "proof": ""})),
+        )
+        .unwrap_err();
+    // Its tokens ended with it: 401 `device_removed` from the refresh.
+    assert!(matches!(refused, ClientError::DeviceRemoved(_)), "{refused}");
+    std::fs::remove_file(paths_of(&phone).data_dir.join("device-certificate")).unwrap();
+    let e = licensing_of(&phone).writer().unwrap_err();
+    assert!(e.to_string().contains("did not certify"), "{e}");
+
+    // After its last certificate ended, it signs a version with its keys.
+    let ended = rightsfs::policy::DeviceCertificate::decode_unverified(writer.device_certificate())
+        .unwrap()
+        .not_after;
+    save(
+        &on_phone,
+        &access.key,
+        writer.signing_at(ended + 1),
+        b"plan: send the money to the phone",
+    );
+    std::fs::copy(&on_phone, laptop.docs().join("late.txt.rights")).unwrap();
+    let err = laptop.fails(&["cat", "late.txt.rights"]);
+    assert!(!err.contains("send the money"), "{err}");
+    assert!(
+        err.contains("changed by alice@example.com")
+            && err.contains(&format!("its device {phone_id} was certified until")),
+        "{err}"
+    );
+
+    // Alice's mount refuses it too (EIO, named in its log), and saves hers.
+    let src = laptop.home.path().join("src");
+    let mnt = laptop.home.path().join("mnt");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(&on_phone, src.join("late.txt.rights")).unwrap();
+    std::fs::copy(laptop.docs().join("plan.txt.rights"), src.join("plan.txt.rights")).unwrap();
+    let mut daemon = Daemon::start(&laptop, &src, &mnt);
+    let e = std::fs::read(mnt.join("late.txt")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    std::fs::write(mnt.join("plan.txt"), b"plan: v3 (laptop)").unwrap();
+    assert_eq!(std::fs::read(mnt.join("plan.txt")).unwrap(), b"plan: v3 (laptop)");
+    daemon.unmount(&laptop);
+    let log = mount_log(&laptop);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("late.txt.rights") && l.contains(&phone_id)),
+        "{log}"
+    );
+    std::fs::copy(src.join("plan.txt.rights"), laptop.docs().join("plan.txt.rights")).unwrap();
+    assert_eq!(laptop.ok(&["cat", "plan.txt.rights"]), "plan: v3 (laptop)");
+    let by = saved_by(&laptop, "plan.txt.rights");
+    assert_eq!(by["device_id"].as_str(), Some(device_id(&laptop).as_str()), "{by}");
+    drop(server);
+}
+
+/// A device renews its certificate once half its life is gone: with a
+/// server that certifies for 2 s, `rights protect` after that gets a new
+/// one and its version verifies.
+#[test]
+fn devices_renew_their_certificates() {
+    let server = Server::start_with(&["--device-certificate-lifetime", "2"]);
+    let alice = User::new("alice@example.com", true);
+    alice.signup(&server);
+    alice.write("a.txt", b"first");
+    alice.ok(&["protect", "a.txt"]);
+    let kept = || {
+        let bytes = std::fs::read(paths_of(&alice).data_dir.join("device-certificate")).unwrap();
+        rightsfs::policy::DeviceCertificate::decode_unverified(&bytes).unwrap()
+    };
+    let first = kept();
+    assert_eq!(first.not_after - first.issued_at, 2);
+    // Waits for the clock to pass the certificate's half-life.
+    while now() <= first.issued_at + 1 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    alice.write("b.txt", b"second");
+    alice.ok(&["protect", "b.txt"]);
+    assert!(kept().not_after > first.not_after);
+    assert_eq!(alice.ok(&["cat", "b.txt.rights"]), "second");
+    drop(server);
+}

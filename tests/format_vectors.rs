@@ -411,6 +411,7 @@ impl Signers {
             device_id: format!("{}-laptop", account.as_str().split('@').next().unwrap()),
             key: key.public(),
             issued_at: now() - 86_400,
+            not_after: now() + 7 * 86_400,
         }
         .sign(&self.server);
         let edit = edit.map(|(content_id, rights, from, until)| {
@@ -654,6 +655,12 @@ fn damaged_vectors(src: &Vector, signers: &Signers) -> Vec<Vector> {
                 .signing_past_expiry(),
             "bob@example.com",
             "An editor (bob) signed a new version after his edit certificate's not-after time: refused, naming him.",
+        ),
+        (
+            "bad-device-certificate-ended",
+            signers.writer(OWNER, None).signing_at(now() + 8 * 86_400),
+            OWNER,
+            "The owner's own device, removed from the account and so never certified again, signed a new version after its device certificate's not-after time: refused, naming the owner.",
         ),
     ];
     for (name, writer, who, description) in edits {

@@ -97,10 +97,10 @@ pub enum FormatError {
         /// Which check failed.
         reason: String,
     },
-    /// This writer's edit certificate ended: a version it signed now would
+    /// This writer's device or edit certificate ended: a version it signed now would
     /// be refused by every reader, so it is not written.
     #[error(
-        "cannot save: your right to edit this file was certified until {}; open it again online to renew it",
+        "cannot save: this device's right to sign versions of this file was certified until {}; connect to the server to renew it",
         crate::policy::format_time(*until)
     )]
     WriterExpired {

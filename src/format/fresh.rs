@@ -33,6 +33,12 @@ impl Fresh {
     /// [`new`](Self::new) with the first state signed by `writer`, who also
     /// signs every later commit of the file.
     pub fn signed(header: FileHeader, cek: &ContentKey, writer: Option<Writer>) -> Result<Self, FormatError> {
+        // A first version readers would refuse is not written at all.
+        if let Some(until) = writer.as_ref().and_then(Writer::expires)
+            && crate::policy::now() > until
+        {
+            return Err(FormatError::WriterExpired { until });
+        }
         let keys = FileKeys::derive(cek, &header.content_id());
         header.authenticate(&keys)?;
         let g = header.geometry;
@@ -46,10 +52,7 @@ impl Fresh {
             commitment: [0; 32],
         };
         let so = header.state_offset() as usize;
-        let record = writer
-            .as_ref()
-            .map(|w| w.record(&header, &state, crate::policy::now()))
-            .unwrap_or_default();
+        let record = writer.as_ref().map(|w| w.record(&header, &state)).unwrap_or_default();
         prefix[so..so + SLOT_LEN as usize]
             .copy_from_slice(&compose_slot(state.seal(&keys.state, &header.hash, 0), &record));
         Ok(Self {

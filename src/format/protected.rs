@@ -920,8 +920,8 @@ impl ProtectedFile {
                 return Ok(());
             }
         }
-        // A version signed after the writer's edit certificate ended is one
-        // every reader refuses: keep the last good version instead.
+        // A version signed after the writer's device or edit certificate
+        // ended is one every reader refuses: keep the last good version.
         if let Some(until) = self.writer.as_ref().and_then(Writer::expires)
             && crate::policy::now() > until
         {
@@ -961,7 +961,7 @@ impl ProtectedFile {
         let record = self
             .writer
             .as_ref()
-            .map(|w| w.record(&self.header, state, crate::policy::now()))
+            .map(|w| w.record(&self.header, state))
             .unwrap_or_default();
         compose_slot(state.seal(&self.keys.state, &self.header.hash, slot), &record)
     }

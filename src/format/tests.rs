@@ -48,6 +48,7 @@ pub(crate) fn owner_writer() -> Writer {
             device_id: "alice-laptop".into(),
             key: key.public(),
             issued_at: now() - 3600,
+            not_after: now() + 30 * 86_400,
         }
         .sign(test_server());
         Writer::new(key, cert, None).unwrap()

@@ -31,8 +31,11 @@ pub struct Writer {
     key: Arc<WriterKey>,
     device_cert: Arc<[u8]>,
     edit_cert: Option<Arc<[u8]>>,
-    /// Whether commits are refused once the edit certificate ended.
+    /// Whether commits are refused once a certificate ended.
     strict: bool,
+    /// The time records claim instead of the clock's (building versions
+    /// readers must refuse: tests, vectors).
+    clock: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -63,6 +66,7 @@ impl Writer {
             device_cert: device_cert.into(),
             edit_cert: edit_cert.map(Into::into),
             strict: true,
+            clock: None,
         };
         if w.record_len() > MAX_RECORD {
             return Err(FormatError::WriterRecordMalformed(
@@ -91,22 +95,37 @@ impl Writer {
         &self.device_cert
     }
 
-    /// The last second this writer may sign a version of the file: its
-    /// edit certificate's `not_after` (`None` for the owner, whose right
-    /// does not lapse).
+    /// The last second this writer may sign a version of the file: the
+    /// earlier of its device certificate's `not_after` and its edit
+    /// certificate's (the owner has none). Both are short-lived, so a
+    /// long-running writer renews them before then.
     pub fn expires(&self) -> Option<Timestamp> {
-        let cert = self.edit_cert.as_deref()?;
         if !self.strict {
             return None;
         }
         // Unreadable: treated as ended, so that nothing is signed with it.
-        Some(EditCertificate::decode_unverified(cert).map_or(Timestamp::MIN, |c| c.not_after))
+        let device = DeviceCertificate::decode_unverified(&self.device_cert).map_or(Timestamp::MIN, |c| c.not_after);
+        let edit = self.edit_cert.as_deref().map_or(Timestamp::MAX, |cert| {
+            EditCertificate::decode_unverified(cert).map_or(Timestamp::MIN, |c| c.not_after)
+        });
+        Some(device.min(edit))
     }
 
-    /// The same writer, signing even after its edit certificate ended:
-    /// only to build the versions readers must refuse (tests, vectors).
+    /// The same writer, signing even after its certificates ended: only
+    /// to build the versions readers must refuse (tests, vectors).
     pub fn signing_past_expiry(self) -> Self {
         Self { strict: false, ..self }
+    }
+
+    /// The same writer, claiming `time` in its records whatever the clock
+    /// says and past its certificates' end: only to build the versions
+    /// readers must refuse (tests, vectors), as a device that kept its
+    /// keys after its certificate ended would sign them.
+    pub fn signing_at(self, time: Timestamp) -> Self {
+        Self {
+            clock: Some(time),
+            ..self.signing_past_expiry()
+        }
     }
 
     /// The writer key's public half.
@@ -119,7 +138,8 @@ impl Writer {
     }
 
     /// The record for `state` of the file with `header`, signed now.
-    pub(super) fn record(&self, header: &FileHeader, state: &State, time: Timestamp) -> Vec<u8> {
+    pub(super) fn record(&self, header: &FileHeader, state: &State) -> Vec<u8> {
+        let time = self.clock.unwrap_or_else(crate::policy::now);
         let edit = self.edit_cert.as_deref().unwrap_or(&[]);
         let mut out = Vec::with_capacity(self.record_len());
         out.extend_from_slice(&time.to_be_bytes());
@@ -232,6 +252,16 @@ pub(super) fn verify(
         writer: writer.clone(),
         reason,
     };
+    // A device removed from its account gets no new certificate: once
+    // its last one ends, versions it signs are refused here.
+    if r.time > dc.not_after {
+        return Err(not_allowed(format!(
+            "its device {} was certified until {}, before the version was signed at {} (the device may have been removed from the account)",
+            dc.device_id,
+            format_time(dc.not_after),
+            format_time(r.time)
+        )));
+    }
     let owner = &dc.account == header.licence.owner();
     if !owner {
         let bytes = r

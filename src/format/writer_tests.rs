@@ -29,6 +29,7 @@ fn writer_by(signer: &ServerSigningKey, account: &str, cert: Option<(ContentId, 
         device_id: format!("dev-{account}"),
         key: key.public(),
         issued_at: now() - 3600,
+        not_after: now() + 30 * 86_400,
     }
     .sign(signer);
     let ec = cert.map(|(content_id, rights, issued_at, not_after)| {
@@ -186,6 +187,7 @@ fn records_not_from_this_server_or_not_for_this_state_are_refused() {
         device_id: "d".into(),
         key: key.public(),
         issued_at: now(),
+        not_after: now() + 86_400,
     };
     let ec = EditCertificate {
         content_id: id,
@@ -345,4 +347,40 @@ fn a_writer_whose_edit_certificate_ended_saves_nothing_until_renewed() {
         (&text[..10], by.account.as_str()),
         (&b"bob's late"[..], "bob@example.com")
     );
+}
+
+/// The owner's device whose certificate ended (removed from the account,
+/// so never certified again): the format signs nothing more with it, and
+/// a version it signs anyway at its true time is refused, naming the
+/// writer and the device.
+#[test]
+fn versions_signed_after_the_device_certificate_ended_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, _) = owned_file(&path, b"owner's text");
+    let key = WriterKey::generate();
+    let ended = DeviceCertificate {
+        account: Email::parse("alice@example.com").unwrap(),
+        device_id: "alice-lost-phone".into(),
+        key: key.public(),
+        issued_at: now() - 7200,
+        not_after: now() - 3600,
+    }
+    .sign(server());
+    let lost = Writer::new(key, ended, None).unwrap();
+    assert!(lost.expires().is_some_and(|t| t < now()));
+    let mut pf = ProtectedFile::open(rw(&path), &cek).unwrap().with_writer(lost.clone());
+    pf.write_at(b"phone's late", 0).unwrap();
+    assert!(matches!(pf.flush(), Err(FormatError::WriterExpired { .. })));
+    drop(pf);
+    let path = dir.path().join("g.rights");
+    let (cek, _) = owned_file(&path, b"owner's text");
+    save_as(&path, &cek, lost.signing_past_expiry(), b"phone's late");
+    match ProtectedFile::open_verified(rw(&path), &cek, &trust()) {
+        Err(FormatError::WriterNotAllowed { writer, reason }) => {
+            assert_eq!(writer, "alice@example.com");
+            assert!(reason.contains("alice-lost-phone was certified until"), "{reason}");
+        }
+        other => panic!("expected WriterNotAllowed, got {:?}", other.map(|_| ())),
+    }
 }

@@ -514,7 +514,7 @@ impl RightsFs {
             // Created but never written before a crash: start it afresh.
             tracing::warn!(file = %name, "empty protected file (interrupted creation): giving it a new header");
             let pf = self.new_protected(file, path.parent().unwrap_or(path))?;
-            return Ok(OpenFile::new(pf, true, Rights::owner(), name, false));
+            return Ok(OpenFile::new(pf, true, Rights::owner(), name, false).renewing(self.keys.clone()));
         }
         let header = read_header(&file).map_err(|e| errno_for(&name, "open", e))?;
         let access = self.keys.access(&header).map_err(|e| {
@@ -531,7 +531,6 @@ impl RightsFs {
             }
         };
         let writable = rw && writer.is_some();
-        let editor = writer.as_ref().is_some_and(|w| w.expires().is_some());
         let server = self.keys.verifier();
         let pf = if rw {
             let (pf, rec) = ProtectedFile::open_journaled_verified(file, &access.key, &self.journal, server)
@@ -547,7 +546,7 @@ impl RightsFs {
             ProtectedFile::open_verified(file, &access.key, server).map_err(|e| errno_for(&name, "open", e))?
         };
         let of = OpenFile::new(pf, writable, access.rights, name, false);
-        Ok(if editor { of.renewing(self.keys.clone()) } else { of })
+        Ok(if writable { of.renewing(self.keys.clone()) } else { of })
     }
 
     /// A fresh protected file in `file` (in folder `dir`) with the folder's
@@ -665,7 +664,8 @@ impl RightsFs {
             }
         };
         let md = pf.file().metadata().map_err(io)?;
-        let of = Arc::new(OpenFile::new(pf, true, rights, path.display().to_string(), true));
+        let of =
+            Arc::new(OpenFile::new(pf, true, rights, path.display().to_string(), true).renewing(self.keys.clone()));
         let ino = {
             let mut t = self.table();
             let ino = t.ino_for(md.ino());

@@ -10,7 +10,7 @@ use fuser::Errno;
 
 use super::KeySource;
 use crate::format::{FormatError, ProtectedFile};
-use crate::licence::AccessError;
+use crate::licence::{Access, AccessError};
 use crate::policy::{Rights, now};
 
 /// The shared state of an open protected file.
@@ -29,16 +29,16 @@ pub struct OpenFile {
     /// to be read ahead: detects sequential readers.
     next_read: AtomicU64,
     ahead_until: AtomicU64,
-    /// For an editor: where a renewed edit certificate comes from.
+    /// For a writable file: where renewed certificates come from.
     keys: Option<Arc<dyn KeySource>>,
     /// When renewal was last tried: at most one try per [`RENEW_BEFORE`]
     /// / 3 seconds, so that a server away does not stall every write.
     renew_tried: AtomicI64,
 }
 
-/// Seconds before an editor's certificate ends at which the mount renews
-/// it (at the next write or commit), so that a version is never signed
-/// past it.
+/// Seconds before a writer's device or edit certificate ends at which the
+/// mount renews it (at the next write or commit), so that a version is
+/// never signed past it.
 const RENEW_BEFORE: i64 = 30;
 
 impl OpenFile {
@@ -57,8 +57,9 @@ impl OpenFile {
         }
     }
 
-    /// Renews the writer's edit certificate from `keys` when it is about
-    /// to end (an editor's file; the owner's writer does not lapse).
+    /// Renews the writer's certificates from `keys` when one is about to
+    /// end (the device certificate of every writer, an editor's edit
+    /// certificate).
     pub fn renewing(mut self, keys: Arc<dyn KeySource>) -> Self {
         self.keys = Some(keys);
         self
@@ -94,8 +95,8 @@ impl OpenFile {
         self.pf.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Exclusive access (every write and commit goes through it), with an
-    /// editor's writer renewed first when its certificate is about to end.
+    /// Exclusive access (every write and commit goes through it), with the
+    /// writer renewed first when a certificate of it is about to end.
     /// Should renewal fail, the commit is refused by the format
     /// (`WriterExpired`) once the certificate has ended.
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, ProtectedFile> {
@@ -107,10 +108,20 @@ impl OpenFile {
                 .is_some_and(|t| now() + RENEW_BEFORE >= t)
             && now() - self.renew_tried.swap(now(), Ordering::Relaxed) >= RENEW_BEFORE / 3
         {
-            let renewed = keys
-                .renew(pf.header())
-                .and_then(|a| keys.writer(pf.header(), &a))
-                .and_then(|w| w.ok_or_else(|| AccessError::CannotSign("the edit right was withdrawn".into())));
+            let h = pf.header();
+            let signer = |a: Access| {
+                keys.writer(h, &a)?
+                    .ok_or_else(|| AccessError::CannotSign("the edit right was withdrawn".into()))
+            };
+            // The device certificate renews with the writer; an edit
+            // certificate only with a licence fresh from the server.
+            let renewed = keys.access(h).and_then(signer).and_then(|w| {
+                if w.expires().is_some_and(|t| now() + RENEW_BEFORE >= t) {
+                    keys.renew(h).and_then(signer)
+                } else {
+                    Ok(w)
+                }
+            });
             match renewed {
                 Ok(w) => pf.set_writer(w),
                 Err(e) => tracing::warn!(file = %self.name, error = %e, "cannot renew the right to save this file"),

@@ -206,6 +206,7 @@ mod tests {
             device_id: "dev-a".into(),
             key: device_key.writer_key().public(),
             issued_at: 0,
+            not_after: i64::MAX,
         }
         .sign(&server);
         let l = Licensing::new(

@@ -44,7 +44,7 @@ mod store;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use lru::LruCache;
 
@@ -182,8 +182,8 @@ pub struct Licensing {
     keys: Mutex<LruCache<ContentId, Access>>,
     /// Where this device's certificate is kept (the data folder).
     certificate_file: PathBuf,
-    /// This device's writer, made once.
-    writer: OnceLock<Writer>,
+    /// This device's writer, remade when its device certificate is renewed.
+    writer: Mutex<writer::Current>,
     opens: Option<opens::OpenLog>,
 }
 
@@ -200,7 +200,7 @@ impl Licensing {
         Self {
             licences,
             certificate_file: owner_dir.with_file_name("device-certificate"),
-            writer: OnceLock::new(),
+            writer: Mutex::default(),
             owners: owner::OwnerStore::new(owner_dir),
             identity,
             source,

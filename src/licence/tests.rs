@@ -33,6 +33,7 @@ impl LicenceSource for Signer {
             device_id: "dev-b".into(),
             key: *writer_key,
             issued_at: now(),
+            not_after: now() + 7 * 86_400,
         }
         .sign(&self.sig))
     }

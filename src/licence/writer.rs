@@ -1,36 +1,85 @@
 //! This device as a writer: its writer key with the server's device
-//! certificate (kept in the data folder, asked for once), and per file the
-//! edit certificate that came with the use licence. Every version the
-//! device saves is signed with them (docs/FORMAT.md, "Writer records").
+//! certificate (kept in the data folder, renewed from the server once half
+//! its life is gone), and per file the edit certificate that came with the
+//! use licence. Every version the device saves is signed with them
+//! (docs/FORMAT.md, "Writer records").
 
 use crate::format::{FileHeader, Writer};
-use crate::policy::{DeviceCertificate, EditCertificate, Right, now, writer_key_proof};
+use crate::policy::{DeviceCertificate, EditCertificate, Right, Timestamp, now, writer_key_proof};
 
 use super::{Access, AccessError, Licensing};
 
+/// Seconds between two tries to renew a device certificate, so that a
+/// device without its server does not ask at every save.
+const RETRY_AFTER: i64 = 60;
+
+/// The writer in use and when its certificate was last asked for.
+#[derive(Default)]
+pub(super) struct Current {
+    writer: Option<(Writer, DeviceCertificate)>,
+    tried: Option<Timestamp>,
+}
+
+/// Whether a device certificate should be renewed at `t`: past half its
+/// life, so that a device that saves at least every few days never holds
+/// an ended one.
+fn due(c: &DeviceCertificate, t: Timestamp) -> bool {
+    t >= c.issued_at.saturating_add(c.not_after.saturating_sub(c.issued_at) / 2)
+}
+
 impl Licensing {
     /// This device's writer, without an edit certificate (enough for the
-    /// owner's files): the certificate from the data folder, else asked
-    /// for from the server (one RSA signature proves the key is the
-    /// device's) and kept there.
+    /// owner's files): the certificate from the data folder, else (or once
+    /// half its life is gone) asked for from the server (one RSA
+    /// signature proves the key is the device's) and kept there. A server
+    /// that removed the device certifies it no more: from the end of its
+    /// last certificate, it signs nothing readers accept.
     pub fn writer(&self) -> Result<Writer, AccessError> {
-        if let Some(w) = self.writer.get() {
+        let t = now();
+        let mut cur = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((w, c)) = &cur.writer
+            && !due(c, t)
+        {
             return Ok(w.clone());
         }
-        let cert = match std::fs::read(&self.certificate_file) {
-            Ok(bytes) if self.certifies_me(&bytes) => bytes,
-            _ => self.ask_certificate()?,
-        };
-        let w = Writer::new(self.identity.device_key.writer_key(), cert, None)
-            .map_err(|e| AccessError::CannotSign(e.to_string()))?;
-        Ok(self.writer.get_or_init(|| w).clone())
+        if cur.writer.is_none()
+            && let Some(kept) = std::fs::read(&self.certificate_file)
+                .ok()
+                .and_then(|b| self.certified_me(&b).map(|c| (b, c)))
+        {
+            cur.writer = Some((self.make_writer(kept.0)?, kept.1));
+        }
+        let fresh = cur.writer.as_ref().is_some_and(|(_, c)| !due(c, t));
+        let may_ask = cur.tried.is_none_or(|at| t - at >= RETRY_AFTER);
+        if !fresh && may_ask {
+            cur.tried = Some(t);
+            match self.ask_certificate() {
+                Ok((bytes, c)) => cur.writer = Some((self.make_writer(bytes)?, c)),
+                // Still valid: keep signing with it until it ends (offline).
+                Err(e) if cur.writer.as_ref().is_some_and(|(_, c)| t <= c.not_after) => {
+                    tracing::warn!(error = %e, "cannot renew this device's certificate; using the current one until it ends");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match &cur.writer {
+            Some((w, _)) => Ok(w.clone()),
+            None => Err(AccessError::CannotSign(
+                "this device has no certificate from the server yet; connect once".into(),
+            )),
+        }
+    }
+
+    fn make_writer(&self, cert: Vec<u8>) -> Result<Writer, AccessError> {
+        Writer::new(self.identity.device_key.writer_key(), cert, None)
+            .map_err(|e| AccessError::CannotSign(e.to_string()))
     }
 
     /// Keeps `cert` as this device's certificate when it certifies this
     /// device's writer key under the server's key (for set-ups that get it
     /// some other way than [`writer`](Self::writer) does).
     pub fn set_device_certificate(&self, cert: &[u8]) -> Result<(), AccessError> {
-        if !self.certifies_me(cert) {
+        if self.certified_me(cert).is_none() {
             return Err(AccessError::CannotSign(
                 "the device certificate does not certify this device's writer key under this server's key".into(),
             ));
@@ -42,7 +91,7 @@ impl Licensing {
         Ok(())
     }
 
-    fn ask_certificate(&self) -> Result<Vec<u8>, AccessError> {
+    fn ask_certificate(&self) -> Result<(Vec<u8>, DeviceCertificate), AccessError> {
         let source = self.source.as_ref().ok_or_else(|| {
             AccessError::CannotSign("this device has no certificate from the server yet; connect once".into())
         })?;
@@ -56,12 +105,15 @@ impl Licensing {
             AccessError::CannotSign(format!("the server did not certify this device's writer key ({e})"))
         })?;
         self.set_device_certificate(&cert)?;
-        Ok(cert)
+        let c = self.certified_me(&cert).expect("checked as it was kept");
+        Ok((cert, c))
     }
 
-    fn certifies_me(&self, cert: &[u8]) -> bool {
+    /// The certificate, when it certifies this device's writer key under
+    /// the server's key.
+    fn certified_me(&self, cert: &[u8]) -> Option<DeviceCertificate> {
         let id = &self.identity;
-        DeviceCertificate::verify(cert, &id.server_key).is_ok_and(|c| {
+        DeviceCertificate::verify(cert, &id.server_key).ok().filter(|c| {
             c.account == id.email && c.device_id == id.device_id && c.key == id.device_key.writer_key().public()
         })
     }

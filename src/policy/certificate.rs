@@ -16,6 +16,10 @@ use crate::crypto::{SERVER_SIGNATURE_LEN, ServerSigningKey, ServerVerifyingKey, 
 const DEVICE_DOMAIN: &[u8] = b"rightsfs device certificate v1\0";
 const EDIT_DOMAIN: &[u8] = b"rightsfs edit certificate v1\0";
 const VERSION: u8 = 1;
+/// Device certificates carry a `not_after` since version 2; version 1
+/// ones (which never ended) are refused, so a removed device cannot keep
+/// signing with one.
+const DEVICE_VERSION: u8 = 2;
 const PROOF_DOMAIN: &[u8] = b"rightsfs writer key proof v1\0";
 
 /// What a device signs with its RSA key (PSS) to ask the server for a
@@ -30,7 +34,11 @@ pub fn writer_key_proof(device_id: &str, key: &[u8; WRITER_KEY_LEN]) -> Vec<u8> 
     out
 }
 
-/// The server's statement "this writer key belongs to this account's device".
+/// The server's statement "this writer key belongs to this account's
+/// device until `not_after`". It is short-lived (days) so that a device
+/// removed from its account stops being able to sign versions readers
+/// accept once its last certificate ends: the server certifies only
+/// devices still registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceCertificate {
     /// The account the device is registered to.
@@ -41,6 +49,8 @@ pub struct DeviceCertificate {
     pub key: [u8; WRITER_KEY_LEN],
     /// When the server issued it.
     pub issued_at: Timestamp,
+    /// The last second a version signed under it may claim.
+    pub not_after: Timestamp,
 }
 
 /// The server's statement "this writer key may save versions of this
@@ -133,11 +143,12 @@ fn split<'a>(bytes: &'a [u8], what: &'static str) -> Result<(&'a [u8], &'a [u8])
 impl DeviceCertificate {
     /// Encodes and signs (server side).
     pub fn sign(&self, server: &ServerSigningKey) -> Vec<u8> {
-        let mut body = vec![VERSION];
+        let mut body = vec![DEVICE_VERSION];
         put_str(&mut body, self.account.as_str());
         put_str(&mut body, &self.device_id);
         body.extend_from_slice(&self.key);
         body.extend_from_slice(&self.issued_at.to_be_bytes());
+        body.extend_from_slice(&self.not_after.to_be_bytes());
         sign(DEVICE_DOMAIN, &body, server)
     }
 
@@ -158,7 +169,7 @@ impl DeviceCertificate {
 
     fn decode(body: &[u8]) -> Result<Self, PolicyError> {
         let mut r = Reader(body, "device certificate");
-        if r.u8()? != VERSION {
+        if r.u8()? != DEVICE_VERSION {
             return Err(PolicyError::Malformed("device certificate version"));
         }
         let c = Self {
@@ -166,6 +177,7 @@ impl DeviceCertificate {
             device_id: r.str()?.to_string(),
             key: r.array()?,
             issued_at: r.i64()?,
+            not_after: r.i64()?,
         };
         r.end()?;
         Ok(c)
@@ -232,6 +244,7 @@ mod tests {
             device_id: "d-1".into(),
             key: WriterKey::generate().public(),
             issued_at: 1_700_000_000,
+            not_after: 1_700_604_800,
         };
         let signed = dc.sign(&server);
         assert_eq!(DeviceCertificate::verify(&signed, &server.verifying_key()).unwrap(), dc);

@@ -19,14 +19,18 @@ use crate::policy::{ContentId, DeviceCertificate, EditCertificate, Right, Rights
 /// `POST /v1/devices/writer-certificate`: certifies the calling device's
 /// writer key once the device proves, with a signature by its registered
 /// RSA key (checked with a public operation), that the key is its own.
-/// Reader-only devices (browsers) save nothing and get none.
+/// Reader-only devices (browsers) save nothing and get none. The
+/// certificate is short-lived and devices ask again to renew it; a device
+/// removed from its account is refused, so that once its last
+/// certificate ends it signs nothing readers accept.
 #[utoipa::path(
     post, path = "/v1/devices/writer-certificate", operation_id = "writer_certificate", tag = "account",
     summary = "Certify the calling device's writer key (not for reader-only devices)",
     request_body = WriterCertificateRequest,
     responses(
         (status = 200, description = "device certificate", body = WriterCertificate),
-        (status = 403, description = "a reader-only device, or the proof is not the device's signature", body = ErrorBody),
+        (status = 401, description = "not signed in (a removed device's tokens end with it)", body = ErrorBody),
+        (status = 403, description = "a removed or reader-only device, or the proof is not the device's signature", body = ErrorBody),
     )
 )]
 pub async fn issue(
@@ -45,7 +49,13 @@ pub async fn issue(
         .store
         .get_device(&caller.device_id)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("this device was removed; sign in again"))?;
+        .filter(|d| d.email == caller.email.as_str())
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "device_removed",
+                "this device was removed from its account and is certified no more; sign in again",
+            )
+        })?;
     if device.reader {
         return Err(ApiError::forbidden(
             "reader_device",
@@ -61,11 +71,13 @@ pub async fn issue(
                 "the proof is not this device's signature over the writer key; sign it with the device key",
             )
         })?;
+    let t = now();
     let cert = DeviceCertificate {
         account: caller.email.clone(),
         device_id: caller.device_id.clone(),
         key,
-        issued_at: now(),
+        issued_at: t,
+        not_after: t.saturating_add(state.device_certificate_lifetime),
     };
     Ok(axum::Json(WriterCertificate {
         certificate: STANDARD.encode(cert.sign(&state.keys.signing)),

@@ -104,6 +104,14 @@ pub struct ServeArgs {
     #[arg(long, env = "RIGHTS_SERVER_MAX_OFFLINE_DAYS",
           value_parser = clap::value_parser!(u32).range(0..=3650))]
     pub max_offline_days: Option<u32>,
+    /// Seconds a device certificate (the server's word that a device's
+    /// writer key is its account's) stays valid: a device removed from
+    /// its account can sign versions readers accept until its last one
+    /// ends. Devices renew theirs once half of it is gone, so a device
+    /// away from the server for longer cannot save [default: 604800, 7 days].
+    #[arg(long, env = "RIGHTS_SERVER_DEVICE_CERTIFICATE_LIFETIME",
+          value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
+    pub device_certificate_lifetime: Option<i64>,
     /// Length in seconds of the window in which the mail limits below
     /// count (at most 30 days) [default: 3600].
     #[arg(long, env = "RIGHTS_SERVER_MAIL_WINDOW",
@@ -161,6 +169,7 @@ impl ServeArgs {
             sent_retention_days,
             sent_max_bytes,
             max_offline_days,
+            device_certificate_lifetime,
             mail_window,
             mails_per_sender,
             mails_per_recipient,

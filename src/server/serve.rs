@@ -63,6 +63,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.signin_backoff = args.signin_backoff.unwrap_or(state.signin_backoff).max(1);
     state.auth_per_minute = args.auth_per_minute.unwrap_or(state.auth_per_minute);
     state.max_offline_days = args.max_offline_days.unwrap_or(DEFAULT_MAX_OFFLINE_DAYS);
+    state.device_certificate_lifetime = args
+        .device_certificate_lifetime
+        .unwrap_or(state.device_certificate_lifetime);
     let limits = state.mail_limits;
     state.mail_limits = super::mail_limits::MailLimits {
         window: args

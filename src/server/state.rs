@@ -42,6 +42,8 @@ pub struct AppState {
     pub sent: Arc<super::sent::SentFiles>,
     /// Cap on the offline validity of issued licences, in days.
     pub max_offline_days: u32,
+    /// Seconds a device certificate stays valid.
+    pub device_certificate_lifetime: i64,
     /// Limits on the mail accounts make the server send to others.
     pub mail_limits: super::mail_limits::MailLimits,
     /// The bearer token `/metrics` asks for on the main address; none
@@ -51,6 +53,11 @@ pub struct AppState {
 
 /// Offline validity cap when the operator sets none.
 pub const DEFAULT_MAX_OFFLINE_DAYS: u32 = 30;
+
+/// Device certificate lifetime when the operator sets none: 7 days, long
+/// enough for a device that works offline over a weekend, short enough
+/// that a removed device soon signs nothing readers accept.
+pub const DEFAULT_DEVICE_CERTIFICATE_LIFETIME: i64 = 7 * 86_400;
 
 impl AppState {
     /// Builds the state.
@@ -74,6 +81,7 @@ impl AppState {
             auth_per_minute: 30,
             sent: Arc::new(sent),
             max_offline_days: DEFAULT_MAX_OFFLINE_DAYS,
+            device_certificate_lifetime: DEFAULT_DEVICE_CERTIFICATE_LIFETIME,
             mail_limits: Default::default(),
             metrics_token: None,
         }

@@ -246,6 +246,7 @@ impl User {
             device_id: "dev-1".into(),
             key: device.writer_key().public(),
             issued_at: rightsfs::policy::now(),
+            not_after: rightsfs::policy::now() + 30 * 86_400,
         }
         .sign(&server_key);
         std::fs::create_dir_all(&paths.data_dir).unwrap();

@@ -40,6 +40,7 @@ impl OwnerKeys {
             device_id: "test-device".into(),
             key: device_key.writer_key().public(),
             issued_at: rightsfs::policy::now(),
+            not_after: rightsfs::policy::now() + 30 * 86_400,
         }
         .sign(&server);
         let identity = Identity {

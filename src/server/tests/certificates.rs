@@ -40,6 +40,10 @@ async fn device_certificates_need_the_device_keys_proof() {
     assert_eq!(dc.account.as_str(), "alice@example.com");
     assert_eq!(dc.device_id, alice.device_id);
     assert_eq!(dc.key, key.public());
+    assert_eq!(
+        dc.not_after - dc.issued_at,
+        crate::server::state::DEFAULT_DEVICE_CERTIFICATE_LIFETIME
+    );
     // A key proven by another device's RSA key is not certified: an access
     // token alone does not get a key of the holder's choosing certified.
     let theirs = WriterKey::generate();
@@ -60,6 +64,48 @@ async fn device_certificates_need_the_device_keys_proof() {
         )
         .await;
     assert_error(&r, 401, "unauthorized");
+}
+
+/// A device removed from its account is certified no more, neither with
+/// its tokens (they end with it) nor with an access token that outlived
+/// it (issued in a race with the removal): 403 `device_removed`. Its other
+/// devices still are.
+#[tokio::test]
+async fn removed_devices_get_no_certificate() {
+    let app = TestApp::new().await;
+    let laptop = app.sign_in("alice@example.com").await;
+    let phone = app.sign_in("alice@example.com").await;
+    let key = phone.device.writer_key();
+    assert_eq!(certify(&app, &phone, &key, &phone).await.0, StatusCode::OK);
+    let (s, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/devices/{}", phone.device_id),
+            Some(&laptop.access),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert_error(&certify(&app, &phone, &key, &phone).await, 401, "unauthorized");
+    let late = "a token issued as the device was removed";
+    app.state
+        .store
+        .put_token(&crate::store::TokenRecord {
+            hash: crate::crypto::sha256(late.as_bytes()).to_vec(),
+            kind: "access".into(),
+            email: phone.email.clone(),
+            device_id: phone.device_id.clone(),
+            expires_at: crate::policy::now() + 600,
+        })
+        .await
+        .unwrap();
+    let stale = User {
+        access: late.into(),
+        ..phone
+    };
+    assert_error(&certify(&app, &stale, &key, &stale).await, 403, "device_removed");
+    let (s, v) = certify(&app, &laptop, &laptop.device.writer_key(), &laptop).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }
 
 #[tokio::test]

@@ -63,8 +63,8 @@ async function certified(bytes, domain, serverKey) {
 /** @param {Uint8Array} body */
 function deviceCert(body) {
   const f = new Fields(body, () => new Error('device certificate'));
-  if (f.u8() !== 1) throw new Error('device certificate version');
-  const c = { account: f.str(), deviceId: f.str(), key: f.take(32), issuedAt: f.i64() };
+  if (f.u8() !== 2) throw new Error('device certificate version');
+  const c = { account: f.str(), deviceId: f.str(), key: f.take(32), issuedAt: f.i64(), notAfter: f.i64() };
   f.end();
   return c;
 }
@@ -133,6 +133,13 @@ export async function verifyWriter(header, state, record, serverKey, FormatError
   }
   const notAllowed = (/** @type {string} */ reason) =>
     new FormatError('WriterNotAllowed', `${writer} may not write this file: ${reason}`, { writer });
+  // A device removed from its account gets no new certificate: once its
+  // last one ends, versions it signs are refused here.
+  if (time > dc.notAfter) {
+    throw notAllowed(
+      `its device ${dc.deviceId} was certified until ${when(dc.notAfter)}, before the version was signed at ${when(time)} (the device may have been removed from the account)`,
+    );
+  }
   const owner = dc.account === header.licence.policy.owner;
   if (!owner) {
     if (editBytes.length === 0) throw notAllowed('it is not the owner and shows no edit certificate');
