@@ -1,7 +1,8 @@
 //! Editors' saves keep a document's identity, end to end: one real server,
 //! Alice (the owner), Bob (`view`) and Carol (`view,edit`), each with their
 //! own `rights mount --daemon`. Every saving program on the machine saves
-//! the shared document through its user's mount; afterwards the document
+//! the shared document through its user's mount (LibreOffice headless,
+//! through UNO, an OpenDocument text); afterwards the document
 //! has the same content id, owner and grants, and everyone who could read
 //! it reads the new content. Bob's attempts are refused and leave it as it
 //! was.
@@ -158,8 +159,13 @@ fn team() -> Team {
 /// Puts a copy of `backing` into `m`'s source folder as `NAME.txt.rights`
 /// (as mail or a sync folder would) and returns the name it shows as.
 fn deliver(backing: &Path, m: &Mount, name: &str) -> PathBuf {
-    std::fs::copy(backing, m.src.join(format!("{name}.txt.rights"))).unwrap();
-    m.mnt.join(format!("{name}.txt"))
+    deliver_as(backing, m, &format!("{name}.txt"))
+}
+
+/// Puts a copy of `backing` into `m`'s source folder to show as `shown`.
+fn deliver_as(backing: &Path, m: &Mount, shown: &str) -> PathBuf {
+    std::fs::copy(backing, m.src.join(format!("{shown}.rights"))).unwrap();
+    m.mnt.join(shown)
 }
 
 /// Saves with every program as `saver` through `mine`; after each, the
@@ -419,4 +425,197 @@ fn a_recipients_new_file_in_the_owners_folder_stays_shared_with_the_folder() {
         "a planted policy counted: {grants}"
     );
     assert!(cm.log().contains("ignoring a folder policy file"), "{}", cm.log());
+}
+
+/// The UNO script that opens, changes and stores a document in a headless
+/// LibreOffice (tests/fs_saves/libreoffice_save.py).
+const LIBREOFFICE_SAVE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fs_saves/libreoffice_save.py");
+
+/// Debian's python with python3-uno (another python may come first on
+/// PATH and has no `uno`).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// Whether LibreOffice and its Python bridge are installed; under CI,
+/// where scripts/install-deps.sh installs them, they must be.
+fn have_libreoffice() -> bool {
+    let ok = have("soffice")
+        && Command::new(SYSTEM_PYTHON)
+            .args(["-c", "import uno"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but LibreOffice or python3-uno is missing: run scripts/install-deps.sh"
+        );
+        eprintln!("SKIPPED: needs soffice and python3-uno (apt-get install libreoffice-writer-nogui python3-uno)");
+    }
+    ok
+}
+
+/// `user` opens `name` in `dir` (a mount) with a headless LibreOffice of
+/// their own, adds `line` as a paragraph and stores it: `save` is File >
+/// Save (`store()`), `save-as` stores onto the same file. LibreOffice
+/// keeps copies of the document outside the mount while it works (its
+/// temporary folder, its profile's backups); once it has closed the
+/// document none may be left.
+fn libreoffice(user: &User, dir: &Path, name: &str, line: &str, mode: &str) -> Output {
+    let profile = user.home.path().join("libreoffice-profile");
+    let tmp = user.home.path().join("libreoffice-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let o = Command::new(SYSTEM_PYTHON)
+        .arg(LIBREOFFICE_SAVE)
+        .arg(&profile)
+        .args([name, line, mode])
+        .current_dir(dir)
+        .env("HOME", user.home.path())
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    for left in [tmp, profile.join("user/backup")] {
+        let files: Vec<_> = walk(&left);
+        assert!(files.is_empty(), "LibreOffice left copies outside the mount: {files:?}");
+    }
+    o
+}
+
+/// The files (not folders) under `dir`, if it exists.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
+
+/// The text of an OpenDocument file's body (its `content.xml`).
+fn odt_text(bytes: &[u8], scratch: &Path) -> String {
+    let file = scratch.join("read.odt");
+    std::fs::write(&file, bytes).unwrap();
+    let o = Command::new(SYSTEM_PYTHON)
+        .args([
+            "-c",
+            "import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read('content.xml').decode())",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert!(o.status.success(), "not an OpenDocument file: {o:?}");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// What LibreOffice leaves in a folder it saved in: nothing once it has
+/// closed the document (its lock file `.~lock.NAME#` and temporary
+/// `lu*.tmp` are gone).
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".~lock.") || (n.starts_with("lu") && n.ends_with(".tmp")))
+        .collect()
+}
+
+/// LibreOffice's own save (File > Save through UNO, headless) of an
+/// OpenDocument text in the mount, by the owner and by an `edit`
+/// grantee: the document keeps its content id, owner and grants, and
+/// everyone who could read it reads the new text. A `view` grantee's
+/// Save and Save-over are refused and change nothing.
+#[test]
+fn libreoffice_saves_keep_the_document_shared() {
+    if !have_libreoffice() {
+        return;
+    }
+    let server = Server::start();
+    let [alice, bob, carol] = cli_support::three_people(&server);
+    // A real LibreOffice document, made by LibreOffice from text.
+    let made = alice.home.path().join("made");
+    std::fs::create_dir_all(&made).unwrap();
+    std::fs::write(made.join("report.txt"), FIRST).unwrap();
+    let o = Command::new("soffice")
+        .arg("--headless")
+        .arg(format!(
+            "-env:UserInstallation=file://{}",
+            alice.home.path().join("libreoffice-profile").display()
+        ))
+        .args(["--convert-to", "odt", "--outdir"])
+        .arg(alice.docs())
+        .arg(made.join("report.txt"))
+        .env("HOME", alice.home.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    alice.ok(&[
+        "protect",
+        "report.odt",
+        "--to",
+        "bob@example.com:view",
+        "--to",
+        "carol@example.com:view,edit",
+    ]);
+    let protected = alice.docs().join("report.odt.rights");
+    let (am, bm, cm) = mounts([&alice, &bob, &carol]);
+    let scratch = tempfile::tempdir().unwrap();
+
+    for (saver, mine, others) in [(&alice, &am, [&bm, &cm]), (&carol, &cm, [&am, &bm])] {
+        deliver_as(&protected, mine, "report.odt");
+        let backing = mine.src.join("report.odt.rights");
+        let before = identity(saver, &backing);
+        assert_eq!(before.owner, "alice@example.com");
+        let line = format!("saved by {} with LibreOffice", saver.email);
+        let o = libreoffice(saver, &mine.mnt, "report.odt", &line, "save");
+        assert!(o.status.success(), "{o:?}\n{}", mine.log());
+        assert_eq!(
+            identity(saver, &backing),
+            before,
+            "the document kept its identity\n{}",
+            mine.log()
+        );
+        assert_eq!(leftovers(&mine.mnt), Vec::<String>::new());
+        let saved = std::fs::read(mine.mnt.join("report.odt")).unwrap();
+        let text = odt_text(&saved, scratch.path());
+        assert!(text.contains(&line) && text.contains("the shared document"), "{text}");
+        for m in others {
+            let shown = deliver_as(&backing, m, &format!("from-{}.odt", saver.email));
+            let theirs = std::fs::read(shown).unwrap_or_else(|e| panic!("{}: {e}\n{}", m.user.email, m.log()));
+            assert_eq!(theirs, saved, "{} reads the new version", m.user.email);
+        }
+    }
+
+    // Bob may only view: the mount refuses LibreOffice's write open
+    // (EACCES) and answers access(W_OK) with EACCES, so LibreOffice opens
+    // the document read-only; its Save, and storing onto the file anyway,
+    // fail and change nothing.
+    let shown = deliver_as(&protected, &bm, "report.odt");
+    let backing = bm.src.join("report.odt.rights");
+    let bytes = std::fs::read(&backing).unwrap();
+    let before = identity(&bob, &backing);
+    for mode in ["save", "save-as"] {
+        let o = libreoffice(&bob, &bm.mnt, "report.odt", "vandalised", mode);
+        // Exit 1: it loaded the document and failed to store it.
+        assert_eq!(o.status.code(), Some(1), "{mode}: {o:?}\n{}", bm.log());
+        assert_eq!(
+            std::fs::read(&backing).unwrap(),
+            bytes,
+            "{mode}: the document changed\n{}",
+            bm.log()
+        );
+        assert_eq!(identity(&bob, &backing), before);
+        assert_eq!(leftovers(&bm.mnt), Vec::<String>::new(), "{mode}");
+    }
+    let text = odt_text(&std::fs::read(&shown).unwrap(), scratch.path());
+    assert!(
+        !text.contains("vandalised") && text.contains("the shared document"),
+        "{text}"
+    );
+    let log = bm.log();
+    assert!(
+        log.contains("refused a write open: you may only view this file"),
+        "{log}"
+    );
 }
