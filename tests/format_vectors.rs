@@ -17,7 +17,7 @@ use rightsfs::crypto::{
 use rightsfs::format::{FileHeader, FormatError, Fresh, ProtectedFile, Writer, read_header};
 use rightsfs::policy::{
     ContentId, DeviceCertificate, EditCertificate, Email, Grant, Policy, PublishingLicence, PublishingLicenceBody,
-    Rights, now,
+    Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, now,
 };
 
 /// Fixed inputs, so that regeneration changes only what is random by design
@@ -66,6 +66,23 @@ struct ExpectedError {
     /// The writer the error names, if it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     writer: Option<String>,
+    /// The error code with which the server refuses to register the
+    /// vector's publishing licence, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
+}
+
+/// A use licence the server issued for the content a vector claims to be.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct UseLicenceVector {
+    /// Who and which device it was issued to.
+    user: String,
+    device_id: String,
+    /// The signed body, hex.
+    body: String,
+    /// The server's Ed25519 signature, hex.
+    signature: String,
 }
 
 /// One vector's sidecar (`NAME.json` beside `NAME.rights`).
@@ -104,6 +121,14 @@ struct Vector {
     derived_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expect_error: Option<ExpectedError>,
+    /// Publishing licence version 3: the grants sealed in the file, which
+    /// the server's X25519 secret opens, as `EMAIL:RIGHTS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_grants: Option<Vec<String>>,
+    /// For a vector refused at the licence check (stage `licence`): the
+    /// use licence the server issued for the registered content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    use_licence: Option<UseLicenceVector>,
 }
 
 fn kind(e: &FormatError) -> &'static str {
@@ -222,15 +247,69 @@ fn check_header(v: &Vector, keys: &Keys) {
     assert_eq!(pl.server_url, v.server_url);
     assert_eq!(pl.created_at, v.created_at);
     assert_eq!(pl.version, v.licence_version, "{}", v.file);
-    assert_eq!(hex::encode(&pl.owner_device_key), keys.owner_device_spki_der);
     assert_eq!(v.server_x25519_secret, keys.server_x25519_secret);
     let server = ServerKemSecret::from_bytes(unhex(&v.server_x25519_secret));
     assert_eq!(hex::encode(server.public().0), keys.server_x25519_public);
     assert_eq!(pl.server_key, server.public().0);
-    let cek = server
-        .unwrap(&pl.wrapped().unwrap(), &pl.key_context())
-        .expect("the server unwraps the content key");
-    assert_eq!(hex::encode(cek.as_bytes()), v.content_key, "{}", v.file);
+    let unwrapped = server.unwrap(&pl.wrapped().unwrap(), &pl.key_context());
+    if v.expect_error.as_ref().and_then(|e| e.server.as_deref()) == Some("key_not_owned") {
+        // The key was wrapped under another owner's binding: the server
+        // cannot unwrap it for this licence, so it never registers it.
+        assert!(unwrapped.is_err(), "{}", v.file);
+    } else {
+        assert_eq!(hex::encode(&pl.owner_device_key), keys.owner_device_spki_der);
+        let cek = unwrapped.expect("the server unwraps the content key");
+        assert_eq!(hex::encode(cek.as_bytes()), v.content_key, "{}", v.file);
+    }
+    assert_eq!(pl.grants_sealed(), pl.version >= 3, "{}", v.file);
+    if let Some(want) = &v.sealed_grants {
+        assert!(pl.grants_sealed() && pl.policy.grants.is_empty(), "{}", v.file);
+        let opened = h
+            .body
+            .licence
+            .policy_for_server(&server)
+            .expect("the server opens the grants");
+        let got: Vec<String> = opened.grants.iter().map(|g| format!("{}:{}", g.to, g.rights)).collect();
+        assert_eq!(&got, want, "{}", v.file);
+        // Nobody else reads them: no address is anywhere in the file.
+        let bytes = std::fs::read(dir().join(&v.file)).unwrap();
+        for g in &opened.grants {
+            let who = g.to.to_string();
+            assert!(
+                !bytes.windows(who.len()).any(|w| w == who.as_bytes()),
+                "{}: {who}",
+                v.file
+            );
+        }
+    }
+}
+
+/// Checks a vector whose file is sound but is not the content the server
+/// registered: the use licence issued for the registered content refuses
+/// it, as every reader checks before using a key (`NotTheOwners`).
+fn check_refused_licence(v: &Vector, want: &ExpectedError) {
+    let cek = ContentKey::from_bytes(unhex(&v.content_key));
+    let pf = open_vector(&v.file, &cek).unwrap_or_else(|e| panic!("{}: the format alone cannot tell: {e}", v.file));
+    read_all(&pf).unwrap();
+    let ul = v
+        .use_licence
+        .as_ref()
+        .expect("a licence-stage vector carries a use licence");
+    let licence = UseLicence {
+        body: hex::decode(&ul.body).unwrap(),
+        signature: hex::decode(&ul.signature).unwrap(),
+        edit_certificate: None,
+        access_ends: None,
+    };
+    let body = licence.verify(&trust()).expect("the server signed it");
+    assert_eq!(
+        (body.user.as_str(), body.device_id.as_str()),
+        (ul.user.as_str(), ul.device_id.as_str())
+    );
+    let h = read_header(&open_ro(&v.file)).unwrap();
+    assert_eq!(body.content_id, h.content_id());
+    assert!(!body.is_for(&h.body.licence, h.licence.owner()), "{}", v.file);
+    assert_eq!(want.kind, "NotTheOwners", "{}", v.file);
 }
 
 fn check_intact(v: &Vector) {
@@ -261,6 +340,7 @@ fn check_intact(v: &Vector) {
 fn check_damaged(v: &Vector, want: &ExpectedError, all: &[Vector]) {
     let cek = ContentKey::from_bytes(unhex(&v.content_key));
     let got = match want.stage.as_str() {
+        "licence" => return check_refused_licence(v, want),
         "open" => open_vector(&v.file, &cek).expect_err(&v.file),
         "read" => {
             let pf = open_vector(&v.file, &cek).unwrap_or_else(|e| panic!("{}: {e}", v.file));
@@ -316,7 +396,7 @@ fn vectors_decode_as_stated() {
         intact >= 5 && damaged >= 2,
         "{intact} intact, {damaged} damaged vectors"
     );
-    for version in [1, 2] {
+    for version in [1, 2, 3] {
         assert!(
             all.iter().any(|v| v.licence_version == version),
             "no vector with a version {version} publishing licence"
@@ -371,6 +451,20 @@ const INTACT: &[(&str, u32, usize, &str)] = &[
         "10 000 bytes in the default 4096-byte blocks: two full blocks and a 1808-byte last block.",
     ),
 ];
+
+/// Intact vectors whose publishing licence is version 3 (sealed grants).
+const INTACT_V3: &[(&str, u32, usize, &str)] = &[(
+    "private-grants",
+    4096,
+    3000,
+    "Publishing licence version 3: the grants (bob view and edit, carol view) are sealed to the server and the owner's device; no recipient's address is in the file.",
+)];
+
+/// Who the version 3 vector is shared with.
+const V3_GRANTS: &[&str] = &["bob@example.com:view,edit", "carol@example.com:view"];
+
+/// Who claims a file that is not theirs in the hijacked vector.
+const MALLORY: &str = "mallory@example.com";
 
 /// Intact vectors whose publishing licence is version 2.
 const INTACT_V2: &[(&str, u32, usize, &str)] = &[(
@@ -480,9 +574,14 @@ fn make_intact(
     let cek = ContentKey::from_bytes(fixed(name, "content key"));
     let id = ContentId(fixed(name, "content id")[..16].try_into().unwrap());
     let mut policy = Policy::owner_only(Email::parse(OWNER).unwrap(), 7);
-    policy
-        .grants
-        .push(Grant::parse_spec("bob@example.com:view,edit").unwrap());
+    let grants: &[&str] = if licence_version >= 3 {
+        V3_GRANTS
+    } else {
+        &["bob@example.com:view,edit"]
+    };
+    for g in grants {
+        policy.grants.push(Grant::parse_spec(g).unwrap());
+    }
     let body = PublishingLicenceBody {
         version: licence_version,
         content_id: id,
@@ -537,6 +636,8 @@ fn make_intact(
         written_by: Some(OWNER.into()),
         derived_from: None,
         expect_error: None,
+        sealed_grants: (licence_version >= 3).then(|| grants.iter().map(|g| g.to_string()).collect()),
+        use_licence: None,
     }
 }
 
@@ -574,6 +675,8 @@ fn derived(src: &Vector, name: &str, bytes: &[u8], description: &str) -> Vector 
         written_by: None,
         derived_from: Some(src.file.clone()),
         expect_error: None,
+        sealed_grants: None,
+        use_licence: None,
     }
 }
 
@@ -586,6 +689,7 @@ fn damaged_vectors(src: &Vector, signers: &Signers) -> Vec<Vector> {
         stage: stage.into(),
         index,
         writer: None,
+        server: None,
     };
     let mut out = Vec::new();
 
@@ -719,6 +823,76 @@ fn edited_vector(src: &Vector, signers: &Signers) -> Vector {
     }
 }
 
+/// A recipient (mallory, who holds the content key) rebuilds `src` as
+/// her own: a publishing licence naming her as owner, signed by her device,
+/// with the wrapped content key copied from the owner's licence, and the
+/// content written back under it. The file is sound to anyone with the
+/// content key; the server refuses to register it (the key was wrapped
+/// under the owner's binding) and the use licence issued for the
+/// registered content names another licence and owner.
+fn hijacked_vector(src: &Vector, signers: &Signers) -> Vector {
+    let name = "bad-hijacked-owner";
+    let registered = read_header(&open_ro(&src.file)).unwrap();
+    let cek = ContentKey::from_bytes(unhex(&src.content_key));
+    let mallory = DeviceKeyPair::generate().unwrap();
+    let mut body = registered.licence.clone();
+    body.policy.owner = Email::parse(MALLORY).unwrap();
+    body.owner_device_key = mallory.public().to_der();
+    let header = FileHeader::new(PublishingLicence::sign(&body, &mallory).unwrap(), &cek, src.block_size).unwrap();
+    let path = dir().join(format!("{name}.rights"));
+    let plain = plaintext(src.plaintext_len as usize);
+    let fresh = Fresh::signed(header.clone(), &cek, Some(signers.writer(MALLORY, None))).unwrap();
+    let mut pf = ProtectedFile::create_from(rw(&path), fresh).unwrap();
+    pf.write_at(&plain, 0).unwrap();
+    pf.sync().unwrap();
+    drop(pf);
+    let (user, device_id) = ("bob@example.com", "bob-laptop");
+    let licence = UseLicence::sign(
+        &UseLicenceBody {
+            version: USE_LICENCE_VERSION,
+            content_id: registered.content_id(),
+            user: Email::parse(user).unwrap(),
+            device_id: device_id.into(),
+            rights: Rights::parse("view,edit").unwrap(),
+            issued_at: CREATED_AT,
+            valid_until: 4_102_444_800, // 2100-01-01
+            wrapped_key: vec![7; 256],
+            owner: Email::parse(OWNER).unwrap(),
+            licence_hash: registered.body.licence.hash(),
+        },
+        &signers.server,
+    );
+    Vector {
+        owner: MALLORY.into(),
+        licence_version: body.version,
+        header_len: header.bytes.len() as u64,
+        header_sha256: hex::encode(header.hash),
+        data_offset: header.geometry.data_offset,
+        plaintext_len: plain.len() as u64,
+        plaintext_sha256: hex::encode(sha256(&plain)),
+        written_by: Some(MALLORY.into()),
+        expect_error: Some(ExpectedError {
+            kind: "NotTheOwners".into(),
+            stage: "licence".into(),
+            index: None,
+            writer: None,
+            server: Some("key_not_owned".into()),
+        }),
+        use_licence: Some(UseLicenceVector {
+            user: user.into(),
+            device_id: device_id.into(),
+            body: hex::encode(&licence.body),
+            signature: hex::encode(&licence.signature),
+        }),
+        ..derived(
+            src,
+            name,
+            &std::fs::read(&path).unwrap(),
+            "A recipient (mallory, holding the content key) rebuilt private-grants as her own: her publishing licence names her as owner and is signed by her device, with the owner's wrapped content key copied into it; every block and state is sound. The server refuses to register it (key_not_owned: the key was wrapped under alice's binding), and the use licence the server issued bob for the registered content names alice and another licence hash, so a reader refuses the file (NotTheOwners).",
+        )
+    }
+}
+
 fn rw_keep(path: &Path) -> File {
     OpenOptions::new().read(true).write(true).open(path).unwrap()
 }
@@ -732,10 +906,18 @@ fn regenerate_vectors() {
     let signers = Signers {
         server: ServerSigningKey::from_bytes(unhex(&keys.server_ed25519_secret)),
     };
-    let all = INTACT.iter().map(|v| (v, 1)).chain(INTACT_V2.iter().map(|v| (v, 2)));
+    let all = INTACT
+        .iter()
+        .map(|v| (v, 1))
+        .chain(INTACT_V2.iter().map(|v| (v, 2)))
+        .chain(INTACT_V3.iter().map(|v| (v, 3)));
     for (&vector, version) in all {
         let name = vector.0;
         let v = make_intact(vector, version, &device, &server, &signers);
+        if name == "private-grants" {
+            let d = hijacked_vector(&v, &signers);
+            write_json(&d.file.replace(".rights", ".json"), &d);
+        }
         if name == "two-and-a-half-blocks" {
             for d in damaged_vectors(&v, &signers)
                 .into_iter()

@@ -11,10 +11,11 @@ use std::path::Path;
 use cli_support::daemon::{Daemon, mount_log};
 use cli_support::{Server, User};
 
-/// The policy in the header of a protected file, as text.
-fn policy_of(protected: &Path) -> (String, u32) {
+/// The policy in the header of a protected file `user` made, as text (the
+/// grants are sealed: their owner copy opens with the user's device key).
+fn policy_of(user: &User, protected: &Path) -> (String, u32) {
     let h = rightsfs::format::read_header(&std::fs::File::open(protected).unwrap()).unwrap();
-    let p = &h.licence.policy;
+    let p = h.body.licence.open_grants_as_owner(&user.device_key()).unwrap();
     (format!("{:?}", p.grants), p.offline_days)
 }
 
@@ -31,7 +32,7 @@ fn only_a_policy_file_this_device_signed_sets_new_files_grants() {
     let planted = "grants = [\"someone@evil.example:view,share\"]\noffline_days = 3650\n";
     std::fs::write(src.join(".rights-policy"), planted).unwrap();
     std::fs::write(mnt.join("after-plant.txt"), b"mine").unwrap();
-    let (grants, days) = policy_of(&src.join("after-plant.txt.rights"));
+    let (grants, days) = policy_of(&user, &src.join("after-plant.txt.rights"));
     assert!(!grants.contains("evil.example"), "the planted grant was used: {grants}");
     assert_ne!(days, 3650);
     let log = mount_log(&user);
@@ -64,7 +65,7 @@ fn only_a_policy_file_this_device_signed_sets_new_files_grants() {
             .contains("bob@example.com:view")
     );
     std::fs::write(mnt.join("after-set.txt"), b"mine").unwrap();
-    let (grants, days) = policy_of(&src.join("after-set.txt.rights"));
+    let (grants, days) = policy_of(&user, &src.join("after-set.txt.rights"));
     assert!(grants.contains("bob@example.com"), "{grants}");
     assert_eq!(days, 2);
 
@@ -77,7 +78,7 @@ fn only_a_policy_file_this_device_signed_sets_new_files_grants() {
     .unwrap();
     assert!(!user.run(&["policy", "show", src.to_str().unwrap()]).status.success());
     std::fs::write(mnt.join("after-edit.txt"), b"mine").unwrap();
-    let (grants, _) = policy_of(&src.join("after-edit.txt.rights"));
+    let (grants, _) = policy_of(&user, &src.join("after-edit.txt.rights"));
     assert!(!grants.contains("evil.example") && !grants.contains("bob@"), "{grants}");
     daemon.unmount(&user);
 }
@@ -103,13 +104,13 @@ fn a_signed_policy_file_copied_into_another_folder_does_not_apply_there() {
         "team@example.com:view,edit",
     ]);
     std::fs::write(mnt.join("team/plan.txt"), b"for the team").unwrap();
-    let (grants, _) = policy_of(&src.join("team/plan.txt.rights"));
+    let (grants, _) = policy_of(&user, &src.join("team/plan.txt.rights"));
     assert!(grants.contains("team@example.com"), "{grants}");
 
     // The attack: the team folder's genuine policy file, copied.
     std::fs::copy(src.join("team/.rights-policy"), src.join("private/.rights-policy")).unwrap();
     std::fs::write(mnt.join("private/diary.txt"), b"mine alone").unwrap();
-    let (grants, _) = policy_of(&src.join("private/diary.txt.rights"));
+    let (grants, _) = policy_of(&user, &src.join("private/diary.txt.rights"));
     assert!(
         !grants.contains("team@example.com"),
         "the copied policy applied: {grants}"

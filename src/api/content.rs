@@ -67,7 +67,9 @@ pub struct ContentInfo {
     /// name it: a file whose header carries another licence is not this
     /// content.
     pub licence_hash: String,
-    /// Current policy (the registry's, which sharing changes).
+    /// Current policy (the registry's, which sharing changes): every grant
+    /// for the owner, only the grants naming the caller (or their domain)
+    /// for anyone else.
     pub policy: Policy,
     /// Whether the owner revoked it.
     pub revoked: bool,

@@ -158,6 +158,15 @@ impl PartialSchema for UseLicence {
                  server-signed edit certificate its saved versions carry (FORMAT.md 5.1), base64",
             ),
         )
+        .property(
+            "access_ends",
+            unix_time(
+                "When the caller's access ends on its own (their grant's or the content's expiry), \
+                 Unix seconds; not signed: it lets a device whose licence lapsed offline say so \
+                 (the file's grants are sealed)",
+                true,
+            ),
+        )
         .into()
     }
 }
@@ -221,6 +230,7 @@ mod tests {
                     body: vec![1],
                     signature: vec![2],
                     edit_certificate: Some(vec![3]),
+                    access_ends: Some(4),
                 }),
             ),
         ] {

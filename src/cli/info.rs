@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::args::TrackFormat;
 use super::ctx::Ctx;
+use super::file_policy::FilePolicy;
 use super::output;
 use super::target::Target;
 use crate::api::{AuditEntry, ContentInfo};
@@ -26,7 +27,6 @@ pub fn info(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
         .waiting()
         .iter()
         .any(|(i, _)| *i == id);
-    let cached = ctx.licensing().ok().and_then(|l| l.cached_for(h));
     let server: Option<Result<ContentInfo, ClientError>> = if queued {
         None
     } else {
@@ -34,6 +34,9 @@ pub fn info(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
     };
     let claim = Claims::new(&ctx.paths).get(&id);
     let (saved_json, saved_text) = saved_by(ctx, &f, h);
+    // After `saved_by`, which fetched a licence if this user may have one.
+    let cached = ctx.licensing().ok().and_then(|l| l.cached_for(h));
+    let file_policy = FilePolicy::read(ctx, h);
     let registration = match (&server, queued) {
         _ if claim.is_some() => "CLAIMED BY SOMEONE ELSE: not registered as yours".to_string(),
         (_, true) => "queued (run `rights sync`)".to_string(),
@@ -47,7 +50,10 @@ pub fn info(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
         (None, _) => "unknown (not logged in)".to_string(),
     };
     let me = ctx.config.email.clone();
-    let policy_rights = me.as_ref().map(|m| pl.policy.rights_for(m, now()));
+    let policy_rights = me
+        .as_ref()
+        .zip(file_policy.grants.as_ref())
+        .map(|(m, _)| file_policy.policy.rights_for(m, now()));
     let server_v = server.and_then(Result::ok);
     let owner = owner_shown(
         h,
@@ -65,7 +71,8 @@ pub fn info(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
             "server_url": pl.server_url,
             "created_at": format_time(pl.created_at),
             "size": h.plaintext_len(size).ok(),
-            "policy_in_file": pl.policy,
+            "policy_in_file": file_policy.json(),
+            "grants_in_file": file_policy.says,
             "registration": registration,
             "server": server_v,
             "your_rights_by_file_policy": policy_rights,
@@ -93,10 +100,13 @@ pub fn info(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
             println!("grants (server):");
             print_grants(&v.policy.grants);
         }
-        None => {
-            println!("grants (as protected; the server's list may differ):");
-            print_grants(&pl.policy.grants);
-        }
+        None => match &file_policy.grants {
+            Some(g) => {
+                println!("grants (as protected; the server's list may differ):");
+                print_grants(g);
+            }
+            None => println!("grants:       {}", file_policy.says),
+        },
     }
     if server_v.as_ref().is_some_and(|v| v.revoked) {
         println!("state:        REVOKED by the owner");
@@ -114,7 +124,8 @@ pub fn info(ctx: &Ctx, arg: &Path) -> anyhow::Result<()> {
             ),
         },
         (None, Some(r)) => println!("your rights:  {r} per the file's policy (no licence cached yet)"),
-        (None, None) => println!("your rights:  unknown (not logged in)"),
+        (None, None) if me.is_none() => println!("your rights:  unknown (not logged in)"),
+        (None, None) => println!("your rights:  none known (no licence for you)"),
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod args;
 mod auth;
 mod ctx;
+mod file_policy;
 mod files;
 mod info;
 mod mount;

@@ -39,9 +39,12 @@ pub fn send(
     let protected = protect_if_plain(ctx, file, recipients.as_slice())?;
     if protected == file {
         let (_, h) = open_protected(file)?;
+        // The grants are sealed in the file: who already holds one is known
+        // from the owner copy or the server.
+        let policy = super::file_policy::known_policy(ctx, &h)?;
         let missing: Vec<Grant> = recipients
             .iter()
-            .filter(|r| h.licence.policy.rights_for(r, now()).is_empty())
+            .filter(|r| policy.rights_for(r, now()).is_empty())
             .map(|r| Grant {
                 to: crate::policy::Principal::User(r.clone()),
                 rights: Rights::parse("view").expect("view is a right"),

@@ -325,7 +325,7 @@ impl Licensing {
             if t < body.valid_until {
                 cached = Some((body, ul.edit_certificate));
             } else {
-                expired = Some(body.valid_until);
+                expired = Some((body.valid_until, ul.access_ends));
             }
         }
         let served = match cached {
@@ -336,7 +336,7 @@ impl Licensing {
             },
             None if can_ask => return self.fetch(header, expired),
             None => match expired {
-                Some(until) => Err(self.lapsed(header, until)),
+                Some(lapsed) => Err(self.lapsed(header, lapsed)),
                 None => {
                     return Err(AccessError::ServerUnreachable(
                         "working offline and no licence is cached".into(),
@@ -371,7 +371,12 @@ impl Licensing {
         })
     }
 
-    fn fetch(&self, header: &FileHeader, expired: Option<Timestamp>) -> Result<Access, AccessError> {
+    /// `expired`: the cached licence's end and its `access_ends`, if it lapsed.
+    fn fetch(
+        &self,
+        header: &FileHeader,
+        expired: Option<(Timestamp, Option<Timestamp>)>,
+    ) -> Result<Access, AccessError> {
         let pl = &header.licence;
         let id = pl.content_id;
         let Some(source) = &self.source else {
@@ -409,8 +414,8 @@ impl Licensing {
                 self.unwrap_into_lru(&body, ul.edit_certificate)
             }
             Err(FetchError::Unreachable(reason)) => match expired {
-                Some(until) => {
-                    let e = self.lapsed(header, until);
+                Some(lapsed) => {
+                    let e = self.lapsed(header, lapsed);
                     self.served_offline(&id, Err(&e));
                     Err(e)
                 }
@@ -441,12 +446,17 @@ impl Licensing {
     }
 
     /// Why a cached licence that lapsed at `until` cannot be used offline:
-    /// when the file's own policy shows this user's grant (or the content)
+    /// when the licence's `access_ends` (or, in files with grants in the
+    /// clear, the file's own policy) shows this user's grant or the content
     /// ended by then, renewing would not help, so the message says when it
     /// expired instead of asking to connect.
-    fn lapsed(&self, header: &FileHeader, until: Timestamp) -> AccessError {
+    fn lapsed(&self, header: &FileHeader, (until, access_ends): (Timestamp, Option<Timestamp>)) -> AccessError {
         let policy = &header.licence.policy;
-        match policy.access_ended(&self.identity.email, until.max(now())) {
+        let at = until.max(now());
+        let ended = access_ends
+            .filter(|e| *e <= at)
+            .or_else(|| policy.access_ended(&self.identity.email, at));
+        match ended {
             Some(ended) if ended <= until => AccessError::AccessEnded(format!(
                 "your access to this file expired on {}; ask its owner {} to renew it",
                 format_time(ended),
@@ -480,7 +490,7 @@ impl Licensing {
             ));
         }
         let claimed = &header.licence.policy.owner;
-        if &body.owner != claimed || body.licence_hash != header.body.licence.hash() {
+        if !body.is_for(&header.body.licence, claimed) {
             return Err(AccessError::NotTheOwners {
                 claimed: claimed.clone(),
                 registered: body.owner,

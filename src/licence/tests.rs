@@ -45,7 +45,11 @@ impl LicenceSource for Signer {
         }
         let registered = self.pl.lock().unwrap().clone().ok_or(FetchError::NotRegistered)?;
         let pl = registered.decode_unverified().unwrap();
-        let rights = pl.policy.rights_for(&self.user, now());
+        // As the server does: the grants are sealed to its key.
+        let rights = registered
+            .policy_for_server(&self.kem)
+            .unwrap()
+            .rights_for(&self.user, now());
         if rights.is_empty() {
             return Err(FetchError::Denied);
         }

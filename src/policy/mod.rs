@@ -14,6 +14,7 @@ mod publishing;
 #[cfg(test)]
 pub(crate) use publishing::tests::body as test_publishing_body;
 mod rights;
+mod sealed;
 mod use_licence;
 
 pub use certificate::{DeviceCertificate, EditCertificate, writer_key_proof};
@@ -22,6 +23,7 @@ pub use folder::{FolderPolicy, FolderPolicyError};
 pub use grant::{DEFAULT_OFFLINE_DAYS, Grant, Policy, parse_duration, parse_expiry};
 pub use publishing::{ContentId, PublishingLicence, PublishingLicenceBody};
 pub use rights::{Right, Rights};
+pub use sealed::SealedGrants;
 pub use use_licence::{USE_LICENCE_VERSION, UseLicence, UseLicenceBody};
 
 /// Seconds since the Unix epoch, UTC. One integer type for every instant in

@@ -4,11 +4,13 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::sealed::SealedGrants;
 use super::{Email, Policy, PolicyError, Timestamp};
 use crate::crypto::{CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic, WRAPPED_KEY_LEN, WrappedKey};
 
 const PL_DOMAIN: &[u8] = b"rightsfs publishing licence v1\0";
 const PL_DOMAIN_V2: &[u8] = b"rightsfs publishing licence v2\0";
+const PL_DOMAIN_V3: &[u8] = b"rightsfs publishing licence v3\0";
 /// Domain of the owner binding in a wrapped key's context.
 const OWNER_BINDING: &[u8] = b"rightsfs owner binding v2\0";
 /// Domain of a publishing licence's hash, as use licences name it.
@@ -66,9 +68,11 @@ impl<'de> Deserialize<'de> for ContentId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishingLicenceBody {
-    /// How the body is signed: 1, RSA-PSS by the device key; 2, by a
-    /// delegated Ed25519 key the device key certified (the fields are the
-    /// same). New licences are version [`CURRENT_VERSION`](Self::CURRENT_VERSION).
+    /// How the body is signed and what it shows: 1, RSA-PSS by the device
+    /// key; 2, by a delegated Ed25519 key the device key certified (the
+    /// fields are the same, grants in the clear); 3, signed as 2 with the
+    /// grants sealed (see [`SealedGrants`]). New licences are version
+    /// [`CURRENT_VERSION`](Self::CURRENT_VERSION).
     pub version: u8,
     /// The content this licence is for.
     pub content_id: ContentId,
@@ -80,7 +84,10 @@ pub struct PublishingLicenceBody {
     #[serde(with = "super::b64")]
     pub owner_device_key: Vec<u8>,
     /// The policy at protection time (the server's copy is authoritative
-    /// afterwards: sharing changes never rewrite the file).
+    /// afterwards: sharing changes never rewrite the file). From version 3
+    /// the grants are sealed when signing, and a decoded body has none:
+    /// only [`PublishingLicence::open_grants_as_owner`] and the server read
+    /// them (see [`grants_sealed`](Self::grants_sealed)).
     pub policy: Policy,
     /// The content key wrapped to `server_key`, bound to `content_id`,
     /// the owner and the owner's device key (see [`key_context`](Self::key_context)).
@@ -106,9 +113,74 @@ pub struct PublishingLicence {
     pub signature: Vec<u8>,
 }
 
+/// A version 3 body as encoded: the policy's grants are replaced by their
+/// sealed form, which only the server and the owner's device open.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealedBody {
+    version: u8,
+    content_id: ContentId,
+    server_url: String,
+    server_key: [u8; 32],
+    #[serde(with = "super::b64")]
+    owner_device_key: Vec<u8>,
+    owner: Email,
+    expires: Option<Timestamp>,
+    offline_days: u32,
+    grants: SealedGrants,
+    #[serde(with = "super::b64")]
+    wrapped_key: Vec<u8>,
+    created_at: Timestamp,
+}
+
+impl SealedBody {
+    /// The body the owner's `device` signs for `b`, its grants sealed.
+    fn seal(b: &PublishingLicenceBody, device: &DeviceKeyPair) -> Self {
+        Self {
+            version: b.version,
+            content_id: b.content_id,
+            server_url: b.server_url.clone(),
+            server_key: b.server_key,
+            owner_device_key: b.owner_device_key.clone(),
+            owner: b.policy.owner.clone(),
+            expires: b.policy.expires,
+            offline_days: b.policy.offline_days,
+            grants: SealedGrants::seal(&b.policy.grants, &b.key_context(), &b.server_public(), device),
+            wrapped_key: b.wrapped_key.clone(),
+            created_at: b.created_at,
+        }
+    }
+
+    /// The body as readers see it: no grants.
+    fn public(self) -> (PublishingLicenceBody, SealedGrants) {
+        let body = PublishingLicenceBody {
+            version: self.version,
+            content_id: self.content_id,
+            server_url: self.server_url,
+            server_key: self.server_key,
+            owner_device_key: self.owner_device_key,
+            policy: Policy {
+                owner: self.owner,
+                grants: Vec::new(),
+                expires: self.expires,
+                offline_days: self.offline_days,
+            },
+            wrapped_key: self.wrapped_key,
+            created_at: self.created_at,
+        };
+        (body, self.grants)
+    }
+}
+
 impl PublishingLicenceBody {
     /// The version new publishing licences are made with.
-    pub const CURRENT_VERSION: u8 = 2;
+    pub const CURRENT_VERSION: u8 = 3;
+
+    /// Whether the grants are sealed (version 3 on): a decoded body then
+    /// shows none, which does not mean there are none.
+    pub fn grants_sealed(&self) -> bool {
+        self.version >= 3
+    }
 
     /// The owner of the content.
     pub fn owner(&self) -> &Email {
@@ -153,11 +225,16 @@ impl PublishingLicence {
     /// Encodes and signs `body` with the owner's device key, in the way its
     /// version says.
     pub fn sign(body: &PublishingLicenceBody, device: &DeviceKeyPair) -> Result<Self, CryptoError> {
-        let bytes = postcard::to_stdvec(body).expect("licence bodies always encode");
+        let bytes = match body.version {
+            1 | 2 => postcard::to_stdvec(body),
+            3 => postcard::to_stdvec(&SealedBody::seal(body, device)),
+            _ => return Err(CryptoError::Malformed("publishing licence version")),
+        }
+        .expect("licence bodies always encode");
         let signature = match body.version {
             1 => device.sign(&[PL_DOMAIN, &bytes].concat())?,
             2 => device.delegated_signer()?.sign(&[PL_DOMAIN_V2, &bytes].concat()),
-            _ => return Err(CryptoError::Malformed("publishing licence version")),
+            _ => device.delegated_signer()?.sign(&[PL_DOMAIN_V3, &bytes].concat()),
         };
         Ok(Self { body: bytes, signature })
     }
@@ -171,14 +248,62 @@ impl PublishingLicence {
 
     /// Decodes the body without checking the signature (for display of a
     /// file you cannot verify, e.g. `rights info` on a damaged file).
+    /// From version 3 the body shows no grants (they are sealed).
     pub fn decode_unverified(&self) -> Result<PublishingLicenceBody, PolicyError> {
-        let b: PublishingLicenceBody =
-            postcard::from_bytes(&self.body).map_err(|_| PolicyError::Malformed("publishing licence"))?;
-        if !matches!(b.version, 1 | 2) {
-            return Err(PolicyError::Malformed("publishing licence version"));
-        }
+        Ok(self.decode_parts()?.0)
+    }
+
+    /// The body and, from version 3, the sealed grants.
+    fn decode_parts(&self) -> Result<(PublishingLicenceBody, Option<SealedGrants>), PolicyError> {
+        let bad = || PolicyError::Malformed("publishing licence");
+        let (b, sealed) = match self.body.first() {
+            Some(1 | 2) => (postcard::from_bytes(&self.body).map_err(|_| bad())?, None),
+            Some(3) => {
+                let (b, s) = postcard::from_bytes::<SealedBody>(&self.body)
+                    .map_err(|_| bad())?
+                    .public();
+                (b, Some(s))
+            }
+            Some(_) => return Err(PolicyError::Malformed("publishing licence version")),
+            None => return Err(bad()),
+        };
         b.policy.validate()?;
-        Ok(b)
+        Ok((b, sealed))
+    }
+
+    /// The sealed grants of a version 3 licence (`None` before).
+    pub fn sealed_grants(&self) -> Result<Option<SealedGrants>, PolicyError> {
+        Ok(self.decode_parts()?.1)
+    }
+
+    /// The whole policy as the server reads it: a version 3 licence's
+    /// grants opened with the server's X25519 secret (they fail to open if
+    /// they were altered or taken from another file or owner), earlier
+    /// versions' as they stand. Checks nothing else: see [`verify`](Self::verify).
+    pub fn policy_for_server(&self, server: &crate::crypto::ServerKemSecret) -> Result<Policy, PolicyError> {
+        let (b, sealed) = self.decode_parts()?;
+        let context = b.key_context();
+        Self::with_grants(b, sealed.map(|s| s.open_as_server(server, &context)))
+    }
+
+    /// The whole policy as the owner's device that protected the file
+    /// reads it (grants opened from the owner copy).
+    pub fn open_grants_as_owner(&self, device: &DeviceKeyPair) -> Result<Policy, PolicyError> {
+        let (b, sealed) = self.decode_parts()?;
+        let context = b.key_context();
+        Self::with_grants(b, sealed.map(|s| s.open_as_owner(device, &context)))
+    }
+
+    fn with_grants(
+        b: PublishingLicenceBody,
+        grants: Option<Result<Vec<super::Grant>, PolicyError>>,
+    ) -> Result<Policy, PolicyError> {
+        let mut policy = b.policy;
+        if let Some(g) = grants {
+            policy.grants = g?;
+            policy.validate()?;
+        }
+        Ok(policy)
     }
 
     /// Decodes the body and checks the signature against the device key it
@@ -191,9 +316,9 @@ impl PublishingLicence {
         let signed = match b.version {
             1 => key()?.verify(&[PL_DOMAIN, &self.body].concat(), &self.signature),
             // The device key is parsed only for a certificate not checked yet.
-            _ => DevicePublicKey::verify_delegated_der(
+            v => DevicePublicKey::verify_delegated_der(
                 &b.owner_device_key,
-                &[PL_DOMAIN_V2, &self.body].concat(),
+                &[if v == 2 { PL_DOMAIN_V2 } else { PL_DOMAIN_V3 }, &self.body].concat(),
                 &self.signature,
             ),
         };
@@ -235,8 +360,17 @@ pub(crate) mod tests {
         let device = DeviceKeyPair::generate().unwrap();
         let v1 = PublishingLicence::sign(&body(&device, 1), &device).unwrap();
         let v2 = PublishingLicence::sign(&body(&device, 2), &device).unwrap();
+        let v3 = PublishingLicence::sign(&body(&device, 3), &device).unwrap();
         assert_eq!(v1.verify().unwrap().version, 1);
         assert_eq!(v2.verify().unwrap().version, 2);
+        assert_eq!(v3.verify().unwrap().version, 3);
+        // Versions 2 and 3 sign under their own tags.
+        let mut relabelled = v3.clone();
+        relabelled.signature = device
+            .delegated_signer()
+            .unwrap()
+            .sign(&[PL_DOMAIN_V2, &v3.body].concat());
+        assert!(relabelled.verify().is_err());
         assert_eq!(v2.signature.len(), crate::crypto::DELEGATED_SIGNATURE_LEN);
         // A signature moved between versions never verifies.
         let mut swapped = v2.clone();
@@ -257,9 +391,61 @@ pub(crate) mod tests {
             .unwrap()
             .sign(&[PL_DOMAIN_V2, &v2.body].concat());
         assert!(foreign.verify().is_err());
-        let mut future = body(&device, 3);
+        let mut future = body(&device, 4);
         assert!(PublishingLicence::sign(&future, &device).is_err());
         future.version = 2;
         assert!(PublishingLicence::sign(&future, &device).is_ok());
+    }
+
+    #[test]
+    fn version_3_grants_are_sealed_to_the_server_and_the_owner_only() {
+        let device = DeviceKeyPair::generate().unwrap();
+        let kem = ServerKemSecret::generate();
+        let mut b = body(&device, 3);
+        b.server_key = kem.public().0;
+        b.policy.grants = vec![
+            crate::policy::Grant::parse_spec("bob@example.com:view,edit").unwrap(),
+            crate::policy::Grant::parse_spec("carol@example.com:view").unwrap(),
+        ];
+        let pl = PublishingLicence::sign(&b, &device).unwrap();
+        // The signed bytes name no recipient.
+        for who in [b"bob@example.com".as_slice(), b"carol@example.com"] {
+            assert!(!pl.body.windows(who.len()).any(|w| w == who));
+        }
+        let read = pl.verify().unwrap();
+        assert!(read.grants_sealed() && read.policy.grants.is_empty());
+        assert_eq!(read.policy.owner, b.policy.owner);
+        assert_eq!(pl.policy_for_server(&kem).unwrap(), b.policy);
+        assert_eq!(pl.open_grants_as_owner(&device).unwrap(), b.policy);
+        assert!(pl.open_grants_as_owner(&DeviceKeyPair::generate().unwrap()).is_err());
+        assert!(pl.policy_for_server(&ServerKemSecret::generate()).is_err());
+        // Sealed grants moved from another of the owner's files, re-signed
+        // by the owner's device: they do not open for this content.
+        let mut other = body(&device, 3);
+        other.server_key = kem.public().0;
+        other.policy.grants = vec![crate::policy::Grant::parse_spec("eve@example.com:view,share").unwrap()];
+        let theirs = PublishingLicence::sign(&other, &device).unwrap();
+        let mut moved: SealedBody = postcard::from_bytes(&pl.body).unwrap();
+        moved.grants = theirs.sealed_grants().unwrap().unwrap();
+        let bytes = postcard::to_stdvec(&moved).unwrap();
+        let swapped = PublishingLicence {
+            signature: device
+                .delegated_signer()
+                .unwrap()
+                .sign(&[PL_DOMAIN_V3, &bytes].concat()),
+            body: bytes,
+        };
+        assert!(
+            swapped.verify().is_ok(),
+            "the owner's signature alone does not catch it"
+        );
+        assert!(swapped.policy_for_server(&kem).is_err());
+        assert!(swapped.open_grants_as_owner(&device).is_err());
+        // Earlier versions: the grants are in the clear and read as such.
+        let mut v2 = b.clone();
+        v2.version = 2;
+        let v2 = PublishingLicence::sign(&v2, &device).unwrap();
+        assert_eq!(v2.policy_for_server(&kem).unwrap(), b.policy);
+        assert!(v2.sealed_grants().unwrap().is_none());
     }
 }

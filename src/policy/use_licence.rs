@@ -57,6 +57,25 @@ pub struct UseLicence {
     /// no place in the body.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "super::b64::opt")]
     pub edit_certificate: Option<Vec<u8>>,
+    /// When the user's access ends on its own (their grant's or the
+    /// content's expiry) as the server's policy said at issue. Files do not
+    /// show a recipient their grant (the grants are sealed), so this is how
+    /// a device whose licence lapsed offline can say "your access expired"
+    /// rather than "connect to renew". Not signed: it chooses only which
+    /// refusal is shown, never whether the file opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_ends: Option<Timestamp>,
+}
+
+impl UseLicenceBody {
+    /// Whether this licence is for the file whose header carries `pl`,
+    /// which claims `owner`: the server registered that very licence to
+    /// that owner. A header rebuilt to claim another owner, or carrying
+    /// another licence for the same content id, is not the registered
+    /// content and must be refused.
+    pub fn is_for(&self, pl: &super::PublishingLicence, owner: &Email) -> bool {
+        &self.owner == owner && crate::crypto::ct_eq(&self.licence_hash, &pl.hash())
+    }
 }
 
 impl UseLicence {
@@ -68,6 +87,7 @@ impl UseLicence {
             body: bytes,
             signature,
             edit_certificate: None,
+            access_ends: None,
         }
     }
 

@@ -27,13 +27,21 @@ pub fn policy_of(rec: &ContentRecord) -> ApiResult<Policy> {
     serde_json::from_str(&rec.policy).map_err(ApiError::internal)
 }
 
-fn info(rec: &ContentRecord) -> ApiResult<ContentInfo> {
+/// What `caller` is told of a record. Who else a file is shared with is
+/// the owner's business: holders of the `owner` right see every grant,
+/// anyone else only the grants that name them (their address or their
+/// domain), as their use licences already tell them.
+fn info(rec: &ContentRecord, caller: &Email) -> ApiResult<ContentInfo> {
     let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
+    let mut policy = policy_of(rec)?;
+    if !policy.rights_for(caller, now()).has(Right::Owner) {
+        policy.grants.retain(|g| g.to.matches(caller));
+    }
     Ok(ContentInfo {
         content_id: rec.id.clone(),
         owner: rec.owner.clone(),
         licence_hash: hex::encode(pl.hash()),
-        policy: policy_of(rec)?,
+        policy,
         revoked: rec.revoked,
         created_at: format_time(rec.created_at),
         registered_at: format_time(rec.registered_at),
@@ -72,7 +80,7 @@ pub async fn register(
     let devices = state.store.list_devices(caller.email.as_str()).await?;
     let checked = check(&state, &caller, &devices, &req.publishing_licence)?;
     let outcome = state.store.insert_content(&checked.rec).await?;
-    let (status, info) = settle(&state, checked, outcome)?;
+    let (status, info) = settle(&state, &caller.email, checked, outcome)?;
     tracing::info!(content = %info.content_id, owner = %info.owner, status = status.as_u16(), "content registration");
     Ok((status, axum::Json(info)))
 }
@@ -123,7 +131,7 @@ pub async fn register_batch(
     };
     for ((i, checked), outcome) in good.into_iter().zip(outcomes) {
         let id = checked.rec.id.clone();
-        results[i] = Some(match settle(&state, checked, outcome) {
+        results[i] = Some(match settle(&state, &caller.email, checked, outcome) {
             Ok((status, info)) => ItemOutcome {
                 content_id: Some(info.content_id),
                 status: status.as_u16(),
@@ -208,11 +216,24 @@ fn check(
              (it was taken from another owner's file, or damaged); only the file's owner can register it",
         )
     })?;
+    // Sealed grants (version 3) are what the server registers: they open
+    // only under this content id, owner and device, so grants altered or
+    // moved from another file are refused here, and the owner's signature
+    // over them binds them to the licence hash readers check.
+    let policy = pl.policy_for_server(&state.keys.kem).map_err(|e| {
+        ApiError::forbidden(
+            "grants_not_sealed",
+            format!(
+                "the licence's sealed grants do not open for this content, owner and device \
+                 (altered, or taken from another file): {e}"
+            ),
+        )
+    })?;
     let rec = ContentRecord {
         id: body.content_id.to_hex(),
         owner: caller.email.to_string(),
         pl: serde_json::to_string(pl).map_err(ApiError::internal)?,
-        policy: serde_json::to_string(&body.policy).map_err(ApiError::internal)?,
+        policy: serde_json::to_string(&policy).map_err(ApiError::internal)?,
         revoked: false,
         created_at: body.created_at,
         registered_at: now(),
@@ -225,7 +246,12 @@ fn check(
 }
 
 /// The answer for a checked licence, given what the store made of it.
-fn settle(state: &AppState, checked: Checked, outcome: InsertOutcome) -> ApiResult<(StatusCode, ContentInfo)> {
+fn settle(
+    state: &AppState,
+    caller: &Email,
+    checked: Checked,
+    outcome: InsertOutcome,
+) -> ApiResult<(StatusCode, ContentInfo)> {
     let Checked { rec, content_id, cek } = checked;
     match outcome {
         InsertOutcome::Created => {
@@ -235,9 +261,9 @@ fn settle(state: &AppState, checked: Checked, outcome: InsertOutcome) -> ApiResu
                 .unwrap_or_else(|p| p.into_inner())
                 .put(content_id, cek);
             tracing::debug!(content = %rec.id, owner = %rec.owner, "content registered");
-            Ok((StatusCode::CREATED, info(&rec)?))
+            Ok((StatusCode::CREATED, info(&rec, caller)?))
         }
-        InsertOutcome::Exists(old) if old.pl == rec.pl => Ok((StatusCode::OK, info(&old)?)),
+        InsertOutcome::Exists(old) if old.pl == rec.pl => Ok((StatusCode::OK, info(&old, caller)?)),
         InsertOutcome::Exists(_) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -283,7 +309,9 @@ pub async fn list(
             ));
         }
     };
-    Ok(axum::Json(recs.iter().map(info).collect::<ApiResult<_>>()?))
+    Ok(axum::Json(
+        recs.iter().map(|r| info(r, &caller.email)).collect::<ApiResult<_>>()?,
+    ))
 }
 
 fn no_rights(owner: &str) -> ApiError {
@@ -313,7 +341,7 @@ pub async fn get(
     if policy_of(&rec)?.rights_for(&caller.email, now()).is_empty() {
         return Err(no_rights(&rec.owner));
     }
-    Ok(axum::Json(info(&rec)?))
+    Ok(axum::Json(info(&rec, &caller.email)?))
 }
 
 /// Loads content the caller may share (owner, or holder of `share`).
@@ -461,7 +489,7 @@ pub async fn put_grants(
         }
     }
     tracing::info!(content = %rec.id, by = %caller.email, "grants changed");
-    Ok(axum::Json(info(&rec)?))
+    Ok(axum::Json(info(&rec, &caller.email)?))
 }
 
 /// What a holder of `share` (not the owner) may grant: new grants only (the
@@ -589,7 +617,7 @@ pub async fn delete_grant(
         }
     })
     .await?;
-    Ok(axum::Json(info(&rec)?))
+    Ok(axum::Json(info(&rec, &caller.email)?))
 }
 
 /// `POST /v1/content/{id}/revoke`: nobody but the owner gets new licences.
@@ -620,7 +648,7 @@ pub async fn revoke(
     state.sent.forget(&rec.id).await;
     rec.revoked = true;
     tracing::info!(content = %rec.id, "revoked");
-    Ok(axum::Json(info(&rec)?))
+    Ok(axum::Json(info(&rec, &caller.email)?))
 }
 
 /// `GET /v1/content/{id}/audit`: owner only.

@@ -117,7 +117,8 @@ async fn decide(
     } else {
         t + i64::from(offline_days) * 86_400
     };
-    if let Some(end) = policy.access_ends(&caller.email, t) {
+    let access_ends = policy.access_ends(&caller.email, t);
+    if let Some(end) = access_ends {
         valid_until = valid_until.min(end);
     }
     // Checked before anything is unwrapped: a bad certificate is the
@@ -142,6 +143,7 @@ async fn decide(
     };
     let mut licence = UseLicence::sign(&body, &state.keys.signing);
     licence.edit_certificate = edit_certificate;
+    licence.access_ends = access_ends;
     Ok((licence, rights))
 }
 

@@ -287,6 +287,15 @@ impl User {
         rightsfs::client::session(&config, std::sync::Arc::new(ks), std::time::Duration::from_secs(5)).unwrap()
     }
 
+    /// This user's device key, from their keystore (for what `rights`
+    /// would not do: signing a licence by hand).
+    pub fn device_key(&self) -> rightsfs::crypto::DeviceKeyPair {
+        use rightsfs::client::{Keystore, KeystoreKind};
+        let ks =
+            Keystore::new(KeystoreKind::File, &self.paths()).with_passphrase(&format!("passphrase of {}", self.email));
+        rightsfs::client::device_key(&ks).unwrap()
+    }
+
     /// Mounts `src` at `mnt` as a daemon; returns `--json`'s answer (pid, log).
     pub fn mount_daemon(&self, src: &Path, mnt: &Path) -> serde_json::Value {
         let out = self.ok(&[

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 
 import { ProtectedFile, parseHeader, importContentKey } from '../app/js/format.js';
+import { verifyUseLicence } from '../app/js/licences.js';
 import { fromHex, toHex } from '../app/js/bytes.js';
 
 const VECTORS = process.env.RIGHTSFS_VECTORS || join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'vectors');
@@ -51,6 +52,23 @@ for (const v of all) {
   test(`vector ${v.file}`, async () => {
     if (v.expect_error) {
       const e = v.expect_error;
+      if (e.stage === 'licence') {
+        // Sound to anyone with the content key: only the use licence the
+        // server issued for the registered content tells it is not that.
+        const pf = await open(v);
+        assert.equal((await pf.readAll()).length, v.plaintext_len);
+        assert.equal(e.kind, 'NotTheOwners');
+        const ul = { body: fromHex(v.use_licence.body), signature: fromHex(v.use_licence.signature) };
+        const expect = {
+          contentId: pf.header.body.contentId,
+          user: v.use_licence.user,
+          deviceId: v.use_licence.device_id,
+          now: Math.floor(Date.now() / 1000),
+          publishingBody: pf.header.body.licence.body,
+        };
+        await assert.rejects(verifyUseLicence(ul, SERVER_KEY, expect), (err) => err.code === 'mismatch');
+        return;
+      }
       if (e.stage === 'open') {
         await assert.rejects(open(v), (err) => (assertKind(err, e), true));
       } else {
@@ -77,6 +95,14 @@ for (const v of all) {
     assert.equal(createHash('sha256').update(plain).digest('hex'), v.plaintext_sha256);
     if (v.plaintext_hex !== undefined) assert.equal(toHex(plain), v.plaintext_hex);
     if (v.written_by !== undefined) assert.equal(pf.writtenBy?.account, v.written_by);
+    assert.equal(header.licence.policy.grantsSealed, header.licence.version >= 3);
+    if (v.sealed_grants !== undefined) {
+      // The viewer learns no grant, and no address is in the file at all.
+      assert.deepEqual(header.licence.policy.grants, []);
+      assert.ok(header.licence.sealedGrants.toServer.length === 80);
+      const text = Buffer.from(bytes).toString('latin1');
+      for (const g of v.sealed_grants) assert.ok(!text.includes(g.split(':')[0]), g);
+    }
   });
 }
 

@@ -8,6 +8,7 @@ import { concat, utf8, allZero, constantTimeEqual } from './bytes.js';
 
 const PL_DOMAIN_V1 = utf8('rightsfs publishing licence v1\0');
 const PL_DOMAIN_V2 = utf8('rightsfs publishing licence v2\0');
+const PL_DOMAIN_V3 = utf8('rightsfs publishing licence v3\0');
 const CERT_DOMAIN = utf8('rightsfs delegated signing key v1\0');
 const UL_DOMAIN = utf8('rightsfs use licence v1\0');
 const PL_HASH_DOMAIN = utf8('rightsfs publishing licence hash\0');
@@ -16,9 +17,12 @@ const MAX_OFFLINE_DAYS = 3650;
 
 /**
  * @typedef {{to: string, rights: string[], expires: number|null}} Grant
- * @typedef {{owner: string, grants: Grant[], expires: number|null, offlineDays: number}} Policy
+ * @typedef {{owner: string, grants: Grant[], expires: number|null, offlineDays: number,
+ *   grantsSealed: boolean}} Policy
+ * @typedef {{toServer: Uint8Array, toOwner: Uint8Array, sealed: Uint8Array}} SealedGrants
  * @typedef {{version: number, contentId: Uint8Array, serverUrl: string, serverKey: Uint8Array,
- *   ownerDeviceKey: Uint8Array, policy: Policy, wrappedKey: Uint8Array, createdAt: number}} PublishingLicenceBody
+ *   ownerDeviceKey: Uint8Array, policy: Policy, sealedGrants: SealedGrants|null, wrappedKey: Uint8Array,
+ *   createdAt: number}} PublishingLicenceBody
  * @typedef {{body: Uint8Array, signature: Uint8Array}} SignedLicence
  * @typedef {{version: number, contentId: Uint8Array, user: string, deviceId: string, rights: string[],
  *   issuedAt: number, validUntil: number, wrappedKey: Uint8Array, owner: string|null,
@@ -53,7 +57,20 @@ function policy(r) {
     if (seen.has(g.to)) throw new DecodeError(`${g.to} is granted twice`);
     seen.add(g.to);
   }
-  return { owner, grants, expires, offlineDays };
+  return { owner, grants, expires, offlineDays, grantsSealed: false };
+}
+
+/** A version 3 policy: owner, expiry and offline days in the clear, the
+ * grants sealed to the server and the owner's device (docs/FORMAT.md
+ * section 4). A reader learns its own rights from its use licence.
+ * @param {Reader} r @returns {{policy: Policy, sealedGrants: SealedGrants}} */
+function sealedPolicy(r) {
+  const owner = r.string();
+  const expires = r.option(() => r.i64());
+  const offlineDays = r.u32();
+  if (offlineDays > MAX_OFFLINE_DAYS) throw new DecodeError('offline days out of range');
+  const sealedGrants = { toServer: r.bytesField(), toOwner: r.bytesField(), sealed: r.bytesField() };
+  return { policy: { owner, grants: [], expires, offlineDays, grantsSealed: true }, sealedGrants };
 }
 
 /** A `PublishingLicence` as the header carries it: body bytes, signature.
@@ -67,14 +84,20 @@ export function readSignedLicence(r) {
 export function decodePublishingBody(body) {
   const r = new Reader(body);
   const version = r.u8();
-  if (version !== 1 && version !== 2) throw new DecodeError('publishing licence version');
+  if (version !== 1 && version !== 2 && version !== 3) throw new DecodeError('publishing licence version');
+  const contentId = r.take(16);
+  const serverUrl = r.string();
+  const serverKey = r.take(32);
+  const ownerDeviceKey = r.bytesField();
+  const { policy: p, sealedGrants } = version === 3 ? sealedPolicy(r) : { policy: policy(r), sealedGrants: null };
   const out = {
     version,
-    contentId: r.take(16),
-    serverUrl: r.string(),
-    serverKey: r.take(32),
-    ownerDeviceKey: r.bytesField(),
-    policy: policy(r),
+    contentId,
+    serverUrl,
+    serverKey,
+    ownerDeviceKey,
+    policy: p,
+    sealedGrants,
     wrappedKey: r.bytesField(),
     createdAt: r.i64(),
   };
@@ -135,8 +158,8 @@ export async function ed25519Verify(publicKey, sig, msg) {
 }
 
 /** Checks a publishing licence's signature by the device key it names:
- * version 1 RSA-PSS over the body, version 2 a delegated Ed25519 key the
- * device certified. Whether that device is the owner's is the server's
+ * version 1 RSA-PSS over the body, versions 2 and 3 a delegated Ed25519
+ * key the device certified, each under its own domain tag. Whether that device is the owner's is the server's
  * check at registration.
  * @param {SignedLicence} pl @param {PublishingLicenceBody} body @returns {Promise<boolean>} */
 export async function verifyPublishing(pl, body) {
@@ -152,7 +175,7 @@ export async function verifyPublishing(pl, body) {
   const cert = pl.signature.subarray(32, 288);
   const edSig = pl.signature.subarray(288);
   if (!(await pssVerify(key, cert, concat(CERT_DOMAIN, edPublic)))) return false;
-  return ed25519Verify(edPublic, edSig, concat(PL_DOMAIN_V2, pl.body));
+  return ed25519Verify(edPublic, edSig, concat(body.version === 2 ? PL_DOMAIN_V2 : PL_DOMAIN_V3, pl.body));
 }
 
 export class LicenceError extends Error {
