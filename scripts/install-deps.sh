@@ -13,6 +13,9 @@ PKGS=(
   nodejs                         # the web viewer's tests (node --test, WebCrypto)
   chromium                       # the web viewer's browser tests (headless, driven over a pipe)
   firefox-esr                    # the same browser tests in Firefox (headless, WebDriver BiDi)
+  dbus gnome-keyring             # a private session bus and desktop keyring (tests/cli_keyring.rs)
+  dbus-x11                       # the session bus gnome-keyring needs, without a systemd user session
+  libsecret-tools                # secret-tool: what that keyring holds, seen from outside
 )
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -17,7 +17,8 @@ use crate::client::KeystoreKind;
                   rights track report.odt.rights"
 )]
 pub struct Cli {
-    /// Where to keep this device's secrets (default: config, else the OS keyring).
+    /// Where to keep this device's secrets (default: as chosen at sign-in; a sign-in uses the
+    /// desktop keyring, or the sealed file where none answers).
     #[arg(long, global = true, value_enum)]
     pub keystore: Option<KeystoreKind>,
     /// Print machine-readable JSON instead of text.

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use super::ctx::{Ctx, timeout};
 use super::output;
 use crate::api::AuthVerify;
-use crate::client::{ACCESS_TOKEN, Api, ClientError, DEVICE_KEY, REFRESH_TOKEN};
+use crate::client::{ACCESS_TOKEN, Api, ClientError, DEVICE_KEY, KeystoreKind, REFRESH_TOKEN};
 use crate::crypto::DeviceKeyPair;
 use crate::policy::Email;
 
@@ -58,6 +58,32 @@ fn retire_other_account(ctx: &Ctx) -> Option<String> {
     s.remove_device(&id).err().map(|e| e.to_string())
 }
 
+/// Checks that the keystore can keep this device's secrets. Where no
+/// desktop keyring answers and no store was asked for, the sealed file
+/// takes its place, saying so: a headless machine signs in without knowing
+/// the option, and its user learns where the keys went and why.
+fn choose_keystore(ctx: &mut Ctx) -> anyhow::Result<()> {
+    match ctx.keystore.check_usable() {
+        Err(ClientError::NoSecretService(reason)) if !ctx.keystore_chosen => {
+            eprintln!(
+                "warning: no desktop keyring (Secret Service) can keep this device's keys here ({reason}); \
+                 they go to a passphrase-sealed file instead ({}). To keep them in a desktop keyring, sign in \
+                 again from a desktop session or after starting and unlocking a keyring daemon (e.g. \
+                 `gnome-keyring-daemon --unlock`); `--keystore file` chooses the file without this warning.",
+                ctx.paths.credential_file().display()
+            );
+            ctx.switch_keystore(KeystoreKind::File);
+            Ok(ctx.keystore.check_usable()?)
+        }
+        Err(ClientError::NoSecretService(reason)) => bail!(
+            "the desktop keyring (Secret Service) cannot keep this device's keys ({reason}); sign in from a \
+             desktop session or start and unlock a keyring daemon (e.g. `gnome-keyring-daemon --unlock`), or \
+             use `--keystore file` for a passphrase-sealed file"
+        ),
+        r => Ok(r?),
+    }
+}
+
 /// `rights signup` / `rights login`: mail a code (unless one is given),
 /// verify it, register this device (or keep the one this machine already
 /// is) and keep the secrets in the keystore.
@@ -70,7 +96,7 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
     };
     let api = Api::new(&server, timeout())?;
     // Fail before mailing a code if the secrets could not be kept.
-    ctx.keystore.check_usable()?;
+    choose_keystore(ctx)?;
     let keys = api.server_key()?;
     let kem = decode_key(&keys.kem_public_key, "wrapping key")?;
     let sig = decode_key(&keys.signing_public_key, "signing key")?;
@@ -215,6 +241,10 @@ fn register_queued(ctx: &Ctx) -> usize {
 /// device from the account too.
 pub fn logout(ctx: &mut Ctx, forget_device: bool, force: bool) -> anyhow::Result<()> {
     let email = ctx.config.me()?.clone();
+    // Revoke and remove nothing while the keys cannot be removed too.
+    if let Err(e @ ClientError::NoSecretService(_)) = ctx.keystore.get(DEVICE_KEY) {
+        return Err(e.into());
+    }
     super::mount::unmount_all(ctx)?;
     let unregistered = register_queued(ctx);
     if unregistered > 0 && force {
@@ -285,15 +315,17 @@ pub fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
         println!("{email}");
         println!("server:   {server} ({online})");
         println!("device:   {device}");
-        println!(
-            "keystore: {}",
-            match ctx.config.keystore {
-                crate::client::KeystoreKind::Keyring => "OS keyring",
-                crate::client::KeystoreKind::File => "passphrase-sealed file",
-            }
-        );
+        println!("keystore: {}", keystore_name(ctx));
     }
     Ok(())
+}
+
+/// Where this device's secrets are, in words.
+pub fn keystore_name(ctx: &Ctx) -> String {
+    match ctx.config.keystore {
+        KeystoreKind::Keyring => "desktop keyring (Secret Service)".into(),
+        KeystoreKind::File => format!("passphrase-sealed file {}", ctx.paths.credential_file().display()),
+    }
 }
 
 /// `rights devices [--remove ID]`.

@@ -14,6 +14,9 @@ pub struct Ctx {
     pub paths: Paths,
     pub config: Config,
     pub keystore: Arc<Keystore>,
+    /// `--keystore` was given: a sign-in keeps the secrets there or fails,
+    /// never falling back to another store.
+    pub keystore_chosen: bool,
     pub json: bool,
     /// Print nothing on success (commands run inside other commands).
     pub quiet: bool,
@@ -39,6 +42,7 @@ impl Ctx {
         }
         Ok(Self {
             keystore: Arc::new(Keystore::new(config.keystore, &paths)),
+            keystore_chosen: keystore.is_some(),
             paths,
             config,
             json,
@@ -91,11 +95,19 @@ impl Ctx {
             paths: self.paths.clone(),
             config: self.config.clone(),
             keystore: self.keystore.clone(),
+            keystore_chosen: self.keystore_chosen,
             json: self.json,
             quiet: true,
             licensing: l,
             session,
         })
+    }
+
+    /// Keeps this device's secrets in `kind` from now on (in config.toml
+    /// once the configuration is saved).
+    pub fn switch_keystore(&mut self, kind: KeystoreKind) {
+        self.config.keystore = kind;
+        self.keystore = Arc::new(Keystore::new(kind, &self.paths));
     }
 
     /// Saves the configuration.

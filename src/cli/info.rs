@@ -475,6 +475,8 @@ fn session_state(ctx: &Ctx) -> (&'static str, String) {
             format!("logged in as {me} (the server {server} is unreachable, so not checked)"),
         ),
         Err(e @ ClientError::DeviceRemoved(_)) => ("device_removed", format!("{me}: {e}")),
+        // The sign-in may well hold; this machine just cannot reach its keys.
+        Err(e @ ClientError::NoSecretService(_)) => ("keys_unreachable", format!("{me}: {e}")),
         Err(e) => ("session_ended", format!("{me}: {e}")),
     }
 }
@@ -500,6 +502,7 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
         output::json(&serde_json::json!({
             "email": ctx.config.email,
             "session": state,
+            "keystore": ctx.config.keystore,
             "claimed_by_others": claims.iter().map(|c| serde_json::json!({
                 "content_id": c.content_id, "noticed_at": c.noticed(), "alarm": c.alarm(),
             })).collect::<Vec<_>>(),
@@ -514,6 +517,9 @@ pub fn status(ctx: &Ctx) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{says}");
+    if ctx.config.email.is_some() {
+        println!("keys: {}", super::auth::keystore_name(ctx));
+    }
     for c in &claims {
         println!("{} (noticed {})", c.alarm(), c.noticed());
     }

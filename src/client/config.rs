@@ -11,7 +11,8 @@ use crate::policy::Email;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum KeystoreKind {
-    /// The OS keyring (Linux kernel keyutils).
+    /// The desktop keyring: the freedesktop Secret Service over D-Bus
+    /// (GNOME Keyring, KWallet).
     #[default]
     Keyring,
     /// A 0600 file sealed with a passphrase (Argon2id), for headless hosts.

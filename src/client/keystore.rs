@@ -1,14 +1,17 @@
 //! Secret storage: this device's RSA private key and the refresh token.
 //!
-//! The OS keyring is the default. Hosts without a working keyring use a
-//! passphrase-sealed 0600 file, but only when asked to (`keystore = "file"`
-//! or `--keystore file`): a keyring failure never silently falls back.
+//! The desktop Secret Service (see `secret_service`) is the default; hosts
+//! without one use a passphrase-sealed 0600 file (`keystore = "file"` or
+//! `--keystore file`). The choice is made at sign-in, by the command line
+//! (which says so when it falls back to the file), and kept in config.toml:
+//! later commands never switch stores behind the user's back.
 
 use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
 use super::config::KeystoreKind;
+use super::secret_service::SecretService;
 use super::{ClientError, Paths};
 use crate::crypto::{open_with_passphrase, seal_with_passphrase, sha256};
 
@@ -20,34 +23,33 @@ pub const REFRESH_TOKEN: &str = "refresh-token";
 /// user's processes until it expires.
 pub const ACCESS_TOKEN: &str = "access-token";
 const NAMES: [&str; 3] = [DEVICE_KEY, REFRESH_TOKEN, ACCESS_TOKEN];
-const SERVICE: &str = "rightsfs";
 
 /// A place to keep this device's secrets.
 pub struct Keystore {
     kind: KeystoreKind,
     paths: Paths,
-    /// Distinguishes users on one uid: derived from the config folder.
-    scope: String,
+    /// This user's items in the Secret Service.
+    secret_service: SecretService,
     passphrase: std::sync::Mutex<Option<Zeroizing<String>>>,
-}
-
-fn keyring_hint(e: impl std::fmt::Display) -> ClientError {
-    ClientError::Keystore(format!(
-        "the OS keyring is not usable ({e}); on a headless machine run with `--keystore file` \
-         (or set keystore = \"file\" in config.toml) to keep secrets in a passphrase-sealed file"
-    ))
 }
 
 impl Keystore {
     /// A keystore of `kind` for the user whose folders are `paths`.
     pub fn new(kind: KeystoreKind, paths: &Paths) -> Self {
-        let scope = hex::encode(&sha256(paths.config_dir.to_string_lossy().as_bytes())[..8]);
+        // Distinguishes users on one uid (separate XDG_CONFIG_HOME).
+        let config_dir = paths.config_dir.to_string_lossy();
+        let scope = hex::encode(&sha256(config_dir.as_bytes())[..8]);
         Self {
             kind,
             paths: paths.clone(),
-            scope,
+            secret_service: SecretService::new(&scope, &config_dir),
             passphrase: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Where this keystore keeps secrets.
+    pub fn kind(&self) -> KeystoreKind {
+        self.kind
     }
 
     /// The folders of the user this keystore serves.
@@ -84,10 +86,6 @@ impl Keystore {
             }
             libc::unsetenv(VAR.as_ptr());
         }
-    }
-
-    fn entry(&self, name: &str) -> Result<keyring::Entry, ClientError> {
-        keyring::Entry::new(SERVICE, &format!("{}:{name}", self.scope)).map_err(keyring_hint)
     }
 
     fn passphrase(&self) -> Result<Zeroizing<String>, ClientError> {
@@ -148,16 +146,7 @@ impl Keystore {
     /// never costs a code or leaves a device on the server.
     pub fn check_usable(&self) -> Result<(), ClientError> {
         match self.kind {
-            KeystoreKind::Keyring => {
-                let probe = self.entry("probe")?;
-                probe.set_secret(b"probe").map_err(keyring_hint)?;
-                let back = probe.get_secret().map_err(keyring_hint)?;
-                probe.delete_credential().map_err(keyring_hint)?;
-                if back != b"probe" {
-                    return Err(keyring_hint("a stored secret read back differently"));
-                }
-                Ok(())
-            }
+            KeystoreKind::Keyring => self.secret_service.probe(),
             KeystoreKind::File => {
                 self.passphrase()?;
                 self.read_file().map(drop)
@@ -168,25 +157,20 @@ impl Keystore {
     /// Reads a secret; `None` if it was never stored.
     pub fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ClientError> {
         match self.kind {
-            KeystoreKind::Keyring => match self.entry(name)?.get_secret() {
-                Ok(v) => Ok(Some(Zeroizing::new(v))),
-                Err(keyring::Error::NoEntry) => Ok(None),
-                Err(e) => Err(keyring_hint(e)),
-            },
+            KeystoreKind::Keyring => self.secret_service.get(name),
             KeystoreKind::File => Ok(self.read_file()?.remove(name)),
         }
     }
 
     /// Reads a secret that a login stored. Missing from the keyring, the
-    /// error says why that can happen and how to switch to the file.
+    /// error says why that can happen.
     pub fn require(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, ClientError> {
         match (self.get(name)?, self.kind) {
             (Some(v), _) => Ok(v),
             (None, KeystoreKind::File) => Err(ClientError::NotLoggedIn),
             (None, KeystoreKind::Keyring) => Err(ClientError::Keystore(
-                "this device's keys are not in the OS keyring (it was cleared, or this machine has no login \
-                 session keyring that outlives a process); run `rights login EMAIL --keystore file` to keep them \
-                 in a passphrase-sealed file instead"
+                "this device's keys are not in the desktop keyring that answers here (they were removed from \
+                 it, or it is another keyring than the one the login used); run `rights login EMAIL` again"
                     .into(),
             )),
         }
@@ -195,7 +179,7 @@ impl Keystore {
     /// Stores (or replaces) a secret.
     pub fn set(&self, name: &str, value: &[u8]) -> Result<(), ClientError> {
         match self.kind {
-            KeystoreKind::Keyring => self.entry(name)?.set_secret(value).map_err(keyring_hint),
+            KeystoreKind::Keyring => self.secret_service.set(name, value),
             KeystoreKind::File => {
                 let mut m = self.read_file()?;
                 m.insert(name.to_string(), Zeroizing::new(value.to_vec()));
@@ -224,15 +208,7 @@ impl Keystore {
     /// Removes every secret of this user (logout).
     pub fn wipe(&self) -> Result<(), ClientError> {
         match self.kind {
-            KeystoreKind::Keyring => {
-                for n in NAMES {
-                    match self.entry(n)?.delete_credential() {
-                        Ok(()) | Err(keyring::Error::NoEntry) => {}
-                        Err(e) => return Err(keyring_hint(e)),
-                    }
-                }
-                Ok(())
-            }
+            KeystoreKind::Keyring => NAMES.iter().try_for_each(|n| self.secret_service.delete(n)),
             KeystoreKind::File => match std::fs::remove_file(self.paths.credential_file()) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -277,21 +253,5 @@ mod tests {
         );
         ks.wipe().unwrap();
         assert!(ks.get(DEVICE_KEY).unwrap().is_none());
-    }
-
-    #[test]
-    fn keyring_entries_are_scoped_per_config_dir() {
-        let d = tempfile::tempdir().unwrap();
-        let a = Keystore::new(KeystoreKind::Keyring, &paths(&d.path().join("a")));
-        let b = Keystore::new(KeystoreKind::Keyring, &paths(&d.path().join("b")));
-        if let Err(e) = a.set(REFRESH_TOKEN, b"token-a") {
-            // Some containers forbid keyctl; the error must say how to switch.
-            assert!(e.to_string().contains("--keystore file"), "{e}");
-            return;
-        }
-        assert!(b.get(REFRESH_TOKEN).unwrap().is_none());
-        assert_eq!(a.get(REFRESH_TOKEN).unwrap().unwrap().as_slice(), b"token-a");
-        a.wipe().unwrap();
-        assert!(a.get(REFRESH_TOKEN).unwrap().is_none());
     }
 }

@@ -14,6 +14,7 @@ mod paths;
 mod pending;
 mod queue;
 mod registrar;
+mod secret_service;
 mod session;
 mod source;
 
@@ -67,6 +68,15 @@ pub enum ClientError {
     /// Secrets could not be read or written.
     #[error("{0}")]
     Keystore(String),
+    /// The desktop keyring (Secret Service) does not answer or cannot
+    /// keep secrets: no D-Bus session, no keyring daemon on it, or a
+    /// locked collection. Carries what the layers below said.
+    #[error(
+        "this device's keys are kept in the desktop keyring (Secret Service), which cannot be used here \
+         ({0}); run this in the desktop session that holds them (or start and unlock its keyring daemon, \
+         e.g. `gnome-keyring-daemon --unlock`), or sign in again with `rights login EMAIL --keystore file`"
+    )]
+    NoSecretService(String),
     /// A local file operation failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

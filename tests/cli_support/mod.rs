@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 pub mod daemon;
+pub mod desktop_keyring;
 
 pub use smtp::Smtp;
 
@@ -128,6 +129,8 @@ pub struct User {
     pub email: String,
     pub home: tempfile::TempDir,
     pub keystore_file: bool,
+    /// More environment for every `rights` this user runs.
+    pub env: Vec<(String, String)>,
 }
 
 impl User {
@@ -136,7 +139,14 @@ impl User {
             email: email.into(),
             home: tempfile::tempdir().unwrap(),
             keystore_file,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets `key=value` in the environment of every `rights` this user runs.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     /// A folder for this user's documents.
@@ -156,7 +166,8 @@ impl User {
             .env("RIGHTS_TIMEOUT_SECS", "5")
             .env_remove("RIGHTS_SERVER")
             .current_dir(self.docs())
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.keystore_file {
             c.env("RIGHTS_PASSPHRASE", format!("passphrase of {}", self.email));
             c.arg("--keystore").arg("file");
@@ -200,8 +211,8 @@ impl User {
         err
     }
 
-    /// Signs up through the real mail exchange.
-    pub fn signup(&self, server: &Server) {
+    /// Signs up through the real mail exchange; returns what it printed.
+    pub fn signup(&self, server: &Server) -> Output {
         let before = server.smtp.count();
         let mut child = self
             .command()
@@ -224,6 +235,7 @@ impl User {
             "signup failed: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        o
     }
 
     /// Sets up an identity as a login would, against a server that is not
