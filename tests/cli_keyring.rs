@@ -2,9 +2,10 @@
 //! By default in the desktop keyring, here a real GNOME Keyring on a
 //! private session bus, seen from outside with `secret-tool`: the keys
 //! are there and nowhere else (not in the kernel keyring, not in a file),
-//! a process in another kernel session uses them, they outlive a restart
-//! of the keyring, and logging out removes them. Where no desktop keyring
-//! answers, a sign-in falls back to the sealed file and says so.
+//! processes in other kernel sessions (commands, the mount daemon) use
+//! them, they outlive a restart of the keyring, and logging out removes
+//! them. Where no desktop keyring answers, a sign-in falls back to the
+//! sealed file and says so.
 
 mod cli_support;
 
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::process::Output;
 
 use cli_support::desktop_keyring::{DesktopKeyring, SessionBus};
+use cli_support::mount::Mount;
 use cli_support::{Server, User};
 
 fn json(s: &str) -> serde_json::Value {
@@ -29,7 +31,7 @@ fn desktop_user(email: &str, kr: &DesktopKeyring) -> User {
 }
 
 /// `rights ARGS` in a kernel session keyring of its own, as in another
-/// login session: nothing a earlier command put in the kernel keyring is
+/// login session: nothing an earlier command put in the kernel keyring is
 /// there.
 fn in_new_session(u: &User, args: &[&str]) -> String {
     let mut c = u.command();
@@ -157,6 +159,18 @@ fn the_desktop_keyring_keeps_the_keys_across_sessions_and_restarts() {
     alice.give("plan.txt.rights", &bob);
     assert_eq!(in_new_session(&bob, &["cat", "plan.txt.rights"]), "the plan\n");
     assert_eq!(items_of(&kr, &bob).len(), 3);
+
+    // So does the mount daemon (a process and session of its own): bob's
+    // file opens through his mount, and a new file there is protected
+    // and signed with his device key.
+    {
+        let m = Mount::new(&bob, &[]);
+        std::fs::copy(bob.docs().join("plan.txt.rights"), m.src.join("plan.txt.rights")).unwrap();
+        assert_eq!(std::fs::read(m.mnt.join("plan.txt")).unwrap(), b"the plan\n");
+        std::fs::write(m.mnt.join("reply.txt"), b"agreed\n").unwrap();
+    }
+    let reply = bob.home.path().join("protected/reply.txt.rights");
+    assert_eq!(in_new_session(&bob, &["cat", reply.to_str().unwrap()]), "agreed\n");
 
     // Outside the session that holds the keyring, commands say where the
     // keys are and what to do; logging out there changes nothing.
