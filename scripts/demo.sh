@@ -11,7 +11,7 @@ cargo build --bins
 BIN=$PWD/target/debug
 DEMO=$(mktemp -d -t rightsfs-demo.XXXXXX)
 export HOME=$DEMO/home XDG_CONFIG_HOME=$DEMO/home/config XDG_DATA_HOME=$DEMO/home/data XDG_CACHE_HOME=$DEMO/home/cache
-export RIGHTS_PASSPHRASE="demo passphrase (use the OS keyring on a desktop)"
+export RIGHTS_PASSPHRASE="demo passphrase (a desktop keeps keys in its desktop keyring)"
 mkdir -p "$HOME" "$DEMO/docs" "$DEMO/mnt"
 SERVER_PID=
 cleanup() {
