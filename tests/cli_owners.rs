@@ -461,3 +461,101 @@ fn devices_renew_their_certificates() {
     assert_eq!(alice.ok(&["cat", "b.txt.rights"]), "second");
     drop(server);
 }
+
+/// The entries of `u`'s `rights track NAME --json` whose result is `saved`.
+fn saves_in_track(u: &User, name: &str) -> Vec<Value> {
+    let log = json(&u.ok(&["track", name, "--json"]));
+    log.as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["result"] == "saved")
+        .cloned()
+        .collect()
+}
+
+/// Bob, who holds `edit`, saves alice's file with `sed -i` through his own
+/// mount (a rename-over save); his mount reports the save and alice's
+/// `rights track` shows it (table, JSON, CSV) with his account, device and
+/// the generation saved. Carol, who may only view, cannot put a save in
+/// the log: the server refuses her forged report whole (403).
+#[test]
+fn saves_reach_the_owners_log_and_cannot_be_forged() {
+    let server = Server::start();
+    let [alice, bob, carol] = cli_support::three_people(&server);
+    alice.write("plan.txt", b"plan: v1\n");
+    alice.ok(&[
+        "protect",
+        "plan.txt",
+        "--to",
+        "bob@example.com:edit",
+        "--to",
+        "carol@example.com:view",
+    ]);
+    let id = json(&alice.ok(&["info", "plan.txt.rights", "--json"]))["content_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(saves_in_track(&alice, "plan.txt.rights").is_empty());
+
+    let src = bob.home.path().join("src");
+    let mnt = bob.home.path().join("mnt");
+    let mut daemon = Daemon::start(&bob, &src, &mnt);
+    std::fs::copy(alice.docs().join("plan.txt.rights"), src.join("plan.txt.rights")).unwrap();
+    let sed = std::process::Command::new("sed")
+        .args(["-i", "s/v1/v2 (bob)/", "plan.txt"])
+        .current_dir(&mnt)
+        .status()
+        .unwrap();
+    assert!(sed.success());
+    assert_eq!(std::fs::read(mnt.join("plan.txt")).unwrap(), b"plan: v2 (bob)\n");
+    // The mount reports in the background: wait (bounded) for it to land.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let saves = loop {
+        let s = saves_in_track(&alice, "plan.txt.rights");
+        if !s.is_empty() || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    daemon.unmount(&bob);
+    assert_eq!(saves.len(), 1, "{saves:?}");
+    assert_eq!(saves[0]["email"], "bob@example.com");
+    assert_eq!(saves[0]["device_id"].as_str(), Some(device_id(&bob).as_str()));
+    let generation = saves[0]["generation"].as_u64().expect("a generation");
+    assert!(generation >= 2, "{saves:?}");
+    let table = alice.ok(&["track", "plan.txt.rights"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("bob@example.com") && l.contains(&format!("saved (generation {generation})"))),
+        "{table}"
+    );
+    let csv = alice.ok(&["track", &id, "--format", "csv"]);
+    assert!(csv.lines().next().unwrap().ends_with(",generation"), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(",saved,") && l.contains("bob@example.com") && l.ends_with(&format!(",{generation}"))),
+        "{csv}"
+    );
+
+    // Carol may only view: her forged save is refused whole, nothing logged.
+    // (A minute ahead, within the allowed skew, so as not to be bob's real save.)
+    let forged = serde_json::json!({ "opens": [{
+        "kind": "save", "generation": 99, "content_id": id, "at": now() + 60,
+        "opened": true, "rights": "", "reason": "",
+    }] });
+    let e = carol
+        .session()
+        .call::<_, Value>(reqwest::Method::POST, "/v1/opens", Some(&forged))
+        .unwrap_err();
+    assert_eq!(server_code(e), (403, "not_an_editor".to_string()));
+    let saves = saves_in_track(&alice, "plan.txt.rights");
+    assert!(saves.iter().all(|e| e["email"] != "carol@example.com"), "{saves:?}");
+    // Bob, an editor, is believed for this content only.
+    let r: Value = bob
+        .session()
+        .call(reqwest::Method::POST, "/v1/opens", Some(&forged))
+        .unwrap();
+    assert_eq!(r["results"], serde_json::json!(["recorded"]));
+    drop(server);
+}

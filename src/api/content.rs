@@ -132,7 +132,8 @@ pub struct AuditEntry {
     /// Rights issued (empty when refused).
     pub rights: String,
     /// `issued` or `refused` by the server; `opened_offline` or
-    /// `refused_offline` for opens a cached licence served, reported late.
+    /// `refused_offline` for opens a cached licence served, reported late;
+    /// `saved` for a version the account saved on that device.
     pub result: String,
     /// Why it was refused.
     pub reason: String,
@@ -142,7 +143,10 @@ pub struct AuditEntry {
     /// time is the device's; it reached the server at `reported_at`).
     #[serde(default)]
     pub offline: bool,
-    /// RFC 3339 time an offline open reached the server.
+    /// RFC 3339 time an offline open or a save reached the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_at: Option<String>,
+    /// For a save: the generation of the version saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }

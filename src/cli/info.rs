@@ -239,20 +239,22 @@ impl TrackRow {
         self.name.clone().unwrap_or_else(|| self.content_id.to_hex())
     }
 
-    /// The result, with offline opens marked as such.
+    /// The result, with offline opens marked as such and saves with the
+    /// generation saved.
     fn result(&self) -> String {
-        match (&self.entry.offline, &self.entry.reported_at) {
-            (true, Some(at)) => format!(
+        match (&self.entry.offline, &self.entry.reported_at, self.entry.generation) {
+            (true, Some(at), _) => format!(
                 "{} (offline, reported {at})",
                 self.entry.result.trim_end_matches("_offline")
             ),
+            (false, _, Some(g)) => format!("{} (generation {g})", self.entry.result),
             _ => self.entry.result.clone(),
         }
     }
 }
 
 /// Columns of the CSV export.
-const TRACK_COLUMNS: [&str; 10] = [
+const TRACK_COLUMNS: [&str; 11] = [
     "content_id",
     "name",
     "time",
@@ -263,6 +265,7 @@ const TRACK_COLUMNS: [&str; 10] = [
     "reported_at",
     "rights",
     "reason",
+    "generation",
 ];
 
 /// `rights track`: the access log of a file you own, or of every file
@@ -321,6 +324,7 @@ pub fn track(ctx: &Ctx, arg: Option<&Path>, format: TrackFormat) -> anyhow::Resu
                         e.reported_at.clone().unwrap_or_default(),
                         e.rights.clone(),
                         e.reason.clone(),
+                        e.generation.map(|g| g.to_string()).unwrap_or_default(),
                     ]
                     .into_iter(),
                 );

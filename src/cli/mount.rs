@@ -34,6 +34,8 @@ struct MountKeys {
     ahead: ContentAhead,
     pending: Arc<PendingLog>,
     wake: std::sync::Mutex<Sender<()>>,
+    /// Wakes the thread that reports saves (and offline opens).
+    report: std::sync::Mutex<Sender<()>>,
 }
 
 impl KeySource for MountKeys {
@@ -82,6 +84,35 @@ impl KeySource for MountKeys {
     fn renew(&self, header: &FileHeader) -> Result<Access, AccessError> {
         self.licensing.renew(header)
     }
+
+    fn saved(&self, header: &FileHeader, generation: u64) {
+        self.licensing.record_save(header, generation);
+        let _ = self.report.lock().unwrap_or_else(|p| p.into_inner()).send(());
+    }
+}
+
+/// Seconds between reports of what waits (saves, offline opens) when
+/// nothing new wakes the reporter: a server that was away hears it soon.
+const REPORT_EVERY: Duration = Duration::from_secs(300);
+
+/// Reports saves and offline opens in the background, when woken by a
+/// save and every [`REPORT_EVERY`], so that no FUSE worker waits for the
+/// server. What the server does not take waits for the next try.
+fn report_in_background(licensing: Arc<Licensing>, wake: std::sync::mpsc::Receiver<()>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("rightsfs-reporter".into())
+        .spawn(move || {
+            while !matches!(
+                wake.recv_timeout(REPORT_EVERY),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+            ) {
+                while wake.try_recv().is_ok() {}
+                if let Err(e) = licensing.report_opens() {
+                    tracing::debug!(error = %e, "saves and offline opens not reported yet");
+                }
+            }
+        })
+        .map(drop)
 }
 
 /// Options of `rights mount`.
@@ -140,12 +171,15 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     // Files created in the mount share key agreements with the server's key
     // and take keys, signatures and headers made ahead.
     kem.reuse_agreements();
+    let (report_tx, report_rx) = channel();
+    report_in_background(licensing.clone(), report_rx)?;
     let keys = Arc::new(MountKeys {
         ahead: ContentAhead::start(licensing.clone(), ctx.config.server()?, kem),
         licensing,
         me,
         pending: pending.clone(),
         wake: std::sync::Mutex::new(tx.clone()),
+        report: std::sync::Mutex::new(report_tx),
     });
     let reg_ctx = ctx.clone_for_quiet()?;
     let mut cfg = MountConfig::new(src.clone(), mnt.clone());

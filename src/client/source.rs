@@ -49,6 +49,8 @@ impl LicenceSource for Session {
             opens: opens
                 .iter()
                 .map(|o| ReportedOpen {
+                    kind: o.kind.clone(),
+                    generation: o.generation,
                     content_id: o.content_id.clone(),
                     at: o.at,
                     opened: o.opened,

@@ -261,6 +261,11 @@ impl ProtectedFile {
         self.writer.as_ref()
     }
 
+    /// The generation of the current state (one more at every commit).
+    pub fn generation(&self) -> u64 {
+        self.state.generation
+    }
+
     /// Who saved the version this file was opened at, when it was opened
     /// with writers checked.
     pub fn written_by(&self) -> Option<&WrittenBy> {

@@ -55,6 +55,10 @@ pub trait KeySource: Send + Sync + 'static {
     fn renew(&self, header: &FileHeader) -> Result<Access, AccessError> {
         self.access(header)
     }
+
+    /// Reports that this user saved `generation` of the file with `header`
+    /// (the owner's log shows who saved what). Never fails the save.
+    fn saved(&self, _header: &FileHeader, _generation: u64) {}
 }
 
 /// Whether a device key (DER) is a device key of the account that signed

@@ -583,6 +583,9 @@ impl RightsFs {
         if let Err(e) = r {
             let _ = of.errno("close", e);
         }
+        if let Some(g) = of.unreported_save() {
+            self.keys.saved(of.read().header(), g);
+        }
         let (md, memo) = {
             let pf = of.read();
             (pf.file().metadata().ok(), self.memo(pf.header()))

@@ -31,6 +31,12 @@ pub struct OpenFile {
     ahead_until: AtomicU64,
     /// For a writable file: where renewed certificates come from.
     keys: Option<Arc<dyn KeySource>>,
+    /// The generation last reported as saved (or opened at): a close
+    /// after commits past it reports a save.
+    reported: AtomicU64,
+    /// Whether saves are reported (not for files created in the mount,
+    /// often an editor's temporary file that a rename-over saves from).
+    reports_saves: bool,
     /// When renewal was last tried: at most one try per [`RENEW_BEFORE`]
     /// / 3 seconds, so that a server away does not stall every write.
     renew_tried: AtomicI64,
@@ -45,6 +51,8 @@ impl OpenFile {
     /// Wraps an opened protected file.
     pub fn new(pf: ProtectedFile, writable: bool, rights: Rights, name: String, created: bool) -> Self {
         Self {
+            reported: AtomicU64::new(pf.generation()),
+            reports_saves: writable && !created,
             pf: RwLock::new(pf),
             writable,
             rights,
@@ -128,6 +136,13 @@ impl OpenFile {
             }
         }
         pf
+    }
+
+    /// The generation to report as saved, when commits were made since
+    /// the last report (called as the last descriptor closes).
+    pub fn unreported_save(&self) -> Option<u64> {
+        let g = self.read().generation();
+        (self.reports_saves && self.reported.swap(g, Ordering::AcqRel) < g).then_some(g)
     }
 
     /// Whether the folder entry still needs an fsync (once).

@@ -418,6 +418,7 @@ impl RightsFs {
             super::names::forget(src.parent().unwrap_or(&src), bname);
         }
         tracing::info!(file = %dst.display(), content_id = %pf.header().content_id().to_hex(), "saved as a new version of the document");
+        self.keys.saved(pf.header(), pf.generation());
         let st_ino = pf.file().metadata().map(|m| m.ino());
         {
             let mut t = self.table();

@@ -230,6 +230,15 @@ impl Licensing {
         }
     }
 
+    /// Records that this device saved `generation` of the file with
+    /// `header`, to be reported with the offline opens (the owner's log
+    /// shows who saved what, and when).
+    pub fn record_save(&self, header: &FileHeader, generation: u64) {
+        if let Some(log) = &self.opens {
+            log.record_save(&self.identity.device_key, &header.content_id(), generation);
+        }
+    }
+
     /// How many opens served from cached licences wait to be reported.
     pub fn unreported_opens(&self) -> usize {
         self.opens.as_ref().map_or(0, opens::OpenLog::count)
@@ -243,18 +252,36 @@ impl Licensing {
             return Ok(0);
         };
         let mut sent = 0;
+        let failed = |e| match e {
+            FetchError::Unreachable(r) => AccessError::ServerUnreachable(r),
+            FetchError::NotLoggedIn => AccessError::NotLoggedIn,
+            other => AccessError::Server(other.to_string()),
+        };
         loop {
-            let batch = log.unreported(&self.identity.device_key, REPORT_BATCH_MAX);
+            let mut batch = log.unreported(&self.identity.device_key, REPORT_BATCH_MAX);
             if batch.opens.is_empty() {
                 return Ok(sent);
             }
-            source.report_opens(&batch.opens).map_err(|e| match e {
-                FetchError::Unreachable(r) => AccessError::ServerUnreachable(r),
-                FetchError::NotLoggedIn => AccessError::NotLoggedIn,
-                other => AccessError::Server(other.to_string()),
-            })?;
-            sent += batch.opens.len();
-            log.forget(batch);
+            let saves = batch.take_saves();
+            if !batch.opens.is_empty() {
+                source.report_opens(&batch.opens).map_err(failed)?;
+                sent += batch.opens.len();
+                log.forget(batch);
+            }
+            if !saves.opens.is_empty() {
+                match source.report_opens(&saves.opens) {
+                    Ok(()) => sent += saves.opens.len(),
+                    // The right to edit went before the report: never taken.
+                    Err(FetchError::Denied) => {
+                        tracing::warn!(
+                            saves = saves.opens.len(),
+                            "the server does not take these saves: the edit right was withdrawn"
+                        )
+                    }
+                    Err(e) => return Err(failed(e)),
+                }
+                log.forget(saves);
+            }
         }
     }
 

@@ -1,7 +1,9 @@
-//! Opens served from this device's cached licences. The server audits
-//! every licence it issues, but an open that a cached licence serves never
-//! reaches it: such opens are recorded here and reported when the server
-//! next answers, so the owner's log shows them too, marked as reported late.
+//! Opens served from this device's cached licences, and versions saved
+//! here. The server audits every licence it issues, but an open that a
+//! cached licence serves never reaches it, nor does a save: such events
+//! are recorded here and reported when the server next answers, so the
+//! owner's log shows them too (opens marked as reported late, saves with
+//! who saved which generation).
 //!
 //! Each record is one file of its own (so a mount and a command never
 //! rewrite each other's), mode 0600 in a 0700 folder, sealed with a key
@@ -21,18 +23,27 @@ use crate::policy::{ContentId, Rights, Timestamp, now};
 /// Associated data of a sealed record: a record opens as nothing else.
 const AAD: &[u8] = b"rightsfs offline open v1";
 
-/// One open of a file per this many seconds is recorded: a program that
-/// opens a file a thousand times a minute through the mount is one line in
-/// the owner's log, not a thousand.
+/// `kind` of a save record.
+pub const SAVE: &str = "save";
+
+/// One open (or save) of a file per this many seconds is recorded: a
+/// program that opens a file a thousand times a minute through the mount
+/// is one line in the owner's log, not a thousand.
 pub const RECORD_EVERY_SECS: Timestamp = 60;
 
 /// Records reported to the server in one request at most.
 pub const REPORT_BATCH_MAX: usize = 100;
 
-/// An open the server did not see: what the owner's log shows.
+/// An open (or save) the server did not see: what the owner's log shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfflineOpen {
+    /// `save` for a version saved here; empty for an open.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// For a save: the generation saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
     /// The content (hex id).
     pub content_id: String,
     /// When it was opened (Unix time, this device's clock).
@@ -52,9 +63,32 @@ pub struct Unreported {
     files: Vec<PathBuf>,
 }
 
+impl Unreported {
+    /// Splits off the saves (reported on their own: the server refuses a
+    /// request whose saves it does not believe as a whole).
+    pub fn take_saves(&mut self) -> Unreported {
+        let mut saves = Unreported {
+            opens: Vec::new(),
+            files: Vec::new(),
+        };
+        let (mut opens, mut files) = (Vec::new(), Vec::new());
+        for (o, f) in self.opens.drain(..).zip(self.files.drain(..)) {
+            let (os, fs) = if o.kind == SAVE {
+                (&mut saves.opens, &mut saves.files)
+            } else {
+                (&mut opens, &mut files)
+            };
+            os.push(o);
+            fs.push(f);
+        }
+        (self.opens, self.files) = (opens, files);
+        saves
+    }
+}
+
 pub(super) struct OpenLog {
     dir: PathBuf,
-    last: Mutex<LruCache<(ContentId, bool), Timestamp>>,
+    last: Mutex<LruCache<(ContentId, u8), Timestamp>>,
     seq: AtomicU64,
 }
 
@@ -74,20 +108,56 @@ impl OpenLog {
     pub(super) fn record(&self, device: &DeviceKeyPair, id: &ContentId, rights: Option<Rights>, reason: &str) {
         let at = now();
         let opened = rights.is_some();
-        {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            if last.get(&(*id, opened)).is_some_and(|t| at - *t < RECORD_EVERY_SECS) {
-                return;
-            }
-            last.put((*id, opened), at);
+        if self.recently(id, u8::from(opened), at) {
+            return;
         }
-        let open = OfflineOpen {
-            content_id: id.to_hex(),
-            at,
-            opened,
-            rights: rights.map(|r| r.to_string()).unwrap_or_default(),
-            reason: reason.to_string(),
-        };
+        self.write(
+            device,
+            OfflineOpen {
+                kind: String::new(),
+                generation: None,
+                content_id: id.to_hex(),
+                at,
+                opened,
+                rights: rights.map(|r| r.to_string()).unwrap_or_default(),
+                reason: reason.to_string(),
+            },
+        );
+    }
+
+    /// Records that this device saved `generation` of the content, unless
+    /// it recorded a save of it less than [`RECORD_EVERY_SECS`] ago.
+    pub(super) fn record_save(&self, device: &DeviceKeyPair, id: &ContentId, generation: u64) {
+        let at = now();
+        if self.recently(id, 2, at) {
+            return;
+        }
+        self.write(
+            device,
+            OfflineOpen {
+                kind: SAVE.into(),
+                generation: Some(generation),
+                content_id: id.to_hex(),
+                at,
+                opened: true,
+                rights: String::new(),
+                reason: String::new(),
+            },
+        );
+    }
+
+    /// Whether an event of `what` for `id` was recorded by this process
+    /// less than [`RECORD_EVERY_SECS`] before `at` (else notes this one).
+    fn recently(&self, id: &ContentId, what: u8, at: Timestamp) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.get(&(*id, what)).is_some_and(|t| at - *t < RECORD_EVERY_SECS) {
+            return true;
+        }
+        last.put((*id, what), at);
+        false
+    }
+
+    fn write(&self, device: &DeviceKeyPair, open: OfflineOpen) {
         let plain = serde_json::to_vec(&open).expect("records always encode");
         let name = format!(
             "{:016x}-{}-{}.open",

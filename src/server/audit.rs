@@ -1,13 +1,15 @@
 //! The access log's late entries: opens that licences cached on a device
-//! served without asking the server, reported by that device when it next
-//! reaches the server (`POST /v1/opens`), and how the owner's log shows
-//! them.
+//! served without asking the server, and versions saved on a device,
+//! reported by that device when it next reaches the server (`POST
+//! /v1/opens`), and how the owner's log shows them.
 //!
 //! A device can only report for itself (the caller's account and device
-//! come from its token, never from the body), only for content the server
-//! once issued a licence to that very device for, and only at times from
-//! that first licence to now: it cannot put words in another account's
-//! mouth, nor make up opens of files it never held.
+//! come from its token, never from the body). Opens only for content the
+//! server once issued a licence to that very device for, at times from
+//! that first licence to now; saves only when its account is the owner or
+//! holds `edit` now, at times from the content's protection to now. It
+//! cannot put words in another account's mouth, nor make up opens of files
+//! it never held or saves of files it may not change.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,17 +18,24 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 
 use super::auth::Caller;
+use super::content::policy_of;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::state::AppState;
 use crate::api::{AuditEntry, OpensRecorded, REPORT_OPENS_MAX, ReportOpens, ReportedOpen};
-use crate::policy::{ContentId, Rights, format_time, now};
-use crate::store::AuditRecord;
+use crate::policy::{ContentId, Right, Rights, format_time, now};
+use crate::store::{AuditRecord, ContentRecord};
 
 /// `result` of an open a cached licence served.
 const OPENED_OFFLINE: &str = "opened_offline";
 /// `result` of an open a cached licence refused (it had lapsed).
 const REFUSED_OFFLINE: &str = "refused_offline";
+/// `result` of a version saved on a device, as that device reported it.
+const SAVED: &str = "saved";
+/// `kind` of a reported save.
+const SAVE: &str = "save";
+/// Prefix of a save row's code: the generation saved.
+const GENERATION: &str = "generation=";
 /// How far ahead of the server's clock a device's clock may run.
 const CLOCK_SKEW_SECS: i64 = 300;
 
@@ -54,11 +63,18 @@ fn split_late_reason(reason: &str) -> (Option<i64>, String) {
 /// One row as the owner sees it.
 pub fn entry(a: AuditRecord) -> AuditEntry {
     let offline = a.result == OPENED_OFFLINE || a.result == REFUSED_OFFLINE;
-    let (reported, reason) = if offline {
+    let saved = a.result == SAVED;
+    let (reported, mut reason) = if offline || saved {
         split_late_reason(&a.reason)
     } else {
         (None, a.reason)
     };
+    let generation = saved
+        .then(|| reason.strip_prefix(GENERATION).and_then(|g| g.parse().ok()))
+        .flatten();
+    if saved {
+        reason.clear();
+    }
     AuditEntry {
         time: format_time(a.time),
         email: a.email,
@@ -69,19 +85,23 @@ pub fn entry(a: AuditRecord) -> AuditEntry {
         client_addr: a.client_addr,
         offline,
         reported_at: reported.map(format_time),
+        generation,
     }
 }
 
 /// `POST /v1/opens`: records opens a cached licence served on the caller's
-/// device. Each item is answered on its own (`recorded`, `duplicate`, or
-/// why it was not), so that a device drops what can never be recorded
-/// instead of sending it again.
+/// device, and versions saved there. Each item is answered on its own
+/// (`recorded`, `duplicate`, or why it was not), so that a device drops
+/// what can never be recorded instead of sending it again; a save of
+/// content the caller may not change refuses the whole request (403), as
+/// only a forger sends one.
 #[utoipa::path(
     post, path = "/v1/opens", tag = "content",
     summary = "Report opens that licences cached on this device served without the server (owners' audit logs show them as offline)",
     request_body = ReportOpens,
     responses(
         (status = 200, description = "one result per open, in order", body = OpensRecorded),
+        (status = 403, description = "a save of content the caller neither owns nor may edit: nothing recorded", body = crate::api::ErrorBody),
         (status = 413, description = "more than 100 opens", body = crate::api::ErrorBody),
     )
 )]
@@ -99,25 +119,53 @@ pub async fn report(
         ));
     }
     let t = now();
-    // Each content's log is read once per request, and takes this
-    // request's own rows, so that a batch repeating itself is caught too.
-    let mut logs: HashMap<String, Vec<AuditRecord>> = HashMap::new();
+    // Each content's record and log are read once per request, and the log
+    // takes this request's own rows, so that a batch repeating itself is
+    // caught too.
+    let mut logs: HashMap<String, (ContentRecord, Vec<AuditRecord>)> = HashMap::new();
+    for open in &req.opens {
+        if let Ok(id) = ContentId::from_hex(&open.content_id)
+            && !logs.contains_key(&id.to_hex())
+            && let Some(rec) = state.store.get_content(&id.to_hex()).await?
+        {
+            let log = state.store.list_audit(&rec.id).await?;
+            logs.insert(rec.id.clone(), (rec, log));
+        }
+    }
+    // Saves are checked before anything is recorded: a forged one refuses
+    // the whole request.
+    for open in req.opens.iter().filter(|o| o.kind == SAVE) {
+        let Some((rec, _)) = ContentId::from_hex(&open.content_id)
+            .ok()
+            .and_then(|id| logs.get(&id.to_hex()))
+        else {
+            continue;
+        };
+        if saver_rights(&caller, rec, t)?.is_none() {
+            return Err(ApiError::forbidden(
+                "not_an_editor",
+                format!(
+                    "you may not change {}: only its owner and those holding edit report saves of it",
+                    rec.id
+                ),
+            ));
+        }
+    }
     let mut results = Vec::with_capacity(req.opens.len());
     for open in &req.opens {
-        let Ok(id) = ContentId::from_hex(&open.content_id) else {
+        let Some((rec, log)) = ContentId::from_hex(&open.content_id)
+            .ok()
+            .and_then(|id| logs.get_mut(&id.to_hex()))
+        else {
             results.push("not_found".to_string());
             continue;
         };
-        let id = id.to_hex();
-        if !logs.contains_key(&id) {
-            if state.store.get_content(&id).await?.is_none() {
-                results.push("not_found".to_string());
-                continue;
-            }
-            logs.insert(id.clone(), state.store.list_audit(&id).await?);
-        }
-        let log = logs.get_mut(&id).expect("inserted above");
-        let r = match check(&caller, &id, open, log, t) {
+        let checked = match open.kind.as_str() {
+            SAVE => check_save(&caller, rec, open, t)?,
+            "" | "open" => check(&caller, &rec.id, open, log, t),
+            _ => Err("bad_result"),
+        };
+        let r = match checked {
             Ok(rec) if log.iter().any(|a| same_open(a, &rec)) => "duplicate",
             Ok(mut rec) => {
                 rec.client_addr = addr.ip().to_string();
@@ -175,6 +223,45 @@ fn check(
         reason: late_reason(t, if open.opened { "" } else { &code }),
         client_addr: String::new(),
     })
+}
+
+/// The caller's rights on `rec` when they may report saves of it (the
+/// owner, or an account holding `edit` now).
+fn saver_rights(caller: &Caller, rec: &ContentRecord, t: i64) -> ApiResult<Option<Rights>> {
+    if rec.owner == caller.email.as_str() {
+        return Ok(Some(Rights::owner()));
+    }
+    let rights = policy_of(rec)?.rights_for(&caller.email, t);
+    Ok((rights.has(Right::Edit) && !rec.revoked).then_some(rights))
+}
+
+/// The audit row for a save of `rec` (its saver checked by the caller),
+/// or why it is not believed.
+fn check_save(
+    caller: &Caller,
+    rec: &ContentRecord,
+    save: &ReportedOpen,
+    t: i64,
+) -> ApiResult<Result<AuditRecord, &'static str>> {
+    let Some(rights) = saver_rights(caller, rec, t)? else {
+        return Ok(Err("not_an_editor"));
+    };
+    let Some(generation) = save.generation else {
+        return Ok(Err("bad_result"));
+    };
+    if save.at < rec.created_at - CLOCK_SKEW_SECS || save.at > t + CLOCK_SKEW_SECS {
+        return Ok(Err("bad_time"));
+    }
+    Ok(Ok(AuditRecord {
+        content_id: rec.id.clone(),
+        time: save.at,
+        email: caller.email.to_string(),
+        device_id: caller.device_id.clone(),
+        rights: rights.to_string(),
+        result: SAVED.into(),
+        reason: late_reason(t, &format!("{GENERATION}{generation}")),
+        client_addr: String::new(),
+    }))
 }
 
 /// Whether two rows record the same open (content, device, time,
