@@ -209,20 +209,12 @@ fn an_id_registered_by_someone_else_first_is_an_alarm_and_readers_refuse_the_fil
     drop(server);
 }
 
-/// A user's own licence store, as their client builds it (online).
-fn licensing_of(u: &User) -> rightsfs::licence::Licensing {
-    let paths = paths_of(u);
-    let config = Config::load(&paths).unwrap();
-    let ks = Arc::new(keystore_of(u, &paths));
-    rightsfs::client::licensing(&paths, &config, ks, std::time::Duration::from_secs(5), true).unwrap()
-}
-
 /// What a `view` recipient can do with their own credentials and the
 /// spec: open the file with the content key their licence unwraps, write
 /// a new version that seals and authenticates, and commit it signed with
 /// their own certified writer key (`signed`) or with no record at all.
 fn forge(u: &User, path: &std::path::Path, text: &[u8], signed: bool) {
-    let l = licensing_of(u);
+    let l = u.licensing();
     let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
     let access = l.key_for(&read_header(&f).unwrap()).unwrap();
     assert!(!access.rights.has(rightsfs::policy::Right::Edit));
@@ -335,7 +327,7 @@ fn device_id(u: &User) -> String {
 /// What a device holds to save versions of the file at `path`: its key
 /// for the file and its writer (its device certificate as it last got it).
 fn saver(u: &User, path: &std::path::Path) -> (rightsfs::licence::Access, rightsfs::format::Writer) {
-    let l = licensing_of(u);
+    let l = u.licensing();
     let header = read_header(&std::fs::File::open(path).unwrap()).unwrap();
     let access = l.key_for(&header).unwrap();
     let writer = l.writer_for(&header, &access).unwrap().expect("a writer");
@@ -388,7 +380,7 @@ fn a_removed_device_signs_nothing_readers_accept() {
     // Its tokens ended with it: 401 `device_removed` from the refresh.
     assert!(matches!(refused, ClientError::DeviceRemoved(_)), "{refused}");
     std::fs::remove_file(paths_of(&phone).data_dir.join("device-certificate")).unwrap();
-    let e = licensing_of(&phone).writer().unwrap_err();
+    let e = phone.licensing().writer().unwrap_err();
     assert!(e.to_string().contains("did not certify"), "{e}");
 
     // After its last certificate ended, it signs a version with its keys.

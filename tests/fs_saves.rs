@@ -619,3 +619,43 @@ fn libreoffice_saves_keep_the_document_shared() {
         "{log}"
     );
 }
+
+/// What the key of the protected file at `backing` has sealed so far
+/// (docs/FORMAT.md section 9), read with its owner's key.
+fn seals(owner: &User, backing: &Path) -> u64 {
+    let f = std::fs::File::open(backing).unwrap();
+    let header = rightsfs::format::read_header(&f).unwrap();
+    let key = owner.licensing().key_for(&header).unwrap().key;
+    rightsfs::format::ProtectedFile::seals_used(&f, &key).unwrap()
+}
+
+/// A save that makes a new file of the document (a rename over it, or a
+/// file created under the name it left) goes on counting its key's
+/// seals: saving again and again never brings the count back down, so the
+/// bound on seals under one key holds whichever way a program saves.
+#[test]
+fn saves_keep_counting_the_documents_seals() {
+    let server = Server::start();
+    let alice = User::new("alice@example.com", true);
+    alice.signup(&server);
+    let am = Mount::new(&alice, &[]);
+    let doc = am.mnt.join("doc.txt");
+    let backing = am.src.join("doc.txt.rights");
+    // 64 blocks written in place, then rewritten: well over a hundred seals.
+    std::fs::write(&doc, vec![b'a'; 64 * 4096]).unwrap();
+    std::fs::write(&doc, vec![b'b'; 64 * 4096]).unwrap();
+    let mut before = seals(&alice, &backing);
+    assert!(before > 100, "{before}");
+    let renamed = "printf 'renamed over\\n' > .doc.tmp && mv .doc.tmp doc.txt";
+    let continued = "mv doc.txt doc.txt~ && printf 'continued\\n' > doc.txt && rm doc.txt~";
+    for (how, script) in [("rename over", renamed), ("continued name", continued)] {
+        let o = save(&alice, &am.mnt, script, "");
+        assert!(o.status.success(), "{how}: {o:?}\n{}", am.log());
+        let after = seals(&alice, &backing);
+        assert!(
+            after > before,
+            "{how}: the new version counts {after} seals, the old one {before}"
+        );
+        before = after;
+    }
+}

@@ -33,11 +33,29 @@ impl Fresh {
     /// [`new`](Self::new) with the first state signed by `writer`, who also
     /// signs every later commit of the file.
     pub fn signed(header: FileHeader, cek: &ContentKey, writer: Option<Writer>) -> Result<Self, FormatError> {
+        Self::continuing(header, cek, writer, 0)
+    }
+
+    /// [`signed`](Self::signed) for a new version of an existing file
+    /// whose key has already sealed `seals_before` times: the count goes
+    /// on from there (section 9 of docs/FORMAT.md bounds every seal under
+    /// one key, whichever file made it), so saving a document as a new
+    /// file again and again never resets it. `KeyWornOut` past the bound.
+    pub fn continuing(
+        header: FileHeader,
+        cek: &ContentKey,
+        writer: Option<Writer>,
+        seals_before: u64,
+    ) -> Result<Self, FormatError> {
         // A first version readers would refuse is not written at all.
         if let Some(until) = writer.as_ref().and_then(Writer::expires)
             && crate::policy::now() > until
         {
             return Err(FormatError::WriterExpired { until });
+        }
+        let seals = seals_before.saturating_add(1);
+        if seals > super::MAX_SEALS {
+            return Err(FormatError::KeyWornOut);
         }
         let keys = FileKeys::derive(cek, &header.content_id());
         header.authenticate(&keys)?;
@@ -47,7 +65,7 @@ impl Fresh {
         let state = State {
             generation: 1,
             len: 0,
-            seals: 1,
+            seals,
             flags: DURABLE,
             commitment: [0; 32],
         };

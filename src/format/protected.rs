@@ -646,6 +646,31 @@ impl ProtectedFile {
         &self.header
     }
 
+    /// How many seals the file's key has made so far (docs/FORMAT.md
+    /// section 9), uncommitted ones included.
+    pub fn seals(&self) -> u64 {
+        self.state.seals
+    }
+
+    /// The most seals either state record of the protected `file` counts,
+    /// without opening the file for use (nothing is checked beyond the
+    /// header and the states): what a new version of the file under the
+    /// same key continues from. Both records count, as the newer one may
+    /// be a commit the blocks on disk do not bear out.
+    pub fn seals_used(file: &File, cek: &ContentKey) -> Result<u64, FormatError> {
+        let header = read_header(file)?;
+        let keys = FileKeys::derive(cek, &header.content_id());
+        header.authenticate(&keys)?;
+        let mut slots = vec![0u8; 2 * SLOT_LEN as usize];
+        if read_up_to(file, &mut slots, header.state_offset())? < slots.len() {
+            return Err(FormatError::HeaderTruncated);
+        }
+        let (half, key, hash) = (SLOT_LEN as usize, &keys.state, &header.hash);
+        let a = State::open(key, hash, 0, &slots[..half])?.map(|s| s.0.seals);
+        let b = State::open(key, hash, 1, &slots[half..])?.map(|s| s.0.seals);
+        a.max(b).ok_or(FormatError::StateTampered)
+    }
+
     /// Plaintext length in bytes.
     pub fn len(&self) -> u64 {
         self.state.len

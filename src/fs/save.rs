@@ -180,6 +180,14 @@ impl Departures {
     }
 }
 
+/// The document a new file continues (see [`RightsFs::continued`]).
+pub(super) struct Continued {
+    header: FileHeader,
+    access: Access,
+    /// What its key has sealed so far.
+    seals: u64,
+}
+
 /// Opens a source file for reading without following a link planted in
 /// its place.
 pub(super) fn open_nofollow(path: &Path) -> std::io::Result<File> {
@@ -219,8 +227,17 @@ impl RightsFs {
     /// into the empty `file` with the key `access` gave: committed through
     /// the mount's journal like any file it writes.
     /// Signed by this user's writer, as every version the mount commits:
-    /// without one (no edit certificate) the save is refused.
-    fn new_version(&self, file: File, header: FileHeader, access: &Access, at: &Path) -> Result<ProtectedFile, Errno> {
+    /// without one (no edit certificate) the save is refused. The key's
+    /// seal count goes on from `seals_before`, what the document's key has
+    /// sealed so far (docs/FORMAT.md section 9).
+    fn new_version(
+        &self,
+        file: File,
+        header: FileHeader,
+        access: &Access,
+        at: &Path,
+        seals_before: u64,
+    ) -> Result<ProtectedFile, Errno> {
         let writer = match self.keys.writer(&header, access) {
             Ok(Some(w)) => w,
             Ok(None) => return Err(Errno::EACCES),
@@ -229,7 +246,7 @@ impl RightsFs {
                 return Err(Errno::EACCES);
             }
         };
-        Fresh::signed(header, &access.key, Some(writer))
+        Fresh::continuing(header, &access.key, Some(writer), seals_before)
             .and_then(|fresh| ProtectedFile::create_from(file, fresh))
             .map(|pf| pf.with_journal(&self.journal))
             .map_err(fmt(at, "save"))
@@ -240,18 +257,38 @@ impl RightsFs {
     /// `EACCES` when the name belongs to a document this user may not edit
     /// (asked before the file exists, so a deleted document can be put
     /// back under its name).
-    pub(super) fn continued(&self, parent: u64, name: &OsStr) -> Result<Option<(FileHeader, Access)>, Errno> {
+    pub(super) fn continued(&self, parent: u64, name: &OsStr) -> Result<Option<Continued>, Errno> {
         let Some(mut departed) = self.departures.take(parent, name) else {
             return Ok(None);
         };
-        let Ok(header) = departed.file().map_err(FormatError::from).and_then(|f| read_header(&f)) else {
+        let Ok((file, header)) = departed
+            .file()
+            .map_err(FormatError::from)
+            .and_then(|f| read_header(&f).map(|h| (f, h)))
+        else {
             // Damaged or not a protected file: nothing to continue.
             return Ok(None);
         };
         let shown = self.table().child_path(parent, name)?;
         let access = self.editable(&header, &shown).inspect_err(|_| departed.restore())?;
+        let seals = self.seals_so_far(&file, &access, &shown, None)?;
         tracing::info!(file = %shown.display(), content_id = %header.content_id().to_hex(), "a new version of the document that left this name");
-        Ok(Some((header, access)))
+        Ok(Some(Continued { header, access, seals }))
+    }
+
+    /// What the key of the document in `file` has sealed so far: the most
+    /// its state records count, or its open view (`view`, which may hold
+    /// seals not committed yet). A file whose states do not authenticate
+    /// gives no count to go on from: the save is refused (`EIO`).
+    fn seals_so_far(
+        &self,
+        file: &File,
+        access: &Access,
+        at: &Path,
+        view: Option<&ProtectedFile>,
+    ) -> Result<u64, Errno> {
+        let on_disk = ProtectedFile::seals_used(file, &access.key).map_err(fmt(at, "save"))?;
+        Ok(view.map_or(on_disk, |v| v.seals().max(on_disk)))
     }
 
     /// The first, empty version of a continued document (see
@@ -259,10 +296,11 @@ impl RightsFs {
     pub(super) fn continue_in(
         &self,
         file: File,
-        (header, access): (FileHeader, Access),
+        doc: Continued,
         path: &Path,
     ) -> Result<(ProtectedFile, Rights), Errno> {
-        Ok((self.new_version(file, header, &access, path)?, access.rights))
+        let pf = self.new_version(file, doc.header, &doc.access, path, doc.seals)?;
+        Ok((pf, doc.access.rights))
     }
 
     /// Notes that a protected file left `name` in `parent` by a rename: a
@@ -364,6 +402,17 @@ impl RightsFs {
             return Ok(false);
         }
         let access = self.editable(&header, &dst)?;
+        // The target's own open view may have sealed more than it committed.
+        let target_view = {
+            let t = self.table();
+            t.by_name(newparent, target)
+                .and_then(|i| t.get(i))
+                .and_then(|n| n.open.clone())
+        };
+        let seals = match &target_view {
+            Some(of) => self.seals_so_far(&dst_file, &access, &dst, Some(&of.read()))?,
+            None => self.seals_so_far(&dst_file, &access, &dst, None)?,
+        };
         // The open view of the renamed file, locked from the copy to the
         // switch: a write through any of its descriptors lands either
         // before the copy or in the new source file, never in between.
@@ -376,7 +425,7 @@ impl RightsFs {
             .open_file(&name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)
             .map_err(Errno::from)?;
         let sealed = (|| {
-            let mut pf = self.new_version(out, header, &access, &dst)?;
+            let mut pf = self.new_version(out, header, &access, &dst, seals)?;
             match (guard.as_deref_mut(), &src_header) {
                 (Some(from), _) => {
                     let of = view.as_ref().expect("a guard comes from a view");

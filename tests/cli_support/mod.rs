@@ -292,11 +292,31 @@ impl User {
     /// The signed-in user's own session, through the library's client (for
     /// requests `rights` would not make: an attacker's, with a real account).
     pub fn session(&self) -> rightsfs::client::Session {
-        use rightsfs::client::{Config, Keystore, KeystoreKind};
+        let config = rightsfs::client::Config::load(&self.paths()).unwrap();
+        rightsfs::client::session(&config, self.keystore(), std::time::Duration::from_secs(5)).unwrap()
+    }
+
+    /// The signed-in user's licence store (online), as their client builds
+    /// it: the content keys of the files they may open.
+    pub fn licensing(&self) -> rightsfs::licence::Licensing {
         let paths = self.paths();
-        let ks = Keystore::new(KeystoreKind::File, &paths).with_passphrase(&format!("passphrase of {}", self.email));
-        let config = Config::load(&paths).unwrap();
-        rightsfs::client::session(&config, std::sync::Arc::new(ks), std::time::Duration::from_secs(5)).unwrap()
+        let config = rightsfs::client::Config::load(&paths).unwrap();
+        rightsfs::client::licensing(
+            &paths,
+            &config,
+            self.keystore(),
+            std::time::Duration::from_secs(5),
+            true,
+        )
+        .unwrap()
+    }
+
+    /// The user's file keystore, unlocked.
+    fn keystore(&self) -> std::sync::Arc<rightsfs::client::Keystore> {
+        use rightsfs::client::{Keystore, KeystoreKind};
+        let ks =
+            Keystore::new(KeystoreKind::File, &self.paths()).with_passphrase(&format!("passphrase of {}", self.email));
+        std::sync::Arc::new(ks)
     }
 
     /// This user's device key, from their keystore (for what `rights`
