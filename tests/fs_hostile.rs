@@ -109,3 +109,158 @@ fn a_link_in_place_of_a_protected_file_is_never_written_through() {
     }
     assert_eq!(std::fs::read(&victim).unwrap(), before, "the victim was written");
 }
+
+/// Everything in `dir` (names, kinds, modes, bytes), to see that nothing
+/// there changed.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, u32, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut all: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let md = std::fs::symlink_metadata(e.path()).unwrap();
+            let bytes = if md.is_file() {
+                std::fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            (e.file_name().to_string_lossy().into_owned(), md.mode(), bytes)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// A folder the mount knows (`sub`, held open as a process's working
+/// folder would be, so the kernel keeps asking the daemon about names in
+/// it) is replaced in the source by a link, `target(fixture folder)`.
+/// Every kind of request made in it through the mount fails, and the
+/// folder the link leads to (with a protected file, a plain file and a
+/// folder in it) is left exactly as it was.
+fn a_folder_replaced_by_a_link(target: fn(&std::path::Path) -> std::path::PathBuf) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fx = Fixture::new();
+    let outside = fx.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(fx.mnt().join("victim"), pattern(3 * 4096, 3)).unwrap();
+    std::fs::rename(fx.src().join("victim.rights"), outside.join("old.rights")).unwrap();
+    std::fs::write(outside.join("plain.txt"), b"plain").unwrap();
+    std::fs::create_dir(outside.join("folder")).unwrap();
+    std::fs::write(fx.mnt().join("mine"), b"mine").unwrap();
+    std::fs::create_dir(fx.mnt().join("sub")).unwrap();
+    std::fs::write(fx.mnt().join("sub/old"), b"inside").unwrap();
+    let held = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(fx.mnt().join("sub"))
+        .unwrap();
+
+    // The attack: `sub` moves away, a link takes its name.
+    std::fs::rename(fx.src().join("sub"), fx.src().join("moved")).unwrap();
+    std::os::unix::fs::symlink(target(fx.dir.path()), fx.src().join("sub")).unwrap();
+    let led_to = std::fs::canonicalize(fx.src().join("sub")).unwrap();
+    let before = snapshot(&led_to);
+    let at = |name: &str| std::path::PathBuf::from(format!("/proc/self/fd/{}/{name}", held.as_raw_fd()));
+    let mut done = Vec::new();
+    let mut tried = |what: &str, r: std::io::Result<()>| {
+        if r.is_ok() {
+            done.push(what.to_string());
+        }
+    };
+    tried("create", std::fs::write(at("x"), b"new"));
+    tried("read", std::fs::read(at("old")).map(drop));
+    tried("read a plain file", std::fs::read(at("plain.txt")).map(drop));
+    tried("stat", std::fs::symlink_metadata(at("plain.txt")).map(drop));
+    tried("list", std::fs::read_dir(at(".")).map(drop));
+    tried("mkdir", std::fs::create_dir(at("d")));
+    tried("symlink", std::os::unix::fs::symlink("t", at("l")));
+    tried("unlink", std::fs::remove_file(at("plain.txt")));
+    tried("unlink a protected file", std::fs::remove_file(at("old")));
+    tried("rmdir", std::fs::remove_dir(at("folder")));
+    tried("rename", std::fs::rename(at("plain.txt"), at("renamed")));
+    tried("rename into it", std::fs::rename(fx.mnt().join("mine"), at("mine")));
+    tried(
+        "chmod",
+        std::fs::set_permissions(at("plain.txt"), PermissionsExt::from_mode(0o777)),
+    );
+    let fifo = std::ffi::CString::new(at("fifo").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    tried(
+        "mkfifo",
+        match unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        },
+    );
+    assert_eq!(snapshot(&led_to), before, "the folder the link leads to changed");
+    assert!(done.is_empty(), "done through the link: {done:?}");
+    drop(held);
+    // The moved folder still holds what was written before the attack.
+    assert_eq!(std::fs::read(fx.mnt().join("moved/old")).unwrap(), b"inside");
+    assert_eq!(std::fs::read(fx.mnt().join("mine")).unwrap(), b"mine");
+}
+
+/// A link to another of the user's folders, by absolute path.
+#[test]
+fn a_folder_replaced_by_a_link_elsewhere_is_never_followed() {
+    a_folder_replaced_by_a_link(|d| d.join("outside"));
+}
+
+/// A relative link climbing out of the source folder with `..`.
+#[test]
+fn a_folder_replaced_by_a_link_climbing_out_is_never_followed() {
+    a_folder_replaced_by_a_link(|_| "../outside".into());
+}
+
+/// A link back up (`..`): within the source folder, but not the folder
+/// the mount knows by that name.
+#[test]
+fn a_folder_replaced_by_a_link_to_its_parent_is_never_followed() {
+    a_folder_replaced_by_a_link(|_| "..".into());
+}
+
+/// The source folder itself, swapped for a link after the mount started
+/// (by someone who can write the folder above it): the mount keeps
+/// working in the folder it mounted, reached through its descriptor, and
+/// writes nothing where the link points.
+#[test]
+fn the_source_folder_replaced_by_a_link_is_never_followed() {
+    let fx = Fixture::new();
+    std::fs::create_dir(fx.mnt().join("sub")).unwrap();
+    let outside = fx.dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("sub")).unwrap();
+    std::fs::create_dir(outside.join(".rightsfs")).unwrap();
+    let moved = fx.dir.path().join("moved");
+    std::fs::rename(fx.src(), &moved).unwrap();
+    std::os::unix::fs::symlink(&outside, fx.src()).unwrap();
+    let mut f = File::create(fx.mnt().join("sub/new")).unwrap();
+    f.write_all(&pattern(10_000, 4)).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    std::fs::write(fx.mnt().join("top"), b"top").unwrap();
+    std::fs::create_dir(fx.mnt().join("sub/d")).unwrap();
+    std::fs::rename(fx.mnt().join("top"), fx.mnt().join("sub/top")).unwrap();
+    let found: Vec<_> = walkdir(&outside);
+    assert_eq!(found, vec![".rightsfs", "sub"], "written where the link points");
+    assert!(moved.join("sub/new.rights").is_file());
+    assert!(moved.join("sub/top.rights").is_file());
+    assert_eq!(std::fs::read(fx.mnt().join("sub/new")).unwrap(), pattern(10_000, 4));
+}
+
+/// Every path below `dir`, relative to it, sorted.
+fn walkdir(dir: &std::path::Path) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            all.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    all.sort();
+    all
+}

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 
 use super::access::{DefaultPolicy, KeySource};
-use super::inodes::{HeaderFacts, Kind, ROOT, Table};
+use super::beneath::SrcPath;
+use super::inodes::{HeaderFacts, Kind, Located, ROOT, Table};
 use super::linger::Linger;
 use super::names;
 use super::open::{DirEntry, Handle, OpenFile, errno_for};
@@ -35,6 +36,9 @@ pub struct RightsFs {
     pub(super) defaults: DefaultPolicy,
     pub(super) journal: Arc<JournalDir>,
     pub(super) table: Mutex<Table>,
+    /// The source folder, which every path below it is resolved from
+    /// without following links (see `beneath.rs`).
+    root_fd: Arc<std::os::fd::OwnedFd>,
     pub(super) handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
     pub(super) reporter: Reporter,
@@ -107,6 +111,10 @@ impl RightsFs {
         reporter: Reporter,
     ) -> std::io::Result<Self> {
         let root_ino = std::fs::metadata(&src)?.ino();
+        let root_fd = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&src)?;
         // Reached without following links: the source folder is writable
         // by whoever syncs or shares it.
         let state = crate::dirfd::Dir::open(&src)?.private_subdir(names::STATE_DIR);
@@ -124,6 +132,7 @@ impl RightsFs {
             defaults,
             journal,
             table: Mutex::new(Table::new(src, root_ino)),
+            root_fd: Arc::new(root_fd.into()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             reporter,
@@ -138,6 +147,30 @@ impl RightsFs {
 
     pub(super) fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reaches a source entry from the source folder's descriptor, with
+    /// the table unlocked (a system call per folder level).
+    pub(super) fn reach(&self, at: Located) -> Result<SrcPath, Errno> {
+        at.reach(&self.root_fd).map_err(io)
+    }
+
+    /// The source entry of an inode (see [`Table::path`]).
+    pub(super) fn src(&self, ino: u64) -> Result<SrcPath, Errno> {
+        let at = self.table().path(ino)?;
+        self.reach(at)
+    }
+
+    /// A folder inode, to work in (see [`Table::dir_path`]).
+    pub(super) fn src_dir(&self, ino: u64) -> Result<SrcPath, Errno> {
+        let at = self.table().dir_path(ino)?;
+        self.reach(at)
+    }
+
+    /// The source entry `name` in folder `parent`.
+    pub(super) fn src_child(&self, parent: u64, name: &OsStr) -> Result<SrcPath, Errno> {
+        let at = self.table().child_path(parent, name)?;
+        self.reach(at)
     }
 
     /// The header memo cache, locked.
@@ -180,17 +213,14 @@ impl RightsFs {
         if (parent == ROOT && names::is_hidden_at_root(name)) || names::is_reserved(name) {
             return Err(Errno::ENOENT);
         }
-        // The folder's path has room for the name: no further allocation.
-        let mut path = self.table().path(parent)?;
+        let dir = self.src_dir(parent)?;
         let pname = names::protected(name);
-        path.push(&pname);
-        if let Ok(md) = std::fs::symlink_metadata(&path)
+        if let Ok(md) = std::fs::symlink_metadata(dir.child(&pname))
             && md.is_file()
         {
             return Ok((pname, Kind::Protected, md));
         }
-        path.set_file_name(name);
-        let md = std::fs::symlink_metadata(&path).map_err(io)?;
+        let md = std::fs::symlink_metadata(dir.child(name)).map_err(io)?;
         let ft = md.file_type();
         let kind = if ft.is_dir() {
             Kind::Dir
@@ -210,7 +240,7 @@ impl RightsFs {
 
     /// The source path of `name` in `parent` if the table holds it as a
     /// protected file (from an earlier lookup), without asking the source.
-    fn known_protected(&self, parent: u64, name: &OsStr) -> Option<PathBuf> {
+    fn known_protected(&self, parent: u64, name: &OsStr) -> Option<Located> {
         if parent == ROOT && names::is_hidden_at_root(name) {
             return None;
         }
@@ -235,7 +265,7 @@ impl RightsFs {
                 // Someone replaced a protected file by a plain one in the
                 // source folder: writes to it would land in plaintext.
                 tracing::error!(
-                    file = %t.child_path(parent, name).map(|p| p.display().to_string()).unwrap_or_default(),
+                    file = %t.child_path(parent, name).map(|p| p.shown().display().to_string()).unwrap_or_default(),
                     "a protected file was replaced by a plain file in the source folder; it is shown read-only"
                 );
             }
@@ -262,7 +292,7 @@ impl RightsFs {
         };
         let md = match (&open, path) {
             (Some(of), _) => of.read().file().metadata().map_err(io)?,
-            (None, Ok(p)) => std::fs::symlink_metadata(p).map_err(io)?,
+            (None, Ok(p)) => std::fs::symlink_metadata(self.reach(p)?).map_err(io)?,
             (None, Err(e)) => return Err(e),
         };
         Ok((kind, md))
@@ -369,8 +399,10 @@ impl RightsFs {
         let memo = match cached {
             Some(m) => m,
             None => {
-                let path = self.table().path(ino).ok()?;
-                let h = File::open(&path).ok().and_then(|f| read_header(&f).ok())?;
+                let path = self.src(ino).ok()?;
+                let h = super::save::open_nofollow(path.as_ref())
+                    .ok()
+                    .and_then(|f| read_header(&f).ok())?;
                 let m = self.memo(&h);
                 self.headers().put(key, m);
                 m
@@ -434,14 +466,16 @@ impl RightsFs {
                 Ok((fh, keep && !trunc))
             }
             Kind::Plain if write || trunc => {
-                refuse_plain_write(&path?);
+                refuse_plain_write(path?.shown());
                 Err(Errno::EACCES)
             }
             Kind::Plain | Kind::Special => {
-                let path = path?;
+                let path = self.reach(path?)?;
                 let mut o = OpenOptions::new();
                 o.read(acc != libc::O_WRONLY).write(write).truncate(trunc && write);
-                o.custom_flags(flags & (libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC));
+                // Never through a link someone put in the file's place.
+                let passed = flags & (libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC);
+                o.custom_flags(passed | libc::O_NOFOLLOW);
                 let file = o.open(path).map_err(io)?;
                 self.table().get_mut(ino).ok_or(Errno::ENOENT)?.opens += 1;
                 Ok((self.add_handle(Handle::Plain { ino, file }), false))
@@ -452,7 +486,7 @@ impl RightsFs {
 
     /// The shared view of a protected inode, opening it if no handle has
     /// it open yet. Counts one more user of it.
-    fn open_shared(&self, ino: u64, path: Result<PathBuf, Errno>) -> Result<(Arc<OpenFile>, bool), Errno> {
+    fn open_shared(&self, ino: u64, path: Result<Located, Errno>) -> Result<(Arc<OpenFile>, bool), Errno> {
         let gate = {
             let mut t = self.table();
             let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
@@ -471,7 +505,7 @@ impl RightsFs {
                 return Ok((of, true));
             }
         }
-        let path = path?;
+        let path = self.reach(path?)?;
         let of = Arc::new(self.open_protected(&path)?);
         let md = of.read().file().metadata().map_err(io)?;
         let mut t = self.table();
@@ -487,7 +521,7 @@ impl RightsFs {
 
     /// Opens the protected file at `path` with the user's key; replays or
     /// discards what a crash left, and reports it.
-    fn open_protected(&self, path: &Path) -> Result<OpenFile, Errno> {
+    fn open_protected(&self, path: &SrcPath) -> Result<OpenFile, Errno> {
         let name = path.display().to_string();
         // Never through a link: one planted at the name of a file the
         // kernel already knows would send the writes to another file.
@@ -513,7 +547,8 @@ impl RightsFs {
         if file.metadata().map_err(io)?.len() == 0 && rw {
             // Created but never written before a crash: start it afresh.
             tracing::warn!(file = %name, "empty protected file (interrupted creation): giving it a new header");
-            let pf = self.new_protected(file, path.parent().unwrap_or(path))?;
+            let shown = path.shown();
+            let pf = self.new_protected(file, shown.parent().unwrap_or(shown))?;
             return Ok(OpenFile::new(pf, true, Rights::owner(), name, false).renewing(self.keys.clone()));
         }
         let header = read_header(&file).map_err(|e| errno_for(&name, "open", e))?;
@@ -631,13 +666,14 @@ impl RightsFs {
         if names::is_reserved(name) {
             return Err(Errno::EINVAL);
         }
-        let dir = self.table().path(parent)?;
-        names::prepare(&dir, name).map_err(io)?;
-        if std::fs::symlink_metadata(dir.join(name)).is_ok() && !names::has_suffix(name) {
+        let dir = self.src_dir(parent)?;
+        names::prepare(dir.as_ref(), name).map_err(io)?;
+        if std::fs::symlink_metadata(dir.child(name)).is_ok() && !names::has_suffix(name) {
             return Err(Errno::EEXIST);
         }
         let bname = names::protected(name);
-        let path = dir.join(&bname);
+        let path = dir.child(&bname);
+        let shown = dir.shown().join(&bname);
         // A name a protected file just left belongs to that document.
         let continued = self.continued(parent, name)?;
         // Readable and writable by its owner while the daemon writes the
@@ -656,8 +692,8 @@ impl RightsFs {
             return Err(io(e));
         }
         let version = match continued {
-            Some(doc) => self.continue_in(file, doc, &path),
-            None => self.new_protected(file, &dir).map(|pf| (pf, Rights::owner())),
+            Some(doc) => self.continue_in(file, doc, &shown),
+            None => self.new_protected(file, dir.shown()).map(|pf| (pf, Rights::owner())),
         };
         let (pf, rights) = match version {
             Ok(version) => version,
@@ -668,7 +704,7 @@ impl RightsFs {
         };
         let md = pf.file().metadata().map_err(io)?;
         let of =
-            Arc::new(OpenFile::new(pf, true, rights, path.display().to_string(), true).renewing(self.keys.clone()));
+            Arc::new(OpenFile::new(pf, true, rights, shown.display().to_string(), true).renewing(self.keys.clone()));
         let ino = {
             let mut t = self.table();
             let ino = t.ino_for(md.ino());
@@ -757,14 +793,15 @@ impl RightsFs {
     /// `fsync(2)`: commit durably, and make a new file's name durable too.
     pub(super) fn fsync(&self, fh: u64, datasync: bool) -> Result<(), Errno> {
         match &*self.handle(fh)? {
-            Handle::Protected { file, .. } => {
+            Handle::Protected { file, ino, .. } => {
                 self.sync_keys()?;
                 let r = file.write().sync();
                 r.map_err(|e| file.errno("fsync", e))?;
-                if file.take_dir_unsynced()
-                    && let Some(dir) = Path::new(&file.name).parent()
-                {
-                    crate::durable::sync_dir(dir).map_err(io)?;
+                if file.take_dir_unsynced() {
+                    let parent = self.table().get(*ino).and_then(|n| n.links.first().map(|l| l.0));
+                    if let Some(dir) = parent {
+                        crate::durable::sync_dir(self.src_dir(dir)?.as_ref()).map_err(io)?;
+                    }
                 }
                 Ok(())
             }
@@ -789,20 +826,18 @@ impl RightsFs {
         if let Some(size) = size {
             self.truncate(ino, fh, size)?;
         }
-        let path = self.table().path(ino);
+        let path = || self.src(ino);
         if let Some(mode) = mode {
             if mode & 0o222 != 0 && self.view_only(ino)? {
                 // Write bits would claim a right the licence does not
                 // give (and that opening refuses anyway).
-                tracing::warn!(file = %path.clone()?.display(), "refused a chmod adding write permission: you may only view this file");
+                tracing::warn!(file = %path()?.display(), "refused a chmod adding write permission: you may only view this file");
                 return Err(Errno::EPERM);
             }
-            let p = path.clone()?;
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777)).map_err(io)?;
+            chmod_nofollow(&path()?, mode & 0o7777)?;
         }
         if uid.is_some() || gid.is_some() {
-            let p = path.clone()?;
-            std::os::unix::fs::lchown(&p, uid, gid).map_err(io)?;
+            std::os::unix::fs::lchown(path()?, uid, gid).map_err(io)?;
         }
         if atime.is_some() || mtime.is_some() {
             // Commit the open view first: a commit after the times are set
@@ -814,7 +849,7 @@ impl RightsFs {
                 let r = of.write().flush();
                 r.map_err(|e| of.errno("utimens", e))?;
             }
-            set_times(&path.clone()?, atime, mtime)?;
+            set_times(path()?.as_ref(), atime, mtime)?;
         }
         self.getattr(ino)
     }
@@ -854,7 +889,7 @@ impl RightsFs {
                 r
             }
             Kind::Plain => {
-                refuse_plain_write(&path?);
+                refuse_plain_write(path?.shown());
                 Err(Errno::EACCES)
             }
             Kind::Dir => Err(Errno::EISDIR),
@@ -868,8 +903,9 @@ impl RightsFs {
         let (dir, parent) = {
             let t = self.table();
             let node = t.get(ino).ok_or(Errno::ENOENT)?;
-            (t.path(ino)?, node.links.first().map_or(ROOT, |l| l.0))
+            (t.dir_path(ino)?, node.links.first().map_or(ROOT, |l| l.0))
         };
+        let dir = self.reach(dir)?;
         let mut entries = vec![
             DirEntry {
                 ino,
@@ -896,7 +932,7 @@ impl RightsFs {
                 // A long name's file shows under the name its side file
                 // gives; side files and unmatched names stay hidden.
                 if ft.is_file()
-                    && let Some(shown) = names::read_long(&dir, &name)
+                    && let Some(shown) = names::read_long(dir.as_ref(), &name)
                 {
                     seen.insert(shown.clone());
                     entries.push(DirEntry {
@@ -951,9 +987,10 @@ impl RightsFs {
     /// Makes a folder.
     pub(super) fn mkdir(&self, parent: u64, name: &OsStr, who: &Creation) -> Result<FileAttr, Errno> {
         self.check_free(parent, name)?;
-        let p = self.table().child_path(parent, name)?;
-        std::fs::DirBuilder::new().mode(who.mode).create(&p).map_err(io)?;
-        settled(&p, self.maker.settle_path(&p, who, true), true)?;
+        let p = self.src_child(parent, name)?;
+        let p = p.as_ref();
+        std::fs::DirBuilder::new().mode(who.mode).create(p).map_err(io)?;
+        settled(p, self.maker.settle_path(p, who, true), true)?;
         self.lookup(parent, name)
     }
 
@@ -969,22 +1006,24 @@ impl RightsFs {
         who: &Creation,
     ) -> Result<FileAttr, Errno> {
         self.check_free(parent, name)?;
-        let p = self.table().child_path(parent, name)?;
+        let p = self.src_child(parent, name)?;
+        let p = p.as_ref();
         let c = std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
         // SAFETY: valid C string; no memory passed.
         if unsafe { libc::mknod(c.as_ptr(), kind | who.mode, libc::dev_t::from(rdev)) } != 0 {
             return Err(io(std::io::Error::last_os_error()));
         }
-        settled(&p, self.maker.settle_path(&p, who, false), false)?;
+        settled(p, self.maker.settle_path(p, who, false), false)?;
         self.lookup(parent, name)
     }
 
     /// Makes a symbolic link (stored as is: links are not protected).
     pub(super) fn symlink(&self, parent: u64, name: &OsStr, target: &Path, who: &Creation) -> Result<FileAttr, Errno> {
         self.check_free(parent, name)?;
-        let p = self.table().child_path(parent, name)?;
-        std::os::unix::fs::symlink(target, &p).map_err(io)?;
-        settled(&p, self.maker.settle_link(&p, who), false)?;
+        let p = self.src_child(parent, name)?;
+        let p = p.as_ref();
+        std::os::unix::fs::symlink(target, p).map_err(io)?;
+        settled(p, self.maker.settle_link(p, who), false)?;
         self.lookup(parent, name)
     }
 
@@ -1009,11 +1048,11 @@ impl RightsFs {
         // source. If the entry is gone or no longer a file (the source
         // changed meanwhile), the slow path finds what the name means now
         // and gives the error that goes with it.
-        if let Some(p) = self.known_protected(parent, name)
+        if let Some(p) = self.known_protected(parent, name).and_then(|at| self.reach(at).ok())
             && self.remove_protected(parent, name, &p).is_ok()
         {
             let bname = names::protected(name);
-            names::forget(p.parent().unwrap_or(&p), &bname);
+            names::forget(p.dir(), &bname);
             self.table().unlink_name(parent, &bname);
             return Ok(());
         }
@@ -1021,10 +1060,10 @@ impl RightsFs {
         if kind == Kind::Dir {
             return Err(Errno::EISDIR);
         }
-        let p = self.table().child_path(parent, &bname)?;
+        let p = self.src_child(parent, &bname)?;
         if kind == Kind::Protected {
             self.remove_protected(parent, name, &p).map_err(io)?;
-            names::forget(p.parent().unwrap_or(&p), &bname);
+            names::forget(p.dir(), &bname);
         } else {
             std::fs::remove_file(&p).map_err(io)?;
         }
@@ -1038,7 +1077,7 @@ impl RightsFs {
         if kind != Kind::Dir {
             return Err(Errno::ENOTDIR);
         }
-        let p = self.table().child_path(parent, &bname)?;
+        let p = self.src_child(parent, &bname)?;
         std::fs::remove_dir(&p).map_err(io)?;
         self.table().unlink_name(parent, &bname);
         Ok(())
@@ -1090,6 +1129,9 @@ impl RightsFs {
                 other.as_ref().map(|(b, _, _)| t.child_path(newparent, b)).transpose()?,
             )
         };
+        let moved = from.shown() != to.shown();
+        let (from, to) = (self.reach(from)?, self.reach(to)?);
+        let other_path = other_path.map(|at| self.reach(at)).transpose()?;
         if other.is_some() && (noreplace || exchange) {
             return Err(if noreplace { Errno::EEXIST } else { Errno::EINVAL });
         }
@@ -1102,16 +1144,16 @@ impl RightsFs {
             return Err(Errno::ENOTEMPTY);
         }
         if kind == Kind::Protected {
-            names::prepare(to.parent().unwrap_or(&to), newname).map_err(io)?;
+            names::prepare(to.dir(), newname).map_err(io)?;
         }
         // A protected file leaving its name: a file created under it soon
         // continues the document (vim's and Emacs's backup saves).
         let departing = (kind == Kind::Protected && !exchange && (parent, name) != (newparent, newname))
             .then(|| super::save::open_nofollow(&from).ok())
             .flatten();
-        renameat2(&from, &to, flags)?;
-        if kind == Kind::Protected && !exchange && from != to {
-            names::forget(from.parent().unwrap_or(&from), &bname);
+        renameat2(from.as_ref(), to.as_ref(), flags)?;
+        if kind == Kind::Protected && !exchange && moved {
+            names::forget(from.dir(), &bname);
         }
         if let Some(f) = departing {
             self.departed(parent, name, f);
@@ -1145,14 +1187,15 @@ impl RightsFs {
             let t = self.table();
             (t.get(ino).ok_or(Errno::ENOENT)?.kind, t.path(ino)?)
         };
+        let from = self.reach(from)?;
         let bname = match kind {
             Kind::Protected => names::protected(newname),
             Kind::Dir => return Err(Errno::EPERM),
             _ => newname.to_owned(),
         };
-        let to = self.table().child_path(newparent, &bname)?;
+        let to = self.src_child(newparent, &bname)?;
         if kind == Kind::Protected {
-            names::prepare(to.parent().unwrap_or(&to), newname).map_err(io)?;
+            names::prepare(to.dir(), newname).map_err(io)?;
         }
         std::fs::hard_link(&from, &to).map_err(io)?;
         self.lookup(newparent, newname)
@@ -1160,7 +1203,7 @@ impl RightsFs {
 
     /// Reads a link.
     pub(super) fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
-        let p = self.table().path(ino)?;
+        let p = self.src(ino)?;
         Ok(std::fs::read_link(p).map_err(io)?.as_os_str().as_bytes().to_vec())
     }
 
@@ -1350,6 +1393,23 @@ fn read_ahead(pf: &ProtectedFile, from: u64) {
             libc::POSIX_FADV_WILLNEED,
         )
     };
+}
+
+/// `chmod` of the entry at `p` itself: a link someone put in the place of
+/// a file or folder is not followed (`EOPNOTSUPP`, as links have no mode
+/// of their own).
+fn chmod_nofollow(p: &SrcPath, mode: u32) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(p)
+        .map_err(io)?;
+    if f.metadata().map_err(io)?.file_type().is_symlink() {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let at = format!("/proc/self/fd/{}", f.as_raw_fd());
+    std::fs::set_permissions(at, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(io)
 }
 
 fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), Errno> {

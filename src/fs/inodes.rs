@@ -11,10 +11,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use std::os::unix::fs::OpenOptionsExt;
-
 use fuser::Errno;
 
+use super::beneath::SrcPath;
 use super::open::OpenFile;
 
 /// The kernel's root inode.
@@ -23,9 +22,33 @@ pub const ROOT: u64 = 1;
 /// Spare inode numbers start here (see [`Table::ino_for`]).
 const SPARE_INOS: u64 = 1 << 62;
 
-/// Spare room in a built path for a child's name (a name is at most 255
-/// bytes, plus the separator and the protection suffix).
-const PATH_SLACK: usize = 264;
+/// Where an entry is in the source: the path of the folder holding it
+/// below the source folder, and its name (none for a folder's own path).
+pub struct Located {
+    /// The whole path, the source folder's first.
+    shown: PathBuf,
+    /// Where the folder's path below the source folder is in `shown`.
+    rel: std::ops::Range<usize>,
+    /// `shown` ends with the entry's name.
+    named: bool,
+}
+
+impl Located {
+    /// Opens the folder from the source folder's descriptor `root`,
+    /// following no link (see `beneath.rs`).
+    pub fn reach(self, root: &Arc<std::os::fd::OwnedFd>) -> std::io::Result<SrcPath> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = self.shown.as_os_str().as_bytes();
+        let rel = Path::new(OsStr::from_bytes(bytes.get(self.rel.clone()).unwrap_or_default()));
+        let name = self.named.then(|| self.shown.file_name()).flatten();
+        SrcPath::open(root, rel, name, self.shown.clone())
+    }
+
+    /// The whole path (for log lines).
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+}
 
 /// What a source entry is, as far as the mount cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,9 +94,6 @@ pub struct Node {
     /// Source (mtime, size) when the kernel's page cache of the inode was
     /// last known to match: lets a reopen keep the cache.
     pub cache_stamp: Option<(i64, i64, u64)>,
-    /// A folder deep enough that paths through it reach `PATH_MAX`: a
-    /// descriptor of it, opened once, that such paths start from.
-    pub deep: std::sync::OnceLock<std::os::fd::OwnedFd>,
 }
 
 /// All inodes the kernel knows, and the names they are known under.
@@ -184,81 +204,62 @@ impl Table {
         self.nodes.get_mut(&ino)
     }
 
-    /// The source path of an inode (through its first name).
-    ///
-    /// The source folder's own path comes before each path, so a path
-    /// shorter than `PATH_MAX` in the mount can be longer in the source.
-    /// Such paths start instead from a descriptor of the deepest folder,
-    /// as `/proc/self/fd/N/NAME`: the kernel walks from that folder, and the
-    /// descriptor follows it through renames, for as long as the kernel
-    /// knows the folder.
-    pub fn path(&self, ino: u64) -> Result<PathBuf, Errno> {
+    /// Where an inode is in the source (through its first name): the
+    /// folder holding it and its name, to be reached with
+    /// [`Located::reach`] once the table is unlocked.
+    pub fn path(&self, ino: u64) -> Result<Located, Errno> {
+        self.locate(ino, None, true)
+    }
+
+    /// Where the folder `ino` is, as a folder to work in (its own
+    /// descriptor, never a link in its place).
+    pub fn dir_path(&self, ino: u64) -> Result<Located, Errno> {
+        self.locate(ino, None, false)
+    }
+
+    /// Where `name` in folder `parent` is.
+    pub fn child_path(&self, parent: u64, name: &OsStr) -> Result<Located, Errno> {
+        self.locate(parent, Some(name), false)
+    }
+
+    /// The names from the source folder down to `ino` (then `name`); with
+    /// `named`, `ino`'s own name is the entry's.
+    fn locate(&self, ino: u64, name: Option<&OsStr>, named: bool) -> Result<Located, Errno> {
         let mut parts: Vec<&OsStr> = Vec::new();
         let mut cur = ino;
-        let mut depth = 0;
         while cur != ROOT {
             let node = self.nodes.get(&cur).ok_or(Errno::ENOENT)?;
             let (parent, name) = node.links.first().ok_or(Errno::ENOENT)?;
             parts.push(name);
             cur = *parent;
-            depth += 1;
-            if depth > 4096 {
+            if parts.len() > 4096 {
                 return Err(Errno::ELOOP);
             }
         }
-        // One allocation, with room for the name a lookup appends.
-        let len = self.root.as_os_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
-        if len + PATH_SLACK >= libc::PATH_MAX as usize {
-            return self.deep_path(ino);
-        }
-        let mut p = PathBuf::with_capacity(len + PATH_SLACK);
-        p.push(&self.root);
-        for part in parts.iter().rev() {
-            p.push(part);
-        }
-        Ok(p)
-    }
-
-    /// A path too long to spell out: from the folder's own descriptor, or
-    /// from the descriptor of the folder holding it.
-    fn deep_path(&self, ino: u64) -> Result<PathBuf, Errno> {
-        let node = self.nodes.get(&ino).ok_or(Errno::ENOENT)?;
-        let (dir, name) = if node.kind == Kind::Dir {
-            (ino, None)
-        } else {
-            let (parent, name) = node.links.first().ok_or(Errno::ENOENT)?;
-            (*parent, Some(name))
+        parts.reverse();
+        let entry = match name {
+            Some(n) => Some(n),
+            None if named => parts.pop(),
+            None => None,
         };
-        let fd = self.deep_fd(dir)?;
-        let mut p = PathBuf::with_capacity(32 + PATH_SLACK + name.map_or(0, |n| n.len()));
-        p.push(format!("/proc/self/fd/{fd}"));
-        if let Some(n) = name {
-            p.push(n);
+        // One allocation: the whole path, for log lines, holding the
+        // folder's path below the source folder.
+        let len = self.root.as_os_str().len() + parts.iter().chain(&entry).map(|p| p.len() + 1).sum::<usize>();
+        let mut shown = PathBuf::with_capacity(len);
+        shown.push(&self.root);
+        let rel_start = shown.as_os_str().len() + 1;
+        for part in &parts {
+            shown.push(part);
         }
-        Ok(p)
-    }
-
-    /// The descriptor of folder `ino`, opened (once) from its parent's path.
-    fn deep_fd(&self, ino: u64) -> Result<std::os::fd::RawFd, Errno> {
-        use std::os::fd::AsRawFd;
-        let node = self.nodes.get(&ino).ok_or(Errno::ENOENT)?;
-        if let Some(fd) = node.deep.get() {
-            return Ok(fd.as_raw_fd());
+        let rel_end = shown.as_os_str().len().max(rel_start);
+        if let Some(n) = entry {
+            shown.push(n);
         }
-        let (parent, name) = node.links.first().ok_or(Errno::ENOENT)?;
-        let at = self.path(*parent)?.join(name);
-        let fd = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
-            .open(at)
-            .map_err(Errno::from)?;
-        let fd = std::os::fd::OwnedFd::from(fd);
-        Ok(node.deep.get_or_init(|| fd).as_raw_fd())
-    }
-
-    /// The source path of `name` in folder `parent`.
-    pub fn child_path(&self, parent: u64, name: &OsStr) -> Result<PathBuf, Errno> {
-        Ok(self.path(parent)?.join(name))
+        Ok(Located {
+            shown,
+            rel: rel_start..rel_end,
+            named: entry.is_some(),
+        })
     }
 
     /// Records that `ino` (a `kind`) is `name` in `parent`, and counts a
@@ -390,7 +391,6 @@ impl Node {
             gate: None,
             facts: None,
             cache_stamp: None,
-            deep: std::sync::OnceLock::new(),
         }
     }
 }
@@ -404,9 +404,18 @@ mod tests {
         let mut t = Table::new(PathBuf::from("/src"), 77);
         t.remember(10, Kind::Dir, ROOT, OsStr::new("d"), true);
         t.remember(11, Kind::Protected, 10, OsStr::new("f.rights"), true);
-        assert_eq!(t.path(11).unwrap(), PathBuf::from("/src/d/f.rights"));
+        assert_eq!(t.path(11).unwrap().shown(), Path::new("/src/d/f.rights"));
         t.rename(ROOT, OsStr::new("d"), ROOT, OsStr::new("e"));
-        assert_eq!(t.path(11).unwrap(), PathBuf::from("/src/e/f.rights"));
+        assert_eq!(t.path(11).unwrap().shown(), Path::new("/src/e/f.rights"));
+        let at = |l: Located| (l.rel.clone(), l.named, l.shown);
+        assert_eq!(at(t.path(11).unwrap()), (5..6, true, PathBuf::from("/src/e/f.rights")));
+        assert_eq!(at(t.dir_path(10).unwrap()), (5..6, false, PathBuf::from("/src/e")));
+        assert_eq!(at(t.path(10).unwrap()), (5..5, true, PathBuf::from("/src/e")));
+        assert_eq!(at(t.dir_path(ROOT).unwrap()), (5..5, false, PathBuf::from("/src")));
+        assert_eq!(
+            at(t.child_path(10, OsStr::new("g")).unwrap()),
+            (5..6, true, PathBuf::from("/src/e/g"))
+        );
         t.unlink_name(10, OsStr::new("f.rights"));
         assert!(t.path(11).is_err());
         t.forget(11, 1);
@@ -447,14 +456,6 @@ mod tests {
     }
 
     #[test]
-    fn built_paths_have_room_for_a_name() {
-        let mut t = Table::new(PathBuf::from("/src"), 77);
-        t.remember(10, Kind::Dir, ROOT, OsStr::new("d"), true);
-        let p = t.path(10).unwrap();
-        assert!(p.capacity() >= p.as_os_str().len() + 255);
-    }
-
-    #[test]
     fn root_inode_is_swapped_with_one() {
         let mut t = Table::new(PathBuf::from("/src"), 77);
         assert_eq!(t.ino_for(77), ROOT);
@@ -492,7 +493,7 @@ mod tests {
         t.remember(10, Kind::Plain, ROOT, OsStr::new("a"), true);
         t.remember(11, Kind::Plain, ROOT, OsStr::new("b"), true);
         t.exchange((ROOT, OsStr::new("a")), (ROOT, OsStr::new("b")));
-        assert_eq!(t.path(10).unwrap(), PathBuf::from("/s/b"));
+        assert_eq!(t.path(10).unwrap().shown(), Path::new("/s/b"));
         assert_eq!(t.by_name(ROOT, OsStr::new("a")), Some(11));
     }
 }

@@ -13,6 +13,7 @@
 
 mod access;
 mod activity;
+mod beneath;
 mod core;
 mod inodes;
 mod linger;

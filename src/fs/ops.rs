@@ -309,9 +309,8 @@ impl Filesystem for RightsFs {
     fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
         let _turn = self.linger.enter_quiet();
         let r = self
-            .table()
-            .path(ino.0)
-            .and_then(|p| crate::durable::sync_dir(&p).map_err(Errno::from));
+            .src_dir(ino.0)
+            .and_then(|p| crate::durable::sync_dir(p.as_ref()).map_err(Errno::from));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),

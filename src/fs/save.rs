@@ -28,7 +28,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use fuser::Errno;
 use zeroize::Zeroizing;
 
+use super::beneath::SrcPath;
 use super::core::RightsFs;
 use super::inodes::Kind;
 use super::open::errno_for;
@@ -102,7 +103,7 @@ pub(super) enum Departed {
     Held {
         saves: Arc<Dir>,
         held: Option<String>,
-        home: PathBuf,
+        home: SrcPath,
     },
 }
 
@@ -122,7 +123,7 @@ impl Departed {
         if let Self::Held { saves, held, home } = self
             && let Some(n) = held.take()
         {
-            match saves.link_out(&n, home) {
+            match saves.link_out(&n, home.as_ref()) {
                 Ok(()) => tracing::info!(file = %home.display(), "put the document back"),
                 Err(e) => tracing::warn!(file = %home.display(), error = %e, "could not put the document back"),
             }
@@ -190,7 +191,7 @@ pub(super) struct Continued {
 
 /// Opens a source file for reading without following a link planted in
 /// its place.
-pub(super) fn open_nofollow(path: &Path) -> std::io::Result<File> {
+pub(super) fn open_nofollow(path: impl AsRef<Path>) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
@@ -270,8 +271,9 @@ impl RightsFs {
             return Ok(None);
         };
         let shown = self.table().child_path(parent, name)?;
-        let access = self.editable(&header, &shown).inspect_err(|_| departed.restore())?;
-        let seals = self.seals_so_far(&file, &access, &shown, None)?;
+        let shown = shown.shown();
+        let access = self.editable(&header, shown).inspect_err(|_| departed.restore())?;
+        let seals = self.seals_so_far(&file, &access, shown, None)?;
         tracing::info!(file = %shown.display(), content_id = %header.content_id().to_hex(), "a new version of the document that left this name");
         Ok(Some(Continued { header, access, seals }))
     }
@@ -320,7 +322,7 @@ impl RightsFs {
     /// view-only is kept as a hidden link for the window, so that a refused
     /// save can put it back (one more link and unlink); any other is
     /// remembered by a descriptor.
-    pub(super) fn remove_protected(&self, parent: u64, name: &OsStr, path: &Path) -> std::io::Result<()> {
+    pub(super) fn remove_protected(&self, parent: u64, name: &OsStr, path: &SrcPath) -> std::io::Result<()> {
         // Known to be view-only (from its header facts or its open view);
         // anything else is kept by a descriptor only, so that the deleted
         // file is really gone (no link left) once it is closed.
@@ -340,7 +342,7 @@ impl RightsFs {
             return Ok(());
         }
         let held = self.saves.fresh_name();
-        if self.saves.dir.link_in(path, &held).is_err() {
+        if self.saves.dir.link_in(path.as_ref(), &held).is_err() {
             return std::fs::remove_file(path);
         }
         if let Err(e) = std::fs::remove_file(path) {
@@ -350,7 +352,7 @@ impl RightsFs {
         let what = Departed::Held {
             saves: self.saves.dir.clone(),
             held: Some(held),
-            home: path.to_owned(),
+            home: path.try_clone()?,
         };
         self.departures.note(parent, name, what);
         Ok(())
@@ -379,7 +381,10 @@ impl RightsFs {
                 t.by_name(parent, bname),
             )
         };
-        let dst_file = open_nofollow(&dst).map_err(Errno::from)?;
+        let (src_at, dst_at) = (self.reach(src)?, self.reach(dst)?);
+        // Log lines and messages name the paths the user knows.
+        let (src, dst) = (src_at.shown(), dst_at.shown());
+        let dst_file = open_nofollow(&dst_at).map_err(Errno::from)?;
         let header = match read_header(&dst_file) {
             Ok(h) => h,
             Err(e) => {
@@ -387,12 +392,12 @@ impl RightsFs {
                 return Ok(false);
             }
         };
-        let src_file = open_nofollow(&src).map_err(Errno::from)?;
+        let src_file = open_nofollow(&src_at).map_err(Errno::from)?;
         if dst_file.metadata().map_err(Errno::from)?.ino() == src_file.metadata().map_err(Errno::from)?.ino() {
             return Ok(false);
         }
         let src_header = match kind {
-            Kind::Protected => Some(read_header(&src_file).map_err(fmt(&src, "save"))?),
+            Kind::Protected => Some(read_header(&src_file).map_err(fmt(src, "save"))?),
             _ => None,
         };
         if src_header
@@ -401,7 +406,7 @@ impl RightsFs {
         {
             return Ok(false);
         }
-        let access = self.editable(&header, &dst)?;
+        let access = self.editable(&header, dst)?;
         // The target's own open view may have sealed more than it committed.
         let target_view = {
             let t = self.table();
@@ -410,8 +415,8 @@ impl RightsFs {
                 .and_then(|n| n.open.clone())
         };
         let seals = match &target_view {
-            Some(of) => self.seals_so_far(&dst_file, &access, &dst, Some(&of.read()))?,
-            None => self.seals_so_far(&dst_file, &access, &dst, None)?,
+            Some(of) => self.seals_so_far(&dst_file, &access, dst, Some(&of.read()))?,
+            None => self.seals_so_far(&dst_file, &access, dst, None)?,
         };
         // The open view of the renamed file, locked from the copy to the
         // switch: a write through any of its descriptors lands either
@@ -425,33 +430,33 @@ impl RightsFs {
             .open_file(&name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)
             .map_err(Errno::from)?;
         let sealed = (|| {
-            let mut pf = self.new_version(out, header, &access, &dst, seals)?;
+            let mut pf = self.new_version(out, header, &access, dst, seals)?;
             match (guard.as_deref_mut(), &src_header) {
                 (Some(from), _) => {
                     let of = view.as_ref().expect("a guard comes from a view");
                     from.flush().map_err(|e| of.errno("save", e))?;
-                    self.may_move_out(from.header(), of.rights, &src)?;
-                    copy_protected(from, &mut pf).map_err(fmt(&dst, "save"))?;
+                    self.may_move_out(from.header(), of.rights, src)?;
+                    copy_protected(from, &mut pf).map_err(fmt(dst, "save"))?;
                 }
                 (None, Some(h)) => {
                     let a = self.keys.access(h).map_err(|e| {
                         tracing::warn!(file = %src.display(), error = %e, "refused a save: no licence to read the new content");
                         Errno::EACCES
                     })?;
-                    self.may_move_out(h, a.rights, &src)?;
+                    self.may_move_out(h, a.rights, src)?;
                     let file = src_file.try_clone().map_err(Errno::from)?;
                     let from =
-                        ProtectedFile::open_verified(file, &a.key, self.keys.verifier()).map_err(fmt(&src, "save"))?;
-                    copy_protected(&from, &mut pf).map_err(fmt(&dst, "save"))?;
+                        ProtectedFile::open_verified(file, &a.key, self.keys.verifier()).map_err(fmt(src, "save"))?;
+                    copy_protected(&from, &mut pf).map_err(fmt(dst, "save"))?;
                 }
-                (None, None) => copy_plain(&src_file, &mut pf).map_err(fmt(&dst, "save"))?,
+                (None, None) => copy_plain(&src_file, &mut pf).map_err(fmt(dst, "save"))?,
             }
-            pf.sync().map_err(fmt(&dst, "save"))?;
+            pf.sync().map_err(fmt(dst, "save"))?;
             like_renamed(pf.file(), &src_file).map_err(Errno::from)?;
             Ok(pf)
         })();
         let pf = match sealed.and_then(|pf| {
-            self.saves.dir.rename_out(&name, &dst).map_err(Errno::from)?;
+            self.saves.dir.rename_out(&name, dst_at.as_ref()).map_err(Errno::from)?;
             Ok(pf)
         }) {
             Ok(pf) => pf,
@@ -461,10 +466,10 @@ impl RightsFs {
             }
         };
         // The new version is in place: the renamed file is no longer needed.
-        if let Err(e) = std::fs::remove_file(&src) {
+        if let Err(e) = std::fs::remove_file(&src_at) {
             tracing::warn!(file = %src.display(), error = %e, "saved, but could not remove the renamed file");
         } else if kind == Kind::Protected {
-            super::names::forget(src.parent().unwrap_or(&src), bname);
+            super::names::forget(src_at.dir(), bname);
         }
         tracing::info!(file = %dst.display(), content_id = %pf.header().content_id().to_hex(), "saved as a new version of the document");
         self.keys.saved(pf.header(), pf.generation());

@@ -64,7 +64,7 @@ impl RightsFs {
             .filter(|e| names::has_suffix(&e.file_name()) && e.file_type().is_ok_and(|t| t.is_file()))
             .take(HEADERS_READ);
         for e in candidates {
-            let Ok(h) = super::save::open_nofollow(&e.path())
+            let Ok(h) = super::save::open_nofollow(e.path())
                 .map_err(Into::into)
                 .and_then(|f| read_header(&f))
             else {
