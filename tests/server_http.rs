@@ -166,10 +166,10 @@ fn register_share_licence_refuse_revoke_audit() {
     assert!(alice.device.unwrap_key(&body.wrapped_key).is_err());
     let (s, shared) = server.get("/v1/content?role=shared", &bob.access);
     assert_eq!(s, 200);
-    assert_eq!(shared.as_array().unwrap().len(), 1);
+    assert_eq!(shared["contents"].as_array().unwrap().len(), 1, "{shared}");
     let (s, owned) = server.get("/v1/content?role=owned", &alice.access);
     assert_eq!(s, 200);
-    assert_eq!(owned.as_array().unwrap().len(), 1);
+    assert_eq!(owned["contents"].as_array().unwrap().len(), 1, "{owned}");
 
     // Bob lacks share: he cannot change grants, read the audit or revoke.
     let (s, r) = server.call(
@@ -341,7 +341,7 @@ fn registration_refuses_forged_foreign_and_misdirected_licences() {
     // Nothing was registered.
     let (s, owned) = server.get("/v1/content?role=owned", &alice.access);
     assert_eq!(s, 200);
-    assert_eq!(owned, json!([]));
+    assert_eq!(owned, json!({"contents": [], "next": null}));
     let (s, r) = server.post(
         &format!("/v1/content/{}/licence", "00".repeat(16)),
         Some(&alice.access),
@@ -414,7 +414,7 @@ fn batch_registration_answers_for_each_licence() {
     assert_eq!(s, 401);
     let (s, owned) = server.get("/v1/content?role=owned", &alice.access);
     assert_eq!(s, 200);
-    assert_eq!(owned.as_array().unwrap().len(), 2);
+    assert_eq!(owned["contents"].as_array().unwrap().len(), 2, "{owned}");
 }
 
 #[test]
@@ -728,7 +728,10 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
     assert_error(&v, "unauthorized");
     // Nothing changed: alice still has one device and no content.
     assert_eq!(server.get("/v1/devices", &alice.access).1.as_array().unwrap().len(), 1);
-    assert_eq!(server.get("/v1/content", &alice.access).1, json!([]));
+    assert_eq!(
+        server.get("/v1/content", &alice.access).1,
+        json!({"contents": [], "next": null})
+    );
     // Health, metrics and the API description answer.
     let h: Value = server
         .http
@@ -755,4 +758,114 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
         .json()
         .unwrap();
     assert!(o["openapi"].as_str().unwrap().starts_with("3."));
+}
+
+/// "Shared with me" comes a page at a time, by address and by domain
+/// grant, without the owner's other content or revoked content; a cursor
+/// only continues the listing it came from: another account's, another
+/// role's, an altered or a made-up one is refused with 400.
+#[test]
+fn shared_listing_pages_and_cursors_stay_with_their_listing() {
+    let (_dir, smtp, server) = setup(&[]);
+    let (kem, _) = server.keys();
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let bob = server.login(&smtp, "bob@team.example", true);
+    let eve = server.login(&smtp, "eve@example.org", true);
+    let grant = |to: &str| Grant {
+        to: Principal::parse(to).unwrap(),
+        rights: Rights::parse("view").unwrap(),
+        expires: None,
+    };
+    let mut ids = Vec::new();
+    for to in [
+        "bob@team.example",
+        "bob@team.example",
+        "*@team.example",
+        "eve@example.org",
+        "",
+    ] {
+        let mut policy = Policy::owner_only(Email::parse("alice@example.com").unwrap(), 1);
+        if !to.is_empty() {
+            policy.grants.push(grant(to));
+        }
+        let (pl, id, _) = make_pl(&alice, kem, policy);
+        let (s, v) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+        assert_eq!(s, 201, "{v}");
+        ids.push(id.to_hex());
+    }
+    let page = |who: &str, query: &str| server.get(&format!("/v1/content?{query}"), who);
+    let listed = |who: &str, role: &str| {
+        let (mut all, mut cursors, mut q) = (Vec::new(), Vec::new(), format!("role={role}&limit=1"));
+        loop {
+            let (s, v) = page(who, &q);
+            assert_eq!(s, 200, "{v}");
+            all.extend(
+                v["contents"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["content_id"].as_str().unwrap().to_string()),
+            );
+            match v["next"].as_str() {
+                Some(c) => {
+                    cursors.push(c.to_string());
+                    q = format!("role={role}&limit=1&cursor={c}");
+                }
+                None => return (all, cursors),
+            }
+        }
+    };
+    let (mine, cursors) = listed(&bob.access, "shared");
+    let mut want = ids[..3].to_vec();
+    want.sort_by(|a, b| b.cmp(a));
+    let mut got = mine.clone();
+    got.sort_by(|a, b| b.cmp(a));
+    assert_eq!(
+        got, want,
+        "each content shared with bob once, the domain grant's included"
+    );
+    assert_eq!(listed(&alice.access, "owned").0.len(), 5);
+    assert!(listed(&alice.access, "shared").0.is_empty());
+
+    // Eve replays bob's cursor: refused, so it shows her nothing of his
+    // listing and nothing of hers positioned by it.
+    let (s, v) = page(&eve.access, &format!("role=shared&cursor={}", cursors[0]));
+    assert_eq!(s, 400);
+    assert_error(&v, "bad_cursor");
+    // Bob's own cursor for another role, altered, or made up.
+    let (s, v) = page(&bob.access, &format!("role=owned&cursor={}", cursors[0]));
+    assert_eq!(s, 400);
+    assert_error(&v, "bad_cursor");
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut raw = b64.decode(&cursors[0]).unwrap();
+    raw[5] ^= 1;
+    let mut forged = vec![1u8];
+    forged.extend_from_slice(&i64::MAX.to_be_bytes());
+    forged.extend_from_slice(ids[3].as_bytes());
+    forged.extend_from_slice(&[0; 16]);
+    for bad in [b64.encode(&raw), b64.encode(&forged), "%25%25".into(), "AQ".into()] {
+        let (s, v) = page(&bob.access, &format!("role=shared&cursor={bad}"));
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert_error(&v, "bad_cursor");
+    }
+    for limit in ["0", "1001", "-1", "many"] {
+        let (s, v) = page(&bob.access, &format!("role=shared&limit={limit}"));
+        assert_eq!(s, 400, "{limit}: {v}");
+        assert!(
+            v["error"]["code"] == "bad_limit" || v["error"]["code"] == "bad_query",
+            "{v}"
+        );
+    }
+
+    // Revoked content leaves the listing at once.
+    let (s, _) = server.post(
+        &format!("/v1/content/{}/revoke", ids[2]),
+        Some(&alice.access),
+        json!({}),
+    );
+    assert_eq!(s, 200);
+    let (mine, _) = listed(&bob.access, "shared");
+    assert_eq!(mine.len(), 2);
+    assert!(!mine.contains(&ids[2]));
 }

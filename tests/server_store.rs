@@ -4,10 +4,53 @@ mod server_support;
 
 use std::sync::Arc;
 
+use rightsfs::policy::{Email, Grant, Policy, Principal, Rights};
 use rightsfs::store::{
-    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, SqliteStore, Store, TokenRecord,
+    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, PageKey, SqliteStore, Store, TokenRecord,
 };
 use server_support::{postgres_url, unique};
+
+/// A policy of `owner` granting view to each of `to` (`*@domain` or an
+/// address), as the server stores it.
+fn policy(owner: &str, to: &[&str]) -> String {
+    policy_until(owner, to, None)
+}
+
+fn policy_until(owner: &str, to: &[&str], expires: Option<i64>) -> String {
+    let mut p = Policy::owner_only(Email::parse(owner).unwrap(), 1);
+    for t in to {
+        p.grants.push(Grant {
+            to: Principal::parse(t).unwrap(),
+            rights: Rights::parse("view").unwrap(),
+            expires,
+        });
+    }
+    serde_json::to_string(&p).unwrap()
+}
+
+/// Every content `who` lists as shared at `now`, `limit` a page, and the
+/// pages it took; `between` runs before each page after the first.
+async fn all_shared(
+    store: &dyn Store,
+    who: &str,
+    now: i64,
+    limit: i64,
+    mut between: impl AsyncFnMut(usize),
+) -> (Vec<String>, usize) {
+    let (mut out, mut after, mut pages) = (Vec::new(), None::<PageKey>, 0);
+    loop {
+        if pages > 0 {
+            between(pages).await;
+        }
+        let page = store.list_shared(who, now, after.as_ref(), limit).await.unwrap();
+        pages += 1;
+        out.extend(page.iter().map(|c| c.id.clone()));
+        if (page.len() as i64) < limit {
+            return (out, pages);
+        }
+        after = page.last().map(PageKey::of);
+    }
+}
 
 async fn exercise(store: Arc<dyn Store>) {
     let u = unique();
@@ -154,11 +197,14 @@ async fn exercise(store: Arc<dyn Store>) {
     assert!(store.add_invitation(&cid, &alice, 3).await.unwrap());
 
     // Content: insert once, optimistic policy update, revoke, lists.
+    // A domain of this run's own: other runs share the PostgreSQL database.
+    let bob = format!("bob@{u}.example.com");
+    let (p1, p2) = (policy(&alice, &[&bob]), policy(&alice, &[]));
     let c = ContentRecord {
         id: format!("{u}00000000000000000000"),
         owner: alice.clone(),
         pl: "{\"pl\":1}".into(),
-        policy: "{\"p\":1}".into(),
+        policy: p1.clone(),
         revoked: false,
         created_at: 1,
         registered_at: 2,
@@ -191,23 +237,43 @@ async fn exercise(store: Arc<dyn Store>) {
         ]
     );
     assert_eq!(store.get_content(&fresh(2).id).await.unwrap(), Some(fresh(2)));
-    assert!(store.update_policy(&c.id, "{\"p\":1}", "{\"p\":2}").await.unwrap());
-    assert!(!store.update_policy(&c.id, "{\"p\":1}", "{\"p\":3}").await.unwrap());
-    assert_eq!(store.get_content(&c.id).await.unwrap().unwrap().policy, "{\"p\":2}");
-    assert_eq!(store.list_owned(&alice).await.unwrap().len(), 3);
+    let shared_ids = async |who: &str| all_shared(store.as_ref(), who, 10, 100, async |_| {}).await.0;
+    assert_eq!(shared_ids(&bob).await.len(), 3, "a batch's grants are listed once each");
+    let everyone = policy(&alice, &[&bob, &format!("*@{u}.example.com"), "*@example.com"]);
+    assert!(store.update_policy(&fresh(1).id, &p1, &everyone).await.unwrap());
     assert!(
-        store
-            .list_not_owned(&alice)
-            .await
-            .unwrap()
-            .iter()
-            .all(|r| r.owner != alice)
+        !shared_ids(&alice).await.iter().any(|id| id.starts_with(&u)),
+        "nobody lists their own content as shared, not even by a grant to their domain"
     );
-    let bob = format!("bob-{u}@example.com");
-    assert!(store.list_not_owned(&bob).await.unwrap().iter().any(|r| r.id == c.id));
+    assert_eq!(shared_ids(&bob).await.len(), 3, "a content named twice is listed once");
+    assert!(store.update_policy(&c.id, &p1, &p2).await.unwrap());
+    assert!(!store.update_policy(&c.id, &p1, &p1).await.unwrap());
+    assert_eq!(store.get_content(&c.id).await.unwrap().unwrap().policy, p2);
+    assert!(
+        !shared_ids(&bob).await.contains(&c.id),
+        "an unshared content leaves the list"
+    );
+    // Owned: newest first, id descending within a second, a page at a time.
+    let owned = store.list_owned(&alice, None, 10).await.unwrap();
+    let ids: Vec<&str> = owned.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [&fresh(2).id, &fresh(1).id, &c.id]);
+    let rest = store
+        .list_owned(&alice, Some(&PageKey::of(&owned[0])), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest, owned[1..]);
+    assert!(store.list_owned(&bob, None, 10).await.unwrap().is_empty());
+    assert!(store.update_policy(&c.id, &p2, &p1).await.unwrap());
+    assert!(shared_ids(&bob).await.contains(&c.id));
     store.revoke(&c.id).await.unwrap();
     assert!(store.get_content(&c.id).await.unwrap().unwrap().revoked);
-    assert!(!store.list_not_owned(&bob).await.unwrap().iter().any(|r| r.id == c.id));
+    assert!(
+        !shared_ids(&bob).await.contains(&c.id),
+        "a revoked content leaves the list"
+    );
+    // A change to a revoked content's policy does not list it again.
+    assert!(store.update_policy(&c.id, &p1, &everyone).await.unwrap());
+    assert!(!shared_ids(&bob).await.contains(&c.id));
     assert_eq!(store.get_content("nothing").await.unwrap(), None);
 
     // Audit keeps order.
@@ -233,6 +299,159 @@ async fn exercise(store: Arc<dyn Store>) {
     );
 }
 
+/// Pages of "shared with me" while the sharing changes between pages: no
+/// content twice, none that stayed shared missing, none unshared or
+/// revoked before its page; grants by address and by domain, and grants
+/// that lapse.
+async fn paging(store: Arc<dyn Store>) {
+    let u = unique();
+    let owner = format!("owner@{u}.example.org");
+    let me = format!("reader@{u}.example.com");
+    let (mine, domain, peer) = (
+        me.as_str(),
+        format!("*@{u}.example.com"),
+        format!("peer@{u}.example.org"),
+    );
+    let id = |i: usize| format!("{u}{i:020}");
+    // 40 contents, three per second (ties are broken by id); one in four
+    // shared by domain, one in five with someone else only.
+    let shared_by = |i: usize| match i {
+        _ if i.is_multiple_of(5) => policy(&owner, &[&peer]),
+        _ if i.is_multiple_of(4) => policy(&owner, &[&peer, &domain]),
+        _ => policy(&owner, &[mine]),
+    };
+    let records: Vec<ContentRecord> = (0..40)
+        .map(|i| ContentRecord {
+            id: id(i),
+            owner: owner.clone(),
+            pl: "{}".into(),
+            policy: shared_by(i),
+            revoked: false,
+            created_at: 0,
+            registered_at: 1000 + (i / 3) as i64,
+        })
+        .collect();
+    store.insert_contents(records).await.unwrap();
+    let initially: Vec<usize> = (0..40).filter(|i| i % 5 != 0).collect();
+    let (all, _) = all_shared(store.as_ref(), mine, 10, 100, async |_| {}).await;
+    let newest_first: Vec<String> = initially.iter().rev().map(|&i| id(i)).collect();
+    assert_eq!(all, newest_first, "newest first, id descending within a second");
+
+    // The changes, in the order the pages come: a not yet listed content
+    // unshared (1) and revoked (2), one shared from the start changed
+    // after it was listed (39), an older one newly shared (5) and a newer
+    // one shared after its page went by (35).
+    let s = store.clone();
+    let (owner2, mine2, peer2) = (owner.clone(), me.clone(), peer.clone());
+    let (listed, pages) = all_shared(store.as_ref(), mine, 10, 7, async move |page| match page {
+        1 => {
+            let old = s.get_content(&id(1)).await.unwrap().unwrap().policy;
+            assert!(
+                s.update_policy(&id(1), &old, &policy(&owner2, &[&peer2]))
+                    .await
+                    .unwrap()
+            );
+            s.revoke(&id(2)).await.unwrap();
+        }
+        2 => {
+            let old = s.get_content(&id(39)).await.unwrap().unwrap().policy;
+            assert!(
+                s.update_policy(&id(39), &old, &policy(&owner2, &[&mine2, &peer2]))
+                    .await
+                    .unwrap()
+            );
+            for i in [5, 35] {
+                let old = s.get_content(&id(i)).await.unwrap().unwrap().policy;
+                assert!(
+                    s.update_policy(&id(i), &old, &policy(&owner2, &[&mine2]))
+                        .await
+                        .unwrap()
+                );
+            }
+        }
+        _ => {}
+    })
+    .await;
+    assert!(pages > 3, "{pages} pages");
+    let mut want: Vec<usize> = initially.iter().copied().filter(|i| ![1, 2].contains(i)).collect();
+    want.push(5);
+    want.sort_by(|a, b| b.cmp(a));
+    assert_eq!(listed, want.iter().map(|&i| id(i)).collect::<Vec<_>>());
+
+    // Grants that lapse: by their own expiry, or the content's.
+    let lapsing = |i: usize, grant: Option<i64>, content: Option<i64>| {
+        let mut p: Policy = serde_json::from_str(&policy_until(&owner, &[mine], grant)).unwrap();
+        p.expires = content;
+        ContentRecord {
+            id: id(100 + i),
+            owner: owner.clone(),
+            pl: "{}".into(),
+            policy: serde_json::to_string(&p).unwrap(),
+            revoked: false,
+            created_at: 0,
+            registered_at: 2000,
+        }
+    };
+    store
+        .insert_contents(vec![lapsing(0, Some(50), None), lapsing(1, None, Some(60))])
+        .await
+        .unwrap();
+    let first = |now: i64| {
+        let store = store.clone();
+        let me = me.clone();
+        async move {
+            store
+                .list_shared(&me, now, None, 2)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(first(49).await, [id(101), id(100)]);
+    assert_eq!(first(50).await, [id(101), id(39)]);
+    assert_eq!(first(60).await, [id(39), id(38)]);
+}
+
+/// A database made before the grants table lists what was shared before:
+/// the table is filled from the stored policies when the store opens.
+/// `forget` takes the table's rows and the record of the migration away;
+/// `reopen` opens the database again, as a server starting.
+async fn fills_grants_of_older_databases(
+    store: Arc<dyn Store>,
+    forget: impl AsyncFnOnce(),
+    reopen: impl AsyncFnOnce() -> Arc<dyn Store>,
+) {
+    let u = unique();
+    let owner = format!("owner@{u}.example.org");
+    let me = format!("reader@{u}.example.com");
+    let domain = format!("*@{u}.example.com");
+    let rec = |i: u32, to: &str| ContentRecord {
+        id: format!("{u}{i:020}"),
+        owner: owner.clone(),
+        pl: "{}".into(),
+        policy: policy(&owner, &[to]),
+        revoked: false,
+        created_at: 0,
+        registered_at: 5,
+    };
+    let recs = vec![rec(1, &me), rec(2, &domain), rec(3, &me)];
+    store.insert_contents(recs.clone()).await.unwrap();
+    store.revoke(&recs[2].id).await.unwrap();
+    drop(store);
+    forget().await;
+    let again = reopen().await;
+    let ids: Vec<String> = again
+        .list_shared(&me, 10, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [recs[1].id.clone(), recs[0].id.clone()]);
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -241,6 +460,22 @@ async fn sqlite_store() {
     // Reopening keeps the data and the schema.
     let again = rightsfs::store::open(&path.display().to_string()).await.unwrap();
     assert_eq!(again.hit("x", 1).await.unwrap(), 1);
+    paging(again.clone()).await;
+    let url = path.display().to_string();
+    fills_grants_of_older_databases(
+        again,
+        async || {
+            // As the database was before the table: without it.
+            let db = sqlx::SqlitePool::connect(&format!("sqlite://{url}")).await.unwrap();
+            sqlx::raw_sql("DROP TABLE grants; DROP TABLE migrations;")
+                .execute(&db)
+                .await
+                .unwrap();
+            db.close().await;
+        },
+        async || rightsfs::store::open(&url).await.unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -253,4 +488,25 @@ async fn postgres_store() {
     let key = format!("shared:{}", unique());
     assert_eq!(a.hit(&key, 1).await.unwrap(), 1);
     assert_eq!(b.hit(&key, 1).await.unwrap(), 2);
+    paging(a.clone()).await;
+    fills_grants_of_older_databases(
+        a,
+        async || {
+            // Under the lock a starting replica takes.
+            let db = sqlx::PgPool::connect(&url).await.unwrap();
+            let mut tx = db.begin().await.unwrap();
+            sqlx::query("SELECT pg_advisory_xact_lock(7443)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::raw_sql("DELETE FROM grants; DELETE FROM migrations WHERE name = 'grants';")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            db.close().await;
+        },
+        async || rightsfs::store::open(&url).await.unwrap(),
+    )
+    .await;
 }

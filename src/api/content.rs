@@ -110,13 +110,37 @@ pub struct PutGrants {
     pub file_name: Option<String>,
 }
 
+/// Items a page of `GET /v1/content` holds when the query names no limit.
+pub const LIST_LIMIT_DEFAULT: u32 = 200;
+
+/// Most items one page of `GET /v1/content` holds.
+pub const LIST_LIMIT_MAX: u32 = 1000;
+
 /// `GET /v1/content` query.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `owned` (default) or `shared`.
     pub role: Option<String>,
+    /// Where to go on: the `next` of the previous page, as it came.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 200).
+    pub limit: Option<u32>,
+}
+
+/// One page of a listing, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ContentPage {
+    /// The items of this page.
+    pub contents: Vec<ContentInfo>,
+    /// Opaque cursor of the next page (pass it as `cursor` with the same
+    /// role, as the same account); none after the last page. Pages never
+    /// repeat an item; one registered or shared after the listing began
+    /// shows only if older than where the listing has got to.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// One audit entry.

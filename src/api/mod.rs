@@ -19,8 +19,8 @@ pub use account::{
     WriterCertificate, WriterCertificateRequest,
 };
 pub use content::{
-    AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, LicenceRequest, ListQuery, PutGrants,
-    REGISTER_BATCH_MAX, RegisterContent, RegisterContentBatch,
+    AuditEntry, BatchOutcome, ContentInfo, ContentPage, Empty, ItemOutcome, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
+    LicenceRequest, ListQuery, PutGrants, REGISTER_BATCH_MAX, RegisterContent, RegisterContentBatch,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use opens::{OpensRecorded, REPORT_OPENS_MAX, ReportOpens, ReportedOpen};

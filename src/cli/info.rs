@@ -281,7 +281,7 @@ pub fn track(ctx: &Ctx, arg: Option<&Path>, format: TrackFormat) -> anyhow::Resu
             vec![(t.id, t.name())]
         }
         None => session
-            .list_content(false)?
+            .list_content(false, |_| {})?
             .into_iter()
             .filter_map(|c| ContentId::from_hex(&c.content_id).ok())
             .map(|id| (id, index.get(&id).map(|e| e.name)))
@@ -393,10 +393,32 @@ struct ListRow {
     your_access_ends: Option<String>,
 }
 
+/// Counts a long listing's pages on stderr (when it is a terminal and
+/// the output is not JSON): the bar appears from the second page on.
+fn listing_progress(ctx: &Ctx) -> impl FnMut(usize) {
+    let quiet = ctx.json || ctx.quiet;
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut pages = 0;
+    move |n| {
+        pages += 1;
+        if quiet || pages < 2 {
+            return;
+        }
+        let b = bar.get_or_insert_with(|| {
+            // Cleared once the listing is in, before the table prints.
+            let b = indicatif::ProgressBar::new_spinner().with_finish(indicatif::ProgressFinish::AndClear);
+            b.set_style(indicatif::ProgressStyle::with_template("{spinner} listing: {msg}").expect("static template"));
+            b
+        });
+        b.set_message(format!("{n} so far"));
+        b.tick();
+    }
+}
+
 /// `rights list [--shared]`: content you own, or that others shared with
 /// you (owner, your rights, until when), named from this device's index.
 pub fn list(ctx: &Ctx, shared: bool) -> anyhow::Result<()> {
-    let list = ctx.session()?.list_content(shared)?;
+    let list = ctx.session()?.list_content(shared, listing_progress(ctx))?;
     let index = Index::new(&ctx.paths);
     let me = ctx.config.me()?.clone();
     let t = now();

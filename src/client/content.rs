@@ -5,8 +5,8 @@ use reqwest::Method;
 
 use super::{ClientError, Session};
 use crate::api::{
-    AuditEntry, BatchOutcome, ContentInfo, Empty, ItemOutcome, PutGrants, REGISTER_BATCH_MAX, RegisterContent,
-    RegisterContentBatch, SendFile, SentOutcome,
+    AuditEntry, BatchOutcome, ContentInfo, ContentPage, Empty, ItemOutcome, LIST_LIMIT_MAX, PutGrants,
+    REGISTER_BATCH_MAX, RegisterContent, RegisterContentBatch, SendFile, SentOutcome,
 };
 use crate::policy::{ContentId, Grant, Principal, PublishingLicence};
 
@@ -80,11 +80,37 @@ impl Session {
         self.get(&format!("{}/audit", content_path(id)))
     }
 
-    /// `GET /v1/content?role=...`: content owned (`shared = false`) or
-    /// shared with the caller.
-    pub fn list_content(&self, shared: bool) -> Result<Vec<ContentInfo>, ClientError> {
+    /// `GET /v1/content?role=...`: every content owned (`shared = false`)
+    /// or shared with the caller, newest first, following the server's
+    /// cursors page by page; `progress` hears the running count after
+    /// each page.
+    pub fn list_content(&self, shared: bool, mut progress: impl FnMut(usize)) -> Result<Vec<ContentInfo>, ClientError> {
         let role = if shared { "shared" } else { "owned" };
-        self.get(&format!("/v1/content?role={role}"))
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/content?role={role}&limit={LIST_LIMIT_MAX}");
+            if let Some(c) = &cursor {
+                // Cursors are base64url: nothing in them needs escaping.
+                path.push_str("&cursor=");
+                path.push_str(c);
+            }
+            let page: ContentPage = self.get(&path)?;
+            all.extend(page.contents);
+            progress(all.len());
+            match page.next {
+                // A server repeating its cursor would keep us here forever.
+                Some(c) if cursor.as_ref() == Some(&c) => {
+                    return Err(ClientError::Server {
+                        status: 200,
+                        code: "bad_cursor".into(),
+                        message: "the server gave the same page of the listing twice".into(),
+                    });
+                }
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// `POST /v1/content/{id}/send`: the server mails the protected file.

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::headers::security_headers;
 use super::metrics::Metrics;
 use super::state::AppState;
-use super::{account, audit, auth, certificates, content, licence, openapi, send, viewer};
+use super::{account, audit, auth, certificates, content, licence, listing, openapi, send, viewer};
 use crate::api::{ErrorBody, ServerKey};
 
 /// Largest request body accepted.
@@ -37,7 +37,7 @@ pub(super) fn routes(state: &AppState) -> Vec<(&'static str, MethodRouter<AppSta
         ("/v1/devices", get(account::devices)),
         ("/v1/devices/writer-certificate", post(certificates::issue)),
         ("/v1/devices/{id}", delete(account::delete_device)),
-        ("/v1/content", post(content::register).get(content::list)),
+        ("/v1/content", post(content::register).get(listing::list)),
         ("/v1/content/batch", post(content::register_batch)),
         ("/v1/content/{id}", get(content::get)),
         ("/v1/content/{id}/licence", post(licence::issue)),

@@ -1,7 +1,7 @@
 //! The content registry: registration of publishing licences, sharing,
 //! revocation and the owner's audit log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use super::auth::Caller;
@@ -10,7 +10,7 @@ use super::json::ApiJson;
 use super::mail::{Invitation, invitation_mail};
 use super::state::AppState;
 use crate::api::{
-    AuditEntry, BatchOutcome, ContentInfo, Empty, ErrorBody, ItemOutcome, ListQuery, PutGrants, REGISTER_BATCH_MAX,
+    AuditEntry, BatchOutcome, ContentInfo, Empty, ErrorBody, ItemOutcome, PutGrants, REGISTER_BATCH_MAX,
     RegisterContent, RegisterContentBatch,
 };
 use crate::policy::{ContentId, Email, Grant, Policy, Principal, PublishingLicence, Right, Rights, format_time, now};
@@ -31,7 +31,7 @@ pub fn policy_of(rec: &ContentRecord) -> ApiResult<Policy> {
 /// the owner's business: holders of the `owner` right see every grant,
 /// anyone else only the grants that name them (their address or their
 /// domain), as their use licences already tell them.
-fn info(rec: &ContentRecord, caller: &Email) -> ApiResult<ContentInfo> {
+pub(super) fn info(rec: &ContentRecord, caller: &Email) -> ApiResult<ContentInfo> {
     let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
     let mut policy = policy_of(rec)?;
     if !policy.rights_for(caller, now()).has(Right::Owner) {
@@ -270,48 +270,6 @@ fn settle(
             format!("content {} is already registered with a different licence", rec.id),
         )),
     }
-}
-
-/// `GET /v1/content?role=owned|shared`.
-#[utoipa::path(
-    get, path = "/v1/content", operation_id = "list_content", tag = "content",
-    summary = "Content owned by or shared with the caller",
-    params(("role" = Option<String>, Query, description = "`owned` (default) or `shared`")),
-    responses((status = 200, description = "content", body = Vec<ContentInfo>))
-)]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<axum::Json<Vec<ContentInfo>>> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::bad_request(
-            "bad_query",
-            format!("{}; use ?role=owned or ?role=shared", e.body_text()),
-        )
-    })?;
-    let recs = match q.role.as_deref().unwrap_or("owned") {
-        "owned" => state.store.list_owned(caller.email.as_str()).await?,
-        "shared" => {
-            let t = now();
-            let mut out = Vec::new();
-            for r in state.store.list_not_owned(caller.email.as_str()).await? {
-                if !policy_of(&r)?.rights_for(&caller.email, t).is_empty() {
-                    out.push(r);
-                }
-            }
-            out
-        }
-        other => {
-            return Err(ApiError::bad_request(
-                "bad_role",
-                format!("role '{other}' is unknown; use role=owned or role=shared"),
-            ));
-        }
-    };
-    Ok(axum::Json(
-        recs.iter().map(|r| info(r, &caller.email)).collect::<ApiResult<_>>()?,
-    ))
 }
 
 fn no_rights(owner: &str) -> ApiError {

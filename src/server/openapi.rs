@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{account, app, audit, auth, certificates, content, licence, send, viewer};
+use super::{account, app, audit, auth, certificates, content, licence, listing, send, viewer};
 use crate::api::ErrorBody;
 
 #[derive(OpenApi)]
@@ -36,7 +36,7 @@ use crate::api::ErrorBody;
         certificates::issue,
         account::delete_device,
         content::register,
-        content::list,
+        listing::list,
         content::register_batch,
         audit::report,
         content::get,

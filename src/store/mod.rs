@@ -3,10 +3,11 @@
 //! Every value the server must agree on across replicas (codes, rate-limit
 //! counters, tokens, the registry and the audit log) lives here.
 
+mod grants;
 mod records;
 mod sql;
 
-pub use records::{AuditRecord, CodeRecord, ContentRecord, DeviceRecord, TokenRecord};
+pub use records::{AuditRecord, CodeRecord, ContentRecord, DeviceRecord, PageKey, TokenRecord};
 pub use sql::{PgStore, SqliteStore};
 
 use std::future::Future;
@@ -103,14 +104,27 @@ pub trait Store: Send + Sync {
     fn insert_contents(&self, cs: Vec<ContentRecord>) -> StoreFuture<'_, Vec<InsertOutcome>>;
     /// One registered content.
     fn get_content(&self, id: &str) -> StoreFuture<'_, Option<ContentRecord>>;
-    /// Content owned by `email`, newest first.
-    fn list_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>>;
-    /// Content not owned by `email` (filtered by policy by the caller).
-    fn list_not_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>>;
-    /// Replaces the policy if it still equals `expected` (optimistic update);
-    /// returns false when another request changed it first.
+    /// Up to `limit` contents owned by `email`, newest first (by
+    /// registration time, then id, both descending), starting after
+    /// `after` (none: from the newest).
+    fn list_owned(&self, email: &str, after: Option<&PageKey>, limit: i64) -> StoreFuture<'_, Vec<ContentRecord>>;
+    /// Up to `limit` live contents of others shared with `email` (by its
+    /// address or its domain's `*@domain`) by a grant still in force at
+    /// `now`, in the order and from the position [`Store::list_owned`]
+    /// uses. Reads only the caller's rows of the grants table.
+    fn list_shared(
+        &self,
+        email: &str,
+        now: i64,
+        after: Option<&PageKey>,
+        limit: i64,
+    ) -> StoreFuture<'_, Vec<ContentRecord>>;
+    /// Replaces the policy if it still equals `expected` (optimistic update),
+    /// and the content's grants rows with it; returns false when another
+    /// request changed it first.
     fn update_policy(&self, id: &str, expected: &str, policy: &str) -> StoreFuture<'_, bool>;
-    /// Marks content revoked.
+    /// Marks content revoked and drops its grants rows (nobody but the
+    /// owner lists it any more).
     fn revoke(&self, id: &str) -> StoreFuture<'_, ()>;
     /// Appends to the audit log.
     fn add_audit(&self, a: &AuditRecord) -> StoreFuture<'_, ()>;
@@ -119,7 +133,8 @@ pub trait Store: Send + Sync {
 }
 
 /// Opens the store named by `url`: `postgres://...` or a path / `sqlite://` URL.
-/// Creates the schema when missing.
+/// Creates the schema when missing and runs the data migrations not yet
+/// done (filling the grants table of a database made before it).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url).await?))

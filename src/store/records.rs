@@ -78,6 +78,26 @@ pub struct ContentRecord {
     pub registered_at: i64,
 }
 
+/// A position in a listing ordered newest first: the last item a page
+/// showed, by registration time and then id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    /// The item's registration time.
+    pub registered_at: i64,
+    /// The item's content id.
+    pub id: String,
+}
+
+impl PageKey {
+    /// The key of a record.
+    pub fn of(c: &ContentRecord) -> Self {
+        Self {
+            registered_at: c.registered_at,
+            id: c.id.clone(),
+        }
+    }
+}
+
 /// One licence issued or refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {

@@ -9,8 +9,10 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use super::grants::{self, GrantRow};
 use super::{
-    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, Store, StoreError, StoreFuture, TokenRecord,
+    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, PageKey, Store, StoreError, StoreFuture,
+    TokenRecord,
 };
 
 /// The embedded default: one SQLite file in the data directory.
@@ -42,6 +44,9 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::raw_sql(include_str!("schema_sqlite.sql")).execute(&pool).await?;
+        let mut tx = pool.begin().await?;
+        Self::migrate(&mut tx).await?;
+        tx.commit().await?;
         Ok(Self { pool })
     }
 }
@@ -58,6 +63,7 @@ impl PgStore {
         sqlx::raw_sql(include_str!("schema_postgres.sql"))
             .execute(&mut *tx)
             .await?;
+        Self::migrate(&mut tx).await?;
         tx.commit().await?;
         Ok(Self { pool })
     }
@@ -70,6 +76,82 @@ const INSERT_CONTENTS: &str = "INSERT INTO content (id, owner, pl, policy, revok
 /// Rows per insert statement: six parameters each, well inside both
 /// backends' limits (SQLite 32,766 parameters, PostgreSQL 65,535).
 const INSERT_ROWS_MAX: usize = 500;
+
+/// Grants rows per insert statement: five parameters each.
+const GRANT_ROWS_MAX: usize = 1000;
+
+/// The grants rows of one content, as the grants table keys them.
+struct Reach {
+    content_id: String,
+    owner: String,
+    registered_at: i64,
+    rows: Vec<GrantRow>,
+}
+
+impl Reach {
+    fn of(c: &ContentRecord, rows: Vec<GrantRow>) -> Self {
+        Self {
+            content_id: c.id.clone(),
+            owner: c.owner.clone(),
+            registered_at: c.registered_at,
+            rows,
+        }
+    }
+}
+
+/// Where a listing starts: after `after`, or (none) from the newest.
+fn start_of(after: Option<&PageKey>) -> (i64, String) {
+    after.map_or((i64::MAX, String::new()), |k| (k.registered_at, k.id.clone()))
+}
+
+/// Owned content after a key, newest first (`$2`, `$3`: the key).
+const LIST_OWNED: &str = "SELECT * FROM content WHERE owner = $1 AND registered_at <= $2 \
+     AND (registered_at < $2 OR id < $3) ORDER BY registered_at DESC, id DESC LIMIT $4";
+
+/// The first `$7` rows after the key (`$5`, `$6`) of one principal that
+/// give rights at `$4` on content not owned by `$3`.
+macro_rules! grants_page {
+    ($principal:literal) => {
+        concat!(
+            "SELECT content_id, registered_at FROM grants WHERE principal = ",
+            $principal,
+            " AND owner <> $3 AND ends_at > $4 AND registered_at <= $5 AND (registered_at < $5 OR content_id < $6) \
+             ORDER BY registered_at DESC, content_id DESC LIMIT $7"
+        )
+    };
+}
+
+/// Content shared with an address (`$1`) or its domain (`$2`): each
+/// principal's page read by the grants key, merged without repeats (a
+/// content may name both).
+const LIST_SHARED: &str = concat!(
+    "SELECT c.* FROM (SELECT content_id, registered_at FROM (",
+    grants_page!("$1"),
+    ") AS by_address UNION SELECT content_id, registered_at FROM (",
+    grants_page!("$2"),
+    ") AS by_domain) AS g JOIN content c ON c.id = g.content_id WHERE c.revoked = 0 \
+     ORDER BY g.registered_at DESC, g.content_id DESC LIMIT $7"
+);
+
+/// Writes the grants rows of contents (whose old rows are gone).
+macro_rules! insert_grants {
+    ($tx:expr, $reach:expr) => {{
+        let reach = &$reach;
+        let flat: Vec<(&Reach, &GrantRow)> = reach.iter().flat_map(|r| r.rows.iter().map(move |g| (r, g))).collect();
+        for chunk in flat.chunks(GRANT_ROWS_MAX) {
+            let mut q =
+                sqlx::QueryBuilder::new("INSERT INTO grants (principal, registered_at, content_id, owner, ends_at) ");
+            q.push_values(chunk, |mut b, (r, g)| {
+                b.push_bind(&g.principal)
+                    .push_bind(r.registered_at)
+                    .push_bind(&r.content_id)
+                    .push_bind(&r.owner)
+                    .push_bind(g.until);
+            });
+            q.build().persistent(false).execute(&mut *$tx).await?;
+        }
+    }};
+}
 
 macro_rules! content_from_row {
     ($r:expr) => {{
@@ -146,7 +228,52 @@ fn family(key: &str) -> String {
 }
 
 macro_rules! sql_store {
-    ($t:ty) => {
+    ($t:ty, $db:ty) => {
+        impl $t {
+            /// Fills the grants table from every live content's policy,
+            /// once per database: one made before the table existed lists
+            /// what was shared before as well. A policy that no longer
+            /// decodes is skipped (and named in the log), so the server
+            /// still starts.
+            async fn migrate(tx: &mut sqlx::Transaction<'_, $db>) -> Result<(), StoreError> {
+                let done = sqlx::query("SELECT name FROM migrations WHERE name = 'grants'")
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if done.is_some() {
+                    return Ok(());
+                }
+                sqlx::query("DELETE FROM grants").execute(&mut **tx).await?;
+                let (mut after, mut filled) = (String::new(), 0usize);
+                loop {
+                    let rows = sqlx::query(
+                        "SELECT * FROM content WHERE revoked = 0 AND id > $1 ORDER BY id LIMIT 1000",
+                    )
+                    .bind(&after)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.try_get("id")?;
+                    let mut reach = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        let c = content_from_row!(r);
+                        match grants::rows_of(&c.policy) {
+                            Ok(g) => reach.push(Reach::of(&c, g)),
+                            Err(e) => tracing::warn!(content = %c.id, error = %e, "not listed as shared"),
+                        }
+                    }
+                    filled += reach.len();
+                    insert_grants!(*tx, reach);
+                }
+                sqlx::query("INSERT INTO migrations (name) VALUES ('grants')")
+                    .execute(&mut **tx)
+                    .await?;
+                if filled > 0 {
+                    tracing::info!(contents = filled, "grants table filled from the stored policies");
+                }
+                Ok(())
+            }
+        }
+
         impl Store for $t {
             fn hit(&self, key: &str, window: i64) -> StoreFuture<'_, i64> {
                 let key = key.to_string();
@@ -511,6 +638,10 @@ macro_rules! sql_store {
 
             fn insert_contents(&self, cs: Vec<ContentRecord>) -> StoreFuture<'_, Vec<InsertOutcome>> {
                 Box::pin(async move {
+                    let rows = cs
+                        .iter()
+                        .map(|c| grants::rows_of(&c.policy))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let mut tx = self.pool.begin().await?;
                     // One statement per few hundred rows, not one per row:
                     // every statement is a hand-off to the connection's
@@ -533,6 +664,14 @@ macro_rules! sql_store {
                             created.insert(r.try_get::<String, _>("id")?);
                         }
                     }
+                    let mut reach = Vec::new();
+                    let mut seen = std::collections::HashSet::new();
+                    for (c, rows) in cs.iter().zip(rows) {
+                        if created.contains(&c.id) && seen.insert(&c.id) {
+                            reach.push(Reach::of(c, rows));
+                        }
+                    }
+                    insert_grants!(tx, reach);
                     let mut out = Vec::with_capacity(cs.len());
                     for c in &cs {
                         // The first of repeated ids in a batch is the one stored.
@@ -573,11 +712,20 @@ macro_rules! sql_store {
                 })
             }
 
-            fn list_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>> {
+            fn list_owned(
+                &self,
+                email: &str,
+                after: Option<&PageKey>,
+                limit: i64,
+            ) -> StoreFuture<'_, Vec<ContentRecord>> {
                 let email = email.to_string();
+                let (time, id) = start_of(after);
                 Box::pin(async move {
-                    let rows = sqlx::query("SELECT * FROM content WHERE owner = $1 ORDER BY registered_at DESC, id")
+                    let rows = sqlx::query(LIST_OWNED)
                         .bind(&email)
+                        .bind(time)
+                        .bind(&id)
+                        .bind(limit)
                         .fetch_all(&self.pool)
                         .await?;
                     let mut out = Vec::with_capacity(rows.len());
@@ -588,15 +736,26 @@ macro_rules! sql_store {
                 })
             }
 
-            fn list_not_owned(&self, email: &str) -> StoreFuture<'_, Vec<ContentRecord>> {
-                let email = email.to_string();
+            fn list_shared(
+                &self,
+                email: &str,
+                now: i64,
+                after: Option<&PageKey>,
+                limit: i64,
+            ) -> StoreFuture<'_, Vec<ContentRecord>> {
+                let (address, domain) = grants::principals_of(email);
+                let (time, id) = start_of(after);
                 Box::pin(async move {
-                    let rows = sqlx::query(
-                        "SELECT * FROM content WHERE owner <> $1 AND revoked = 0 ORDER BY registered_at DESC, id",
-                    )
-                    .bind(&email)
-                    .fetch_all(&self.pool)
-                    .await?;
+                    let rows = sqlx::query(LIST_SHARED)
+                        .bind(&address)
+                        .bind(&domain)
+                        .bind(&address)
+                        .bind(now)
+                        .bind(time)
+                        .bind(&id)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?;
                     let mut out = Vec::with_capacity(rows.len());
                     for r in rows {
                         out.push(content_from_row!(r));
@@ -608,23 +767,45 @@ macro_rules! sql_store {
             fn update_policy(&self, id: &str, expected: &str, policy: &str) -> StoreFuture<'_, bool> {
                 let (id, expected, policy) = (id.to_string(), expected.to_string(), policy.to_string());
                 Box::pin(async move {
-                    let r = sqlx::query("UPDATE content SET policy = $3 WHERE id = $1 AND policy = $2")
+                    let rows = grants::rows_of(&policy)?;
+                    let mut tx = self.pool.begin().await?;
+                    // The row lock this takes orders a concurrent revoke
+                    // before or after the whole change, rows included.
+                    let r = sqlx::query(
+                        "UPDATE content SET policy = $3 WHERE id = $1 AND policy = $2 RETURNING *",
+                    )
+                    .bind(&id)
+                    .bind(&expected)
+                    .bind(&policy)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(r) = r else { return Ok(false) };
+                    let c = content_from_row!(r);
+                    sqlx::query("DELETE FROM grants WHERE content_id = $1")
                         .bind(&id)
-                        .bind(&expected)
-                        .bind(&policy)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
-                    Ok(r.rows_affected() > 0)
+                    if !c.revoked {
+                        insert_grants!(tx, [Reach::of(&c, rows)]);
+                    }
+                    tx.commit().await?;
+                    Ok(true)
                 })
             }
 
             fn revoke(&self, id: &str) -> StoreFuture<'_, ()> {
                 let id = id.to_string();
                 Box::pin(async move {
+                    let mut tx = self.pool.begin().await?;
                     sqlx::query("UPDATE content SET revoked = 1 WHERE id = $1")
                         .bind(&id)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
+                    sqlx::query("DELETE FROM grants WHERE content_id = $1")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                     Ok(())
                 })
             }
@@ -677,5 +858,5 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore);
-sql_store!(PgStore);
+sql_store!(SqliteStore, sqlx::Sqlite);
+sql_store!(PgStore, sqlx::Postgres);
