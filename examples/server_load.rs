@@ -5,31 +5,14 @@
 //! `cargo run --example server_load -- URL OUTBOX_DIR [CONCURRENCY] [SECONDS]`
 //! (the server must run without SMTP so that codes land in OUTBOX_DIR).
 
-use std::path::{Path, PathBuf};
+#[path = "support/signup.rs"]
+mod signup;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use rightsfs::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic};
-use rightsfs::policy::{ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, now};
-use serde_json::{Value, json};
-
-fn code_from_outbox(dir: &Path, before: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
-        files.sort();
-        if files.len() > before {
-            let mail = std::fs::read_to_string(files.last().unwrap()).unwrap();
-            let body = mail.split("\r\n\r\n").skip(1).collect::<String>();
-            if let Some(c) = body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 8) {
-                return c.to_string();
-            }
-        }
-        assert!(Instant::now() < deadline, "no code in {}", dir.display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use serde_json::json;
 
 async fn load<F, Fut>(concurrency: usize, secs: u64, one: F) -> (f64, Duration, Duration, usize)
 where
@@ -81,62 +64,12 @@ async fn main() {
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
 
     // Sign up, register one protected file.
-    let before = std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0);
     let email = format!(
         "bench-{}@example.com",
         hex::encode(rightsfs::crypto::random_array::<4>())
     );
-    let r = http
-        .post(format!("{url}/v1/auth/start"))
-        .json(&json!({"email": email}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let code = code_from_outbox(&outbox, before);
-    let device = DeviceKeyPair::generate().unwrap();
-    let der = base64::engine::general_purpose::STANDARD.encode(device.public().to_der());
-    let v: Value = http
-        .post(format!("{url}/v1/auth/verify"))
-        .json(&json!({"email": email, "code": code, "device_name": "bench", "device_public_key": der}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = v["access_token"].as_str().expect("signed in").to_string();
-    let keys: Value = http
-        .get(format!("{url}/v1/server-key"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let kem: [u8; 32] = hex::decode(keys["kem_public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let cek = ContentKey::generate();
-    let id = ContentId::generate();
-    let body = PublishingLicenceBody {
-        version: 1,
-        content_id: id,
-        server_url: url.clone(),
-        server_key: kem,
-        owner_device_key: device.public().to_der(),
-        policy: Policy::owner_only(Email::parse(&email).unwrap(), 7),
-        wrapped_key: ServerKemPublic(kem)
-            .wrap(
-                &cek,
-                &PublishingLicenceBody::wrap_context(&id, &Email::parse(&email).unwrap(), &device.public().to_der()),
-            )
-            .0
-            .to_vec(),
-        created_at: now(),
-    };
-    let pl = PublishingLicence::sign(&body, &device).unwrap();
+    let (token, device) = signup::sign_up(&http, &url, &outbox, &email).await;
+    let (pl, id, cek) = signup::owner_only_licence(&http, &url, &email, &device, 7).await;
     let r = http
         .post(format!("{url}/v1/content"))
         .bearer_auth(&token)
