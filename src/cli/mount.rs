@@ -132,7 +132,7 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     if !a.daemon || std::env::var_os(DAEMON_CHILD).is_some() {
         // Before any thread exists, so that every thread inherits them.
         crate::fs::block_signals();
-        crate::fs::limit_arenas();
+        crate::fs::tune_allocator();
         keep_secrets(ctx);
     }
     let me = ctx.config.me()?.clone();

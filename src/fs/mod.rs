@@ -32,7 +32,7 @@ mod vouch;
 pub use access::{DefaultPolicy, KeySource};
 pub use activity::Activity;
 pub use linger::DEFAULT_WINDOW as DEFAULT_BUSY_POLL;
-pub use memory::limit_arenas;
+pub use memory::tune_allocator;
 pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};
 pub use names::{POLICY_FILE, STATE_DIR, is_side_file};
 pub use registry::{
