@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::config::KeystoreKind;
 use super::secret_service::SecretService;
 use super::{ClientError, Paths};
-use crate::crypto::{open_with_passphrase, seal_with_passphrase, sha256};
+use crate::crypto::{PassphraseKey, open_with_passphrase_key, seal_with_passphrase_key, sha256};
 
 /// Name of the device private key (PKCS#8 DER).
 pub const DEVICE_KEY: &str = "device-key";
@@ -31,6 +31,9 @@ pub struct Keystore {
     /// This user's items in the Secret Service.
     secret_service: SecretService,
     passphrase: std::sync::Mutex<Option<Zeroizing<String>>>,
+    /// The credential file's key, derived once per process (see
+    /// [`PassphraseKey`]); dropped with the passphrase it came from.
+    file_key: std::sync::Mutex<PassphraseKey>,
 }
 
 impl Keystore {
@@ -44,6 +47,7 @@ impl Keystore {
             paths: paths.clone(),
             secret_service: SecretService::new(&scope, &config_dir),
             passphrase: std::sync::Mutex::new(None),
+            file_key: Default::default(),
         }
     }
 
@@ -59,8 +63,13 @@ impl Keystore {
 
     /// Uses `passphrase` for the credential file instead of asking for it.
     pub fn with_passphrase(self, passphrase: &str) -> Self {
-        *self.passphrase.lock().unwrap_or_else(|p| p.into_inner()) = Some(Zeroizing::new(passphrase.to_string()));
+        self.set_passphrase(Zeroizing::new(passphrase.to_string()));
         self
+    }
+
+    fn set_passphrase(&self, passphrase: Zeroizing<String>) {
+        *self.passphrase.lock().unwrap_or_else(|p| p.into_inner()) = Some(passphrase);
+        *self.file_key.lock().unwrap_or_else(|p| p.into_inner()) = PassphraseKey::default();
     }
 
     /// Takes the passphrase from `RIGHTS_PASSPHRASE` now, if set, and
@@ -72,7 +81,7 @@ impl Keystore {
         if let Ok(p) = std::env::var(VAR.to_str().unwrap_or_default())
             && !p.is_empty()
         {
-            *self.passphrase.lock().unwrap_or_else(|p| p.into_inner()) = Some(Zeroizing::new(p));
+            self.set_passphrase(Zeroizing::new(p));
         }
         // SAFETY: single-threaded (see above). `getenv` points at the value
         // of the `NAME=value` string in the environment block the kernel
@@ -123,7 +132,9 @@ impl Keystore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(e) => return Err(e.into()),
         };
-        let plain = open_with_passphrase(self.passphrase()?.as_bytes(), &sealed).map_err(|_| {
+        let passphrase = self.passphrase()?;
+        let mut key = self.file_key.lock().unwrap_or_else(|p| p.into_inner());
+        let plain = open_with_passphrase_key(passphrase.as_bytes(), &sealed, &mut key).map_err(|_| {
             ClientError::Keystore("wrong passphrase for the credential file (or the file is damaged)".into())
         })?;
         let map: BTreeMap<String, Vec<u8>> = postcard::from_bytes(&plain)
@@ -134,7 +145,9 @@ impl Keystore {
     fn write_file(&self, map: &BTreeMap<String, Zeroizing<Vec<u8>>>) -> Result<(), ClientError> {
         let plain: BTreeMap<&str, &[u8]> = map.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
         let enc = Zeroizing::new(postcard::to_stdvec(&plain).expect("maps of bytes always encode"));
-        let sealed = seal_with_passphrase(self.passphrase()?.as_bytes(), &enc)
+        let passphrase = self.passphrase()?;
+        let mut key = self.file_key.lock().unwrap_or_else(|p| p.into_inner());
+        let sealed = seal_with_passphrase_key(passphrase.as_bytes(), &enc, &mut key)
             .map_err(|e| ClientError::Keystore(e.to_string()))?;
         crate::durable::write_private_atomic(&self.paths.credential_file(), &sealed)?;
         Ok(())

@@ -19,7 +19,10 @@ pub use device::{DeviceKeyPair, DevicePublicKey};
 pub use hash::{
     KeyedHmac, Sha256Digest, ct_eq, derive_key, hmac_sha256, random_array, random_bytes, sha256, sha256_parts,
 };
-pub use passphrase::{PASSPHRASE_SALT_LEN, open_with_passphrase, seal_with_passphrase};
+pub use passphrase::{
+    PASSPHRASE_SALT_LEN, PassphraseKey, open_with_passphrase, open_with_passphrase_key, seal_with_passphrase,
+    seal_with_passphrase_key,
+};
 pub use server::{
     SERVER_SIGNATURE_LEN, ServerKemPublic, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WRAPPED_KEY_LEN,
     WrappedKey,
