@@ -278,6 +278,17 @@ pub enum Command {
             value_parser = clap::value_parser!(u64).range(0..=1000)
         )]
         busy_poll_us: u64,
+        /// MiB of block tags kept for files the mount has verified or
+        /// written (16 bytes per 4 KiB block: 8 MiB covers 2 GiB of files),
+        /// so that reopening them does not read them whole again; 0 keeps
+        /// none.
+        #[arg(
+            long,
+            value_name = "MIB",
+            default_value_t = (crate::format::DEFAULT_TAG_MEMORY >> 20) as u64,
+            value_parser = clap::value_parser!(u64).range(0..=4096)
+        )]
+        tag_memory_mib: u64,
         /// Let other local users use the mount (they would see plaintext;
         /// with the daemon run as root, what they create is theirs).
         #[arg(long)]

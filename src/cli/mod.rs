@@ -93,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             offline_days,
             threads,
             busy_poll_us,
+            tag_memory_mib,
             allow_other,
         } => mount::mount(
             &ctx,
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 offline_days,
                 threads,
                 busy_poll: std::time::Duration::from_micros(busy_poll_us),
+                tag_memory: (tag_memory_mib as usize) << 20,
                 allow_other,
             },
         ),

@@ -124,6 +124,8 @@ pub struct MountArgs<'a> {
     pub offline_days: Option<u32>,
     pub threads: usize,
     pub busy_poll: std::time::Duration,
+    /// Bytes of block tags kept for files closed (see `MountConfig`).
+    pub tag_memory: usize,
     pub allow_other: bool,
 }
 
@@ -194,6 +196,7 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     cfg.defaults = defaults;
     cfg.threads = a.threads;
     cfg.busy_poll = a.busy_poll;
+    cfg.tag_memory = a.tag_memory;
     cfg.allow_other = a.allow_other;
     cfg.registry = Some(ctx.paths.mounts_dir());
     cfg.log = std::env::var_os("RIGHTS_MOUNT_LOG").map(PathBuf::from);

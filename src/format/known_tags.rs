@@ -9,8 +9,13 @@
 //! exactly the table that record commits to; every block read is still
 //! checked against its tag and opened with AES-GCM, so a block changed on
 //! disk since is caught when read (`StaleBlock` or `BlockCorrupt`).
+//!
+//! A table is shared with the open file it came from or went to (an
+//! `Arc`), so remembering or recalling one copies nothing; the memory it
+//! takes is bounded by [`set_budget`], not by the files seen.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::crypto::{Sha256Digest, TAG_LEN};
 use crate::policy::ContentId;
@@ -19,12 +24,15 @@ type Tag = [u8; TAG_LEN];
 
 /// Smaller files are cheap to check in full.
 const MIN_BLOCKS: usize = 256;
-/// Memory the tables may take (16 bytes per block: 32 MiB covers 8 GiB of
-/// files in 4 KiB blocks).
-const MAX_BYTES: usize = 32 << 20;
+
+/// Memory the tables may take by default (16 bytes per block: 8 MiB covers
+/// 2 GiB of files in 4 KiB blocks).
+pub const DEFAULT_BUDGET: usize = 8 << 20;
+
+static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
 
 struct Known {
-    tables: lru::LruCache<ContentId, (Sha256Digest, Vec<Tag>)>,
+    tables: lru::LruCache<ContentId, (Sha256Digest, Arc<Vec<Tag>>)>,
     bytes: usize,
 }
 
@@ -38,27 +46,41 @@ fn with<R>(f: impl FnOnce(&mut Known) -> R) -> R {
     }))
 }
 
-/// Remembers the tags a state with `commitment` commits to.
-pub(super) fn remember(id: ContentId, commitment: Sha256Digest, tags: &[Tag]) {
-    if tags.len() < MIN_BLOCKS || tags.len() * TAG_LEN > MAX_BYTES {
-        return;
-    }
-    with(|k| {
-        if let Some((_, old)) = k.tables.put(id, (commitment, tags.to_vec())) {
-            k.bytes -= old.len() * TAG_LEN;
-        }
-        k.bytes += tags.len() * TAG_LEN;
-        while k.bytes > MAX_BYTES {
-            match k.tables.pop_lru() {
-                Some((_, (_, t))) => k.bytes -= t.len() * TAG_LEN,
+/// Sets the memory the remembered tables may take, in bytes (0: none are
+/// kept), and drops the least recent tables beyond it.
+pub fn set_budget(bytes: usize) {
+    BUDGET.store(bytes, Ordering::Relaxed);
+    with(|k| k.shrink_to(bytes));
+}
+
+impl Known {
+    fn shrink_to(&mut self, budget: usize) {
+        while self.bytes > budget {
+            match self.tables.pop_lru() {
+                Some((_, (_, t))) => self.bytes -= t.len() * TAG_LEN,
                 None => break,
             }
         }
+    }
+}
+
+/// Remembers the tags a state with `commitment` commits to.
+pub(super) fn remember(id: ContentId, commitment: Sha256Digest, tags: &Arc<Vec<Tag>>) {
+    let budget = BUDGET.load(Ordering::Relaxed);
+    if tags.len() < MIN_BLOCKS || tags.len() * TAG_LEN > budget {
+        return;
+    }
+    with(|k| {
+        if let Some((_, old)) = k.tables.put(id, (commitment, tags.clone())) {
+            k.bytes -= old.len() * TAG_LEN;
+        }
+        k.bytes += tags.len() * TAG_LEN;
+        k.shrink_to(budget);
     });
 }
 
 /// The `blocks` tags committed to by `commitment`, if remembered.
-pub(super) fn recall(id: &ContentId, commitment: &Sha256Digest, blocks: u64) -> Option<Vec<Tag>> {
+pub(super) fn recall(id: &ContentId, commitment: &Sha256Digest, blocks: u64) -> Option<Arc<Vec<Tag>>> {
     with(|k| {
         k.tables
             .get(id)
@@ -74,7 +96,7 @@ mod tests {
     #[test]
     fn recalled_only_for_the_same_commitment_and_length_within_the_budget() {
         let id = ContentId::generate();
-        let tags = vec![[7u8; TAG_LEN]; MIN_BLOCKS];
+        let tags = Arc::new(vec![[7u8; TAG_LEN]; MIN_BLOCKS]);
         remember(id, [1; 32], &tags);
         assert_eq!(recall(&id, &[1; 32], MIN_BLOCKS as u64), Some(tags.clone()));
         assert_eq!(recall(&id, &[2; 32], MIN_BLOCKS as u64), None);
@@ -82,15 +104,18 @@ mod tests {
         assert_eq!(recall(&ContentId::generate(), &[1; 32], MIN_BLOCKS as u64), None);
         // Small tables are not kept.
         let small = ContentId::generate();
-        remember(small, [1; 32], &tags[..10]);
+        remember(small, [1; 32], &Arc::new(tags[..10].to_vec()));
         assert_eq!(recall(&small, &[1; 32], 10), None);
         // Filling the budget evicts the oldest.
-        let big = vec![[9u8; TAG_LEN]; MAX_BYTES / TAG_LEN / 2];
+        let big = Arc::new(vec![[9u8; TAG_LEN]; DEFAULT_BUDGET / TAG_LEN / 2]);
         let (a, b) = (ContentId::generate(), ContentId::generate());
         remember(a, [3; 32], &big);
         remember(b, [4; 32], &big);
         assert!(recall(&id, &[1; 32], MIN_BLOCKS as u64).is_none());
         assert!(recall(&b, &[4; 32], big.len() as u64).is_some());
-        assert!(with(|k| k.bytes) <= MAX_BYTES);
+        assert!(with(|k| k.bytes) <= DEFAULT_BUDGET);
+        // Recalling shares the table instead of copying it.
+        let again = recall(&b, &[4; 32], big.len() as u64).unwrap();
+        assert!(Arc::ptr_eq(&again, &big));
     }
 }

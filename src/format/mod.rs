@@ -24,6 +24,7 @@ pub use geometry::Geometry;
 pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION, read_header};
 pub use journal::Recovery;
 pub use journal_dir::{JournalDir, Leave};
+pub use known_tags::{DEFAULT_BUDGET as DEFAULT_TAG_MEMORY, set_budget as set_tag_memory};
 pub use protected::ProtectedFile;
 pub use writer::{MAX_RECORD, Writer, WrittenBy};
 

@@ -95,7 +95,10 @@ pub struct ProtectedFile {
     keys: FileKeys,
     state: State,
     slot: u8,
-    tags: Vec<Tag>,
+    /// Every block's tag. Shared with `known_tags` (no copy when a file is
+    /// closed or reopened unchanged); copied on the first change while
+    /// shared.
+    tags: Arc<Vec<Tag>>,
     dirty: bool,
     journal: Option<Arc<JournalDir>>,
     /// This writer's change log names the file (see [`JournalDir`]).
@@ -222,7 +225,7 @@ impl ProtectedFile {
             keys,
             state,
             slot: 0,
-            tags: Vec::new(),
+            tags: Arc::default(),
             dirty: false,
             journal: None,
             noted: false,
@@ -354,7 +357,7 @@ impl ProtectedFile {
             keys,
             state: State::default(),
             slot: 0,
-            tags: Vec::new(),
+            tags: Arc::default(),
             dirty: false,
             journal: dir.cloned(),
             noted: false,
@@ -554,7 +557,7 @@ impl ProtectedFile {
                 tags.push(tag);
             }
         }
-        self.tags = tags;
+        self.tags = Arc::new(tags);
         if commitment != self.state.commitment {
             return Err(self.diagnose());
         }
@@ -847,13 +850,14 @@ impl ProtectedFile {
     fn record_blocks(&mut self, first: u64, new_len: u64, sealed: Sealed) {
         let old_n = self.tags.len() as u64;
         let count = sealed.tags.len() as u64;
+        let tags = Arc::make_mut(&mut self.tags);
         for (i, tag) in (first..).zip(sealed.tags) {
             if i < old_n {
-                let old = self.tags[i as usize];
+                let old = tags[i as usize];
                 xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, &old));
-                self.tags[i as usize] = tag;
+                tags[i as usize] = tag;
             } else {
-                self.tags.push(tag);
+                tags.push(tag);
             }
             xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, &tag));
         }
@@ -904,7 +908,9 @@ impl ProtectedFile {
         for t in &dropped {
             xor_into(&mut self.state.commitment, t);
         }
-        self.tags.truncate(new_n as usize);
+        if self.tags.len() as u64 > new_n {
+            Arc::make_mut(&mut self.tags).truncate(new_n as usize);
+        }
         self.pending.retain(|i, _| *i < new_n);
         self.state.len = new_len;
         self.dirty = true;

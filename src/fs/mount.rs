@@ -29,6 +29,10 @@ pub struct MountConfig {
     /// How long the last worker to answer polls for the next request
     /// before sleeping (`linger.rs`); zero never polls.
     pub busy_poll: Duration,
+    /// Bytes of block tags kept in memory for files verified or written,
+    /// so that reopening them unchanged reads no more than asked (see
+    /// `format/known_tags.rs`); shared by the whole process.
+    pub tag_memory: usize,
     /// Let other local users in (off by default: they would see plaintext).
     pub allow_other: bool,
     /// The registry folder for the mount record (`None`: no record).
@@ -49,6 +53,7 @@ impl MountConfig {
             defaults: DefaultPolicy::new(Vec::new(), crate::policy::DEFAULT_OFFLINE_DAYS, None),
             threads: 4,
             busy_poll: super::DEFAULT_BUSY_POLL,
+            tag_memory: crate::format::DEFAULT_TAG_MEMORY,
             allow_other: false,
             registry: None,
             log: None,
@@ -134,6 +139,7 @@ fn fuser_config(cfg: &MountConfig, src: &Path) -> Config {
 
 fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathBuf, PathBuf, Reporter), MountError> {
     let (src, mnt) = check(&cfg.source, &cfg.mountpoint)?;
+    crate::format::set_tag_memory(cfg.tag_memory);
     let reporter = match &cfg.registry {
         Some(dir) => Reporter::new(
             dir,
