@@ -26,7 +26,9 @@
 #   STREAM_MB [2048]     size of the streamed file for the RSS measurement
 #   TREE_DIRS [100] TREE_PER_DIR [1000]  the big tree; TREE_DIRS=0 skips it
 #   BENCH_PARENT [target]  where the work folder is made (not a tmpfs!)
-#   CARGO_TARGET_DIR [target]  where rightsfs is built (release profile)
+#   CARGO_TARGET_DIR [target]  where rightsfs is built
+#   PROFILE [release]    cargo profile to build and run (`dev`: the debug
+#                        build, enough for the memory figures, not for timing)
 #   THREADS [4]          FUSE worker threads of every FUSE daemon
 #   KEEP [0]             1 = keep the work folder (logs, raw results)
 # Quick run: ROUNDS=1 SIZE_MB=64 RAND_SECS=3 STREAM_MB=256 TREE_DIRS=10 scripts/bench/fs.sh
@@ -45,6 +47,7 @@ TREE_PER_DIR=${TREE_PER_DIR:-1000}
 FSBENCH=$REPO/scripts/bench/fsbench.sh
 BENCH_PARENT=${BENCH_PARENT:-$REPO/target}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+PROFILE=${PROFILE:-release}
 export SIZE_MB RAND_SECS
 
 # ---- checks -------------------------------------------------------------------
@@ -55,9 +58,9 @@ for t in fio gocryptfs fusermount3 python3 dd; do
 done
 
 # ---- build --------------------------------------------------------------------
-echo "== building rightsfs and the plain FUSE mirror (release) into $TARGET_DIR" >&2
-CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --bins --example passthrough >&2
-BIN=$TARGET_DIR/release
+echo "== building rightsfs and the plain FUSE mirror ($PROFILE) into $TARGET_DIR" >&2
+CARGO_TARGET_DIR=$TARGET_DIR cargo build --profile "$PROFILE" --bins --example passthrough >&2
+case $PROFILE in dev) BIN=$TARGET_DIR/debug ;; *) BIN=$TARGET_DIR/$PROFILE ;; esac
 MIRROR=$BIN/examples/passthrough
 
 # ---- work folder and cleanup ----------------------------------------------------
@@ -183,7 +186,7 @@ TARGETS="$TARGETS rightsfs"
 # ---- interleaved rounds -------------------------------------------------------------
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) kernel $(uname -r), $(nproc) cores, $(fio --version)," \
   "gocryptfs $(gocryptfs -version 2>/dev/null | head -1 | cut -d' ' -f2 | tr -d ';'), rightsfs $(git rev-parse --short HEAD 2>/dev/null)," \
-  "ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB RAND_SECS=$RAND_SECS THREADS=$THREADS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "PROFILE=$PROFILE ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB RAND_SECS=$RAND_SECS THREADS=$THREADS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
     dir=$W/mnt/$t; [ "$t" = native ] && dir=$W/native
