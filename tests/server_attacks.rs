@@ -322,6 +322,16 @@ fn server_files_are_private_even_when_an_older_version_left_them_open() {
     child.wait().unwrap();
 }
 
+/// One grant put as `token`, answered with status and body.
+fn put_grant(server: &Server, token: &str, id: &str, to: &str, rights: &[&str], expires: Option<i64>) -> (u16, Value) {
+    server.call(
+        Method::PUT,
+        &format!("/v1/content/{id}/grants"),
+        Some(token),
+        Some(json!({"grants": [{"to": to, "rights": rights, "expires": expires}]})),
+    )
+}
+
 /// Bob holds `view,share` until tomorrow on alice's file; carol holds
 /// `view`. Everything bob tries beyond adding grants within his own rights
 /// and expiry is refused with the rule named, and the policy is unchanged.
@@ -343,14 +353,8 @@ fn a_share_holder_cannot_take_over_the_policy() {
     let id = id.to_hex();
     let policy_now = || server.get(&format!("/v1/content/{id}"), &alice.access).1["policy"].clone();
     let before = policy_now();
-    let put = |to: &str, rights: &[&str], expires: Option<i64>| {
-        server.call(
-            Method::PUT,
-            &format!("/v1/content/{id}/grants"),
-            Some(&bob.access),
-            Some(json!({"grants": [{"to": to, "rights": rights, "expires": expires}]})),
-        )
-    };
+    let put =
+        |to: &str, rights: &[&str], expires: Option<i64>| put_grant(&server, &bob.access, &id, to, rights, expires);
     let refused = |(s, v): (u16, Value), code: &str| {
         assert_eq!((s, v["error"]["code"].as_str()), (403, Some(code)), "{v}");
         assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
@@ -361,11 +365,11 @@ fn a_share_holder_cannot_take_over_the_policy() {
         put("bob@example.com", &["view", "share"], None),
         "share_cannot_change_grants",
     );
-    // Changing or deleting another grantee's grant.
-    refused(
-        put("carol@example.com", &["view", "share"], Some(tomorrow)),
-        "share_cannot_change_grants",
-    );
+    // Changing another grantee's grant: answered as a new grant would be
+    // (so that it tells nothing), and the grant stays as it was.
+    let (s, v) = put("carol@example.com", &["view", "share"], Some(tomorrow));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(policy_now(), before, "a sharer changed another's grant");
     let del = server.call(
         Method::DELETE,
         &format!("/v1/content/{id}/grants/carol@example.com"),
@@ -403,6 +407,111 @@ fn a_share_holder_cannot_take_over_the_policy() {
         .map(|g| g["to"].as_str().unwrap())
         .collect();
     assert_eq!(to, ["carol@example.com", "dave@example.com"], "{after}");
+}
+
+/// Alice's file, registered with `grants`: the server, bob (who logs in),
+/// the content id and its publishing licence.
+type SharedFile = (
+    tempfile::TempDir,
+    Smtp,
+    Server,
+    server_support::User,
+    String,
+    rightsfs::policy::PublishingLicence,
+);
+
+fn shared_file(grants: &[rightsfs::policy::Grant]) -> SharedFile {
+    let (dir, smtp, server) = setup(&[]);
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let bob = server.login(&smtp, "bob@example.com", true);
+    let (kem, _) = server.keys();
+    let mut policy = rightsfs::policy::Policy::owner_only(alice.email.parse().unwrap(), 3);
+    policy.grants = grants.to_vec();
+    let (pl, id, _) = server_support::make_pl(&alice, kem, policy);
+    let (s, v) = server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}));
+    assert_eq!(s, 201, "{v}");
+    (dir, smtp, server, bob, id.to_hex(), pl)
+}
+
+fn grant_until(spec: &str, expires: Option<i64>) -> rightsfs::policy::Grant {
+    let mut g = rightsfs::policy::Grant::parse_spec(spec).unwrap();
+    g.expires = expires;
+    g
+}
+
+/// Bob holds `view,share`; carol holds a grant, dave none. Whatever bob
+/// asks for carol, the server answers exactly as for dave, so that he
+/// cannot probe who holds a grant; carol's grant stays and she gets no mail.
+#[test]
+fn a_share_holder_cannot_probe_who_holds_a_grant() {
+    let tomorrow = rightsfs::policy::now() + 86_400;
+    let (_dir, smtp, server, bob, id, _) = shared_file(&[
+        grant_until("bob@example.com:view,share", Some(tomorrow)),
+        grant_until("carol@example.com:view", None),
+    ]);
+    let put =
+        |to: &str, rights: &[&str], expires: Option<i64>| put_grant(&server, &bob.access, &id, to, rights, expires);
+    // Refused for a rule: the same refusal for both.
+    let carol = put("carol@example.com", &["owner"], Some(tomorrow));
+    let dave = put("dave@example.com", &["owner"], Some(tomorrow));
+    assert_eq!(carol.0, 403, "{}", carol.1);
+    assert_eq!(carol, dave, "the answer tells whether carol holds a grant");
+    // Within bob's rights: the same success for both.
+    let carol = put("carol@example.com", &["view"], Some(tomorrow - 60));
+    let dave = put("dave@example.com", &["view"], Some(tomorrow - 60));
+    assert_eq!(carol.0, 200, "{}", carol.1);
+    assert_eq!(carol, dave, "the answer tells whether carol holds a grant");
+    let alice = server.login(&smtp, "alice@example.com", false);
+    let grants = server.get(&format!("/v1/content/{id}"), &alice.access).1["policy"]["grants"].clone();
+    let carols: Vec<&Value> = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["to"] == "carol@example.com")
+        .collect();
+    assert_eq!(carols.len(), 1, "{grants}");
+    assert!(carols[0]["expires"].is_null(), "carol's grant changed: {grants}");
+    assert!(smtp.mails_to("carol@example.com").is_empty(), "carol was mailed");
+    assert_eq!(smtp.mails_to("dave@example.com").len(), 1);
+}
+
+/// Bob holds `view,share` until tomorrow and has the server mail the file
+/// to his other address: that address gets no more than bob himself (its
+/// grant ends when his does), and rights bob lacks are refused as on the
+/// grants path.
+#[test]
+fn a_share_holder_cannot_outlive_his_access_by_mailing_the_file() {
+    let tomorrow = rightsfs::policy::now() + 86_400;
+    let (_dir, smtp, server, bob, id, pl) = shared_file(&[grant_until("bob@example.com:view,share", Some(tomorrow))]);
+    let alice = server.login(&smtp, "alice@example.com", false);
+    // What the server checks of a protected file: magic, id, licence.
+    let mut file = b"\x89RIGHTS\n\0\0\0\0\0\0".to_vec();
+    file.extend(hex::decode(&id).unwrap());
+    file.extend(&pl.body);
+    let send = |rights: Option<&str>| {
+        server.call(
+            Method::POST,
+            &format!("/v1/content/{id}/send"),
+            Some(&bob.access),
+            Some(
+                json!({"to": ["bob2@example.com"], "name": "plan.txt.rights", "rights": rights,
+                "file": base64::engine::general_purpose::STANDARD.encode(&file)}),
+            ),
+        )
+    };
+    let (s, v) = send(Some("view,edit"));
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("no_share_right")), "{v}");
+    let (s, v) = send(None);
+    assert_eq!(s, 200, "{v}");
+    let grants = server.get(&format!("/v1/content/{id}"), &alice.access).1["policy"]["grants"].clone();
+    let second = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["to"] == "bob2@example.com")
+        .unwrap_or_else(|| panic!("{grants}"))
+        .clone();
+    assert_eq!(second["expires"].as_i64(), Some(tomorrow), "{grants}");
 }
 
 /// A PUT of grants as `token`, answered with status, `Retry-After` and body.

@@ -406,11 +406,22 @@ pub async fn put_grants(
             share_limits(&policy, &caller.email, mine, g)?;
         }
     }
-    let invitees = new_invitees(&state, &caller, &rec.id, &req.grants).await?;
-    let grants = req.grants.clone();
+    // Only after every rule passed: a sharer's grant to someone who holds
+    // one already is left out without a word, so that the answer (and the
+    // mail nobody gets) is the same as for a new recipient and a sharer
+    // cannot probe who else holds a grant.
+    let grants: Vec<Grant> = req
+        .grants
+        .iter()
+        .filter(|g| is_owner || !has_grant(&policy, &g.to))
+        .cloned()
+        .collect();
+    let invitees = new_invitees(&state, &caller, &rec.id, &grants).await?;
     let rec = match update_policy(&state, &rec.id, |p| {
         for g in &grants {
-            p.upsert_grant(g.clone());
+            if is_owner || !has_grant(p, &g.to) {
+                p.upsert_grant(g.clone());
+            }
         }
         Ok(())
     })
@@ -430,7 +441,7 @@ pub async fn put_grants(
         .filter(|n| !n.is_empty() && n.chars().count() <= 255 && !n.chars().any(char::is_control));
     for u in &invitees {
         // The last grant to a person is the one the policy kept.
-        let Some(g) = req.grants.iter().rev().find(|g| g.to == Principal::User(u.clone())) else {
+        let Some(g) = grants.iter().rev().find(|g| g.to == Principal::User(u.clone())) else {
             continue;
         };
         let (subject, body) = invitation_mail(&Invitation {
@@ -450,12 +461,21 @@ pub async fn put_grants(
     Ok(axum::Json(info(&rec, &caller.email)?))
 }
 
+/// Whether `to` holds a grant on `policy` (expired ones included).
+pub(super) fn has_grant(policy: &Policy, to: &Principal) -> bool {
+    policy.grants.iter().any(|x| x.to == *to)
+}
+
 /// What a holder of `share` (not the owner) may grant: new grants only (the
 /// owner's and everyone else's stay as the owner set them, the sharer's
 /// own included), to one address at a time (a domain wildcard could hand
 /// access to a whole organisation), rights they hold themselves, ending no
-/// later than their own access. Each refusal names its rule.
-fn share_limits(policy: &Policy, me: &Email, mine: Rights, g: &Grant) -> ApiResult<()> {
+/// later than their own access. Each refusal names its rule. A grant to
+/// someone else who holds one already is not refused here (that would
+/// tell the sharer who holds grants): callers leave it out after these
+/// checks pass. Used for every way a sharer hands out access (grants and
+/// mailed files).
+pub(super) fn share_limits(policy: &Policy, me: &Email, mine: Rights, g: &Grant) -> ApiResult<()> {
     if matches!(g.to, Principal::Domain(_)) {
         return Err(ApiError::forbidden(
             "share_no_wildcards",
@@ -465,13 +485,10 @@ fn share_limits(policy: &Policy, me: &Email, mine: Rights, g: &Grant) -> ApiResu
             ),
         ));
     }
-    if policy.grants.iter().any(|x| x.to == g.to) {
+    if g.to == Principal::User(me.clone()) {
         return Err(ApiError::forbidden(
             "share_cannot_change_grants",
-            format!(
-                "{} already has a grant; only the owner {} changes existing grants",
-                g.to, policy.owner
-            ),
+            format!("only the owner {} changes your own grant", policy.owner),
         ));
     }
     if g.rights.has(Right::Owner) || g.rights.union(mine) != mine {

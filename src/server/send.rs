@@ -12,13 +12,13 @@ use axum::response::Response;
 use base64::Engine;
 
 use super::auth::Caller;
-use super::content::{load, load_for_sharing, parse_id, policy_of, update_policy};
+use super::content::{has_grant, load, load_for_sharing, parse_id, policy_of, share_limits, update_policy};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::mail::share_mail;
 use super::state::AppState;
 use crate::api::{ErrorBody, SendFile, SentOutcome};
-use crate::policy::{Email, Grant, Principal, Right, Rights, format_time, now};
+use crate::policy::{Email, Grant, Principal, Rights, format_time, now};
 
 /// Most recipients of one request.
 const MAX_RECIPIENTS: usize = 50;
@@ -75,31 +75,44 @@ pub async fn send(
         Some(r) => Rights::parse(r).map_err(|e| ApiError::bad_request("bad_grant", e.to_string()))?,
         None => Rights::parse("view").map_err(ApiError::internal)?,
     };
-    let mine = policy_of(&rec)?.rights_for(&caller.email, now());
-    if rights.is_empty() || (!is_owner && (rights.has(Right::Owner) || rights.union(mine) != mine)) {
-        return Err(ApiError::forbidden(
-            "no_share_right",
-            format!("you can only pass on rights you hold yourself ({mine})"),
-        ));
+    if rights.is_empty() {
+        return Err(ApiError::bad_request("bad_grant", "name at least one right"));
     }
     to.sort();
     to.dedup();
+    // A sharer hands out what the grants path lets them, no more: the
+    // grants end when the sharer's own access does.
+    let t = now();
+    let policy = policy_of(&rec)?;
+    let expires = if is_owner {
+        None
+    } else {
+        policy.access_ends(&caller.email, t)
+    };
+    let grant_to = |u: &Email| Grant {
+        to: Principal::User(u.clone()),
+        rights,
+        expires,
+    };
+    if !is_owner {
+        let mine = policy.rights_for(&caller.email, t);
+        for u in &to {
+            share_limits(&policy, &caller.email, mine, &grant_to(u))?;
+        }
+    }
     // Within the mail limits, or nothing is granted and nothing is sent.
     let addrs: Vec<&str> = to.iter().map(Email::as_str).collect();
     state
         .mail_limits
         .reserve(state.store.as_ref(), caller.email.as_str(), &addrs)
         .await?;
-    // Recipients who hold nothing get the rights asked; others keep theirs.
-    let t = now();
+    // Recipients who hold nothing get the rights asked; others keep theirs
+    // (a sharer never changes a grant, even one that ended).
     let rec = update_policy(&state, &rec.id, |p| {
         for u in &to {
-            if u.as_str() != rec.owner && p.rights_for(u, t).is_empty() {
-                p.upsert_grant(Grant {
-                    to: Principal::User(u.clone()),
-                    rights,
-                    expires: None,
-                });
+            let holds = !p.rights_for(u, t).is_empty() || (!is_owner && has_grant(p, &Principal::User(u.clone())));
+            if u.as_str() != rec.owner && !holds {
+                p.upsert_grant(grant_to(u));
             }
         }
         Ok(())
