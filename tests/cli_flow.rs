@@ -174,16 +174,26 @@ fn send_protects_and_mails_over_smtp_or_to_an_eml_file() {
         "memo.txt.rights",
         "--to",
         "bob@example.com",
+        "--to",
+        "dave@example.com",
         "--message",
         "see attached",
         "--smtp",
     ]);
     let mails = server.smtp.mails.lock().unwrap();
-    let mail = mails[before..]
+    let sent: Vec<&String> = mails[before..]
         .iter()
-        .find(|m| m.contains("memo.txt.rights"))
-        .expect("the mail reached the SMTP server");
-    assert!(mail.contains("see attached"));
+        .filter(|m| m.contains("Subject: Protected file: memo.txt.rights"))
+        .collect();
+    // One mail each: neither recipient learns of the other.
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for mail in &sent {
+        assert!(mail.contains("see attached"));
+        assert!(
+            mail.contains("bob@example.com") != mail.contains("dave@example.com"),
+            "a mail names both recipients: {mail}"
+        );
+    }
     drop(mails);
     alice.give("memo.txt.rights", &bob);
     assert_eq!(bob.ok(&["cat", "memo.txt.rights"]), "for bob only");

@@ -69,23 +69,27 @@ pub fn send(
         message.map(|m| format!("{m}\n\n")).unwrap_or_default(),
         ctx.config.server()?
     );
-    let mut b = Message::builder()
-        .from(from)
-        .subject(format!("Protected file: {name}"))
-        .message_id(None);
-    for r in &recipients {
-        b = b.to(r.as_str().parse().context("recipient address")?);
-    }
-    let mail = b
-        .multipart(MultiPart::mixed().singlepart(SinglePart::plain(text)).singlepart(
-            Attachment::new(name.clone()).body(
-                data,
-                ContentType::parse("application/octet-stream").expect("static content type"),
-            ),
-        ))
-        .context("building the mail")?;
+    let mail_to = |to: &[Email]| -> anyhow::Result<Message> {
+        let mut b = Message::builder()
+            .from(from.clone())
+            .subject(format!("Protected file: {name}"))
+            .message_id(None);
+        for r in to {
+            b = b.to(r.as_str().parse().context("recipient address")?);
+        }
+        b.multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(text.clone()))
+                .singlepart(Attachment::new(name.clone()).body(
+                    data.clone(),
+                    ContentType::parse("application/octet-stream").expect("static content type"),
+                )),
+        )
+        .context("building the mail")
+    };
     if let Some(out) = eml_out {
-        super::paths_write(out, &mail.formatted())?;
+        // A draft the user sends themselves, so it names every recipient.
+        super::paths_write(out, &mail_to(&recipients)?.formatted())?;
         if ctx.json {
             output::json(&serde_json::json!({ "file": protected, "eml": out }));
         } else {
@@ -107,12 +111,16 @@ pub fn send(
     }
     let transport = t.build();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(transport.send(mail)).map_err(|e| {
-        anyhow::anyhow!(
-            "sending the mail via {} failed: {e}; check [smtp] in config.toml",
-            smtp.host
-        )
-    })?;
+    // One mail per recipient: recipients do not learn of each other.
+    for r in &recipients {
+        let mail = mail_to(std::slice::from_ref(r))?;
+        rt.block_on(transport.send(mail)).map_err(|e| {
+            anyhow::anyhow!(
+                "sending the mail to {r} via {} failed: {e}; check [smtp] in config.toml",
+                smtp.host
+            )
+        })?;
+    }
     if ctx.json {
         output::json(&serde_json::json!({ "file": protected, "sent_to": recipients }));
     } else {
