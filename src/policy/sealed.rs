@@ -78,11 +78,14 @@ impl SealedGrants {
         let key = device
             .open_local(&labelled(OWNER_LABEL, key_context), &self.to_owner)
             .map_err(|_| PolicyError::Malformed("sealed grants"))?;
-        let key: [u8; 32] = key
-            .as_slice()
-            .try_into()
-            .map_err(|_| PolicyError::Malformed("sealed grants"))?;
-        self.open_with(&zeroize::Zeroizing::new(key), key_context)
+        // Copied straight into wiped memory: a plain array on the stack
+        // would leave the key behind when it moved.
+        let mut grants_key = zeroize::Zeroizing::new([0u8; 32]);
+        if key.len() != grants_key.len() {
+            return Err(PolicyError::Malformed("sealed grants"));
+        }
+        grants_key.copy_from_slice(&key);
+        self.open_with(&grants_key, key_context)
     }
 
     fn open_with(&self, key: &[u8; 32], key_context: &[u8]) -> Result<Vec<Grant>, PolicyError> {
