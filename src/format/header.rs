@@ -1,9 +1,6 @@
 //! The file header: magic, version, the signed publishing licence and the
 //! parameters of the block layer, followed by a MAC.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use serde::{Deserialize, Serialize};
 
 use super::keys::FileKeys;
@@ -25,8 +22,10 @@ pub const MAX_HEADER_BODY: u32 = 64 * 1024;
 /// Cipher id of AES-256-GCM with 96-bit random nonces.
 pub const CIPHER_AES256GCM: u8 = 1;
 
-const PREFIX_LEN: u64 = 14;
-const MAC_LEN: u64 = 32;
+/// Magic, version and body length before the header body.
+pub(super) const PREFIX_LEN: u64 = 14;
+/// The header MAC after the body.
+pub(super) const MAC_LEN: u64 = 32;
 /// Alignment of the state area and size of a state slot: each slot holds a
 /// sealed state and its writer record (certificates and a signature, under
 /// 1 KiB), and starts on a 512-byte sector so that the two slots never
@@ -227,7 +226,7 @@ fn remember_good_signature(hash: Sha256Digest) {
         .put(hash, ());
 }
 
-fn check_prefix(bytes: &[u8]) -> Result<u64, FormatError> {
+pub(super) fn check_prefix(bytes: &[u8]) -> Result<u64, FormatError> {
     if bytes.is_empty() {
         return Err(FormatError::Empty);
     }
@@ -247,31 +246,4 @@ fn check_prefix(bytes: &[u8]) -> Result<u64, FormatError> {
         return Err(FormatError::HeaderMalformed("header length over 64 KiB"));
     }
     Ok(n as u64)
-}
-
-/// Reads and parses the header of `file` without a key: enough to show the
-/// owner, policy and plaintext size of a file one cannot open.
-pub fn read_header(file: &File) -> Result<FileHeader, FormatError> {
-    let mut prefix = [0u8; PREFIX_LEN as usize];
-    let got = read_up_to(file, &mut prefix, 0)?;
-    let n = check_prefix(&prefix[..got])?;
-    let mut bytes = vec![0u8; (PREFIX_LEN + n + MAC_LEN) as usize];
-    if read_up_to(file, &mut bytes, 0)? < bytes.len() {
-        return Err(FormatError::HeaderTruncated);
-    }
-    FileHeader::parse(bytes)
-}
-
-/// `pread` until `buf` is full or end of file; returns bytes read.
-pub(super) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(k) => done += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }

@@ -1,31 +1,32 @@
 //! The protected-file format, version 2 (specified in `docs/FORMAT.md`).
 //!
 //! A protected file is a signed header, two sealed state slots (each with
-//! its writer's signed record) and a run of AES-256-GCM blocks. This module
-//! is pure: it reads and writes a `File` with a content key, checks writers
-//! against a server key it is given, and knows nothing of networks, licence
-//! stores or FUSE.
+//! its writer's signed record) and a run of AES-256-GCM blocks.
+//!
+//! The modules here are the codec: they turn byte slices into headers,
+//! states, writer records and blocks and back, with a content key and a
+//! server key they are given, and touch no file, thread or network; a
+//! reader of the format (the viewer's spec, the vectors) needs only them.
+//! `store` is the journaled file store built on the codec: a
+//! [`ProtectedFile`] on disk with random access, its redo journal and its
+//! sealing threads. Neither knows of licence stores or FUSE.
 
+mod block;
 mod error;
 mod fresh;
 mod geometry;
 mod header;
-mod journal;
-mod journal_dir;
 mod keys;
-mod known_tags;
-mod protected;
 mod state;
+mod store;
 mod writer;
 
 pub use error::FormatError;
 pub use fresh::Fresh;
 pub use geometry::Geometry;
-pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION, read_header};
-pub use journal::Recovery;
-pub use journal_dir::{JournalDir, Leave};
-pub use known_tags::{DEFAULT_BUDGET as DEFAULT_TAG_MEMORY, set_budget as set_tag_memory};
-pub use protected::ProtectedFile;
+pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION};
+pub use store::known_tags::{DEFAULT_BUDGET as DEFAULT_TAG_MEMORY, set_budget as set_tag_memory};
+pub use store::{JournalDir, Leave, ProtectedFile, Recovery, read_header};
 pub use writer::{MAX_RECORD, Writer, WrittenBy};
 
 /// The suffix a protected file carries in the source folder.

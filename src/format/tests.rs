@@ -316,7 +316,7 @@ mod journaled {
 
     use super::*;
     use crate::dirfd::Dir;
-    use crate::format::protected::CRASH_AFTER_JOURNAL;
+    use crate::format::store::CRASH_AFTER_JOURNAL;
 
     fn journal_dir(path: &std::path::Path) -> Arc<JournalDir> {
         Arc::new(JournalDir::new(Dir::create_private(path).unwrap()).unwrap())

@@ -342,7 +342,7 @@ impl JournalDir {
     /// the machine if `other_boot` (its log is held by this process, so the
     /// lock cannot tell).
     #[cfg(test)]
-    pub(super) fn after_crash(&self, dir: Dir, other_boot: bool) -> Self {
+    pub(in crate::format) fn after_crash(&self, dir: Dir, other_boot: bool) -> Self {
         let next = Self {
             dir,
             boot: if other_boot {

@@ -14,8 +14,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use crate::crypto::{Sha256Digest, sha256};
 use crate::policy::ContentId;
 
-use super::FormatError;
 use super::journal_dir::JournalDir;
+use crate::format::FormatError;
 
 const MAGIC: &[u8; 8] = b"RFSJRNL1";
 
