@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use super::ctx::Ctx;
 use super::output;
 use crate::client::{PendingLog, Registrar, RegistrationQueue, SendRule};
-use crate::crypto::ServerVerifyingKey;
+use crate::crypto::{ServerVerifyingKey, SharedAgreements};
 use crate::format::{FileHeader, Fresh, Writer};
 use crate::fs::{DefaultPolicy, KeySource, MountConfig};
 use crate::licence::{Access, AccessError, ContentAhead, Licensing};
@@ -169,10 +169,9 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     init_logging();
     let (tx, rx) = channel();
     let pending = Arc::new(PendingLog::new(&RegistrationQueue::new(&ctx.paths)));
-    let kem = ctx.config.server_kem()?;
     // Files created in the mount share key agreements with the server's key
     // and take keys, signatures and headers made ahead.
-    kem.reuse_agreements();
+    let kem = SharedAgreements::new(ctx.config.server_kem()?);
     let (report_tx, report_rx) = channel();
     report_in_background(licensing.clone(), report_rx)?;
     let keys = Arc::new(MountKeys {

@@ -23,6 +23,7 @@ pub use passphrase::{
     PASSPHRASE_SALT_LEN, PassphraseKey, open_with_passphrase, open_with_passphrase_key, seal_with_passphrase,
     seal_with_passphrase_key,
 };
+pub use reuse::{SharedAgreements, WrapToServer};
 pub use server::{
     SERVER_SIGNATURE_LEN, ServerKemPublic, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WRAPPED_KEY_LEN,
     WrappedKey,

@@ -3,10 +3,13 @@
 //!
 //! Wrapping a content key to the server takes an X25519 agreement (two
 //! scalar multiplications for the client, one for the server when it
-//! unwraps): more than everything else a new file costs both of them. A
-//! process that creates many files (the mount) may instead use one
-//! agreement for up to [`MAX_USES`] wraps within [`MAX_AGE`], and the
-//! server, seeing the same ephemeral key again, reuses its side too.
+//! unwraps): more than everything else a new file costs both of them. An
+//! owner that creates many files (the mount) may instead make a
+//! [`SharedAgreements`] and wrap through it: one agreement then serves up
+//! to [`MAX_USES`] wraps within [`MAX_AGE`], and the server, seeing the
+//! same ephemeral key again, reuses its side too. Nothing is shared
+//! process-wide: a wrap not made through that object gets its own
+//! agreement.
 //!
 //! Why this stays sound: the wrapping key is HKDF(shared secret; salt:
 //! ephemeral and server keys; info: the content id), so every (agreement,
@@ -18,12 +21,15 @@
 //! shared secret are kept (wiped when replaced), never the ephemeral
 //! secret, as before.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, OnceLock};
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use x25519_dalek::{EphemeralSecret, PublicKey};
 use zeroize::Zeroizing;
+
+use super::aead::ContentKey;
+use super::server::{ServerKemPublic, WrappedKey};
 
 /// Wraps one agreement serves at most.
 pub const MAX_USES: usize = 256;
@@ -52,77 +58,124 @@ impl Agreement {
     }
 }
 
-/// The agreement in use with one server key, and what it wrapped.
+/// The agreement in use, and what it wrapped.
 struct Current {
     agreement: Agreement,
     made: Instant,
     contexts: HashSet<Vec<u8>>,
 }
 
-/// Server keys this process reuses agreements with (`None`: enabled, no
-/// agreement yet).
-fn reused() -> &'static Mutex<HashMap<[u8; 32], Option<Current>>> {
-    static REUSED: OnceLock<Mutex<HashMap<[u8; 32], Option<Current>>>> = OnceLock::new();
-    REUSED.get_or_init(Default::default)
+/// Wraps content keys to one server key, sharing agreements between wraps.
+///
+/// Only wraps made through this object share: its owner (the mount) asks
+/// for sharing by making one, and a plain [`ServerKemPublic::wrap`] never
+/// shares. Two objects never share an agreement with each other.
+pub struct SharedAgreements {
+    server: ServerKemPublic,
+    current: Mutex<Option<Current>>,
 }
 
-/// From now on, wraps to `server` in this process share agreements.
-pub(super) fn enable(server: [u8; 32]) {
-    reused()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(server)
-        .or_insert(None);
-}
-
-/// The agreement to wrap `context` to `server` with: the shared one when
-/// reuse is enabled for `server` (replaced when used up, too old, or if it
-/// already wrapped `context`), else a fresh one.
-pub(super) fn for_wrap(server: &[u8; 32], context: &[u8]) -> Agreement {
-    let mut map = reused().lock().unwrap_or_else(|p| p.into_inner());
-    let Some(slot) = map.get_mut(server) else {
-        drop(map);
-        return Agreement::new(server);
-    };
-    let usable = slot
-        .as_ref()
-        .is_some_and(|c| c.contexts.len() < MAX_USES && c.made.elapsed() < MAX_AGE && !c.contexts.contains(context));
-    if !usable {
-        *slot = Some(Current {
-            agreement: Agreement::new(server),
-            made: Instant::now(),
-            contexts: HashSet::with_capacity(MAX_USES),
-        });
+impl SharedAgreements {
+    /// Sharing agreements for wraps to `server`, none made yet.
+    pub fn new(server: ServerKemPublic) -> Self {
+        Self {
+            server,
+            current: Mutex::new(None),
+        }
     }
-    let cur = slot.as_mut().expect("set above");
-    cur.contexts.insert(context.to_vec());
-    cur.agreement.clone()
+
+    /// The agreement to wrap `context` with: the shared one, replaced when
+    /// used up, too old, or if it already wrapped `context`.
+    pub(super) fn for_wrap(&self, context: &[u8]) -> Agreement {
+        let mut slot = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let usable = slot.as_ref().is_some_and(|c| {
+            c.contexts.len() < MAX_USES && c.made.elapsed() < MAX_AGE && !c.contexts.contains(context)
+        });
+        if !usable {
+            *slot = Some(Current {
+                agreement: Agreement::new(&self.server.0),
+                made: Instant::now(),
+                contexts: HashSet::with_capacity(MAX_USES),
+            });
+        }
+        let cur = slot.as_mut().expect("set above");
+        cur.contexts.insert(context.to_vec());
+        cur.agreement.clone()
+    }
+}
+
+/// Something that wraps content keys to a server key: the key itself
+/// (a fresh agreement each time) or [`SharedAgreements`] for it.
+pub trait WrapToServer: Send + Sync {
+    /// The server key wrapped to.
+    fn server(&self) -> ServerKemPublic;
+    /// `cek` wrapped for `context`, as [`ServerKemPublic::wrap`].
+    fn wrap(&self, cek: &ContentKey, context: &[u8]) -> WrappedKey;
+}
+
+impl WrapToServer for ServerKemPublic {
+    fn server(&self) -> ServerKemPublic {
+        *self
+    }
+
+    fn wrap(&self, cek: &ContentKey, context: &[u8]) -> WrappedKey {
+        ServerKemPublic::wrap(self, cek, context)
+    }
+}
+
+impl WrapToServer for SharedAgreements {
+    fn server(&self) -> ServerKemPublic {
+        self.server
+    }
+
+    fn wrap(&self, cek: &ContentKey, context: &[u8]) -> WrappedKey {
+        self.server.wrap_with(self.for_wrap(context), cek, context)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{ContentKey, ServerKemSecret};
+    use crate::crypto::ServerKemSecret;
+    use std::collections::HashMap;
+
+    fn epk(w: &WrappedKey) -> [u8; 32] {
+        w.0[..32].try_into().unwrap()
+    }
 
     #[test]
     fn without_reuse_every_wrap_has_its_own_agreement() {
         let public = ServerKemSecret::generate().public();
-        let a = for_wrap(&public.0, b"a");
-        let b = for_wrap(&public.0, b"b");
-        assert_ne!(a.epk, b.epk);
+        let cek = ContentKey::generate();
+        assert_ne!(epk(&public.wrap(&cek, b"a")), epk(&public.wrap(&cek, b"b")));
+    }
+
+    #[test]
+    fn sharing_on_one_object_leaks_to_no_other_wrap() {
+        let public = ServerKemSecret::generate().public();
+        let cek = ContentKey::generate();
+        let mount = SharedAgreements::new(public);
+        let shared = epk(&mount.wrap(&cek, b"a"));
+        assert_eq!(epk(&mount.wrap(&cek, b"b")), shared);
+        // A plain wrap to the same key, after the mount opted in, and a
+        // second sharing object, each get agreements of their own.
+        let plain = epk(&public.wrap(&cek, b"c"));
+        assert_ne!(plain, shared);
+        assert_ne!(epk(&public.wrap(&cek, b"d")), plain);
+        let other = SharedAgreements::new(public);
+        assert_ne!(epk(&other.wrap(&cek, b"e")), shared);
     }
 
     #[test]
     fn shared_agreements_wrap_distinct_contexts_and_unwrap() {
         let secret = ServerKemSecret::generate();
-        let public = secret.public();
-        public.reuse_agreements();
+        let shared = SharedAgreements::new(secret.public());
         let cek = ContentKey::generate();
         let mut epks = HashMap::new();
         for i in 0..(MAX_USES + 10) {
             let ctx = format!("content-{i}");
-            let w = public.wrap(&cek, ctx.as_bytes());
-            *epks.entry(w.0[..32].to_vec()).or_insert(0) += 1;
+            let w = shared.wrap(&cek, ctx.as_bytes());
+            *epks.entry(epk(&w)).or_insert(0) += 1;
             assert_eq!(secret.unwrap(&w, ctx.as_bytes()).unwrap().as_bytes(), cek.as_bytes());
         }
         // Shared, but never beyond MAX_USES wraps each.
@@ -133,12 +186,11 @@ mod tests {
     #[test]
     fn a_repeated_context_gets_a_fresh_agreement() {
         let secret = ServerKemSecret::generate();
-        let public = secret.public();
-        public.reuse_agreements();
-        let first = public.wrap(&ContentKey::generate(), b"same");
-        let second = public.wrap(&ContentKey::generate(), b"same");
+        let shared = SharedAgreements::new(secret.public());
+        let first = shared.wrap(&ContentKey::generate(), b"same");
+        let second = shared.wrap(&ContentKey::generate(), b"same");
         // Otherwise one key would seal two content keys under one nonce.
-        assert_ne!(first.0[..32], second.0[..32]);
+        assert_ne!(epk(&first), epk(&second));
         assert!(secret.unwrap(&second, b"same").is_ok());
     }
 }

@@ -61,10 +61,15 @@ impl ServerKemPublic {
     /// Wraps `cek` so that only the holder of the matching secret can unwrap
     /// it. `context` (the content id) is bound in, so a wrapped key cannot be
     /// moved to another file. Works offline: only public material is needed.
-    /// Shares its key agreement with other wraps when
-    /// [`reuse_agreements`](Self::reuse_agreements) was asked for.
+    /// Every wrap has its own key agreement; wraps share one only through a
+    /// [`SharedAgreements`](super::SharedAgreements) their owner made.
     pub fn wrap(&self, cek: &ContentKey, context: &[u8]) -> WrappedKey {
-        let reuse::Agreement { epk, shared } = reuse::for_wrap(&self.0, context);
+        self.wrap_with(reuse::Agreement::new(&self.0), cek, context)
+    }
+
+    /// `cek` wrapped for `context` under `agreement` with this key.
+    pub(super) fn wrap_with(&self, agreement: reuse::Agreement, cek: &ContentKey, context: &[u8]) -> WrappedKey {
+        let reuse::Agreement { epk, shared } = agreement;
         let key = wrap_key(&shared, &epk, &self.0, context);
         let mut buf = *cek.as_bytes();
         // The wrapping key is fresh for every wrap (a shared agreement never
@@ -75,14 +80,6 @@ impl ServerKemPublic {
         out[32..64].copy_from_slice(&buf);
         out[64..].copy_from_slice(&tag);
         WrappedKey(out)
-    }
-}
-
-impl ServerKemPublic {
-    /// From now on, wraps to this key in this process share key agreements
-    /// (see [`reuse`](super::reuse)): for processes that create many files.
-    pub fn reuse_agreements(&self) {
-        reuse::enable(self.0);
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{AccessError, Licensing, NewContent};
-use crate::crypto::ServerKemPublic;
+use crate::crypto::SharedAgreements;
 use crate::format::Fresh;
 use crate::policy::Policy;
 
@@ -43,7 +43,7 @@ pub struct ContentAhead {
 struct Shared {
     licensing: Arc<Licensing>,
     server_url: String,
-    kem: ServerKemPublic,
+    kem: SharedAgreements,
     max_age: Duration,
     state: Mutex<State>,
     wanted: Condvar,
@@ -75,13 +75,14 @@ impl State {
 
 impl ContentAhead {
     /// Starts preparing content by `licensing`'s user for the server at
-    /// `server_url` with key `kem`. If no thread can be started, content
+    /// `server_url`, wrapping keys through `kem` (the caller's choice of
+    /// shared agreements). If no thread can be started, content
     /// is made when asked for.
-    pub fn start(licensing: Arc<Licensing>, server_url: &str, kem: ServerKemPublic) -> Self {
+    pub fn start(licensing: Arc<Licensing>, server_url: &str, kem: SharedAgreements) -> Self {
         Self::with_max_age(licensing, server_url, kem, MAX_AGE)
     }
 
-    fn with_max_age(licensing: Arc<Licensing>, server_url: &str, kem: ServerKemPublic, max_age: Duration) -> Self {
+    fn with_max_age(licensing: Arc<Licensing>, server_url: &str, kem: SharedAgreements, max_age: Duration) -> Self {
         let shared = Arc::new(Shared {
             licensing,
             server_url: server_url.to_string(),
@@ -228,7 +229,7 @@ mod tests {
         ContentAhead::start(
             licensing(dir),
             "http://127.0.0.1:9",
-            ServerKemSecret::generate().public(),
+            SharedAgreements::new(ServerKemSecret::generate().public()),
         )
     }
 
@@ -252,7 +253,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lic = licensing(dir.path());
         let server = ServerKemSecret::generate();
-        let ahead = ContentAhead::start(lic.clone(), "http://127.0.0.1:9", server.public());
+        let ahead = ContentAhead::start(
+            lic.clone(),
+            "http://127.0.0.1:9",
+            SharedAgreements::new(server.public()),
+        );
         ahead.take(policy(3)).unwrap();
         wait_ready(&ahead, READY / 2);
         let mut seen = std::collections::HashSet::new();
@@ -296,7 +301,7 @@ mod tests {
         let ahead = ContentAhead::with_max_age(
             lic,
             "http://127.0.0.1:9",
-            ServerKemSecret::generate().public(),
+            SharedAgreements::new(ServerKemSecret::generate().public()),
             Duration::ZERO,
         );
         for _ in 0..3 {
@@ -323,7 +328,11 @@ mod tests {
     fn dropping_it_stops_the_thread() {
         let dir = tempfile::tempdir().unwrap();
         let lic = licensing(dir.path());
-        let ahead = ContentAhead::start(lic.clone(), "http://127.0.0.1:9", ServerKemSecret::generate().public());
+        let ahead = ContentAhead::start(
+            lic.clone(),
+            "http://127.0.0.1:9",
+            SharedAgreements::new(ServerKemSecret::generate().public()),
+        );
         ahead.take(policy(3)).unwrap();
         wait_ready(&ahead, 2);
         let shared = Arc::downgrade(&ahead.shared);

@@ -53,7 +53,7 @@ pub use error::{AccessError, FetchError};
 pub use opens::{OfflineOpen, RECORD_EVERY_SECS, REPORT_BATCH_MAX};
 pub use store::CachedLicence;
 
-use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, WRITER_KEY_LEN};
+use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, WRITER_KEY_LEN, WrapToServer};
 use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, Fresh, Writer};
 use crate::policy::{
     ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, format_time, now,
@@ -568,7 +568,7 @@ impl Licensing {
         &self,
         policy: Policy,
         server_url: &str,
-        server_kem: &ServerKemPublic,
+        server_kem: &dyn WrapToServer,
     ) -> Result<NewContent, AccessError> {
         policy.validate().map_err(|e| AccessError::BadLicence(e.to_string()))?;
         let content_id = ContentId::generate();
@@ -578,7 +578,7 @@ impl Licensing {
             version: PublishingLicenceBody::CURRENT_VERSION,
             content_id,
             server_url: server_url.to_string(),
-            server_key: server_kem.0,
+            server_key: server_kem.server().0,
             owner_device_key: device_key.clone(),
             wrapped_key: server_kem
                 .wrap(
@@ -590,7 +590,7 @@ impl Licensing {
             policy,
             created_at: now(),
         };
-        let licence = PublishingLicence::sign(&body, &self.identity.device_key)
+        let licence = PublishingLicence::sign_wrapping(&body, &self.identity.device_key, server_kem)
             .map_err(|e| AccessError::BadLicence(e.to_string()))?;
         let owner_slot = self
             .identity

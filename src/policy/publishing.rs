@@ -6,7 +6,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::sealed::SealedGrants;
 use super::{Email, Policy, PolicyError, Timestamp};
-use crate::crypto::{CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic, WRAPPED_KEY_LEN, WrappedKey};
+use crate::crypto::{
+    CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic, WRAPPED_KEY_LEN, WrapToServer, WrappedKey,
+};
 
 const PL_DOMAIN: &[u8] = b"rightsfs publishing licence v1\0";
 const PL_DOMAIN_V2: &[u8] = b"rightsfs publishing licence v2\0";
@@ -135,7 +137,7 @@ struct SealedBody {
 
 impl SealedBody {
     /// The body the owner's `device` signs for `b`, its grants sealed.
-    fn seal(b: &PublishingLicenceBody, device: &DeviceKeyPair) -> Self {
+    fn seal(b: &PublishingLicenceBody, device: &DeviceKeyPair, wrap: &dyn WrapToServer) -> Self {
         Self {
             version: b.version,
             content_id: b.content_id,
@@ -145,7 +147,7 @@ impl SealedBody {
             owner: b.policy.owner.clone(),
             expires: b.policy.expires,
             offline_days: b.policy.offline_days,
-            grants: SealedGrants::seal(&b.policy.grants, &b.key_context(), &b.server_public(), device),
+            grants: SealedGrants::seal(&b.policy.grants, &b.key_context(), wrap, device),
             wrapped_key: b.wrapped_key.clone(),
             created_at: b.created_at,
         }
@@ -225,9 +227,22 @@ impl PublishingLicence {
     /// Encodes and signs `body` with the owner's device key, in the way its
     /// version says.
     pub fn sign(body: &PublishingLicenceBody, device: &DeviceKeyPair) -> Result<Self, CryptoError> {
+        Self::sign_wrapping(body, device, &body.server_public())
+    }
+
+    /// [`sign`](Self::sign), wrapping the sealed grants' key through `wrap`
+    /// (so a mount's [`SharedAgreements`](crate::crypto::SharedAgreements)
+    /// serve it too) when `wrap` is for the licence's server key.
+    pub fn sign_wrapping(
+        body: &PublishingLicenceBody,
+        device: &DeviceKeyPair,
+        wrap: &dyn WrapToServer,
+    ) -> Result<Self, CryptoError> {
+        let fresh = body.server_public();
+        let wrap = if wrap.server() == fresh { wrap } else { &fresh };
         let bytes = match body.version {
             1 | 2 => postcard::to_stdvec(body),
-            3 => postcard::to_stdvec(&SealedBody::seal(body, device)),
+            3 => postcard::to_stdvec(&SealedBody::seal(body, device, wrap)),
             _ => return Err(CryptoError::Malformed("publishing licence version")),
         }
         .expect("licence bodies always encode");

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Grant, PolicyError};
 use crate::crypto::{
-    ContentKey, DeviceKeyPair, ServerKemPublic, ServerKemSecret, WRAPPED_KEY_LEN, WrappedKey, open_small, seal_small,
+    ContentKey, DeviceKeyPair, ServerKemSecret, WRAPPED_KEY_LEN, WrapToServer, WrappedKey, open_small, seal_small,
 };
 
 /// Context label of the grants key wrapped to the server (followed by the
@@ -50,7 +50,7 @@ impl SealedGrants {
     /// Seals `grants` under a fresh key for the server `server` and the
     /// owner's `device`. `key_context` is the licence's
     /// [`key_context`](super::PublishingLicenceBody::key_context).
-    pub fn seal(grants: &[Grant], key_context: &[u8], server: &ServerKemPublic, device: &DeviceKeyPair) -> Self {
+    pub fn seal(grants: &[Grant], key_context: &[u8], server: &dyn WrapToServer, device: &DeviceKeyPair) -> Self {
         let key = ContentKey::generate();
         let plain = zeroize::Zeroizing::new(postcard::to_stdvec(grants).expect("grants always encode"));
         Self {
