@@ -3,11 +3,13 @@
 //! Files live on tmpfs (`/dev/shm` when present) so that the disk does not
 //! blur the comparison. Run through `scripts/bench/format.sh`.
 
-use std::fs::{File, OpenOptions};
 use std::hint::black_box;
 use std::path::Path;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+mod common;
+use common::{SMALL, bench_block_open, data, rw, scratch_dir, vector_device_key};
 
 use rightsfs::crypto::{BlockCipher, ContentKey, DeviceKeyPair, ServerKemSecret};
 use rightsfs::format::{DEFAULT_BLOCK_SIZE, FileHeader, ProtectedFile};
@@ -15,23 +17,6 @@ use rightsfs::policy::{ContentId, Email, Policy, PublishingLicence, PublishingLi
 
 const FILE_LEN: usize = 64 << 20;
 const CHUNK: usize = 1 << 20;
-const SMALL: usize = 4096;
-
-fn scratch_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .expect("a temporary directory")
-}
-
-fn rw(path: &Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .expect("open the benchmark file")
-}
 
 /// A signed header for a fresh file under `cek`.
 fn header(device: &DeviceKeyPair, cek: &ContentKey) -> FileHeader {
@@ -51,16 +36,6 @@ fn header(device: &DeviceKeyPair, cek: &ContentKey) -> FileHeader {
     FileHeader::new(licence, cek, DEFAULT_BLOCK_SIZE).expect("a valid header")
 }
 
-/// The test vectors' device key: generating an RSA key would cost seconds
-/// of every run.
-fn vector_device_key() -> DeviceKeyPair {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/keys.json");
-    let text = std::fs::read_to_string(path).expect("tests/vectors/keys.json");
-    let keys: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    let der = hex::decode(keys["owner_device_pkcs8_der"].as_str().expect("a hex string")).expect("hex");
-    DeviceKeyPair::from_pkcs8_der(&der).expect("an RSA-2048 key")
-}
-
 /// Deterministic offsets of 4 KiB-aligned blocks inside the file.
 struct Offsets(u64);
 
@@ -72,10 +47,6 @@ impl Offsets {
         self.0 ^= self.0 << 17;
         (self.0 % (FILE_LEN / SMALL) as u64) * SMALL as u64
     }
-}
-
-fn data(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + i / 4096) as u8).collect()
 }
 
 fn bench_file(c: &mut Criterion) {
@@ -167,16 +138,7 @@ fn bench_cipher(c: &mut Criterion) {
         b.iter(|| black_box(cipher.seal(&aad, black_box(&mut buf))))
     });
 
-    let mut sealed = data(SMALL);
-    let (nonce, tag) = cipher.seal(&aad, &mut sealed);
-    g.bench_function("open_4KiB", |b| {
-        // The copy that restores the ciphertext happens in setup, untimed.
-        b.iter_batched_ref(
-            || sealed.clone(),
-            |ct| cipher.open(&nonce, &aad, ct, &tag).expect("authentic"),
-            BatchSize::SmallInput,
-        )
-    });
+    bench_block_open(&mut g, "open_4KiB", &key);
     g.finish();
 }
 

@@ -215,6 +215,11 @@ static GOOD_SIGNATURES: std::sync::Mutex<Option<lru::LruCache<Sha256Digest, ()>>
 /// Header signatures remembered.
 const GOOD_SIGNATURES_KEPT: usize = 16_384;
 
+/// Forgets every header signature checked so far.
+pub(super) fn forget_good_signatures() {
+    *GOOD_SIGNATURES.lock().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
 fn signature_known_good(hash: &Sha256Digest) -> bool {
     let mut g = GOOD_SIGNATURES.lock().unwrap_or_else(|p| p.into_inner());
     g.as_mut().is_some_and(|c| c.get(hash).is_some())

@@ -46,3 +46,14 @@ pub const MAX_LEN: u64 = 1 << 60;
 mod tests;
 #[cfg(test)]
 mod writer_tests;
+
+/// Forgets every signature this process checked (publishing licences,
+/// their delegated-key certificates, writer records), so that the next open
+/// of any file costs what a first open does. Opens stay as strict either
+/// way; only benchmarks of a cold open call this.
+#[doc(hidden)]
+pub fn forget_verifications() {
+    crate::crypto::forget_checked_certificates();
+    header::forget_good_signatures();
+    writer::forget_verified();
+}

@@ -308,6 +308,11 @@ pub(super) fn verify(
 static VERIFIED: Mutex<Option<lru::LruCache<Sha256Digest, WrittenBy>>> = Mutex::new(None);
 const VERIFIED_KEPT: usize = 16_384;
 
+/// Forgets every writer record checked so far.
+pub(super) fn forget_verified() {
+    *VERIFIED.lock().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
 fn recall(memo: &Sha256Digest) -> Option<WrittenBy> {
     let mut g = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
     g.as_mut().and_then(|c| c.get(memo).cloned())
