@@ -18,7 +18,9 @@ use common::{SMALL, bench_block_open, data, rw, scratch_dir, vector_device_key};
 use rightsfs::crypto::{
     ContentKey, DeviceKeyPair, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, verify_writer,
 };
-use rightsfs::format::{DEFAULT_BLOCK_SIZE, FileHeader, Fresh, ProtectedFile, Writer, forget_verifications};
+use rightsfs::format::{
+    Caches, DEFAULT_BLOCK_SIZE, DEFAULT_TAG_MEMORY, FileHeader, Fresh, ProtectedFile, Verifier, Writer,
+};
 use rightsfs::policy::{
     ContentId, DeviceCertificate, Email, Grant, Policy, PublishingLicence, PublishingLicenceBody, SealedGrants,
 };
@@ -139,14 +141,14 @@ fn bench_open(c: &mut Criterion, s: &Setup, dir: &Path) {
     let mut g = c.benchmark_group("signing");
     g.sample_size(30);
 
+    // Cold: no cache, as a first open. Warm: the caller's certificate
+    // cache holds the licence's device certificate.
     g.bench_function("open/verify_licence_cold", |b| {
-        b.iter(|| {
-            forget_verifications();
-            licence.verify().expect("a good licence")
-        })
-    });
-    g.bench_function("open/verify_licence_warm", |b| {
         b.iter(|| licence.verify().expect("a good licence"))
+    });
+    let certs = rightsfs::crypto::CertCache::default();
+    g.bench_function("open/verify_licence_warm", |b| {
+        b.iter(|| licence.verify_with(Some(&certs)).expect("a good licence"))
     });
     // A writer record's check: the server's certificate of the writer key,
     // then the writer's signature (two Ed25519 verifications).
@@ -167,27 +169,24 @@ fn bench_open(c: &mut Criterion, s: &Setup, dir: &Path) {
     });
 
     let mut buf = vec![0u8; SMALL];
-    let mut read = |verified: bool| {
+    let caches = std::sync::Arc::new(Caches::new(DEFAULT_TAG_MEMORY));
+    let cold = Verifier::new(s.server);
+    let warm = Verifier::cached(s.server, caches.clone());
+    let mut read = |verifier: Option<&Verifier>| {
         let file = File::open(&path).expect("open the file");
-        let pf = if verified {
-            ProtectedFile::open_verified(file, &cek, &s.server)
-        } else {
-            ProtectedFile::open(file, &cek)
+        let pf = match verifier {
+            Some(v) => ProtectedFile::open_verified(file, &cek, v),
+            None => ProtectedFile::open_cached(file, &cek, &caches),
         }
         .expect("a good file");
         let n = pf.read_at(&mut buf, 0).expect("read");
         black_box(n);
     };
-    g.bench_function("open/open_read_4KiB_cold", |b| {
-        b.iter(|| {
-            forget_verifications();
-            read(true)
-        })
-    });
-    g.bench_function("open/open_read_4KiB_warm", |b| b.iter(|| read(true)));
+    g.bench_function("open/open_read_4KiB_cold", |b| b.iter(|| read(Some(&cold))));
+    g.bench_function("open/open_read_4KiB_warm", |b| b.iter(|| read(Some(&warm))));
     // The same open skipping the writer check, with the licence's check
     // remembered: what an open costs besides its signatures.
-    g.bench_function("open/open_read_4KiB_unsigned_part", |b| b.iter(|| read(false)));
+    g.bench_function("open/open_read_4KiB_unsigned_part", |b| b.iter(|| read(None)));
 
     // The rest of an open for scale: one block's cipher alone.
     bench_block_open(&mut g, "ref/aes_gcm_open_4KiB", &cek);

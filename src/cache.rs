@@ -19,6 +19,45 @@ pub fn bounded<K: Hash + Eq, V>(cap: usize) -> lru::LruCache<K, V> {
     c
 }
 
+/// A [`bounded`] cache that threads share, owned by whoever made it (no
+/// process-wide caches: an owner passes its cache to what should use it).
+pub struct Shared<K, V> {
+    map: std::sync::Mutex<lru::LruCache<K, V>>,
+}
+
+impl<K: Hash + Eq, V: Clone> Shared<K, V> {
+    /// Empty, holding at most `cap` entries.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            map: std::sync::Mutex::new(bounded(cap)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<K, V>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The value kept for `k`, if any.
+    pub fn get(&self, k: &K) -> Option<V> {
+        self.lock().get(k).cloned()
+    }
+
+    /// Keeps `v` for `k`, dropping the least recent entry beyond the bound.
+    pub fn put(&self, k: K, v: V) {
+        self.lock().put(k, v);
+    }
+
+    /// How many entries are kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

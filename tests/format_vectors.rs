@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use rightsfs::crypto::{
     ContentKey, DeviceKeyPair, ServerKemSecret, ServerSigningKey, ServerVerifyingKey, WriterKey, sha256,
 };
-use rightsfs::format::{FileHeader, FormatError, Fresh, ProtectedFile, Writer, read_header};
+use rightsfs::format::{FileHeader, FormatError, Fresh, ProtectedFile, Verifier, Writer, read_header};
 use rightsfs::policy::{
     ContentId, DeviceCertificate, EditCertificate, Email, Grant, Policy, PublishingLicence, PublishingLicenceBody,
     Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, now,
@@ -175,8 +175,8 @@ fn error_writer(e: &FormatError) -> Option<String> {
 }
 
 /// The key every reader here checks writers against.
-fn trust() -> ServerVerifyingKey {
-    ServerVerifyingKey(unhex(&load_keys().server_ed25519_public))
+fn trust() -> Verifier {
+    Verifier::new(ServerVerifyingKey(unhex(&load_keys().server_ed25519_public)))
 }
 
 /// Opens a vector as a reader that checks writers.
@@ -301,7 +301,7 @@ fn check_refused_licence(v: &Vector, want: &ExpectedError) {
         edit_certificate: None,
         access_ends: None,
     };
-    let body = licence.verify(&trust()).expect("the server signed it");
+    let body = licence.verify(trust().key()).expect("the server signed it");
     assert_eq!(
         (body.user.as_str(), body.device_id.as_str()),
         (ul.user.as_str(), ul.device_id.as_str())

@@ -146,7 +146,7 @@ fn saved_by(ctx: &Ctx, f: &std::fs::File, h: &crate::format::FileHeader) -> (ser
         Ok(f) => f,
         Err(e) => return unknown(e.to_string()),
     };
-    match crate::format::ProtectedFile::open_verified(file, &access.key, licensing.server_key()) {
+    match crate::format::ProtectedFile::open_verified(file, &access.key, &licensing.verifier()) {
         Ok(pf) => match pf.written_by() {
             Some(w) => (
                 serde_json::json!({

@@ -286,7 +286,7 @@ pub fn open_with_right(ctx: &Ctx, path: &Path, need: Right) -> anyhow::Result<(P
             need.name()
         );
     }
-    let pf = ProtectedFile::open_verified(f, &access.key, licensing.server_key())
+    let pf = ProtectedFile::open_verified(f, &access.key, &licensing.verifier())
         .map_err(|e| anyhow::anyhow!("{} cannot be opened: {e}", path.display()))?;
     Ok((pf, access))
 }

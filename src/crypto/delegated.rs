@@ -7,8 +7,6 @@
 //! certificate keeps the RSA device key the root of trust, so the server's
 //! check "this device is one of the owner's" is unchanged.
 
-use std::sync::Mutex;
-
 use ed25519_dalek::Signer;
 
 use super::CryptoError;
@@ -58,43 +56,57 @@ impl DelegatedSigner {
 /// process protects carries the same certificate, so neither its RSA
 /// verification (about 80 us) nor parsing the device key or decompressing
 /// the Ed25519 point need be repeated (a server checks a hundred licences
-/// from one process per registration request).
-static GOOD_CERTS: Mutex<Option<lru::LruCache<Sha256Digest, ed25519_dalek::VerifyingKey>>> = Mutex::new(None);
+/// from one process per registration request). Owned by whoever verifies
+/// many (the mount, the server) and passed to
+/// [`DevicePublicKey::verify_delegated_der`].
+pub struct CertCache(crate::cache::Shared<Sha256Digest, ed25519_dalek::VerifyingKey>);
 const GOOD_CERTS_KEPT: usize = 1024;
 
-/// Forgets every checked certificate, so that the next check of each pays
-/// its RSA verification again: what a process's first open costs
-/// (benchmarks measure it).
-#[doc(hidden)]
-pub fn forget_checked_certificates() {
-    *GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner()) = None;
+impl Default for CertCache {
+    fn default() -> Self {
+        Self(crate::cache::Shared::new(GOOD_CERTS_KEPT))
+    }
+}
+
+impl CertCache {
+    /// How many certificates are remembered.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl DevicePublicKey {
     /// Checks a signature made by [`DelegatedSigner::sign`] of a signer the
     /// device whose public key is `der` certified. The key is parsed only
-    /// if its certificate was not checked before; one that does not parse
+    /// if its certificate was not found in `certs`; one that does not parse
     /// is `Malformed`.
-    pub fn verify_delegated_der(der: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), CryptoError> {
+    pub fn verify_delegated_der(
+        der: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+        certs: Option<&CertCache>,
+    ) -> Result<(), CryptoError> {
         if sig.len() != DELEGATED_SIGNATURE_LEN {
             return Err(CryptoError::Malformed("delegated signature length"));
         }
         let (public, rest) = sig.split_at(ED_PUBLIC_LEN);
         let (cert, ed_sig) = rest.split_at(RSA_SIGNATURE_LEN);
         let memo = sha256_parts(&[der, public, cert]);
-        let known = {
-            let mut g = GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner());
-            g.as_mut().and_then(|c| c.get(&memo).copied())
-        };
+        let known = certs.and_then(|c| c.0.get(&memo));
         let vk = match known {
             Some(vk) => vk,
             None => {
                 DevicePublicKey::from_der(der)?.verify(&[CERT_DOMAIN, public].concat(), cert)?;
                 let public: [u8; ED_PUBLIC_LEN] = public.try_into().expect("split at its length");
                 let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| CryptoError::Authentication)?;
-                let mut g = GOOD_CERTS.lock().unwrap_or_else(|p| p.into_inner());
-                g.get_or_insert_with(|| crate::cache::bounded(GOOD_CERTS_KEPT))
-                    .put(memo, vk);
+                if let Some(c) = certs {
+                    c.0.put(memo, vk);
+                }
                 vk
             }
         };
@@ -116,33 +128,36 @@ mod tests {
         let sig = signer.sign(b"licence");
         assert_eq!(sig.len(), DELEGATED_SIGNATURE_LEN);
         let der = device.public().to_der();
-        DevicePublicKey::verify_delegated_der(&der, b"licence", &sig).unwrap();
-        // Again, now from the certificate memo.
-        DevicePublicKey::verify_delegated_der(&der, b"licence", &sig).unwrap();
-        assert!(DevicePublicKey::verify_delegated_der(&der, b"licencf", &sig).is_err());
-        assert!(DevicePublicKey::verify_delegated_der(&other.public().to_der(), b"licence", &sig).is_err());
+        let certs = CertCache::default();
+        let check = |d: &[u8], m: &[u8], s: &[u8]| DevicePublicKey::verify_delegated_der(d, m, s, Some(&certs));
+        check(&der, b"licence", &sig).unwrap();
+        assert_eq!(certs.len(), 1);
+        // Again, now from the certificate memo; without one, checked in full.
+        check(&der, b"licence", &sig).unwrap();
+        DevicePublicKey::verify_delegated_der(&der, b"licence", &sig, None).unwrap();
+        assert!(check(&der, b"licencf", &sig).is_err());
+        assert!(check(&other.public().to_der(), b"licence", &sig).is_err());
         // Any flipped bit, in the key, the certificate or the signature.
         for i in [0, 31, 32, 100, 287, 288, DELEGATED_SIGNATURE_LEN - 1] {
             let mut bad = sig.clone();
             bad[i] ^= 1;
-            assert!(
-                DevicePublicKey::verify_delegated_der(&der, b"licence", &bad).is_err(),
-                "byte {i}"
-            );
+            assert!(check(&der, b"licence", &bad).is_err(), "byte {i}");
         }
-        assert!(DevicePublicKey::verify_delegated_der(&der, b"licence", &sig[1..]).is_err());
+        assert!(check(&der, b"licence", &sig[1..]).is_err());
         // A key the device never certified, with a certificate lifted from
         // a real signature, is refused.
         let rogue = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
         let mut forged = rogue.verifying_key().to_bytes().to_vec();
         forged.extend_from_slice(&sig[ED_PUBLIC_LEN..ED_PUBLIC_LEN + RSA_SIGNATURE_LEN]);
         forged.extend_from_slice(&rogue.sign(b"licence").to_bytes());
-        assert!(DevicePublicKey::verify_delegated_der(&der, b"licence", &forged).is_err());
+        assert!(check(&der, b"licence", &forged).is_err());
         // A key that does not parse is malformed rather than a bad signature.
         assert!(matches!(
-            DevicePublicKey::verify_delegated_der(&der[1..], b"licence", &sig),
+            check(&der[1..], b"licence", &sig),
             Err(CryptoError::Malformed(_))
         ));
+        // Another owner's cache learnt nothing from these.
+        assert!(CertCache::default().is_empty());
         // One process, one certificate: the signer is made once.
         assert!(std::ptr::eq(signer, device.delegated_signer().unwrap()));
     }

@@ -14,7 +14,7 @@ mod server;
 mod writer;
 
 pub use aead::{BLOCK_OVERHEAD, BlockCipher, ContentKey, NONCE_LEN, TAG_LEN, open_small, seal_small};
-pub use delegated::{DELEGATED_SIGNATURE_LEN, DelegatedSigner, forget_checked_certificates};
+pub use delegated::{CertCache, DELEGATED_SIGNATURE_LEN, DelegatedSigner};
 pub use device::{DeviceKeyPair, DevicePublicKey};
 pub use hash::{
     KeyedHmac, Sha256Digest, ct_eq, derive_key, hmac_sha256, random_array, random_bytes, sha256, sha256_parts,

@@ -58,7 +58,7 @@ impl Fresh {
             return Err(FormatError::KeyWornOut);
         }
         let keys = FileKeys::derive(cek, &header.content_id());
-        header.authenticate(&keys)?;
+        header.authenticate(&keys, None)?;
         let g = header.geometry;
         let mut prefix = vec![0u8; g.data_offset as usize];
         prefix[..header.bytes.len()].copy_from_slice(&header.bytes);

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Caches;
 use super::keys::FileKeys;
 use super::{FormatError, Geometry};
 use crate::crypto::{ContentKey, Sha256Digest, ct_eq, hmac_sha256, sha256};
@@ -107,9 +108,7 @@ impl FileHeader {
         bytes.extend_from_slice(&enc);
         let mac = hmac_sha256(keys.header.as_ref(), &[&bytes]);
         bytes.extend_from_slice(&mac);
-        let header = Self::parse(bytes)?;
-        remember_good_signature(header.hash);
-        Ok(header)
+        Self::parse(bytes)
     }
 
     /// Parses header bytes (prefix, body, MAC) without any key.
@@ -181,7 +180,8 @@ impl FileHeader {
 
     /// Checks the key, the header MAC and the owner's signature. In that
     /// order, so that a wrong key is reported as such and not as tampering.
-    pub(super) fn authenticate(&self, keys: &FileKeys) -> Result<(), FormatError> {
+    /// A signature found good in `caches` before is not checked again.
+    pub(super) fn authenticate(&self, keys: &FileKeys, caches: Option<&Caches>) -> Result<(), FormatError> {
         if !ct_eq(&keys.check, &self.body.key_check) {
             return Err(FormatError::WrongKey);
         }
@@ -190,12 +190,14 @@ impl FileHeader {
         if !ct_eq(&mac, &self.bytes[split..]) {
             return Err(FormatError::HeaderTampered("header MAC"));
         }
-        if !signature_known_good(&self.hash) {
+        if caches.is_none_or(|c| c.signatures.get(&self.hash).is_none()) {
             self.body
                 .licence
-                .verify()
+                .verify_with(caches.map(|c| &c.certs))
                 .map_err(|_| FormatError::HeaderTampered("publishing licence signature"))?;
-            remember_good_signature(self.hash);
+            if let Some(c) = caches {
+                c.signatures.put(self.hash, ());
+            }
         }
         Ok(())
     }
@@ -204,31 +206,6 @@ impl FileHeader {
     pub fn plaintext_len(&self, size: u64) -> Result<u64, FormatError> {
         self.geometry.plaintext_len(size)
     }
-}
-
-/// Headers (by SHA-256 of all their bytes) whose publishing-licence
-/// signature verified. Checking an RSA signature costs about 80 us, a third
-/// of opening a small file; the same bytes verify the same way every time,
-/// so a file reopened is not checked again.
-static GOOD_SIGNATURES: std::sync::Mutex<Option<lru::LruCache<Sha256Digest, ()>>> = std::sync::Mutex::new(None);
-
-/// Header signatures remembered.
-const GOOD_SIGNATURES_KEPT: usize = 16_384;
-
-/// Forgets every header signature checked so far.
-pub(super) fn forget_good_signatures() {
-    *GOOD_SIGNATURES.lock().unwrap_or_else(|p| p.into_inner()) = None;
-}
-
-fn signature_known_good(hash: &Sha256Digest) -> bool {
-    let mut g = GOOD_SIGNATURES.lock().unwrap_or_else(|p| p.into_inner());
-    g.as_mut().is_some_and(|c| c.get(hash).is_some())
-}
-
-fn remember_good_signature(hash: Sha256Digest) {
-    let mut g = GOOD_SIGNATURES.lock().unwrap_or_else(|p| p.into_inner());
-    g.get_or_insert_with(|| crate::cache::bounded(GOOD_SIGNATURES_KEPT))
-        .put(hash, ());
 }
 
 pub(super) fn check_prefix(bytes: &[u8]) -> Result<u64, FormatError> {

@@ -12,6 +12,7 @@
 //! sealing threads. Neither knows of licence stores or FUSE.
 
 mod block;
+mod caches;
 mod error;
 mod fresh;
 mod geometry;
@@ -21,11 +22,12 @@ mod state;
 mod store;
 mod writer;
 
+pub use caches::{Caches, Verifier};
 pub use error::FormatError;
 pub use fresh::Fresh;
 pub use geometry::Geometry;
 pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION};
-pub use store::known_tags::{DEFAULT_BUDGET as DEFAULT_TAG_MEMORY, set_budget as set_tag_memory};
+pub use store::known_tags::DEFAULT_BUDGET as DEFAULT_TAG_MEMORY;
 pub use store::{JournalDir, Leave, ProtectedFile, Recovery, read_header};
 pub use writer::{MAX_RECORD, Writer, WrittenBy};
 
@@ -46,14 +48,3 @@ pub const MAX_LEN: u64 = 1 << 60;
 mod tests;
 #[cfg(test)]
 mod writer_tests;
-
-/// Forgets every signature this process checked (publishing licences,
-/// their delegated-key certificates, writer records), so that the next open
-/// of any file costs what a first open does. Opens stay as strict either
-/// way; only benchmarks of a cold open call this.
-#[doc(hidden)]
-pub fn forget_verifications() {
-    crate::crypto::forget_checked_certificates();
-    header::forget_good_signatures();
-    writer::forget_verified();
-}

@@ -156,7 +156,8 @@ fn large_writes_use_parallel_path_and_round_trip() {
 
 /// Why a damaged file does not open for a reader that checks writers.
 fn open_err(path: &std::path::Path, cek: &ContentKey) -> FormatError {
-    ProtectedFile::open_verified(rw(path), cek, &test_server().verifying_key()).expect_err("tampered file opened")
+    ProtectedFile::open_verified(rw(path), cek, &super::Verifier::new(test_server().verifying_key()))
+        .expect_err("tampered file opened")
 }
 
 fn corrupt(path: &std::path::Path, at: u64) {
@@ -576,7 +577,8 @@ fn remembered_tags_still_catch_blocks_changed_on_disk() {
     let cek = make(&path, &content, 512);
     let g = read_header(&rw(&path)).unwrap().geometry;
     let old_block7 = std::fs::read(&path).unwrap()[g.block_offset(7) as usize..g.block_offset(8) as usize].to_vec();
-    let mut pf = ProtectedFile::open(rw(&path), &cek).unwrap();
+    let caches = std::sync::Arc::new(super::Caches::new(super::DEFAULT_TAG_MEMORY));
+    let mut pf = ProtectedFile::open_cached(rw(&path), &cek, &caches).unwrap();
     pf.write_at(b"a newer block seven", 7 * 512).unwrap();
     pf.sync().unwrap();
     drop(pf);
@@ -587,7 +589,9 @@ fn remembered_tags_still_catch_blocks_changed_on_disk() {
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, g.block_offset(300) + 20).unwrap();
     f.write_all_at(&[b[0] ^ 1], g.block_offset(300) + 20).unwrap();
-    let pf = ProtectedFile::open(rw(&path), &cek).unwrap();
+    // Without the writer's caches the change is found at once.
+    assert!(ProtectedFile::open(rw(&path), &cek).is_err());
+    let pf = ProtectedFile::open_cached(rw(&path), &cek, &caches).unwrap();
     let mut buf = vec![0u8; 512];
     assert!(matches!(pf.read_at(&mut buf, 7 * 512), Err(FormatError::StaleBlock)));
     assert!(matches!(

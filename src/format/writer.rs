@@ -8,14 +8,14 @@
 //! anyone seal a state; only a certified editor can sign one. The layout
 //! is in docs/FORMAT.md, "Writer records".
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::crypto::{ServerVerifyingKey, Sha256Digest, WRITER_SIGNATURE_LEN, WriterKey, sha256_parts, verify_writer};
+use crate::crypto::{WRITER_SIGNATURE_LEN, WriterKey, sha256_parts, verify_writer};
 use crate::policy::{DeviceCertificate, EditCertificate, Email, Right, Timestamp, format_time};
 
-use super::FormatError;
 use super::header::{FileHeader, SLOT_LEN};
 use super::state::{SEALED_LEN, State};
+use super::{FormatError, Verifier};
 
 const SIGNATURE_DOMAIN: &[u8] = b"rightsfs writer signature v1\0";
 /// Bytes of a slot before the record: the sealed state and the record's length.
@@ -229,13 +229,15 @@ pub(super) fn verify(
     header: &FileHeader,
     state: &State,
     record: &[u8],
-    server: &ServerVerifyingKey,
+    verifier: &Verifier,
 ) -> Result<WrittenBy, FormatError> {
+    let server = verifier.key();
+    let versions = verifier.caches().map(|c| &c.versions);
     if record.is_empty() {
         return Err(FormatError::WriterUnsigned);
     }
     let memo = sha256_parts(&[&server.0, &header.hash, state.plaintext().as_slice(), record]);
-    if let Some(w) = recall(&memo) {
+    if let Some(w) = versions.and_then(|v| v.get(&memo)) {
         return Ok(w);
     }
     let r = parse(record)?;
@@ -298,28 +300,8 @@ pub(super) fn verify(
         time: r.time,
         owner,
     };
-    remember(memo, w.clone());
+    if let Some(v) = versions {
+        v.put(memo, w.clone());
+    }
     Ok(w)
-}
-
-/// Versions whose records verified, by hash of the server key, header
-/// hash, state and record: a file reopened unchanged costs no signature
-/// check (two Ed25519 verifications, about 100 us).
-static VERIFIED: Mutex<Option<lru::LruCache<Sha256Digest, WrittenBy>>> = Mutex::new(None);
-const VERIFIED_KEPT: usize = 16_384;
-
-/// Forgets every writer record checked so far.
-pub(super) fn forget_verified() {
-    *VERIFIED.lock().unwrap_or_else(|p| p.into_inner()) = None;
-}
-
-fn recall(memo: &Sha256Digest) -> Option<WrittenBy> {
-    let mut g = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-    g.as_mut().and_then(|c| c.get(memo).cloned())
-}
-
-fn remember(memo: Sha256Digest, w: WrittenBy) {
-    let mut g = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
-    g.get_or_insert_with(|| crate::cache::bounded(VERIFIED_KEPT))
-        .put(memo, w);
 }

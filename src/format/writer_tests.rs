@@ -7,15 +7,15 @@ use proptest::prelude::*;
 
 use super::tests::{new_header, owner_writer, rw, test_server};
 use super::*;
-use crate::crypto::{ContentKey, ServerSigningKey, ServerVerifyingKey, WriterKey};
+use crate::crypto::{ContentKey, ServerSigningKey, WriterKey};
 use crate::policy::{ContentId, DeviceCertificate, EditCertificate, Email, Rights, now};
 
 fn server() -> &'static ServerSigningKey {
     test_server()
 }
 
-fn trust() -> ServerVerifyingKey {
-    server().verifying_key()
+fn trust() -> super::Verifier {
+    super::Verifier::new(server().verifying_key())
 }
 
 /// A writer for `account`'s device, certified by `signer`, with an edit

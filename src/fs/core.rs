@@ -24,7 +24,7 @@ use super::ownership::{Creation, Maker};
 use super::perm::{self, Caller, Shown};
 use super::registry::Reporter;
 use super::save::{Departures, Saves};
-use crate::format::{JournalDir, ProtectedFile, read_header};
+use crate::format::{Caches, JournalDir, ProtectedFile, Verifier, read_header};
 use crate::policy::{ContentId, Right, Rights};
 
 /// How long the kernel may cache attributes and names.
@@ -35,6 +35,9 @@ pub struct RightsFs {
     pub(super) keys: Arc<dyn KeySource>,
     pub(super) defaults: DefaultPolicy,
     pub(super) journal: Arc<JournalDir>,
+    /// Checks writers against the server's key, with this mount's own
+    /// caches of checks done and tag tables (bounded by `--tag-memory-mib`).
+    pub(super) verifier: Verifier,
     pub(super) table: Mutex<Table>,
     /// The source folder, which every path below it is resolved from
     /// without following links (see `beneath.rs`).
@@ -98,17 +101,30 @@ fn file_type(kind: Kind, md: &Metadata) -> FileType {
     }
 }
 
+impl RightsFs {
+    /// `pf`, a file this mount made, with its tag table remembered in the
+    /// mount's caches.
+    pub(super) fn cached(&self, pf: ProtectedFile) -> ProtectedFile {
+        match self.verifier.caches() {
+            Some(c) => pf.with_caches(c.clone()),
+            None => pf,
+        }
+    }
+}
+
 fn stamp(md: &Metadata) -> (i64, i64, u64) {
     (md.mtime(), md.mtime_nsec(), md.len())
 }
 
 impl RightsFs {
-    /// A filesystem over the source folder `src` (canonical path).
+    /// A filesystem over the source folder `src` (canonical path), which
+    /// remembers checks and tag tables in `caches`.
     pub fn new(
         src: PathBuf,
         keys: Arc<dyn KeySource>,
         defaults: DefaultPolicy,
         reporter: Reporter,
+        caches: Arc<Caches>,
     ) -> std::io::Result<Self> {
         let root_ino = std::fs::metadata(&src)?.ino();
         let root_fd = OpenOptions::new()
@@ -128,6 +144,7 @@ impl RightsFs {
         })?;
         let journal = Arc::new(JournalDir::new(journal)?);
         Ok(Self {
+            verifier: Verifier::cached(*keys.verifier(), caches),
             keys,
             defaults,
             journal,
@@ -566,7 +583,7 @@ impl RightsFs {
             }
         };
         let writable = rw && writer.is_some();
-        let server = self.keys.verifier();
+        let server = &self.verifier;
         let pf = if rw {
             let (pf, rec) = ProtectedFile::open_journaled_verified(file, &access.key, &self.journal, server)
                 .map_err(|e| errno_for(&name, "open", e))?;
@@ -596,7 +613,7 @@ impl RightsFs {
         })?;
         let name = dir.display().to_string();
         let pf = ProtectedFile::create_from(file, fresh).map_err(|e| errno_for(&name, "create", e))?;
-        Ok(pf.with_journal(&self.journal))
+        Ok(self.cached(pf).with_journal(&self.journal))
     }
 
     /// Drops one user of the shared view; the last one commits and closes it.

@@ -14,6 +14,7 @@ use super::access::{DefaultPolicy, KeySource};
 use super::core::RightsFs;
 use super::linger::Linger;
 use super::registry::{MountRecord, Reporter};
+use crate::format::Caches;
 
 /// How to mount.
 #[derive(Clone, Debug)]
@@ -31,7 +32,7 @@ pub struct MountConfig {
     pub busy_poll: Duration,
     /// Bytes of block tags kept in memory for files verified or written,
     /// so that reopening them unchanged reads no more than asked (see
-    /// `format/known_tags.rs`); shared by the whole process.
+    /// `format/store/known_tags.rs`); held in this mount's own caches.
     pub tag_memory: usize,
     /// Let other local users in (off by default: they would see plaintext).
     pub allow_other: bool,
@@ -139,7 +140,6 @@ fn fuser_config(cfg: &MountConfig, src: &Path) -> Config {
 
 fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathBuf, PathBuf, Reporter), MountError> {
     let (src, mnt) = check(&cfg.source, &cfg.mountpoint)?;
-    crate::format::set_tag_memory(cfg.tag_memory);
     let reporter = match &cfg.registry {
         Some(dir) => Reporter::new(
             dir,
@@ -154,7 +154,13 @@ fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathB
         )?,
         None => Reporter::log_only(),
     };
-    let mut fs = RightsFs::new(src.clone(), keys, cfg.defaults.clone(), reporter.clone())?;
+    let mut fs = RightsFs::new(
+        src.clone(),
+        keys,
+        cfg.defaults.clone(),
+        reporter.clone(),
+        Arc::new(Caches::new(cfg.tag_memory)),
+    )?;
     fs.linger = Arc::new(Linger::noting(cfg.busy_poll, cfg.activity.clone()));
     super::recover::recover_all(&fs);
     Ok((fs, src, mnt, reporter))

@@ -59,7 +59,7 @@ pub fn recover_all(fs: &RightsFs) {
             .and_then(|f| {
                 let h = read_header(&f).map_err(|e| e.to_string())?;
                 let access = fs.keys.access(&h).map_err(|e| e.to_string())?;
-                ProtectedFile::open_journaled_verified(f, &access.key, &fs.journal, fs.keys.verifier())
+                ProtectedFile::open_journaled_verified(f, &access.key, &fs.journal, &fs.verifier)
                     .map_err(|e| e.to_string())
             });
         match r {

@@ -249,7 +249,7 @@ impl RightsFs {
         };
         Fresh::continuing(header, &access.key, Some(writer), seals_before)
             .and_then(|fresh| ProtectedFile::create_from(file, fresh))
-            .map(|pf| pf.with_journal(&self.journal))
+            .map(|pf| self.cached(pf).with_journal(&self.journal))
             .map_err(fmt(at, "save"))
     }
 
@@ -445,8 +445,7 @@ impl RightsFs {
                     })?;
                     self.may_move_out(h, a.rights, src)?;
                     let file = src_file.try_clone().map_err(Errno::from)?;
-                    let from =
-                        ProtectedFile::open_verified(file, &a.key, self.keys.verifier()).map_err(fmt(src, "save"))?;
+                    let from = ProtectedFile::open_verified(file, &a.key, &self.verifier).map_err(fmt(src, "save"))?;
                     copy_protected(&from, &mut pf).map_err(fmt(dst, "save"))?;
                 }
                 (None, None) => copy_plain(&src_file, &mut pf).map_err(fmt(dst, "save"))?,

@@ -71,7 +71,13 @@ impl RightsFs {
                 continue;
             };
             let pl = &h.licence;
-            if pl.owner() != signer || pl.owner_device_key != key || h.body.licence.verify().is_err() {
+            if pl.owner() != signer
+                || pl.owner_device_key != key
+                || h.body
+                    .licence
+                    .verify_with(self.verifier.caches().map(|c| c.certificates()))
+                    .is_err()
+            {
                 continue;
             }
             match self.keys.access(&h) {

@@ -295,6 +295,13 @@ impl Licensing {
         &self.identity.server_key
     }
 
+    /// A verifier of writers against [`server_key`](Self::server_key) that
+    /// remembers nothing: for commands that open a file or two. The mount
+    /// makes its own, with caches.
+    pub fn verifier(&self) -> crate::format::Verifier {
+        crate::format::Verifier::new(self.identity.server_key)
+    }
+
     fn lru(&self) -> std::sync::MutexGuard<'_, LruCache<ContentId, Access>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }

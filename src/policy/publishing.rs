@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::sealed::SealedGrants;
 use super::{Email, Policy, PolicyError, Timestamp};
 use crate::crypto::{
-    CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic, WRAPPED_KEY_LEN, WrapToServer, WrappedKey,
+    CertCache, CryptoError, DeviceKeyPair, DevicePublicKey, ServerKemPublic, WRAPPED_KEY_LEN, WrapToServer, WrappedKey,
 };
 
 const PL_DOMAIN: &[u8] = b"rightsfs publishing licence v1\0";
@@ -325,6 +325,12 @@ impl PublishingLicence {
     /// names. Whether that device belongs to the owner is the server's
     /// check (it knows each account's devices).
     pub fn verify(&self) -> Result<PublishingLicenceBody, PolicyError> {
+        self.verify_with(None)
+    }
+
+    /// [`verify`](Self::verify), remembering checked device certificates
+    /// in `certs` (a caller's own cache) and finding them there.
+    pub fn verify_with(&self, certs: Option<&CertCache>) -> Result<PublishingLicenceBody, PolicyError> {
         let b = self.decode_unverified()?;
         let key =
             || DevicePublicKey::from_der(&b.owner_device_key).map_err(|_| PolicyError::Malformed("owner device key"));
@@ -335,6 +341,7 @@ impl PublishingLicence {
                 &b.owner_device_key,
                 &[if v == 2 { PL_DOMAIN_V2 } else { PL_DOMAIN_V3 }, &self.body].concat(),
                 &self.signature,
+                certs,
             ),
         };
         if signed.is_err() {

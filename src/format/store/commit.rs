@@ -7,7 +7,6 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use super::ProtectedFile;
 use super::journal::Journal;
 use super::journal_dir::JournalDir;
-use super::known_tags;
 use crate::format::FormatError;
 use crate::format::header::SLOT_LEN;
 use crate::format::state::{DURABLE, State};
@@ -174,8 +173,12 @@ impl Drop for ProtectedFile {
         {
             tracing::error!(content_id = %self.header.content_id(), error = %e, "could not commit protected-file state on close");
         }
-        if !self.dirty && self.pending.is_empty() {
-            known_tags::remember(self.header.content_id(), self.state.commitment, &self.tags);
+        if !self.dirty
+            && self.pending.is_empty()
+            && let Some(c) = &self.caches
+        {
+            c.tags
+                .remember(self.header.content_id(), self.state.commitment, &self.tags);
         }
         if let Some(dir) = &self.journal
             && self.noted

@@ -1,4 +1,4 @@
-//! Tag tables of files this process has verified or written, so that
+//! Tag tables of files a reader has verified or written, so that
 //! reopening an unchanged file does not read all of it again.
 //!
 //! Opening a protected file checks the state record's commitment over every
@@ -12,9 +12,9 @@
 //!
 //! A table is shared with the open file it came from or went to (an
 //! `Arc`), so remembering or recalling one copies nothing; the memory it
-//! takes is bounded by [`set_budget`], not by the files seen.
+//! takes is bounded by the budget its owner gives [`KnownTags::new`]
+//! (the mount's `--tag-memory-mib`), not by the files seen.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::crypto::{Sha256Digest, TAG_LEN};
@@ -29,28 +29,16 @@ const MIN_BLOCKS: usize = 256;
 /// 2 GiB of files in 4 KiB blocks).
 pub const DEFAULT_BUDGET: usize = 8 << 20;
 
-static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
-
 struct Known {
     tables: lru::LruCache<ContentId, (Sha256Digest, Arc<Vec<Tag>>)>,
     bytes: usize,
 }
 
-static KNOWN: Mutex<Option<Known>> = Mutex::new(None);
-
-fn with<R>(f: impl FnOnce(&mut Known) -> R) -> R {
-    let mut g = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(|| Known {
-        tables: lru::LruCache::unbounded(),
-        bytes: 0,
-    }))
-}
-
-/// Sets the memory the remembered tables may take, in bytes (0: none are
-/// kept), and drops the least recent tables beyond it.
-pub fn set_budget(bytes: usize) {
-    BUDGET.store(bytes, Ordering::Relaxed);
-    with(|k| k.shrink_to(bytes));
+/// Remembered tag tables, at most `budget` bytes of them: part of a
+/// reader's [`Caches`](crate::format::Caches).
+pub(crate) struct KnownTags {
+    budget: usize,
+    known: Mutex<Known>,
 }
 
 impl Known {
@@ -64,29 +52,46 @@ impl Known {
     }
 }
 
-/// Remembers the tags a state with `commitment` commits to.
-pub(super) fn remember(id: ContentId, commitment: Sha256Digest, tags: &Arc<Vec<Tag>>) {
-    let budget = BUDGET.load(Ordering::Relaxed);
-    if tags.len() < MIN_BLOCKS || tags.len() * TAG_LEN > budget {
-        return;
-    }
-    with(|k| {
-        if let Some((_, old)) = k.tables.put(id, (commitment, tags.clone())) {
-            k.bytes -= old.len() * TAG_LEN;
+impl KnownTags {
+    /// None yet; tables are kept while they take at most `budget` bytes
+    /// (0: none are kept).
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            known: Mutex::new(Known {
+                tables: lru::LruCache::unbounded(),
+                bytes: 0,
+            }),
         }
-        k.bytes += tags.len() * TAG_LEN;
-        k.shrink_to(budget);
-    });
-}
+    }
 
-/// The `blocks` tags committed to by `commitment`, if remembered.
-pub(super) fn recall(id: &ContentId, commitment: &Sha256Digest, blocks: u64) -> Option<Arc<Vec<Tag>>> {
-    with(|k| {
-        k.tables
-            .get(id)
-            .filter(|(c, t)| c == commitment && t.len() as u64 == blocks)
-            .map(|(_, t)| t.clone())
-    })
+    fn with<R>(&self, f: impl FnOnce(&mut Known) -> R) -> R {
+        f(&mut self.known.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Remembers the tags a state with `commitment` commits to.
+    pub(crate) fn remember(&self, id: ContentId, commitment: Sha256Digest, tags: &Arc<Vec<Tag>>) {
+        if tags.len() < MIN_BLOCKS || tags.len() * TAG_LEN > self.budget {
+            return;
+        }
+        self.with(|k| {
+            if let Some((_, old)) = k.tables.put(id, (commitment, tags.clone())) {
+                k.bytes -= old.len() * TAG_LEN;
+            }
+            k.bytes += tags.len() * TAG_LEN;
+            k.shrink_to(self.budget);
+        });
+    }
+
+    /// The `blocks` tags committed to by `commitment`, if remembered.
+    pub(crate) fn recall(&self, id: &ContentId, commitment: &Sha256Digest, blocks: u64) -> Option<Arc<Vec<Tag>>> {
+        self.with(|k| {
+            k.tables
+                .get(id)
+                .filter(|(c, t)| c == commitment && t.len() as u64 == blocks)
+                .map(|(_, t)| t.clone())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -95,27 +100,34 @@ mod tests {
 
     #[test]
     fn recalled_only_for_the_same_commitment_and_length_within_the_budget() {
+        let known = KnownTags::new(DEFAULT_BUDGET);
         let id = ContentId::generate();
         let tags = Arc::new(vec![[7u8; TAG_LEN]; MIN_BLOCKS]);
-        remember(id, [1; 32], &tags);
-        assert_eq!(recall(&id, &[1; 32], MIN_BLOCKS as u64), Some(tags.clone()));
-        assert_eq!(recall(&id, &[2; 32], MIN_BLOCKS as u64), None);
-        assert_eq!(recall(&id, &[1; 32], MIN_BLOCKS as u64 + 1), None);
-        assert_eq!(recall(&ContentId::generate(), &[1; 32], MIN_BLOCKS as u64), None);
+        known.remember(id, [1; 32], &tags);
+        assert_eq!(known.recall(&id, &[1; 32], MIN_BLOCKS as u64), Some(tags.clone()));
+        assert_eq!(known.recall(&id, &[2; 32], MIN_BLOCKS as u64), None);
+        assert_eq!(known.recall(&id, &[1; 32], MIN_BLOCKS as u64 + 1), None);
+        assert_eq!(known.recall(&ContentId::generate(), &[1; 32], MIN_BLOCKS as u64), None);
         // Small tables are not kept.
         let small = ContentId::generate();
-        remember(small, [1; 32], &Arc::new(tags[..10].to_vec()));
-        assert_eq!(recall(&small, &[1; 32], 10), None);
+        known.remember(small, [1; 32], &Arc::new(tags[..10].to_vec()));
+        assert_eq!(known.recall(&small, &[1; 32], 10), None);
         // Filling the budget evicts the oldest.
         let big = Arc::new(vec![[9u8; TAG_LEN]; DEFAULT_BUDGET / TAG_LEN / 2]);
         let (a, b) = (ContentId::generate(), ContentId::generate());
-        remember(a, [3; 32], &big);
-        remember(b, [4; 32], &big);
-        assert!(recall(&id, &[1; 32], MIN_BLOCKS as u64).is_none());
-        assert!(recall(&b, &[4; 32], big.len() as u64).is_some());
-        assert!(with(|k| k.bytes) <= DEFAULT_BUDGET);
+        known.remember(a, [3; 32], &big);
+        known.remember(b, [4; 32], &big);
+        assert!(known.recall(&id, &[1; 32], MIN_BLOCKS as u64).is_none());
+        assert!(known.recall(&b, &[4; 32], big.len() as u64).is_some());
+        assert!(known.with(|k| k.bytes) <= DEFAULT_BUDGET);
         // Recalling shares the table instead of copying it.
-        let again = recall(&b, &[4; 32], big.len() as u64).unwrap();
+        let again = known.recall(&b, &[4; 32], big.len() as u64).unwrap();
         assert!(Arc::ptr_eq(&again, &big));
+        // Another owner's tables are its own.
+        assert!(
+            KnownTags::new(DEFAULT_BUDGET)
+                .recall(&b, &[4; 32], big.len() as u64)
+                .is_none()
+        );
     }
 }

@@ -23,6 +23,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use super::Caches;
 use super::FormatError;
 use super::block::Tag;
 use super::fresh::Fresh;
@@ -74,6 +75,8 @@ pub struct ProtectedFile {
     anchor_size: u64,
     writer: Option<Writer>,
     written_by: Option<WrittenBy>,
+    /// Its reader's caches, where its tag table is remembered.
+    caches: Option<Arc<Caches>>,
 }
 
 impl std::fmt::Debug for ProtectedFile {
@@ -126,7 +129,15 @@ impl ProtectedFile {
             anchor_size: g.data_offset,
             writer,
             written_by: None,
+            caches: None,
         })
+    }
+
+    /// Remembers this file's tag table in `caches` when it is closed
+    /// unchanged or committed (for a file just made).
+    pub fn with_caches(mut self, caches: Arc<Caches>) -> Self {
+        self.caches = Some(caches);
+        self
     }
 
     /// Makes later commits crash-safe through a journal kept in `dir`

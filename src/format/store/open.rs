@@ -11,15 +11,14 @@ use super::ProtectedFile;
 use super::disk::read_up_to;
 use super::journal::{Journal, Recovery};
 use super::journal_dir::{JournalDir, Leave};
-use super::known_tags;
 use super::read_header;
-use crate::crypto::{ContentKey, NONCE_LEN, ServerVerifyingKey, TAG_LEN};
-use crate::format::FormatError;
+use crate::crypto::{ContentKey, NONCE_LEN, TAG_LEN};
 use crate::format::block::{Tag, Wiped, block_aad};
 use crate::format::header::SLOT_LEN;
 use crate::format::keys::FileKeys;
 use crate::format::state::{State, term, xor_into};
 use crate::format::writer;
+use crate::format::{Caches, FormatError, Verifier};
 
 impl ProtectedFile {
     /// Opens an existing protected file with its content key, checking the
@@ -27,15 +26,23 @@ impl ProtectedFile {
     /// but not who wrote it: for tools that repair or inspect files. Costs
     /// one pass over the block tags (not a decryption of the data).
     pub fn open(file: File, cek: &ContentKey) -> Result<Self, FormatError> {
-        Self::open_inner(file, cek, None, None).map(|(pf, _)| pf)
+        Self::open_inner(file, cek, None, None, None).map(|(pf, _)| pf)
     }
 
     /// [`open`](Self::open), and checks that the current version was signed
     /// by the owner or by a holder of `edit` certified by the server whose
-    /// signing key is `server` (docs/FORMAT.md, "Writer records"): no byte
-    /// of a version written by anyone else is ever returned.
-    pub fn open_verified(file: File, cek: &ContentKey, server: &ServerVerifyingKey) -> Result<Self, FormatError> {
-        Self::open_inner(file, cek, None, Some(server)).map(|(pf, _)| pf)
+    /// signing key `server` holds (docs/FORMAT.md, "Writer records"): no
+    /// byte of a version written by anyone else is ever returned. Checks
+    /// found in `server`'s caches are not repeated, and the file's tags are
+    /// remembered there.
+    pub fn open_verified(file: File, cek: &ContentKey, server: &Verifier) -> Result<Self, FormatError> {
+        Self::open_inner(file, cek, None, Some(server), server.caches()).map(|(pf, _)| pf)
+    }
+
+    /// [`open`](Self::open), finding checks and tag tables in `caches`
+    /// and remembering them there.
+    pub fn open_cached(file: File, cek: &ContentKey, caches: &Arc<Caches>) -> Result<Self, FormatError> {
+        Self::open_inner(file, cek, None, None, Some(caches)).map(|(pf, _)| pf)
     }
 
     /// Opens for crash-safe writing with a journal in `dir`: first replays
@@ -49,7 +56,7 @@ impl ProtectedFile {
         cek: &ContentKey,
         dir: &Arc<JournalDir>,
     ) -> Result<(Self, Recovery), FormatError> {
-        Self::open_inner(file, cek, Some(dir), None)
+        Self::open_inner(file, cek, Some(dir), None, None)
     }
 
     /// [`open_journaled`](Self::open_journaled), checking writers as
@@ -61,20 +68,21 @@ impl ProtectedFile {
         file: File,
         cek: &ContentKey,
         dir: &Arc<JournalDir>,
-        server: &ServerVerifyingKey,
+        server: &Verifier,
     ) -> Result<(Self, Recovery), FormatError> {
-        Self::open_inner(file, cek, Some(dir), Some(server))
+        Self::open_inner(file, cek, Some(dir), Some(server), server.caches())
     }
 
     fn open_inner(
         file: File,
         cek: &ContentKey,
         dir: Option<&Arc<JournalDir>>,
-        server: Option<&ServerVerifyingKey>,
+        server: Option<&Verifier>,
+        caches: Option<&Arc<Caches>>,
     ) -> Result<(Self, Recovery), FormatError> {
         let header = read_header(&file)?;
         let keys = FileKeys::derive(cek, &header.content_id());
-        header.authenticate(&keys)?;
+        header.authenticate(&keys, caches.map(|c| &**c))?;
         let id = header.content_id();
         let mut recovery = Recovery::default();
         let mut leave = None;
@@ -114,6 +122,7 @@ impl ProtectedFile {
             anchor_size: 0,
             writer: None,
             written_by: None,
+            caches: caches.cloned(),
         };
         if pf.journal.is_none() {
             let (state, slot, record) = State::pick(&pf.keys.state, &pf.header.hash, slots)?;
@@ -160,7 +169,7 @@ impl ProtectedFile {
     ) -> Result<u64, FormatError> {
         let header = read_header(file)?;
         let keys = FileKeys::derive(cek, &header.content_id());
-        header.authenticate(&keys)?;
+        header.authenticate(&keys, None)?;
         let g = header.geometry;
         let mut slots = vec![0u8; 2 * SLOT_LEN as usize];
         if read_up_to(file, &mut slots, header.state_offset())? < slots.len() {
@@ -200,7 +209,7 @@ impl ProtectedFile {
         slots: &[u8],
         size: u64,
         leave: Option<Leave>,
-        server: Option<&ServerVerifyingKey>,
+        server: Option<&Verifier>,
         recovery: &mut Recovery,
     ) -> Result<(), FormatError> {
         let g = self.header.geometry;
@@ -283,7 +292,11 @@ impl ProtectedFile {
         let len = self.state.len;
         let n = g.blocks_for(len);
         let id = self.header.content_id();
-        if let Some(tags) = known_tags::recall(&id, &self.state.commitment, n) {
+        if let Some(tags) = self
+            .caches
+            .as_ref()
+            .and_then(|c| c.tags.recall(&id, &self.state.commitment, n))
+        {
             self.tags = tags;
             return Ok(());
         }
@@ -308,7 +321,9 @@ impl ProtectedFile {
         if commitment != self.state.commitment {
             return Err(self.diagnose());
         }
-        known_tags::remember(id, commitment, &self.tags);
+        if let Some(c) = &self.caches {
+            c.tags.remember(id, commitment, &self.tags);
+        }
         Ok(())
     }
 
@@ -350,7 +365,7 @@ impl ProtectedFile {
     pub fn seals_used(file: &File, cek: &ContentKey) -> Result<u64, FormatError> {
         let header = read_header(file)?;
         let keys = FileKeys::derive(cek, &header.content_id());
-        header.authenticate(&keys)?;
+        header.authenticate(&keys, None)?;
         let mut slots = vec![0u8; 2 * SLOT_LEN as usize];
         if read_up_to(file, &mut slots, header.state_offset())? < slots.len() {
             return Err(FormatError::HeaderTruncated);
