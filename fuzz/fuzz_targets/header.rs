@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use rightsfs::crypto::{ContentKey, ServerVerifyingKey};
-use rightsfs::format::{FileHeader, ProtectedFile, read_header};
+use rightsfs::format::{FileHeader, ProtectedFile, Verifier, read_header};
 
 /// The content key of `tests/vectors/two-and-a-half-blocks.rights`, so that
 /// inputs mutated from that vector get past the key check into the state
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     f.write_all_at(data, 0).expect("write scratch file");
     let _ = read_header(f);
     let file = f.try_clone().expect("dup scratch file");
-    let server = ServerVerifyingKey(unhex(SERVER_HEX));
+    let server = Verifier::new(ServerVerifyingKey(unhex(SERVER_HEX)));
     let checked = ProtectedFile::open_verified(file.try_clone().expect("dup scratch file"), &key(), &server);
     if let Ok(pf) = checked.or_else(|_| ProtectedFile::open(file, &key())) {
         let mut buf = vec![0u8; pf.len().min(1 << 16) as usize];
