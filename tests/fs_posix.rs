@@ -942,6 +942,97 @@ fn threads_write_disjoint_regions_through_their_own_descriptors() {
     unmount_and_check_source(&mut fx);
 }
 
+/// Makes `made` (a new entry) through the mount after `gone` (an entry
+/// the kernel still holds through `hold`) was removed, until the source
+/// file system gives `made` the number `gone` had (ext4 reuses a freed
+/// number at once); returns the held descriptors, the shown path and the
+/// number the mount showed for the removed entry.
+fn reuse_a_held_number(
+    fx: &Fixture,
+    gone: impl Fn(&Path),
+    hold: impl Fn(&Path) -> File,
+    remove: impl Fn(&Path),
+    made: impl Fn(&Path),
+) -> (Vec<File>, std::path::PathBuf, u64) {
+    let (m, src) = (fx.mnt(), fx.src());
+    let mut held = Vec::new();
+    for i in 0..200 {
+        let (old, new) = (format!("old{i}"), format!("new{i}"));
+        gone(&m.join(&old));
+        let was = std::fs::symlink_metadata(src.join(&old)).unwrap().ino();
+        let shown = std::fs::symlink_metadata(m.join(&old)).unwrap().ino();
+        held.push(hold(&m.join(&old)));
+        remove(&m.join(&old));
+        made(&m.join(&new));
+        if std::fs::symlink_metadata(src.join(&new)).unwrap().ino() == was {
+            return (held, m.join(new), shown);
+        }
+    }
+    panic!("the source file system never reused a freed inode number (the test needs ext4 or similar)");
+}
+
+/// A folder removed while a descriptor still holds it keeps its kernel
+/// inode alive (a dead folder). A new folder that the source file system
+/// gives the same inode number must be a folder of its own in the mount,
+/// not the dead one: files and folders can be made, listed and read in it.
+#[test]
+fn a_new_folder_reusing_a_held_folders_inode_number_works() {
+    let mut fx = Fixture::new();
+    let (held, new, dead) = reuse_a_held_number(
+        &fx,
+        |p| std::fs::create_dir(p).unwrap(),
+        |p| File::open(p).unwrap(),
+        |p| std::fs::remove_dir(p).unwrap(),
+        |p| std::fs::create_dir(p).unwrap(),
+    );
+    std::fs::write(new.join("f"), b"inside the new folder").unwrap();
+    std::fs::create_dir(new.join("sub")).unwrap();
+    assert_eq!(std::fs::read(new.join("f")).unwrap(), b"inside the new folder");
+    assert_eq!(names(&new), ["f", "sub"]);
+    assert!(std::fs::metadata(new.join("sub")).unwrap().is_dir());
+    assert_ne!(dead, std::fs::metadata(&new).unwrap().ino(), "two folders, one inode");
+    drop(held);
+    unmount_and_check_source(&mut fx);
+}
+
+/// The same for a device node: the kernel holds a removed `/dev/null`
+/// node while a descriptor is open on it; a new node for `/dev/zero` given
+/// the same inode number must show `/dev/zero`, not the held inode's
+/// device (the mount is `nodev`: shown, never opened).
+#[test]
+fn a_new_device_node_reusing_a_held_nodes_inode_number_is_its_own() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("making device nodes needs root: not run");
+        return;
+    }
+    let mknod = |p: &Path, minor: u32| {
+        // SAFETY: valid C string; no memory passed.
+        let r = unsafe { libc::mknod(cpath(p).as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, minor)) };
+        assert_eq!(r, 0, "mknod {}: errno {}", p.display(), errno());
+    };
+    let mut fx = Fixture::new();
+    let (held, new, dead) = reuse_a_held_number(
+        &fx,
+        |p| mknod(p, 3),
+        |p| {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(p)
+                .unwrap()
+        },
+        |p| std::fs::remove_file(p).unwrap(),
+        |p| mknod(p, 5),
+    );
+    let md = std::fs::metadata(&new).unwrap();
+    assert_eq!((md.rdev(), md.nlink()), (libc::makedev(1, 5), 1));
+    assert_ne!(dead, md.ino(), "two nodes, one inode");
+    drop(held);
+    unmount_and_check_source(&mut fx);
+}
+
 /// The pjdfstest binary (`scripts/install-deps.sh` installs it).
 fn pjdfstest() -> std::path::PathBuf {
     let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/pjdfstest"));

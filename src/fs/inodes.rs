@@ -4,6 +4,10 @@
 //! root swapped with 1 (the kernel's root), so numbers are stable across
 //! lookups, renames and remounts, `readdir` can report them without a
 //! lookup, and hard links in the source are one inode in the mount.
+//! Two exceptions take a spare number (far above real ones) for a while:
+//! a save's new source file keeps the document's number (`save.rs`), and
+//! a source entry reusing a number the kernel still holds for a removed
+//! entry is kept apart from it (see [`Table::ino_for`]).
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -152,6 +156,14 @@ impl Table {
     }
 
     /// The kernel inode number for a source `st_ino`.
+    ///
+    /// A number the kernel still holds for a removed entry (a descriptor
+    /// or a working folder keeps it, or its FORGET is not in yet) is not
+    /// handed out again: the source file system may reuse the number at
+    /// once (ext4 does), and the kernel would take the new entry for its
+    /// old, dead inode, a folder in which every lookup fails, a device
+    /// node with the old device. The new entry gets a spare number until
+    /// the kernel forgets either.
     pub fn ino_for(&mut self, st_ino: u64) -> u64 {
         let own = if st_ino == self.root_ino {
             return ROOT;
@@ -160,15 +172,15 @@ impl Table {
         } else {
             st_ino
         };
-        // Without aliases (the rule) nothing is hashed: this runs for every
-        // entry listed.
-        if self.aliases.is_empty() {
-            return own;
-        }
-        if let Some(&shown) = self.aliases.get(&st_ino) {
+        if !self.aliases.is_empty()
+            && let Some(&shown) = self.aliases.get(&st_ino)
+        {
             return shown;
         }
-        if self.shown_as.contains_key(&own) {
+        // Without aliases or removed entries (the rule) this is one probe:
+        // it runs for every entry listed.
+        let held_dead = self.nodes.get(&own).is_some_and(|n| n.links.is_empty());
+        if held_dead || (!self.shown_as.is_empty() && self.shown_as.contains_key(&own)) {
             let spare = self.next_spare;
             self.next_spare += 1;
             self.aliases.insert(st_ino, spare);
@@ -357,6 +369,16 @@ impl Table {
             if let Some(st_ino) = self.shown_as.remove(&ino) {
                 self.aliases.remove(&st_ino);
             }
+            // A spare number given to a source entry that reused this one
+            // while the kernel held it, if the kernel never took the spare
+            // (only listed): the source number is free to show again.
+            let own = if ino == self.root_ino { ROOT } else { ino };
+            if let Some(&spare) = self.aliases.get(&own)
+                && !self.nodes.contains_key(&spare)
+            {
+                self.aliases.remove(&own);
+                self.shown_as.remove(&spare);
+            }
             // One probe per name: a name another inode took since is put
             // back (rare), rather than every name looked up and then removed.
             for l in node.links {
@@ -485,6 +507,32 @@ mod tests {
         t.forget(spare, 1);
         assert_eq!(t.ino_for(30), 30);
         assert_eq!(t.ino_for(10), 10);
+    }
+
+    #[test]
+    fn a_number_held_for_a_removed_entry_is_not_handed_out_again() {
+        let mut t = Table::new(PathBuf::from("/s"), 2);
+        t.remember(10, Kind::Dir, ROOT, OsStr::new("old"), true);
+        t.remember(11, Kind::Plain, ROOT, OsStr::new("other"), true);
+        t.unlink_name(ROOT, OsStr::new("old"));
+        assert!(t.get(10).is_some(), "the kernel still holds it");
+        let spare = t.ino_for(10);
+        assert!(spare >= SPARE_INOS, "the source reused the number: a spare one");
+        assert_eq!(t.ino_for(10), spare, "and the same spare on every lookup");
+        assert_eq!(t.ino_for(11), 11, "entries still named keep their own");
+        t.remember(spare, Kind::Dir, ROOT, OsStr::new("new"), true);
+        t.forget(10, 1);
+        assert_eq!(t.ino_for(10), spare, "held by the kernel under the spare");
+        t.forget(spare, 1);
+        assert_eq!(t.ino_for(10), 10, "forgotten: its own number again");
+
+        // Only listed, never looked up: the spare goes with the old inode.
+        t.remember(12, Kind::Plain, ROOT, OsStr::new("gone"), true);
+        t.unlink_name(ROOT, OsStr::new("gone"));
+        assert!(t.ino_for(12) >= SPARE_INOS);
+        t.forget(12, 1);
+        assert_eq!(t.ino_for(12), 12);
+        assert!(t.aliases.is_empty() && t.shown_as.is_empty());
     }
 
     #[test]

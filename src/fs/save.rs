@@ -464,14 +464,9 @@ impl RightsFs {
                 return Err(e);
             }
         };
-        // The new version is in place: the renamed file is no longer needed.
-        if let Err(e) = std::fs::remove_file(&src_at) {
-            tracing::warn!(file = %src.display(), error = %e, "saved, but could not remove the renamed file");
-        } else if kind == Kind::Protected {
-            super::names::forget(src_at.dir(), bname);
-        }
-        tracing::info!(file = %dst.display(), content_id = %pf.header().content_id().to_hex(), "saved as a new version of the document");
-        self.keys.saved(pf.header(), pf.generation());
+        // The table first: once the renamed file is removed below, the
+        // source may give its number to a new entry at once, and that
+        // entry must find the number taken by the document.
         let st_ino = pf.file().metadata().map(|m| m.ino());
         {
             let mut t = self.table();
@@ -486,6 +481,14 @@ impl RightsFs {
                 }
             }
         }
+        // The new version is in place: the renamed file is no longer needed.
+        if let Err(e) = std::fs::remove_file(&src_at) {
+            tracing::warn!(file = %src.display(), error = %e, "saved, but could not remove the renamed file");
+        } else if kind == Kind::Protected {
+            super::names::forget(src_at.dir(), bname);
+        }
+        tracing::info!(file = %dst.display(), content_id = %pf.header().content_id().to_hex(), "saved as a new version of the document");
+        self.keys.saved(pf.header(), pf.generation());
         if let Some(g) = guard.as_deref_mut() {
             *g = pf;
         }
