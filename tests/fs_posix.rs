@@ -5,6 +5,7 @@
 
 mod fs_check;
 mod fs_support;
+mod tmpfs_support;
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -1031,6 +1032,55 @@ fn a_new_device_node_reusing_a_held_nodes_inode_number_is_its_own() {
     assert_ne!(dead, md.ino(), "two nodes, one inode");
     drop(held);
     unmount_and_check_source(&mut fx);
+}
+
+/// Other file systems mounted below the source folder (tmpfs here; a
+/// btrfs subvolume has its own `st_dev` too) are not shown: inode numbers
+/// are only unique within one file system, and two fresh tmpfs number
+/// their roots and first files alike, so the mount would show them as one
+/// folder and one file. Looking them up gives EXDEV, nothing on them
+/// changes, and the rest of the mount works.
+#[test]
+fn other_file_systems_below_the_source_are_refused() {
+    struct Mounted(Vec<std::path::PathBuf>);
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            self.0.iter().for_each(|d| tmpfs_support::unmount(d));
+        }
+    }
+    let mut fx = Fixture::unmounted();
+    let mut tmpfs = Mounted(Vec::new());
+    for (dir, file) in [("a", "x"), ("b", "y")] {
+        let d = fx.src().join(dir);
+        std::fs::create_dir(&d).unwrap();
+        if !tmpfs_support::mount(&d, "1m") {
+            return;
+        }
+        tmpfs.0.push(d.clone());
+        std::fs::write(d.join(file), file).unwrap();
+    }
+    fx.mount();
+    let m = fx.mnt();
+    std::fs::write(m.join("f"), b"on the source").unwrap();
+    for p in ["a", "b", "a/x", "b/y"] {
+        let e = std::fs::symlink_metadata(m.join(p)).map(|md| md.ino());
+        assert_eq!(e.map_err(|e| e.raw_os_error()), Err(Some(libc::EXDEV)), "{p}");
+    }
+    assert_eq!(
+        std::fs::write(m.join("a/z"), b"z").unwrap_err().raw_os_error(),
+        Some(libc::EXDEV)
+    );
+    assert_eq!(
+        std::fs::remove_dir(m.join("b")).unwrap_err().raw_os_error(),
+        Some(libc::EXDEV)
+    );
+    assert_eq!(names(&m), ["a", "b", "f"], "listed, not entered");
+    assert_eq!(std::fs::read(m.join("f")).unwrap(), b"on the source");
+    fx.unmount();
+    for (d, f) in tmpfs.0.iter().zip(["x", "y"]) {
+        assert_eq!(names(d), [f]);
+        assert_eq!(std::fs::read(d.join(f)).unwrap(), f.as_bytes());
+    }
 }
 
 /// The pjdfstest binary (`scripts/install-deps.sh` installs it).

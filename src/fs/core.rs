@@ -126,7 +126,7 @@ impl RightsFs {
         reporter: Reporter,
         caches: Arc<Caches>,
     ) -> std::io::Result<Self> {
-        let root_ino = std::fs::metadata(&src)?.ino();
+        let root_md = std::fs::metadata(&src)?;
         let root_fd = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
@@ -148,7 +148,7 @@ impl RightsFs {
             keys,
             defaults,
             journal,
-            table: Mutex::new(Table::new(src, root_ino)),
+            table: Mutex::new(Table::new(src, root_md.ino()).on_device(root_md.dev())),
             root_fd: Arc::new(root_fd.into()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -275,6 +275,13 @@ impl RightsFs {
         let (bname, kind, md) = self.resolve(parent, name)?;
         let ino = {
             let mut t = self.table();
+            if t.elsewhere(md.dev()) {
+                tracing::error!(
+                    path = %t.child_path(parent, &bname).map(|p| p.shown().display().to_string()).unwrap_or_default(),
+                    "another file system is mounted below the source folder; it is not shown (EXDEV)"
+                );
+                return Err(Errno::EXDEV);
+            }
             if kind == Kind::Plain
                 && let Some(was) = t.by_name(parent, &names::protected(name))
                 && t.get(was).is_some_and(|n| n.kind == Kind::Protected)

@@ -104,6 +104,8 @@ pub struct Node {
 pub struct Table {
     root: PathBuf,
     root_ino: u64,
+    /// The source folder's file system (`st_dev`), once known.
+    root_dev: Option<u64>,
     nodes: HashMap<u64, Node>,
     /// Looked up by [`NameRef`], so that asking costs no copy of the name;
     /// hashed with the standard library's keyed SipHash, as names may come
@@ -147,12 +149,30 @@ impl Table {
         Self {
             root,
             root_ino,
+            root_dev: None,
             nodes,
             names: hashbrown::HashMap::with_hasher(std::hash::RandomState::new()),
             aliases: HashMap::new(),
             shown_as: HashMap::new(),
             next_spare: SPARE_INOS,
         }
+    }
+
+    /// The table of a source folder on the file system `dev`.
+    pub fn on_device(self, dev: u64) -> Self {
+        Self {
+            root_dev: Some(dev),
+            ..self
+        }
+    }
+
+    /// Whether an entry of file system `dev` is on another file system
+    /// than the source folder (a mount or a btrfs subvolume below it).
+    /// Such entries are not shown: inode numbers are only unique within
+    /// one file system, and one of theirs could be taken for another
+    /// entry's, the two sharing one inode and its view in the mount.
+    pub fn elsewhere(&self, dev: u64) -> bool {
+        self.root_dev.is_some_and(|d| d != dev)
     }
 
     /// The kernel inode number for a source `st_ino`.
@@ -533,6 +553,15 @@ mod tests {
         t.forget(12, 1);
         assert_eq!(t.ino_for(12), 12);
         assert!(t.aliases.is_empty() && t.shown_as.is_empty());
+    }
+
+    #[test]
+    fn entries_of_another_file_system_are_elsewhere() {
+        let t = Table::new(PathBuf::from("/s"), 2);
+        assert!(!t.elsewhere(7), "no device known: nothing is refused");
+        let t = t.on_device(7);
+        assert!(!t.elsewhere(7));
+        assert!(t.elsewhere(8));
     }
 
     #[test]
