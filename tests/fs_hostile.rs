@@ -264,3 +264,130 @@ fn walkdir(dir: &std::path::Path) -> Vec<String> {
     all.sort();
     all
 }
+
+/// The index files of header facts the mount keeps in `.rightsfs/facts`.
+fn facts_files(fx: &Fixture) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(fx.src().join(".rightsfs/facts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().ends_with(".new"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Layout of an index file (`src/fs/facts_index.rs`): a 20-byte head,
+/// 73-byte entries, a 32-byte HMAC.
+const FACTS_HEAD: usize = 20;
+const FACTS_ENTRY: usize = 73;
+/// Offsets inside an entry: the inode, the ctime seconds, the data offset.
+const AT_INO: usize = 0;
+const AT_CTIME: usize = 28;
+const AT_OFFSET: usize = 40;
+
+/// Files of several sizes made through the mount, then a fresh mount that
+/// `stat`s them all (so the mount learns their headers and indexes them
+/// when it ends).
+fn indexed_tree() -> (Fixture, Vec<(String, usize)>) {
+    let mut fx = Fixture::new();
+    let files: Vec<(String, usize)> = [0usize, 1, 100, 4096, 70_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (format!("f{i}"), n))
+        .collect();
+    for (name, n) in &files {
+        std::fs::write(fx.mnt().join(name), pattern(*n, 3)).unwrap();
+    }
+    fx.unmount();
+    fx.mount();
+    for (name, n) in &files {
+        assert_eq!(std::fs::metadata(fx.mnt().join(name)).unwrap().len(), *n as u64);
+    }
+    fx.unmount();
+    assert!(!facts_files(&fx).is_empty(), "no header facts index was written");
+    (fx, files)
+}
+
+/// Sizes seen through a fresh mount, and the bytes of each file.
+fn check_sizes(fx: &mut Fixture, files: &[(String, usize)]) {
+    fx.mount();
+    for (name, n) in files {
+        let p = fx.mnt().join(name);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), *n as u64, "size of {name}");
+        assert_eq!(std::fs::read(&p).unwrap(), pattern(*n, 3), "bytes of {name}");
+    }
+    fx.unmount();
+}
+
+/// Another user rewrites the mount's index of header facts to claim other
+/// block offsets (so other plaintext sizes) for every file, without the
+/// device's key: the index is refused as a whole and every size and byte
+/// stays right.
+#[test]
+fn a_forged_facts_index_changes_no_size() {
+    let (mut fx, files) = indexed_tree();
+    for p in facts_files(&fx) {
+        let mut b = std::fs::read(&p).unwrap();
+        let entries = (b.len() - FACTS_HEAD - 32) / FACTS_ENTRY;
+        for i in 0..entries {
+            let at = FACTS_HEAD + i * FACTS_ENTRY + AT_OFFSET;
+            let off = u64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+            b[at..at + 8].copy_from_slice(&(off - 512).to_be_bytes());
+        }
+        std::fs::write(&p, b).unwrap();
+    }
+    check_sizes(&mut fx, &files);
+}
+
+/// An authentic entry replayed for a file that has since changed (here
+/// made with the device's own key, as an old index of this device would
+/// be, for the file's inode but an earlier ctime and another geometry):
+/// the entry does not match the file's ctime and is not used.
+#[test]
+fn a_replayed_facts_entry_for_an_older_version_is_not_used() {
+    use rightsfs::fs::KeySource;
+    let (mut fx, files) = indexed_tree();
+    let key = fx.keys.facts_index_key().unwrap();
+    for p in facts_files(&fx) {
+        let mut b = std::fs::read(&p).unwrap();
+        let body = b.len() - 32;
+        for i in 0..(body - FACTS_HEAD) / FACTS_ENTRY {
+            let e = FACTS_HEAD + i * FACTS_ENTRY;
+            assert_ne!(u64::from_be_bytes(b[e + AT_INO..e + AT_INO + 8].try_into().unwrap()), 0);
+            let ctime = i64::from_be_bytes(b[e + AT_CTIME..e + AT_CTIME + 8].try_into().unwrap());
+            b[e + AT_CTIME..e + AT_CTIME + 8].copy_from_slice(&(ctime - 1).to_be_bytes());
+            let off = u64::from_be_bytes(b[e + AT_OFFSET..e + AT_OFFSET + 8].try_into().unwrap());
+            b[e + AT_OFFSET..e + AT_OFFSET + 8].copy_from_slice(&(off - 512).to_be_bytes());
+        }
+        let tag = rightsfs::crypto::hmac_sha256(key.as_ref(), &[&b[..body]]);
+        b[body..].copy_from_slice(&tag);
+        std::fs::write(&p, b).unwrap();
+    }
+    check_sizes(&mut fx, &files);
+}
+
+/// With an index in place: sizes stay right after a rename, a save
+/// through the mount and a file replaced from outside the mount, in the
+/// same mount and after a fresh one.
+#[test]
+fn indexed_sizes_follow_renames_saves_and_outside_edits() {
+    let (mut fx, mut files) = indexed_tree();
+    fx.mount();
+    std::fs::rename(fx.mnt().join("f2"), fx.mnt().join("moved")).unwrap();
+    files[2].0 = "moved".into();
+    std::fs::write(fx.mnt().join("f3"), pattern(9000, 3)).unwrap();
+    files[3].1 = 9000;
+    // From outside: another protected file's bytes written over f1's.
+    std::fs::copy(fx.src().join("f4.rights"), fx.src().join("f1.rights")).unwrap();
+    files[1].1 = 70_000;
+    for (name, n) in &files {
+        assert_eq!(
+            std::fs::metadata(fx.mnt().join(name)).unwrap().len(),
+            *n as u64,
+            "size of {name}"
+        );
+    }
+    fx.unmount();
+    check_sizes(&mut fx, &files);
+    check_sizes(&mut fx, &files);
+}

@@ -85,6 +85,10 @@ impl KeySource for MountKeys {
         self.licensing.renew(header)
     }
 
+    fn facts_index_key(&self) -> Option<zeroize::Zeroizing<[u8; 32]>> {
+        Some(self.licensing.identity().device_key.facts_index_key())
+    }
+
     fn saved(&self, header: &FileHeader, generation: u64) {
         self.licensing.record_save(header, generation);
         let _ = self.report.lock().unwrap_or_else(|p| p.into_inner()).send(());

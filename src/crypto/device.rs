@@ -124,6 +124,14 @@ impl DeviceKeyPair {
         ))
     }
 
+    /// The key that authenticates the mount's index of header facts
+    /// (`fs/facts_index.rs`): the index lives in a folder others may write
+    /// to, so only what this device wrote may be believed. Derived from the
+    /// local sealing key, so it costs no RSA operation.
+    pub fn facts_index_key(&self) -> Zeroizing<[u8; 32]> {
+        super::hash::derive_key(self.local_key(), b"rightsfs device", b"header facts index v1")
+    }
+
     fn local_key(&self) -> &[u8; 32] {
         self.local.get_or_init(|| {
             let der = self.to_pkcs8_der().expect("an RSA private key always encodes");

@@ -56,6 +56,12 @@ pub trait KeySource: Send + Sync + 'static {
         self.access(header)
     }
 
+    /// The key of the on-disk index of header facts (`facts_index.rs`);
+    /// `None` keeps no index (every cold `stat` reads the header).
+    fn facts_index_key(&self) -> Option<zeroize::Zeroizing<[u8; 32]>> {
+        None
+    }
+
     /// Reports that this user saved `generation` of the file with `header`
     /// (the owner's log shows who saved what). Never fails the save.
     fn saved(&self, _header: &FileHeader, _generation: u64) {}

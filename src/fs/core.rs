@@ -16,6 +16,7 @@ use fuser::{Errno, FileAttr, FileType, INodeNo};
 
 use super::access::{DefaultPolicy, KeySource};
 use super::beneath::SrcPath;
+use super::facts_index::{FactsIndex, HeaderMemo};
 use super::inodes::{HeaderFacts, Kind, Located, ROOT, Table};
 use super::linger::Linger;
 use super::names;
@@ -50,6 +51,8 @@ pub struct RightsFs {
     /// the kernel forgetting inodes, so listing a cold folder reads no
     /// headers twice.
     headers: Mutex<lru::LruCache<HeaderKey, HeaderMemo>>,
+    /// The same facts on disk, kept across mounts (`None` without a key).
+    facts_index: Option<FactsIndex>,
     /// Requests in hand, and polling for the next after the last answer.
     pub(super) linger: Arc<Linger>,
     /// Gives new entries the mode and owner their creator asked for.
@@ -65,20 +68,14 @@ pub struct RightsFs {
 /// A source file's (inode, ctime seconds, ctime nanoseconds).
 type HeaderKey = (u64, i64, i64);
 
-/// What `stat` needs of a header, remembered without the header.
-#[derive(Clone, Copy)]
-struct HeaderMemo {
-    geometry: crate::format::Geometry,
-    id: ContentId,
-    /// The mounting user owns the content: never view-only, so a `stat`
-    /// after the kernel forgot the inode needs no look at the licences.
-    /// (Taken from the unverified header: it only decides the write bits
-    /// shown; opening checks the licence.)
-    mine: bool,
-}
+/// Bytes of header facts kept in memory: a bound by configuration, not
+/// by the number of files seen (the on-disk index in `facts_index.rs`
+/// answers for the rest without a header read).
+const HEADER_MEMORY: usize = 2 << 20;
 
-/// Header facts kept in memory.
-const HEADER_CACHE: usize = 65_536;
+/// Memory one cached fact takes: key, memo and the LRU's links and map
+/// slot.
+const HEADER_ENTRY_COST: usize = 128;
 
 fn io(e: std::io::Error) -> Errno {
     Errno::from(e)
@@ -134,8 +131,11 @@ impl RightsFs {
         // Reached without following links: the source folder is writable
         // by whoever syncs or shares it.
         let state = crate::dirfd::Dir::open(&src)?.private_subdir(names::STATE_DIR);
-        let subdirs = state.and_then(|d| Ok((d.private_subdir("journal")?, Saves::open(&d)?)));
-        let (journal, saves) = subdirs.map_err(|e| {
+        let subdirs = state.and_then(|d| {
+            let index = keys.facts_index_key().map(|k| FactsIndex::open(&d, &k)).transpose()?;
+            Ok((d.private_subdir("journal")?, Saves::open(&d)?, index))
+        });
+        let (journal, saves, facts_index) = subdirs.map_err(|e| {
             let at = src.join(names::STATE_DIR);
             std::io::Error::new(
                 e.kind(),
@@ -153,7 +153,8 @@ impl RightsFs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             reporter,
-            headers: Mutex::new(crate::cache::bounded(HEADER_CACHE)),
+            headers: Mutex::new(crate::cache::bounded(HEADER_MEMORY / HEADER_ENTRY_COST)),
+            facts_index,
             linger: Arc::new(Linger::new(Duration::ZERO)),
             maker: Maker::current(),
             departures: Departures::new(),
@@ -423,11 +424,20 @@ impl RightsFs {
         let memo = match cached {
             Some(m) => m,
             None => {
-                let path = self.src(ino).ok()?;
-                let h = super::save::open_nofollow(path.as_ref())
-                    .ok()
-                    .and_then(|f| read_header(&f).ok())?;
-                let m = self.memo(&h);
+                let m = match self.facts_index.as_ref().and_then(|x| x.get(md)) {
+                    Some(m) => m,
+                    None => {
+                        let path = self.src(ino).ok()?;
+                        let h = super::save::open_nofollow(path.as_ref())
+                            .ok()
+                            .and_then(|f| read_header(&f).ok())?;
+                        let m = self.memo(&h);
+                        if let Some(x) = &self.facts_index {
+                            x.put(md, m);
+                        }
+                        m
+                    }
+                };
                 self.headers().put(key, m);
                 m
             }
@@ -1337,6 +1347,9 @@ impl RightsFs {
     /// Commits every open file (at unmount).
     pub(super) fn flush_all(&self) {
         let _ = self.sync_keys();
+        if let Some(x) = &self.facts_index {
+            x.flush();
+        }
         let open: Vec<Arc<OpenFile>> = self
             .handles
             .lock()

@@ -15,6 +15,7 @@ mod access;
 mod activity;
 mod beneath;
 mod core;
+mod facts_index;
 mod inodes;
 mod linger;
 mod memory;

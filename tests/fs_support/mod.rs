@@ -87,6 +87,9 @@ impl KeySource for OwnerKeys {
     fn writer(&self, header: &FileHeader, access: &Access) -> Result<Option<Writer>, AccessError> {
         self.licensing.writer_for(header, access)
     }
+    fn facts_index_key(&self) -> Option<zeroize::Zeroizing<[u8; 32]>> {
+        Some(self.licensing.identity().device_key.facts_index_key())
+    }
 }
 
 /// A mounted source folder; unmounts on drop.
