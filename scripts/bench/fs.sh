@@ -31,6 +31,10 @@
 #                        build, enough for the memory figures, not for timing)
 #   THREADS [4]          FUSE worker threads of every FUSE daemon
 #   KEEP [0]             1 = keep the work folder (logs, raw results)
+#   BEFORE_RIGHTS []     another `rights` binary (an earlier commit's build):
+#                        the big tree is also walked through a fresh mount
+#                        of it, shown as "rightsfs before"
+# Only the big tree, before and after: ROUNDS=0 STREAM_MB=1 BEFORE_RIGHTS=/path/to/rights scripts/bench/fs.sh
 # Quick run: ROUNDS=1 SIZE_MB=64 RAND_SECS=3 STREAM_MB=256 TREE_DIRS=10 scripts/bench/fs.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -72,9 +76,10 @@ RES=$W/results.txt
 SERVER_PID= MIRROR_PID= GOCRYPT_PID= RIGHTS_PID=
 
 # The rights client of the bench user: its own home, file keystore.
+RIGHTS_BIN=$BIN/rights
 rights() {
   HOME=$W/home XDG_CONFIG_HOME=$W/home/config XDG_DATA_HOME=$W/home/data XDG_CACHE_HOME=$W/home/cache \
-    RIGHTS_PASSPHRASE="bench passphrase" "$BIN/rights" --keystore file "$@"
+    RIGHTS_PASSPHRASE="bench passphrase" "$RIGHTS_BIN" --keystore file "$@"
 }
 
 cleanup() {
@@ -258,6 +263,11 @@ PY
     walk gocryptfs "$W/mnt/gocryptfs/tree" "$GOCRYPT_PID"
     walk rightsfs "$W/mnt/rightsfs/tree" "$RIGHTS_PID"
   } >> "$W/tree.txt"
+  if [ -n "${BEFORE_RIGHTS:-}" ]; then
+    stop rightsfs "$RIGHTS_PID"; RIGHTS_BIN=$BEFORE_RIGHTS; start_rightsfs
+    walk rightsfs-before "$W/mnt/rightsfs/tree" "$RIGHTS_PID" >> "$W/tree.txt"
+    stop rightsfs "$RIGHTS_PID"; RIGHTS_BIN=$BIN/rights; start_rightsfs
+  fi
 fi
 
 # ---- table -------------------------------------------------------------------------
@@ -340,7 +350,8 @@ if tv:
     print()
     print("| target | find (s) | du (s) | daemon peak RSS (MiB) |")
     print("|---|---|---|---|")
-    for t in targets:
+    names["rightsfs-before"] = "rightsfs before"
+    for t in targets + (["rightsfs-before"] if ("rightsfs-before", "tree_find") in tv else []):
         rss = tv.get((t, "tree_rss"))
         print(f"| {names[t]} | {tv.get((t, 'tree_find'), 0):.2f} | {tv.get((t, 'tree_du'), 0):.2f} | " + ("-" if rss is None else f"{rss / 1024:.1f}") + " |")
     r, g = tv.get(("rightsfs", "tree_find")), tv.get(("gocryptfs", "tree_find"))
@@ -348,6 +359,8 @@ if tv:
         walk = r + tv[("rightsfs", "tree_du")]
         ok = walk <= g + tv[("gocryptfs", "tree_du")]
         (met if ok else missed).append("cold big-tree walk ≤ gocryptfs")
+        ok = tv[("rightsfs", "tree_rss")] < 32 * 1024
+        (met if ok else missed).append("daemon peak RSS < 32 MiB after the cold big-tree walk")
 print()
 print(f"Targets met ({len(met)}): " + ", ".join(met))
 print(f"Targets MISSED ({len(missed)}): " + (", ".join(missed) if missed else "none"))

@@ -26,7 +26,7 @@ use super::perm::{self, Caller, Shown};
 use super::registry::Reporter;
 use super::save::{Departures, Saves};
 use crate::format::{Caches, JournalDir, ProtectedFile, Verifier, read_header};
-use crate::policy::{ContentId, Right, Rights};
+use crate::policy::{Right, Rights};
 
 /// How long the kernel may cache attributes and names.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -665,6 +665,9 @@ impl RightsFs {
             // then needs no read of the source.
             let key = (md.ino(), md.ctime(), md.ctime_nsec());
             self.headers().put(key, memo);
+            if let Some(x) = &self.facts_index {
+                x.put(md, memo);
+            }
         }
         let mut t = self.table();
         if let Some(node) = t.get_mut(ino)
