@@ -14,6 +14,11 @@ if ! cargo deny --version >/dev/null 2>&1; then
   exit 0
 fi
 
+# cargo-deny reads the metadata of every platform's crates, Windows ones
+# included, which a Linux build never downloads: fetch them first (from the
+# registry, which the test machines do reach) so that --offline finds them.
+cargo fetch --quiet
+
 db="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 if [ -z "$(ls -A "$db" 2>/dev/null)" ]; then
   if [ -n "${RIGHTS_AUDIT_OFFLINE:-}" ] || ! timeout 120 cargo deny fetch db >/dev/null 2>&1; then
