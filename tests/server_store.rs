@@ -154,13 +154,14 @@ async fn exercise(store: Arc<dyn Store>) {
     assert_eq!(store.get_token(&tok.hash, "refresh").await.unwrap(), None);
     assert!(
         !store
-            .delete_device("someone-else@example.com", &tok.device_id)
+            .delete_device("someone-else@example.com", &tok.device_id, Some(7))
             .await
             .unwrap()
     );
-    assert!(store.delete_device(&alice, &tok.device_id).await.unwrap());
+    assert!(store.delete_device(&alice, &tok.device_id, Some(7)).await.unwrap());
     assert_eq!(store.get_token(&tok.hash, "access").await.unwrap(), None);
     assert_eq!(store.list_devices(&alice).await.unwrap().len(), 1);
+    removed_devices(&*store, &u, &alice).await;
     let tok2 = TokenRecord {
         hash: format!("r-{u}").into_bytes(),
         kind: "refresh".into(),
@@ -450,6 +451,53 @@ async fn fills_grants_of_older_databases(
         .map(|c| c.id)
         .collect();
     assert_eq!(ids, [recs[1].id.clone(), recs[0].id.clone()]);
+}
+
+/// Removed devices are listed by id with their removal time, in pages;
+/// a device replaced by the same machine signing in again is not, and a
+/// refused removal (another account's device) records nothing.
+async fn removed_devices(store: &dyn Store, u: &str, alice: &str) {
+    let mine = |rows: Vec<(String, i64)>| -> Vec<(String, i64)> {
+        rows.into_iter().filter(|(id, _)| id.ends_with(u)).collect()
+    };
+    assert_eq!(
+        mine(store.list_removed_devices("", 1_000_000).await.unwrap()),
+        [(format!("d2-{u}"), 7)]
+    );
+    let base = DeviceRecord {
+        id: String::new(),
+        email: alice.to_string(),
+        name: "phone".into(),
+        public_key: vec![1],
+        created_at: 8,
+        last_seen: 8,
+        reader: false,
+    };
+    for n in 3..6 {
+        store
+            .add_device(&DeviceRecord {
+                id: format!("d{n}-{u}"),
+                ..base.clone()
+            })
+            .await
+            .unwrap();
+    }
+    // Replaced (signing in again): not removed.
+    assert!(store.delete_device(alice, &format!("d3-{u}"), None).await.unwrap());
+    assert!(store.delete_device(alice, &format!("d4-{u}"), Some(40)).await.unwrap());
+    assert!(store.delete_device(alice, &format!("d5-{u}"), Some(50)).await.unwrap());
+    // Removing again neither fails nor moves the time.
+    assert!(!store.delete_device(alice, &format!("d5-{u}"), Some(60)).await.unwrap());
+    let all = mine(store.list_removed_devices("", 1_000_000).await.unwrap());
+    assert_eq!(
+        all,
+        [(format!("d2-{u}"), 7), (format!("d4-{u}"), 40), (format!("d5-{u}"), 50)]
+    );
+    // Pages go on after the last id seen.
+    let first = store.list_removed_devices(&format!("d2-{u}"), 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(first[0].0.as_str() > format!("d2-{u}").as_str());
+    assert!(store.list_removed_devices("\u{10ffff}", 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -147,3 +147,28 @@ pub struct WriterCertificate {
     /// Base64 of the signed device certificate (docs/FORMAT.md 5.1).
     pub certificate: String,
 }
+
+/// `GET /v1/devices/removed` query.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RemovedDevicesQuery {
+    /// The last device id of the previous page (its `next`); none for the
+    /// first page.
+    pub after: Option<String>,
+}
+
+/// Answer to `GET /v1/devices/removed`: one signed page of the devices
+/// removed from their accounts, in every account (ids and removal times
+/// only).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct RemovedDevicesPage {
+    /// Base64 of the server-signed page (docs/FORMAT.md, "Removed
+    /// devices"): its issue time, where it starts, whether it is the last
+    /// page, and each device id with its removal time.
+    pub list: String,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
+}

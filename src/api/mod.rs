@@ -15,8 +15,8 @@ mod schema;
 mod send;
 
 pub use account::{
-    AuthStart, AuthStarted, AuthVerify, DeviceInfo, Me, RefreshRequest, Refreshed, ServerKey, Tokens,
-    WriterCertificate, WriterCertificateRequest,
+    AuthStart, AuthStarted, AuthVerify, DeviceInfo, Me, RefreshRequest, Refreshed, RemovedDevicesPage,
+    RemovedDevicesQuery, ServerKey, Tokens, WriterCertificate, WriterCertificateRequest,
 };
 pub use content::{
     AuditEntry, BatchOutcome, ContentInfo, ContentPage, Empty, ItemOutcome, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,

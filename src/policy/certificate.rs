@@ -72,17 +72,17 @@ pub struct EditCertificate {
 }
 
 /// Appends `s` with a one-byte length (addresses and device ids are short).
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     out.push(u8::try_from(b.len()).expect("addresses and device ids are under 256 bytes"));
     out.extend_from_slice(b);
 }
 
 /// A cursor over a certificate body; every read is bounds-checked.
-struct Reader<'a>(&'a [u8], &'static str);
+pub(super) struct Reader<'a>(pub(super) &'a [u8], pub(super) &'static str);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PolicyError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], PolicyError> {
         if self.0.len() < n {
             return Err(PolicyError::Malformed(self.1));
         }
@@ -90,20 +90,20 @@ impl<'a> Reader<'a> {
         self.0 = b;
         Ok(a)
     }
-    fn u8(&mut self) -> Result<u8, PolicyError> {
+    pub(super) fn u8(&mut self) -> Result<u8, PolicyError> {
         Ok(self.take(1)?[0])
     }
-    fn i64(&mut self) -> Result<i64, PolicyError> {
+    pub(super) fn i64(&mut self) -> Result<i64, PolicyError> {
         Ok(i64::from_be_bytes(self.take(8)?.try_into().expect("took 8")))
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], PolicyError> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], PolicyError> {
         Ok(self.take(N)?.try_into().expect("took N"))
     }
-    fn str(&mut self) -> Result<&'a str, PolicyError> {
+    pub(super) fn str(&mut self) -> Result<&'a str, PolicyError> {
         let n = self.u8()? as usize;
         std::str::from_utf8(self.take(n)?).map_err(|_| PolicyError::Malformed(self.1))
     }
-    fn email(&mut self) -> Result<Email, PolicyError> {
+    pub(super) fn email(&mut self) -> Result<Email, PolicyError> {
         let s = self.str()?;
         let e = Email::parse(s).map_err(|_| PolicyError::Malformed(self.1))?;
         // Only the normal form is accepted, so one account has one encoding.
@@ -112,7 +112,7 @@ impl<'a> Reader<'a> {
         }
         Ok(e)
     }
-    fn end(self) -> Result<(), PolicyError> {
+    pub(super) fn end(self) -> Result<(), PolicyError> {
         if self.0.is_empty() {
             Ok(())
         } else {

@@ -11,6 +11,7 @@ mod email;
 mod folder;
 mod grant;
 mod publishing;
+mod removed;
 #[cfg(test)]
 pub(crate) use publishing::tests::body as test_publishing_body;
 mod rights;
@@ -22,6 +23,7 @@ pub use email::{Email, Principal};
 pub use folder::{FolderPolicy, FolderPolicyError};
 pub use grant::{DEFAULT_OFFLINE_DAYS, Grant, Policy, parse_duration, parse_expiry};
 pub use publishing::{ContentId, PublishingLicence, PublishingLicenceBody};
+pub use removed::{REMOVED_PAGE_MAX, RemovedDevice, RemovedDeviceList};
 pub use rights::{Right, Rights};
 pub use sealed::SealedGrants;
 pub use use_licence::{USE_LICENCE_VERSION, UseLicence, UseLicenceBody};

@@ -36,6 +36,7 @@ pub(super) fn routes(state: &AppState) -> Vec<(&'static str, MethodRouter<AppSta
         ("/v1/me", get(account::me)),
         ("/v1/devices", get(account::devices)),
         ("/v1/devices/writer-certificate", post(certificates::issue)),
+        ("/v1/devices/removed", get(account::removed_devices)),
         ("/v1/devices/{id}", delete(account::delete_device)),
         ("/v1/content", post(content::register).get(listing::list)),
         ("/v1/content/batch", post(content::register_batch)),

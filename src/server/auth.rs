@@ -349,7 +349,7 @@ async fn place_device(
     if let Some(id) = replace
         && let Some(old) = state.store.get_device(id).await?
         && old.email == email.as_str()
-        && state.store.delete_device(email.as_str(), id).await?
+        && state.store.delete_device(email.as_str(), id, None).await?
     {
         if old.public_key == device.public_key {
             device.id = old.id;

@@ -34,6 +34,7 @@ use crate::api::ErrorBody;
         account::me,
         account::devices,
         certificates::issue,
+        account::removed_devices,
         account::delete_device,
         content::register,
         listing::list,

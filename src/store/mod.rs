@@ -79,7 +79,14 @@ pub trait Store: Send + Sync {
     /// A user's devices, oldest first.
     fn list_devices(&self, email: &str) -> StoreFuture<'_, Vec<DeviceRecord>>;
     /// Deletes a user's device and its tokens; returns whether it existed.
-    fn delete_device(&self, email: &str, id: &str) -> StoreFuture<'_, bool>;
+    /// With `removed_at`, a device that existed is also recorded as
+    /// removed then (readers refuse what it signs; see
+    /// [`Store::list_removed_devices`]); without, it is being replaced by
+    /// the same machine signing in again.
+    fn delete_device(&self, email: &str, id: &str, removed_at: Option<i64>) -> StoreFuture<'_, bool>;
+    /// Up to `limit` removed devices whose id sorts after `after`, by id:
+    /// `(id, removed_at)`. Ids only, never an account.
+    fn list_removed_devices(&self, after: &str, limit: i64) -> StoreFuture<'_, Vec<(String, i64)>>;
     /// Records that the device was used now.
     fn touch_device(&self, id: &str, now: i64) -> StoreFuture<'_, ()>;
     /// Stores a token by its hash.

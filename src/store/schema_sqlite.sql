@@ -10,6 +10,10 @@ CREATE INDEX IF NOT EXISTS devices_email ON devices (email);
 -- Reader-only devices (browsers): a table of its own so that databases made
 -- before it need no migration.
 CREATE TABLE IF NOT EXISTS reader_devices (id TEXT PRIMARY KEY);
+-- Devices removed from their accounts (never those replaced by the same
+-- machine signing in again), kept for good: readers refuse every version
+-- such a device signed. Ids are random and name no account.
+CREATE TABLE IF NOT EXISTS removed_devices (id TEXT PRIMARY KEY, removed_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (hash BLOB PRIMARY KEY, kind TEXT NOT NULL, email TEXT NOT NULL,
     device_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tokens_device ON tokens (device_id);

@@ -493,7 +493,7 @@ macro_rules! sql_store {
                 })
             }
 
-            fn delete_device(&self, email: &str, id: &str) -> StoreFuture<'_, bool> {
+            fn delete_device(&self, email: &str, id: &str, removed_at: Option<i64>) -> StoreFuture<'_, bool> {
                 let (email, id) = (email.to_string(), id.to_string());
                 Box::pin(async move {
                     let mut tx = self.pool.begin().await?;
@@ -507,6 +507,15 @@ macro_rules! sql_store {
                             .bind(&id)
                             .execute(&mut *tx)
                             .await?;
+                        if let Some(t) = removed_at {
+                            sqlx::query(
+                                "INSERT INTO removed_devices (id, removed_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                            )
+                            .bind(&id)
+                            .bind(t)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                     }
                     sqlx::query("DELETE FROM tokens WHERE device_id = $1 AND email = $2")
                         .bind(&id)
@@ -515,6 +524,24 @@ macro_rules! sql_store {
                         .await?;
                     tx.commit().await?;
                     Ok(r.rows_affected() > 0)
+                })
+            }
+
+            fn list_removed_devices(&self, after: &str, limit: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
+                let after = after.to_string();
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "SELECT id, removed_at FROM removed_devices WHERE id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(&after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push((r.try_get("id")?, r.try_get("removed_at")?));
+                    }
+                    Ok(out)
                 })
             }
 

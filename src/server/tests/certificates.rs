@@ -26,6 +26,19 @@ async fn certify(app: &TestApp, user: &User, key: &WriterKey, prover: &User) -> 
     .await
 }
 
+/// `by` removes `device` (of the same account): 204.
+async fn remove_device(app: &TestApp, by: &User, device: &User) {
+    let (s, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/devices/{}", device.device_id),
+            Some(&by.access),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+}
+
 #[tokio::test]
 async fn device_certificates_need_the_device_keys_proof() {
     let app = TestApp::new().await;
@@ -77,15 +90,7 @@ async fn removed_devices_get_no_certificate() {
     let phone = app.sign_in("alice@example.com").await;
     let key = phone.device.writer_key();
     assert_eq!(certify(&app, &phone, &key, &phone).await.0, StatusCode::OK);
-    let (s, v) = app
-        .call(
-            Method::DELETE,
-            &format!("/v1/devices/{}", phone.device_id),
-            Some(&laptop.access),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    remove_device(&app, &laptop, &phone).await;
     assert_error(&certify(&app, &phone, &key, &phone).await, 401, "unauthorized");
     let late = "a token issued as the device was removed";
     app.state
@@ -169,4 +174,61 @@ async fn edit_certificates_come_only_with_edit() {
         )
         .await;
     assert_error(&r, 400, "bad_device_certificate");
+}
+
+/// The list of removed devices: any signed-in caller gets it, signed with
+/// the server's key, listing a device removed from another account with
+/// its removal time and nothing that names an account; a device signing
+/// in again on the same machine is not listed.
+#[tokio::test]
+async fn removed_devices_are_listed_signed_and_name_no_account() {
+    use crate::policy::{RemovedDeviceList, now};
+    let app = TestApp::new().await;
+    let laptop = app.sign_in("alice@example.com").await;
+    let phone = app.sign_in("alice@example.com").await;
+    let bob = app.sign_in("bob@example.com").await;
+    let server = app.state.keys.signing.verifying_key();
+    let list = |v: &Value| {
+        let bytes = STANDARD.decode(v["list"].as_str().unwrap()).unwrap();
+        RemovedDeviceList::verify(&bytes, &server).unwrap()
+    };
+    let (s, v) = app.get("/v1/devices/removed", &bob.access).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(list(&v).devices.is_empty() && list(&v).last, "{v}");
+
+    let before = now();
+    remove_device(&app, &laptop, &phone).await;
+    let (s, v) = app.get("/v1/devices/removed", &bob.access).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["next"].is_null(), "{v}");
+    let page = list(&v);
+    assert!(
+        page.last && page.after.is_empty() && page.issued_at >= before,
+        "{page:?}"
+    );
+    assert_eq!(page.devices.len(), 1, "{page:?}");
+    assert_eq!(page.devices[0].device_id, phone.device_id);
+    assert!((before..=now()).contains(&page.devices[0].removed_at), "{page:?}");
+    // Nothing in it names an account, in any encoding.
+    let bytes = STANDARD.decode(v["list"].as_str().unwrap()).unwrap();
+    for who in ["alice", "bob", "example.com"] {
+        assert!(!v.to_string().contains(who), "{v}");
+        assert!(!bytes.windows(who.len()).any(|w| w == who.as_bytes()), "{who}");
+    }
+    // Signed by this server only: another key does not verify it.
+    let other = crate::crypto::ServerSigningKey::generate().verifying_key();
+    assert!(RemovedDeviceList::verify(&bytes, &other).is_err());
+    // The page after the last id is empty and says where it starts.
+    let (s, v) = app
+        .get(&format!("/v1/devices/removed?after={}", phone.device_id), &bob.access)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let page = list(&v);
+    assert!(
+        page.devices.is_empty() && page.last && page.after == phone.device_id,
+        "{page:?}"
+    );
+    // Signed-in callers only.
+    let (s, _) = app.call(Method::GET, "/v1/devices/removed", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
