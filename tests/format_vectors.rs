@@ -152,6 +152,7 @@ fn kind(e: &FormatError) -> &'static str {
         FormatError::WriterCertificate { .. } => "WriterCertificate",
         FormatError::WriterSignatureInvalid { .. } => "WriterSignatureInvalid",
         FormatError::WriterNotAllowed { .. } => "WriterNotAllowed",
+        FormatError::WriterRemoved { .. } => "WriterRemoved",
         FormatError::WriterExpired { .. } => "WriterExpired",
         FormatError::KeyWornOut => "KeyWornOut",
         FormatError::TooLarge => "TooLarge",
@@ -169,7 +170,8 @@ fn error_writer(e: &FormatError) -> Option<String> {
     match e {
         FormatError::WriterCertificate { writer }
         | FormatError::WriterSignatureInvalid { writer }
-        | FormatError::WriterNotAllowed { writer, .. } => Some(writer.clone()),
+        | FormatError::WriterNotAllowed { writer, .. }
+        | FormatError::WriterRemoved { writer, .. } => Some(writer.clone()),
         _ => None,
     }
 }
@@ -765,6 +767,12 @@ fn damaged_vectors(src: &Vector, signers: &Signers) -> Vec<Vector> {
             signers.writer(OWNER, None).signing_at(now() + 8 * 86_400),
             OWNER,
             "The owner's own device, removed from the account and so never certified again, signed a new version after its device certificate's not-after time: refused, naming the owner.",
+        ),
+        (
+            "bad-writer-time-before-certificate",
+            signers.writer(OWNER, None).signing_at(now() - 2 * 86_400),
+            OWNER,
+            "The owner's own device signed a new version claiming a time before its device certificate was issued (a device backdating what it signs): refused, naming the owner.",
         ),
     ];
     for (name, writer, who, description) in edits {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::removed::RemovedDevices;
 use super::store::known_tags::KnownTags;
 use super::writer::WrittenBy;
 use crate::cache::Shared;
@@ -50,18 +51,24 @@ impl Caches {
     }
 }
 
-/// How a reader checks who wrote a file: the server's signing key, and the
-/// caches of its owner, if it has any.
+/// How a reader checks who wrote a file: the server's signing key, the
+/// devices it knows were removed from their accounts, and the caches of
+/// its owner, if it has any.
 #[derive(Clone)]
 pub struct Verifier {
     key: ServerVerifyingKey,
     caches: Option<Arc<Caches>>,
+    removed: RemovedDevices,
 }
 
 impl Verifier {
     /// Checks against `key`, remembering nothing.
     pub fn new(key: ServerVerifyingKey) -> Self {
-        Self { key, caches: None }
+        Self {
+            key,
+            caches: None,
+            removed: RemovedDevices::default(),
+        }
     }
 
     /// Checks against `key`, remembering in (and recalling from) `caches`.
@@ -69,7 +76,19 @@ impl Verifier {
         Self {
             key,
             caches: Some(caches),
+            removed: RemovedDevices::default(),
         }
+    }
+
+    /// The same verifier, refusing every version signed by a device in
+    /// `removed` (shared: what is added to it later counts too).
+    pub fn with_removed(self, removed: RemovedDevices) -> Self {
+        Self { removed, ..self }
+    }
+
+    /// The devices refused as removed.
+    pub fn removed(&self) -> &RemovedDevices {
+        &self.removed
     }
 
     /// The server's signing key.

@@ -97,6 +97,21 @@ pub enum FormatError {
         /// Which check failed.
         reason: String,
     },
+    /// The version was signed by a device the server lists as removed
+    /// from its account: whatever time it claims, it is refused.
+    #[error(
+        "this version of the file was saved by {writer} with device {device}, which was removed from the account on {}: \
+         nothing that device signed is accepted any more (save the file again from another device)",
+        crate::policy::format_time(*removed_at)
+    )]
+    WriterRemoved {
+        /// The writer's account.
+        writer: String,
+        /// The removed device's id.
+        device: String,
+        /// When it was removed.
+        removed_at: crate::policy::Timestamp,
+    },
     /// This writer's device or edit certificate ended: a version it signed now would
     /// be refused by every reader, so it is not written.
     #[error(

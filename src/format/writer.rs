@@ -22,6 +22,10 @@ const SIGNATURE_DOMAIN: &[u8] = b"rightsfs writer signature v1\0";
 const RECORD_AT: usize = SEALED_LEN + 2;
 /// Largest record a slot holds.
 pub const MAX_RECORD: usize = SLOT_LEN as usize - RECORD_AT;
+/// How far past the reader's clock a record's signing time may be, in
+/// seconds (clocks differ a little); further is refused, as a time before
+/// the device certificate's issue is.
+pub const MAX_CLOCK_SKEW: Timestamp = 300;
 
 /// What signs this process's commits: the device's writer key with the
 /// server's certificate of it and, when the device's account is not the
@@ -231,6 +235,19 @@ pub(super) fn verify(
     record: &[u8],
     verifier: &Verifier,
 ) -> Result<WrittenBy, FormatError> {
+    verify_signed(header, state, record, verifier).and_then(|w| not_removed(w, verifier))
+}
+
+/// [`verify`] but for the device's removal: for the slot before the
+/// version a reader returns, which it never shows, so that the first save
+/// from another device makes a file whose last version a removed device
+/// saved readable again.
+pub(super) fn verify_signed(
+    header: &FileHeader,
+    state: &State,
+    record: &[u8],
+    verifier: &Verifier,
+) -> Result<WrittenBy, FormatError> {
     let server = verifier.key();
     let versions = verifier.caches().map(|c| &c.versions);
     if record.is_empty() {
@@ -261,6 +278,20 @@ pub(super) fn verify(
             "its device {} was certified until {}, before the version was signed at {} (the device may have been removed from the account)",
             dc.device_id,
             format_time(dc.not_after),
+            format_time(r.time)
+        )));
+    }
+    if r.time < dc.issued_at {
+        return Err(not_allowed(format!(
+            "the version claims {}, before its device {} was certified (at {})",
+            format_time(r.time),
+            dc.device_id,
+            format_time(dc.issued_at)
+        )));
+    }
+    if r.time > crate::policy::now().saturating_add(MAX_CLOCK_SKEW) {
+        return Err(not_allowed(format!(
+            "the version claims {}, later than this computer's clock allows",
             format_time(r.time)
         )));
     }
@@ -304,4 +335,17 @@ pub(super) fn verify(
         v.put(memo, w.clone());
     }
     Ok(w)
+}
+
+/// `w`, unless its device is listed as removed from its account (checked
+/// at every open, remembered or not: the list grows).
+fn not_removed(w: WrittenBy, verifier: &Verifier) -> Result<WrittenBy, FormatError> {
+    match verifier.removed().removed_at(&w.device_id) {
+        None => Ok(w),
+        Some(removed_at) => Err(FormatError::WriterRemoved {
+            writer: w.account.to_string(),
+            device: w.device_id,
+            removed_at,
+        }),
+    }
 }

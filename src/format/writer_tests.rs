@@ -384,3 +384,102 @@ fn versions_signed_after_the_device_certificate_ended_are_refused() {
         other => panic!("expected WriterNotAllowed, got {:?}", other.map(|_| ())),
     }
 }
+
+/// A record's time must fall after its device certificate was issued and
+/// no further than [`MAX_CLOCK_SKEW`](super::writer::MAX_CLOCK_SKEW) past
+/// the reader's clock: a writer claiming otherwise is refused, naming
+/// the writer and the device.
+#[test]
+fn record_times_before_the_certificate_or_in_the_future_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, _) = owned_file(&path, b"owner's text");
+    let clean = std::fs::read(&path).unwrap();
+    let issued = DeviceCertificate::decode_unverified(owner().device_certificate())
+        .unwrap()
+        .issued_at;
+    let skew = super::writer::MAX_CLOCK_SKEW;
+    let cases = [
+        (issued - 1, Some("before its device alice-laptop was certified")),
+        (issued, None),
+        (now() + skew - 5, None),
+        (now() + skew + 60, Some("later than this computer's clock allows")),
+    ];
+    for (time, refused) in cases {
+        std::fs::write(&path, &clean).unwrap();
+        save_as(&path, &cek, owner().signing_at(time), b"claimed");
+        match (read_verified(&path, &cek), refused) {
+            (Ok((_, by)), None) => assert_eq!(by.time, time),
+            (Err(FormatError::WriterNotAllowed { writer, reason }), Some(why)) => {
+                assert_eq!(writer, "alice@example.com");
+                assert!(reason.contains(why), "{reason} / {why}");
+            }
+            (other, _) => panic!("time {time}: {:?}", other.map(|(_, by)| by)),
+        }
+    }
+}
+
+/// A device the server lists as removed signs with its last certificate
+/// at a time inside that certificate's window: every reader holding the
+/// list refuses the version, naming the writer, the device and when it
+/// was removed, also when the version was verified (and remembered)
+/// before the device was listed.
+#[test]
+fn versions_signed_by_a_removed_device_are_refused_whatever_time_they_claim() {
+    use crate::policy::{RemovedDevice, RemovedDeviceList};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, id) = owned_file(&path, b"owner's text");
+    let removed = super::RemovedDevices::default();
+    let caches = std::sync::Arc::new(Caches::new(0));
+    let reader = trust().with_removed(removed.clone());
+    let cached = super::Verifier::cached(server().verifying_key(), caches).with_removed(removed.clone());
+    let open = |v: &super::Verifier| {
+        ProtectedFile::open_verified(rw(&path), &cek, v).map(|pf| pf.written_by().unwrap().clone())
+    };
+    // Before the list names it, the owner's version verifies (and the
+    // cached verifier remembers it).
+    assert_eq!(open(&cached).unwrap().device_id, "alice-laptop");
+    let at = now() - 60;
+    removed.replace(&[RemovedDeviceList {
+        issued_at: now(),
+        after: String::new(),
+        last: true,
+        devices: vec![RemovedDevice {
+            device_id: "alice-laptop".into(),
+            removed_at: at,
+        }],
+    }]);
+    for v in [&reader, &cached] {
+        match open(v) {
+            Err(e @ FormatError::WriterRemoved { .. }) => {
+                let FormatError::WriterRemoved {
+                    writer,
+                    device,
+                    removed_at,
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!(
+                    (writer.as_str(), device.as_str(), *removed_at),
+                    ("alice@example.com", "alice-laptop", at)
+                );
+                assert!(e.to_string().contains(&crate::policy::format_time(at)), "{e}");
+                assert_eq!(e.errno(), libc::EIO);
+            }
+            other => panic!("expected WriterRemoved, got {other:?}"),
+        }
+    }
+    // Backdated to before the removal: refused all the same.
+    save_as(&path, &cek, owner().signing_at(at - 600), b"backdated");
+    assert!(matches!(open(&reader), Err(FormatError::WriterRemoved { .. })));
+    // Saved again by another writer, the file verifies: the slot before
+    // it, which the reader never returns, may be the removed device's.
+    save_as(&path, &cek, editor(id), b"the editor's words");
+    assert_eq!(open(&reader).unwrap().account.as_str(), "bob@example.com");
+    let jd = tempfile::tempdir().unwrap();
+    save_as(&path, &cek, owner().signing_at(at - 600), b"backdated");
+    let e = ProtectedFile::open_journaled_verified(rw(&path), &cek, &journal(&jd), &reader).unwrap_err();
+    assert!(matches!(e, FormatError::WriterRemoved { .. }), "{e:?}");
+}

@@ -179,6 +179,9 @@ pub fn errno_for(name: &str, op: &str, e: FormatError) -> Errno {
         | FormatError::WriterNotAllowed { .. } => {
             tracing::error!(file = %name, op, error = %e, "refused: this version was not saved by the owner or an editor")
         }
+        FormatError::WriterRemoved { .. } => {
+            tracing::error!(file = %name, op, error = %e, "refused: this version was saved by a removed device")
+        }
         other => tracing::error!(file = %name, op, error = %other, "protected file is damaged or was tampered with"),
     }
     Errno::from_i32(code)

@@ -134,7 +134,7 @@ impl ProtectedFile {
                 let other = 1 - slot;
                 let raw = &slots[other as usize * n..(other as usize + 1) * n];
                 if let Some((older, record)) = State::open(&pf.keys.state, &pf.header.hash, other, raw)? {
-                    writer::verify(&pf.header, &older, record, server)?;
+                    writer::verify_signed(&pf.header, &older, record, server)?;
                 }
             }
             let expected = g.ciphertext_size(state.len);
@@ -251,7 +251,9 @@ impl ProtectedFile {
             if let Some(server) = server {
                 match writer::verify(&self.header, &state, record, server) {
                     Ok(w) => self.written_by = Some(w),
-                    Err(e @ FormatError::WriterNotAllowed { .. }) => return Err(e),
+                    Err(e @ (FormatError::WriterNotAllowed { .. } | FormatError::WriterRemoved { .. })) => {
+                        return Err(e);
+                    }
                     Err(e) => {
                         first_err.get_or_insert(e);
                         continue;
