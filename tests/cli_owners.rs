@@ -344,19 +344,25 @@ fn save(path: &std::path::Path, key: &rightsfs::crypto::ContentKey, writer: righ
 }
 
 /// Alice removes her phone from her account; the phone keeps its keys and
-/// its last device certificate. The server certifies it no more, and a
-/// version it signs after that certificate ended is refused by alice's
-/// `rights cat` and by her mount (EIO), naming her and the device; her
-/// laptop goes on saving.
+/// its last device certificate. The server certifies it no more and lists
+/// it as removed. Versions it signs with that certificate, at its true
+/// time or backdated inside the certificate's window to before the
+/// removal, are refused by alice's `rights cat` and `rights info`, by her
+/// mount (EIO) and by bob, a recipient (whose list, fetched at sign-up,
+/// predates the removal: the licence he then gets brings the new one),
+/// each naming the device and when it was removed; so is the version it saved before, and one claiming a
+/// time past its certificate. Her laptop goes on saving.
 #[test]
 fn a_removed_device_signs_nothing_readers_accept() {
     let server = Server::start();
     let laptop = User::new("alice@example.com", true);
     let phone = User::new("alice@example.com", true);
-    laptop.signup(&server);
-    phone.signup(&server);
+    let bob = User::new("bob@example.com", true);
+    for u in [&laptop, &phone, &bob] {
+        u.signup(&server);
+    }
     laptop.write("plan.txt", b"plan: v1");
-    laptop.ok(&["protect", "plan.txt"]);
+    laptop.ok(&["protect", "plan.txt", "--to", "bob@example.com:view"]);
 
     // While it is alice's, the phone saves versions everyone accepts.
     let on_phone = laptop.give("plan.txt.rights", &phone);
@@ -364,9 +370,20 @@ fn a_removed_device_signs_nothing_readers_accept() {
     save(&on_phone, &access.key, writer.clone(), b"plan: v2 (phone)");
     phone.give("plan.txt.rights", &laptop);
     assert_eq!(laptop.ok(&["cat", "plan.txt.rights"]), "plan: v2 (phone)");
+    std::fs::copy(
+        laptop.docs().join("plan.txt.rights"),
+        laptop.docs().join("kept.txt.rights"),
+    )
+    .unwrap();
+    // The laptop saves the plan again, as removing the phone asks.
+    let plan = laptop.docs().join("plan.txt.rights");
+    let (mine, by_laptop) = saver(&laptop, &plan);
+    save(&plan, &mine.key, by_laptop, b"plan: v3 (laptop)");
 
     let phone_id = device_id(&phone);
-    laptop.ok(&["devices", "--remove", &phone_id]);
+    let before = now();
+    let out = laptop.ok(&["devices", "--remove", &phone_id]);
+    assert!(out.contains("no longer accepted"), "{out}");
 
     // The removed phone asks for a new certificate: refused.
     let refused = phone
@@ -379,22 +396,54 @@ fn a_removed_device_signs_nothing_readers_accept() {
         .unwrap_err();
     // Its tokens ended with it: 401 `device_removed` from the refresh.
     assert!(matches!(refused, ClientError::DeviceRemoved(_)), "{refused}");
+
+    // Its last certificate still runs: inside its window, the phone signs
+    // new versions with its keys, at its true time and backdated to when
+    // the certificate was issued, before the removal.
+    let cert = rightsfs::policy::DeviceCertificate::decode_unverified(writer.device_certificate()).unwrap();
+    assert!(now() < cert.not_after && cert.issued_at <= before);
+    let removed = |err: &str| {
+        err.contains(&format!(
+            "saved by alice@example.com with device {phone_id}, which was removed from the account on"
+        ))
+    };
+    for (name, w) in [
+        ("late.txt.rights", writer.clone()),
+        ("backdated.txt.rights", writer.clone().signing_at(cert.issued_at)),
+    ] {
+        std::fs::copy(&on_phone, phone.docs().join(name)).unwrap();
+        save(
+            &phone.docs().join(name),
+            &access.key,
+            w,
+            b"plan: send the money to the phone",
+        );
+        for reader in [&laptop, &bob] {
+            phone.give(name, reader);
+            let err = reader.fails(&["cat", name]);
+            assert!(!err.contains("send the money"), "{err}");
+            assert!(removed(&err), "{}: {err}", reader.email);
+        }
+        let by = saved_by(&laptop, name);
+        assert!(removed(by["refused"].as_str().unwrap_or_default()), "{by}");
+        let text = laptop.ok(&["info", name]);
+        assert!(text.contains("REFUSED") && removed(&text), "{text}");
+    }
+    // What it saved while it was alice's is refused too now.
+    let err = laptop.fails(&["cat", "kept.txt.rights"]);
+    assert!(removed(&err), "{err}");
+    // A version claiming a time after its certificate ended.
     std::fs::remove_file(paths_of(&phone).data_dir.join("device-certificate")).unwrap();
     let e = phone.licensing().writer().unwrap_err();
     assert!(e.to_string().contains("did not certify"), "{e}");
-
-    // After its last certificate ended, it signs a version with its keys.
-    let ended = rightsfs::policy::DeviceCertificate::decode_unverified(writer.device_certificate())
-        .unwrap()
-        .not_after;
     save(
         &on_phone,
         &access.key,
-        writer.signing_at(ended + 1),
+        writer.signing_at(cert.not_after + 1),
         b"plan: send the money to the phone",
     );
-    std::fs::copy(&on_phone, laptop.docs().join("late.txt.rights")).unwrap();
-    let err = laptop.fails(&["cat", "late.txt.rights"]);
+    std::fs::copy(&on_phone, laptop.docs().join("ended.txt.rights")).unwrap();
+    let err = laptop.fails(&["cat", "ended.txt.rights"]);
     assert!(!err.contains("send the money"), "{err}");
     assert!(
         err.contains("changed by alice@example.com")
@@ -402,26 +451,27 @@ fn a_removed_device_signs_nothing_readers_accept() {
         "{err}"
     );
 
-    // Alice's mount refuses it too (EIO, named in its log), and saves hers.
+    // Alice's mount refuses them too (EIO, named in its log), and saves hers.
     let src = laptop.home.path().join("src");
     let mnt = laptop.home.path().join("mnt");
     std::fs::create_dir_all(&src).unwrap();
-    std::fs::copy(&on_phone, src.join("late.txt.rights")).unwrap();
+    std::fs::copy(phone.docs().join("backdated.txt.rights"), src.join("late.txt.rights")).unwrap();
     std::fs::copy(laptop.docs().join("plan.txt.rights"), src.join("plan.txt.rights")).unwrap();
     let mut daemon = Daemon::start(&laptop, &src, &mnt);
     let e = std::fs::read(mnt.join("late.txt")).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
-    std::fs::write(mnt.join("plan.txt"), b"plan: v3 (laptop)").unwrap();
     assert_eq!(std::fs::read(mnt.join("plan.txt")).unwrap(), b"plan: v3 (laptop)");
+    std::fs::write(mnt.join("plan.txt"), b"plan: v4 (laptop)").unwrap();
+    assert_eq!(std::fs::read(mnt.join("plan.txt")).unwrap(), b"plan: v4 (laptop)");
     daemon.unmount(&laptop);
     let log = mount_log(&laptop);
     assert!(
         log.lines()
-            .any(|l| l.contains("late.txt.rights") && l.contains(&phone_id)),
+            .any(|l| l.contains("late.txt.rights") && l.contains(&phone_id) && l.contains("removed")),
         "{log}"
     );
     std::fs::copy(src.join("plan.txt.rights"), laptop.docs().join("plan.txt.rights")).unwrap();
-    assert_eq!(laptop.ok(&["cat", "plan.txt.rights"]), "plan: v3 (laptop)");
+    assert_eq!(laptop.ok(&["cat", "plan.txt.rights"]), "plan: v4 (laptop)");
     let by = saved_by(&laptop, "plan.txt.rights");
     assert_eq!(by["device_id"].as_str(), Some(device_id(&laptop).as_str()), "{by}");
     drop(server);

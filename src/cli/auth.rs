@@ -333,10 +333,24 @@ pub fn devices(ctx: &Ctx, remove: Option<String>) -> anyhow::Result<()> {
     let s = ctx.session()?;
     if let Some(id) = remove {
         s.remove_device(&id)?;
+        // Readers here refuse that device's versions from now on.
+        let listed = ctx
+            .licensing()
+            .map_err(|e| e.to_string())
+            .and_then(|l| l.refresh_removed_devices().map_err(|e| e.to_string()));
+        if let Err(e) = &listed {
+            eprintln!(
+                "warning: the list of removed devices could not be fetched now ({e}); readers here fetch it later"
+            );
+        }
         if ctx.json {
-            output::json(&serde_json::json!({ "removed": id }));
+            output::json(&serde_json::json!({ "removed": id, "versions_refused": true }));
         } else {
             println!("Removed device {id}.");
+            println!(
+                "Versions last saved by that device are no longer accepted by any reader, whatever time they \
+                 claim: save again from another device the files it saved last that you want to keep."
+            );
         }
         return Ok(());
     }

@@ -14,7 +14,7 @@ use super::ctx::Ctx;
 use super::output;
 use crate::client::{PendingLog, Registrar, RegistrationQueue, SendRule};
 use crate::crypto::{ServerVerifyingKey, SharedAgreements};
-use crate::format::{FileHeader, Fresh, Writer};
+use crate::format::{FileHeader, Fresh, RemovedDevices, Writer};
 use crate::fs::{DefaultPolicy, KeySource, MountConfig};
 use crate::licence::{Access, AccessError, ContentAhead, Licensing};
 use crate::policy::{ContentId, Email, Grant, Policy, Rights};
@@ -77,6 +77,10 @@ impl KeySource for MountKeys {
         self.licensing.server_key()
     }
 
+    fn removed_devices(&self) -> RemovedDevices {
+        self.licensing.removed_devices().clone()
+    }
+
     fn writer(&self, header: &FileHeader, access: &Access) -> Result<Option<Writer>, AccessError> {
         self.licensing.writer_for(header, access)
     }
@@ -101,7 +105,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(300);
 
 /// Reports saves and offline opens in the background, when woken by a
 /// save and every [`REPORT_EVERY`], so that no FUSE worker waits for the
-/// server. What the server does not take waits for the next try.
+/// server; fetches the list of removed devices again once it is old. What the server does not take waits for the next try.
 fn report_in_background(licensing: Arc<Licensing>, wake: std::sync::mpsc::Receiver<()>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("rightsfs-reporter".into())
@@ -114,6 +118,7 @@ fn report_in_background(licensing: Arc<Licensing>, wake: std::sync::mpsc::Receiv
                 if let Err(e) = licensing.report_opens() {
                     tracing::debug!(error = %e, "saves and offline opens not reported yet");
                 }
+                licensing.refresh_removed_devices_if_stale();
             }
         })
         .map(drop)
@@ -171,6 +176,12 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
         return start_daemon(ctx, &src, &mnt);
     }
     init_logging();
+    // Versions signed by devices removed from their accounts are refused:
+    // the list as the server has it now, else the one kept.
+    match licensing.refresh_removed_devices() {
+        Ok(n) => tracing::info!(devices = n, "list of removed devices fetched"),
+        Err(e) => tracing::warn!(error = %e, "cannot fetch the list of removed devices; using the one kept"),
+    }
     let (tx, rx) = channel();
     let pending = Arc::new(PendingLog::new(&RegistrationQueue::new(&ctx.paths)));
     // Files created in the mount share key agreements with the server's key

@@ -8,7 +8,8 @@ use reqwest::Method;
 
 use super::{ClientError, Session};
 use crate::api::{
-    LicenceRequest, OpensRecorded, ReportOpens, ReportedOpen, WriterCertificate, WriterCertificateRequest,
+    LicenceRequest, OpensRecorded, RemovedDevicesPage, ReportOpens, ReportedOpen, WriterCertificate,
+    WriterCertificateRequest,
 };
 use crate::crypto::WRITER_KEY_LEN;
 use crate::licence::{FetchError, LicenceSource, OfflineOpen};
@@ -72,6 +73,18 @@ impl LicenceSource for Session {
         self.call(Method::POST, &path, Some(&body)).map_err(fetch_error)
     }
 
+    fn removed_devices(&self, after: Option<&str>) -> Result<Vec<u8>, FetchError> {
+        let mut path = "/v1/devices/removed".to_string();
+        if let Some(after) = after {
+            path.push_str("?after=");
+            path.push_str(&url_escape(after));
+        }
+        let page: RemovedDevicesPage = self.call::<(), _>(Method::GET, &path, None).map_err(fetch_error)?;
+        STANDARD
+            .decode(page.list)
+            .map_err(|_| FetchError::Other("the server sent a removed devices list that is not base64".into()))
+    }
+
     fn device_certificate(&self, writer_key: &[u8; WRITER_KEY_LEN], proof: &[u8]) -> Result<Vec<u8>, FetchError> {
         let request = WriterCertificateRequest {
             writer_key: hex::encode(writer_key),
@@ -84,4 +97,15 @@ impl LicenceSource for Session {
             .decode(answer.certificate)
             .map_err(|_| FetchError::Other("the server sent a device certificate that is not base64".into()))
     }
+}
+
+/// `s` safe in a query string: anything but unreserved characters
+/// percent-encoded (device ids are hex, but the server decides them).
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::crypto::ServerVerifyingKey;
-use crate::format::{FileHeader, Fresh, Writer};
+use crate::format::{FileHeader, Fresh, RemovedDevices, Writer};
 use crate::licence::{Access, AccessError};
 use crate::policy::{ContentId, Email, FolderPolicy, Grant, Policy, Principal, Rights};
 
@@ -42,6 +42,12 @@ pub trait KeySource: Send + Sync + 'static {
     /// The server's Ed25519 key: every version the mount opens must be
     /// signed by a writer it certified (docs/FORMAT.md, "Writer records").
     fn verifier(&self) -> &ServerVerifyingKey;
+
+    /// The devices removed from their accounts, shared with whoever
+    /// refreshes it: every version one of them signed is refused.
+    fn removed_devices(&self) -> RemovedDevices {
+        RemovedDevices::default()
+    }
 
     /// Who signs the versions this user saves of the file with `header`
     /// opened with `access` (`None` without `edit`). Created files are

@@ -144,7 +144,7 @@ impl RightsFs {
         })?;
         let journal = Arc::new(JournalDir::new(journal)?);
         Ok(Self {
-            verifier: Verifier::cached(*keys.verifier(), caches),
+            verifier: Verifier::cached(*keys.verifier(), caches).with_removed(keys.removed_devices()),
             keys,
             defaults,
             journal,

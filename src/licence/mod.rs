@@ -40,6 +40,7 @@ mod ahead;
 mod error;
 mod opens;
 mod owner;
+mod removed;
 mod store;
 mod writer;
 
@@ -51,6 +52,7 @@ use lru::LruCache;
 pub use ahead::ContentAhead;
 pub use error::{AccessError, FetchError};
 pub use opens::{OfflineOpen, RECORD_EVERY_SECS, REPORT_BATCH_MAX};
+pub use removed::REMOVED_DEVICES_MAX_AGE;
 pub use store::CachedLicence;
 
 use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, WRITER_KEY_LEN, WrapToServer};
@@ -91,6 +93,16 @@ pub trait LicenceSource: Send + Sync {
         let _ = opens;
         Err(FetchError::Other(
             "this licence source takes no reports of opens".into(),
+        ))
+    }
+
+    /// One signed page of the server's list of removed devices, the one
+    /// after device id `after` (`None`: the first), as the server encoded
+    /// it ([`RemovedDeviceList`](crate::policy::RemovedDeviceList)).
+    fn removed_devices(&self, after: Option<&str>) -> Result<Vec<u8>, FetchError> {
+        let _ = after;
+        Err(FetchError::Other(
+            "this licence source has no list of removed devices".into(),
         ))
     }
 }
@@ -185,6 +197,8 @@ pub struct Licensing {
     /// This device's writer, remade when its device certificate is renewed.
     writer: Mutex<writer::Current>,
     opens: Option<opens::OpenLog>,
+    /// The devices removed from their accounts, as last fetched.
+    removed: removed::Removed,
 }
 
 impl Licensing {
@@ -197,7 +211,9 @@ impl Licensing {
         source: Option<Box<dyn LicenceSource>>,
     ) -> Self {
         let licences = store::LicenceStore::new(cache_dir.join(sanitize(&identity.device_id)));
+        let removed = removed::Removed::load(cache_dir.with_file_name("removed-devices"), &identity.server_key);
         Self {
+            removed,
             licences,
             certificate_file: owner_dir.with_file_name("device-certificate"),
             writer: Mutex::default(),
@@ -296,10 +312,12 @@ impl Licensing {
     }
 
     /// A verifier of writers against [`server_key`](Self::server_key) that
-    /// remembers nothing: for commands that open a file or two. The mount
-    /// makes its own, with caches.
+    /// refuses versions signed by removed devices (the list fetched first
+    /// when the one held is old) and remembers nothing: for commands that
+    /// open a file or two. The mount makes its own, with caches.
     pub fn verifier(&self) -> crate::format::Verifier {
-        crate::format::Verifier::new(self.identity.server_key)
+        self.refresh_removed_devices_if_stale();
+        crate::format::Verifier::new(self.identity.server_key).with_removed(self.removed_devices().clone())
     }
 
     fn lru(&self) -> std::sync::MutexGuard<'_, LruCache<ContentId, Access>> {
@@ -436,6 +454,9 @@ impl Licensing {
             Ok(ul) => {
                 let body = self.check(&ul, header)?;
                 self.licences.save(&id, &ul)?;
+                // The server answers: removals since the list was kept
+                // count for the file about to be read.
+                self.refresh_removed_devices_soon();
                 // The server answers: the opens it has not seen go now.
                 if let Err(e) = self.report_opens() {
                     tracing::debug!(error = %e, "offline opens not reported yet");

@@ -54,7 +54,13 @@ impl Licensing {
         if !fresh && may_ask {
             cur.tried = Some(t);
             match self.ask_certificate() {
-                Ok((bytes, c)) => cur.writer = Some((self.make_writer(bytes)?, c)),
+                Ok((bytes, c)) => {
+                    cur.writer = Some((self.make_writer(bytes)?, c));
+                    // The server answers: the devices removed since come too.
+                    if let Err(e) = self.refresh_removed_devices() {
+                        tracing::warn!(error = %e, "cannot fetch the list of removed devices; using the one kept");
+                    }
+                }
                 // Still valid: keep signing with it until it ends (offline).
                 Err(e) if cur.writer.as_ref().is_some_and(|(_, c)| t <= c.not_after) => {
                     tracing::warn!(error = %e, "cannot renew this device's certificate; using the current one until it ends");
