@@ -65,9 +65,11 @@ const MAX_GENERATION = 2n ** 64n - 1n;
 
 /** A damaged or unreadable file; `kind` is the reference reader's variant.
  * @typedef {'Empty'|'NotProtected'|'UnsupportedVersion'|'HeaderTruncated'|'HeaderMalformed'|'WrongKey'|
- *   'HeaderTampered'|'StateTampered'|'Truncated'|'TrailingData'|'BlockCorrupt'|'BlockMoved'|'StaleBlock'} ErrorKind */
+ *   'HeaderTampered'|'StateTampered'|'Truncated'|'TrailingData'|'BlockCorrupt'|'BlockMoved'|'StaleBlock'|
+ *   'WriterUnsigned'|'WriterRecordMalformed'|'WriterCertificate'|'WriterSignatureInvalid'|'WriterNotAllowed'|
+ *   'WriterRemoved'} ErrorKind */
 export class FormatError extends Error {
-  /** @param {ErrorKind} kind @param {string} message @param {Record<string, number>} [detail] */
+  /** @param {ErrorKind} kind @param {string} message @param {Record<string, number|string>} [detail] */
   constructor(kind, message, detail = {}) {
     super(message);
     this.kind = kind;
@@ -260,8 +262,11 @@ export class ProtectedFile {
   /**
    * Opens `file` with its content key (an HKDF CryptoKey): section 7's
    * steps 1 to 6, and for version 2 the writer of the current state,
-   * against `serverKey` (the Ed25519 key that signs use licences).
-   * @param {Uint8Array} file @param {CryptoKey} cek @param {{serverKey?: Uint8Array}} [opts]
+   * against `serverKey` (the Ed25519 key that signs use licences),
+   * refusing versions signed by a device in `removed` (device id to
+   * removal time, from the server's signed list).
+   * @param {Uint8Array} file @param {CryptoKey} cek
+   * @param {{serverKey?: Uint8Array, removed?: Map<string, number>, now?: number}} [opts]
    * @returns {Promise<ProtectedFile>}
    */
   static async open(file, cek, opts = {}) {
@@ -276,7 +281,10 @@ export class ProtectedFile {
     let writtenBy = null;
     if (header.layout.writers) {
       if (!opts.serverKey) throw new TypeError("a version 2 file needs the server's key to check its writer");
-      writtenBy = await verifyWriter(header, state, state.record, opts.serverKey, FormatError);
+      writtenBy = await verifyWriter(header, state, state.record, opts.serverKey, FormatError, {
+        removed: opts.removed,
+        now: opts.now,
+      });
     }
     const expected = ciphertextSize(header, state.len);
     if (file.length < expected) {

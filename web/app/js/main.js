@@ -8,6 +8,7 @@ import { ProtectedFile, FormatError, parseHeader, importContentKey } from './for
 import { LicenceError, verifyUseLicence } from './licences.js';
 import { toBase64, toHex, fromBase64 } from './bytes.js';
 import { classify, render, download } from './render.js';
+import { removedDevices } from './writers.js';
 import { linkedFile, fetchSent } from './sent.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -201,6 +202,35 @@ async function keysOfServer() {
   return serverKeys;
 }
 
+/** Seconds the list of removed devices is used before it is fetched again. */
+const REMOVED_MAX_AGE = 3600;
+/** @type {{at: number, devices: Map<string, number>}|undefined} */
+let removedList;
+
+/** The devices removed from their accounts, from the server's signed
+ * list (every page checked): every version one of them signed is
+ * refused. Fetched again once an hour; the last one is kept when the
+ * server does not answer. */
+async function removedOfServer(/** @type {Uint8Array} */ signing) {
+  const now = Math.floor(Date.now() / 1000);
+  if (removedList && now - removedList.at < REMOVED_MAX_AGE) return removedList.devices;
+  try {
+    const pages = [];
+    let after = '';
+    for (;;) {
+      const query = after ? `?after=${encodeURIComponent(after)}` : '';
+      const page = await session.call('GET', `/v1/devices/removed${query}`);
+      pages.push(fromBase64(page.list));
+      if (!page.next) break;
+      after = page.next;
+    }
+    removedList = { at: now, devices: await removedDevices(pages, signing) };
+  } catch (e) {
+    if (!removedList) throw e;
+  }
+  return removedList.devices;
+}
+
 /**
  * @param {Uint8Array} bytes @param {string} name
  */
@@ -239,7 +269,8 @@ export async function openBytes(bytes, name) {
     );
     busy('Decrypting…');
     const cek = await importContentKey(await device.unwrap(d.privateKey, ul.wrappedKey));
-    const pf = await ProtectedFile.open(bytes, cek, { serverKey: keys.signing });
+    const removed = await removedOfServer(keys.signing);
+    const pf = await ProtectedFile.open(bytes, cek, { serverKey: keys.signing, removed });
     const plain = await pf.readAll();
     showDocument(plain, name, ul.rights, ul.owner ?? owner, pf.writtenBy);
   } catch (e) {
@@ -259,6 +290,13 @@ function formatStop(e) {
   }
   if (e instanceof FormatError && e.kind === 'UnsupportedVersion') {
     return stop('unsupported', 'This file is newer than this viewer', `${e.message}. Reload the page, or use the rights app.`);
+  }
+  if (e instanceof FormatError && e.kind === 'WriterRemoved') {
+    return stop(
+      'removed_device',
+      'Saved by a removed device',
+      `${e.message}. None of this version is shown: ask ${/** @type {any} */ (e).writer} to save it again from a device of theirs.`,
+    );
   }
   const detail = e instanceof Error ? e.message : String(e);
   return stop('damaged', 'This file is damaged', `It fails its integrity checks (${detail}), so none of it is shown. Ask the sender for a new copy.`);

@@ -11,7 +11,10 @@ import { ed25519Verify } from './licences.js';
 const SIGNATURE_DOMAIN = utf8('rightsfs writer signature v1\0');
 const DEVICE_DOMAIN = utf8('rightsfs device certificate v1\0');
 const EDIT_DOMAIN = utf8('rightsfs edit certificate v1\0');
+const REMOVED_DOMAIN = utf8('rightsfs removed devices v1\0');
 const EDIT_BIT = 1 << 1;
+/** Seconds a record's time may run ahead of this computer's clock. */
+export const MAX_CLOCK_SKEW = 300;
 
 /** @typedef {{account: string, deviceId: string, time: number, owner: boolean}} WrittenBy */
 
@@ -36,6 +39,10 @@ class Fields {
   u16() {
     const t = this.take(2);
     return (t[0] << 8) | t[1];
+  }
+  u32() {
+    const t = this.take(4);
+    return ((t[0] << 24) >>> 0) + ((t[1] << 16) | (t[2] << 8) | t[3]);
   }
   i64() {
     const v = new DataView(this.take(8).slice().buffer).getBigInt64(0);
@@ -90,6 +97,75 @@ function when(/** @type {number} */ t) {
   return new Date(t * 1000).toISOString().replace('.000Z', 'Z');
 }
 
+/** Bytewise comparison of two strings' UTF-8, as the server orders ids.
+ * @param {string} a @param {string} b */
+function compareUtf8(a, b) {
+  const x = utf8(a);
+  const y = utf8(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+/**
+ * Checks one signed page of the server's list of removed devices
+ * (`GET /v1/devices/removed`, docs/FORMAT.md "Removed devices") and
+ * decodes it: u32 length, body, Ed25519 over domain || body.
+ * @param {Uint8Array} bytes @param {Uint8Array} serverKey
+ * @returns {Promise<{issuedAt: number, after: string, last: boolean, devices: {deviceId: string, removedAt: number}[]}>}
+ */
+export async function removedDevicePage(bytes, serverKey) {
+  const bad = () => new Error('the list of removed devices does not verify');
+  if (bytes.length < 4) throw bad();
+  const n = ((bytes[0] << 24) >>> 0) + ((bytes[1] << 16) | (bytes[2] << 8) | bytes[3]);
+  if (bytes.length !== 4 + n + 64) throw bad();
+  const body = bytes.subarray(4, 4 + n);
+  if (!(await ed25519Verify(serverKey, bytes.subarray(4 + n), concat(REMOVED_DOMAIN, body)))) throw bad();
+  const f = new Fields(body, bad);
+  if (f.u8() !== 1) throw bad();
+  const issuedAt = f.i64();
+  const after = f.str();
+  const lastByte = f.u8();
+  if (lastByte > 1) throw bad();
+  const count = f.u32();
+  if (count > (body.length - f.at) / 9) throw bad();
+  const devices = [];
+  let previous = after;
+  for (let i = 0; i < count; i++) {
+    const deviceId = f.str();
+    const removedAt = f.i64();
+    if (compareUtf8(deviceId, previous) <= 0) throw bad();
+    devices.push({ deviceId, removedAt });
+    previous = deviceId;
+  }
+  f.end();
+  return { issuedAt, after, last: lastByte === 1, devices };
+}
+
+/**
+ * The removed devices of a whole list: every page checked, each starting
+ * where the one before ended, the last saying it is the last.
+ * @param {Uint8Array[]} pages @param {Uint8Array} serverKey
+ * @returns {Promise<Map<string, number>>} device id to removal time
+ */
+export async function removedDevices(pages, serverKey) {
+  const out = new Map();
+  let expected = '';
+  let whole = false;
+  for (const bytes of pages) {
+    if (whole) throw new Error('the list of removed devices goes on past its last page');
+    const page = await removedDevicePage(bytes, serverKey);
+    if (page.after !== expected) throw new Error('the pages of the list of removed devices do not follow one another');
+    for (const d of page.devices) out.set(d.deviceId, d.removedAt);
+    whole = page.last;
+    if (!whole) {
+      if (page.devices.length === 0) throw new Error('a page of the list of removed devices is empty');
+      expected = page.devices[page.devices.length - 1].deviceId;
+    }
+  }
+  if (!whole) throw new Error('the list of removed devices is not whole');
+  return out;
+}
+
 /**
  * Checks the writer record of the current state.
  * @param {import('./format.js').Header} header
@@ -97,9 +173,11 @@ function when(/** @type {number} */ t) {
  * @param {Uint8Array|null} record
  * @param {Uint8Array} serverKey the server's Ed25519 key (as for use licences)
  * @param {typeof import('./format.js').FormatError} FormatError
+ * @param {{removed?: Map<string, number>, now?: number}} [opts] the devices
+ *   removed from their accounts (from `removedDevices`) and the time now
  * @returns {Promise<WrittenBy>}
  */
-export async function verifyWriter(header, state, record, serverKey, FormatError) {
+export async function verifyWriter(header, state, record, serverKey, FormatError, opts = {}) {
   if (!record || record.length === 0) throw new FormatError('WriterUnsigned', 'the saved version is not signed by any writer');
   const malformed = () => new FormatError('WriterRecordMalformed', 'the writer record does not decode');
   const f = new Fields(record, malformed);
@@ -140,6 +218,13 @@ export async function verifyWriter(header, state, record, serverKey, FormatError
       `its device ${dc.deviceId} was certified until ${when(dc.notAfter)}, before the version was signed at ${when(time)} (the device may have been removed from the account)`,
     );
   }
+  if (time < dc.issuedAt) {
+    throw notAllowed(`the version claims ${when(time)}, before its device ${dc.deviceId} was certified (at ${when(dc.issuedAt)})`);
+  }
+  const now = opts.now ?? Math.floor(Date.now() / 1000);
+  if (time > now + MAX_CLOCK_SKEW) {
+    throw notAllowed(`the version claims ${when(time)}, later than this computer's clock allows`);
+  }
   const owner = dc.account === header.licence.policy.owner;
   if (!owner) {
     if (editBytes.length === 0) throw notAllowed('it is not the owner and shows no edit certificate');
@@ -160,6 +245,14 @@ export async function verifyWriter(header, state, record, serverKey, FormatError
       throw notAllowed(`its edit certificate expired at ${when(ec.notAfter)}, before the version was signed at ${when(time)}`);
     }
     if (time < ec.issuedAt) throw notAllowed(`the version claims ${when(time)}, before its edit certificate was issued`);
+  }
+  const removedAt = opts.removed?.get(dc.deviceId);
+  if (removedAt !== undefined) {
+    throw new FormatError(
+      'WriterRemoved',
+      `this version was saved by ${writer} with device ${dc.deviceId}, which was removed from the account on ${when(removedAt)}: nothing that device signed is accepted any more`,
+      { writer, device: dc.deviceId, removed_at: removedAt },
+    );
   }
   return { account: dc.account, deviceId: dc.deviceId, time, owner };
 }
