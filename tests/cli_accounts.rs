@@ -141,8 +141,10 @@ fn status_and_logout_tell_the_truth_about_this_device() {
     phone.signup(&server);
     assert_eq!(json(&laptop.ok(&["status", "--json"]))["session"], "active");
 
-    // Logging out with --forget-device removes the device on the server.
-    phone.ok(&["logout", "--forget-device"]);
+    // Logging out with --forget-device removes the device on the server,
+    // and says what that means for the versions it saved.
+    let out = phone.ok(&["logout", "--forget-device"]);
+    assert!(out.contains("no longer accepted by any reader"), "{out}");
     assert_eq!(devices(&laptop).len(), 1);
 
     // A device removed from elsewhere learns it from `rights status`.

@@ -50,6 +50,11 @@ fn current_device(ctx: &Ctx, email: &Email, server: &str) -> Option<(String, Dev
     Some((id, DeviceKeyPair::from_pkcs8_der(&der).ok()?))
 }
 
+/// What removing a device means for the versions it saved (readers
+/// refuse every version a removed device signed).
+const REMOVED_VERSIONS: &str = "Versions last saved by that device are no longer accepted by any reader, whatever \
+     time they claim: save again from another device the files it saved last that you want to keep.";
+
 /// Removes, best effort, the device another address had on this machine,
 /// before its secrets are overwritten: it would be a ghost otherwise.
 fn retire_other_account(ctx: &Ctx) -> Option<String> {
@@ -104,7 +109,7 @@ pub fn login(ctx: &mut Ctx, a: super::args::AuthArgs, signup: bool) -> anyhow::R
     if let Some(o) = &other {
         eprintln!(
             "warning: this machine is signed in as {o}; signing in as {email} replaces that \
-             ({o}'s device here is removed from the server)"
+             ({o}'s device here is removed from the server). {REMOVED_VERSIONS}"
         );
     }
     if a.code.is_none() || a.send_code {
@@ -289,6 +294,7 @@ pub fn logout(ctx: &mut Ctx, forget_device: bool, force: bool) -> anyhow::Result
         println!(
             "Logged out {email}; this device was removed from the account, and its keys and cached licences from here."
         );
+        println!("{REMOVED_VERSIONS}");
     } else {
         println!("Logged out {email}; keys and cached licences removed from this device.");
     }
@@ -347,10 +353,7 @@ pub fn devices(ctx: &Ctx, remove: Option<String>) -> anyhow::Result<()> {
             output::json(&serde_json::json!({ "removed": id, "versions_refused": true }));
         } else {
             println!("Removed device {id}.");
-            println!(
-                "Versions last saved by that device are no longer accepted by any reader, whatever time they \
-                 claim: save again from another device the files it saved last that you want to keep."
-            );
+            println!("{REMOVED_VERSIONS}");
         }
         return Ok(());
     }
