@@ -2,7 +2,8 @@
 //! real against the `rights-server` binary over loopback HTTP: guessing
 //! codes in a burst, locking a stranger out, replaying refresh tokens,
 //! using tokens after logout, a share holder taking over a policy,
-//! making the server flood people with mail.
+//! making the server flood people with mail, passing a forged licence
+//! under a device certificate the server already checked.
 
 mod server_support;
 
@@ -407,6 +408,47 @@ fn a_share_holder_cannot_take_over_the_policy() {
         .map(|g| g["to"].as_str().unwrap())
         .collect();
     assert_eq!(to, ["carol@example.com", "dave@example.com"], "{after}");
+}
+
+/// The server remembers device certificates it checked, so that a device
+/// registering many files costs one RSA check. A licence that carries a
+/// remembered certificate but whose own signature is forged (altered, or
+/// taken from another licence) is still refused, and nothing is stored.
+#[test]
+fn a_remembered_certificate_does_not_pass_a_forged_licence() {
+    let (_dir, smtp, server) = setup(&[]);
+    let alice = server.login(&smtp, "alice@example.com", true);
+    let (kem, _) = server.keys();
+    let policy = || rightsfs::policy::Policy::owner_only(alice.email.parse().unwrap(), 3);
+    let register = |pl: &rightsfs::policy::PublishingLicence| {
+        server.post("/v1/content", Some(&alice.access), json!({"publishing_licence": pl}))
+    };
+    let (first, _, _) = server_support::make_pl(&alice, kem, policy());
+    let (s, v) = register(&first);
+    assert_eq!(s, 201, "{v}");
+    let refused = |pl: &rightsfs::policy::PublishingLicence, id: &rightsfs::policy::ContentId| {
+        let (s, v) = register(pl);
+        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("bad_licence")), "{v}");
+        let (s, v) = server.get(&format!("/v1/content/{}", id.to_hex()), &alice.access);
+        assert_eq!(s, 404, "a forged licence was stored: {v}");
+    };
+    // The certificate is the one just checked; the last byte of the
+    // licence's own signature is not.
+    let (mut forged, id, _) = server_support::make_pl(&alice, kem, policy());
+    assert_eq!(
+        forged.signature[..forged.signature.len() - 64],
+        first.signature[..first.signature.len() - 64]
+    );
+    *forged.signature.last_mut().unwrap() ^= 1;
+    refused(&forged, &id);
+    // A whole signature of the first licence over another body.
+    let (mut moved, id, _) = server_support::make_pl(&alice, kem, policy());
+    moved.signature = first.signature.clone();
+    refused(&moved, &id);
+    // The genuine one still registers.
+    let (good, _, _) = server_support::make_pl(&alice, kem, policy());
+    let (s, v) = register(&good);
+    assert_eq!(s, 201, "{v}");
 }
 
 /// Alice's file, registered with `grants`: the server, bob (who logs in),

@@ -176,7 +176,7 @@ fn check(
     pl: &crate::policy::PublishingLicence,
 ) -> ApiResult<Checked> {
     let body = pl
-        .verify()
+        .verify_with(Some(&state.certs))
         .map_err(|e| ApiError::bad_request("bad_licence", format!("the publishing licence is refused: {e}")))?;
     if body.owner() != &caller.email {
         return Err(ApiError::forbidden(

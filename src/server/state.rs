@@ -7,7 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::keys::ServerKeys;
 use super::mail::Mailer;
 use super::metrics::Metrics;
-use crate::crypto::{ContentKey, DevicePublicKey};
+use crate::crypto::{CertCache, ContentKey, DevicePublicKey};
 use crate::store::Store;
 
 /// Number of unwrapped content keys kept in memory.
@@ -27,6 +27,12 @@ pub struct AppState {
     /// Parsed device public keys. Safe to cache: a device's key never
     /// changes, and removing a device deletes its tokens, so it cannot ask.
     pub device_keys: Arc<Mutex<lru::LruCache<String, DevicePublicKey>>>,
+    /// Device certificates inside publishing licences already checked
+    /// (bounded; keyed by the device key, certified key and certificate
+    /// bytes): a device registering many files sends the same certificate
+    /// with each, and its RSA check need not be repeated. Each licence's
+    /// own signature is still checked every time.
+    pub certs: Arc<CertCache>,
     /// When this process last recorded each device's use, to write `last_seen` once a minute at most.
     pub touched: Arc<Mutex<lru::LruCache<String, i64>>>,
     /// Counters for `/metrics`.
@@ -74,6 +80,7 @@ impl AppState {
             mailer: Arc::new(mailer),
             ceks: Arc::new(Mutex::new(crate::cache::bounded(CEK_CACHE))),
             device_keys: Arc::new(Mutex::new(crate::cache::bounded(CEK_CACHE))),
+            certs: Arc::new(CertCache::default()),
             touched: Arc::new(Mutex::new(crate::cache::bounded(CEK_CACHE))),
             metrics: Arc::new(Metrics::default()),
             public_url: public_url.into(),
