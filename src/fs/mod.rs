@@ -13,11 +13,15 @@
 
 mod access;
 mod activity;
+mod attr;
 mod beneath;
-mod core;
+mod create;
 mod facts_index;
+mod header_facts;
 mod inodes;
+mod io;
 mod linger;
+mod lookup;
 mod memory;
 mod mount;
 mod names;
@@ -25,9 +29,17 @@ mod open;
 mod ops;
 mod ownership;
 mod perm;
+mod readdir;
 mod recover;
 mod registry;
+mod remove;
+mod rename;
 mod save;
+mod setattr;
+mod state;
+mod statfs;
+mod sync;
+mod views;
 mod vouch;
 
 pub use access::{DefaultPolicy, KeySource};

@@ -11,7 +11,7 @@ use fuser::{Config, MountOption, SessionACL};
 
 use super::Activity;
 use super::access::{DefaultPolicy, KeySource};
-use super::core::RightsFs;
+use super::state::RightsFs;
 use super::linger::Linger;
 use super::registry::{MountRecord, Reporter};
 use crate::format::Caches;

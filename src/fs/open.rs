@@ -84,11 +84,11 @@ impl OpenFile {
             return false;
         }
         let ahead = self.ahead_until.load(Ordering::Relaxed);
-        if offset + len + super::core::READ_AHEAD / 2 < ahead {
+        if offset + len + super::io::READ_AHEAD / 2 < ahead {
             return false;
         }
         self.ahead_until
-            .store(offset + len + super::core::READ_AHEAD, Ordering::Relaxed);
+            .store(offset + len + super::io::READ_AHEAD, Ordering::Relaxed);
         true
     }
 

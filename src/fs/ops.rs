@@ -12,10 +12,9 @@ use fuser::{
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::core::{RightsFs, TTL};
-use super::open::Handle;
 use super::ownership::Creation;
 use super::perm::Caller;
+use super::state::{RightsFs, TTL};
 
 const GEN: Generation = Generation(0);
 
@@ -74,7 +73,7 @@ impl Filesystem for RightsFs {
         // fuser calls this once per inode of a batch: a poll here would
         // follow every inode.
         let _turn = self.linger.enter_quiet();
-        self.table().forget(ino.0, nlookup);
+        RightsFs::forget(self, ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -121,19 +120,8 @@ impl Filesystem for RightsFs {
     fn mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, rdev: u32, reply: ReplyEntry) {
         let _turn = self.linger.enter_quiet();
         let who = Creation::new(caller(req), mode, umask);
-        let kind = mode & libc::S_IFMT;
-        if kind != libc::S_IFREG && kind != 0 {
-            match RightsFs::mknod(self, parent.0, name, kind, rdev, &who) {
-                Ok(attr) => reply.entry(&TTL, &attr, GEN),
-                Err(e) => reply.error(e),
-            }
-            return;
-        }
-        match RightsFs::create(self, parent.0, name, &who, libc::O_WRONLY) {
-            Ok((attr, fh)) => {
-                self.release_fh(fh);
-                reply.entry(&TTL, &attr, GEN)
-            }
+        match RightsFs::mknod(self, parent.0, name, mode, rdev, &who) {
+            Ok(attr) => reply.entry(&TTL, &attr, GEN),
             Err(e) => reply.error(e),
         }
     }
@@ -260,11 +248,7 @@ impl Filesystem for RightsFs {
         reply: ReplyEmpty,
     ) {
         let _turn = self.linger.enter_quiet();
-        self.release_fh(fh.0);
-        reply.ok();
-        if self.no_open_handles() {
-            super::memory::trim_when_idle();
-        }
+        RightsFs::release(self, fh.0, || reply.ok());
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, datasync: bool, reply: ReplyEmpty) {
@@ -285,33 +269,24 @@ impl Filesystem for RightsFs {
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
         let _turn = self.linger.enter();
-        let h = match self.handle(fh.0) {
-            Ok(h) => h,
-            Err(e) => return reply.error(e),
-        };
-        let Handle::Dir(entries) = &*h else {
-            return reply.error(Errno::ENOTDIR);
-        };
-        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(e.ino), (i + 1) as u64, e.kind, &e.name) {
-                break;
-            }
+        let listed = RightsFs::readdir(self, fh.0, offset, |e, next| {
+            reply.add(INodeNo(e.ino), next, e.kind, &e.name)
+        });
+        match listed {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
         }
-        reply.ok();
     }
 
     fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
         let _turn = self.linger.enter_quiet();
-        self.take_handle(fh.0);
+        RightsFs::releasedir(self, fh.0);
         reply.ok();
     }
 
     fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
         let _turn = self.linger.enter_quiet();
-        let r = self
-            .src_dir(ino.0)
-            .and_then(|p| crate::durable::sync_dir(p.as_ref()).map_err(Errno::from));
-        match r {
+        match RightsFs::fsyncdir(self, ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -435,17 +410,6 @@ impl Filesystem for RightsFs {
         match RightsFs::fallocate(self, fh.0, offset, length, mode) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
-        }
-    }
-}
-
-impl RightsFs {
-    /// Closes a file handle: the last handle on an inode commits it.
-    fn release_fh(&self, fh: u64) {
-        match self.take_handle(fh).as_deref() {
-            Some(Handle::Protected { ino, .. }) => self.close_shared(*ino),
-            Some(Handle::Plain { ino, .. }) => self.close_plain(*ino),
-            _ => {}
         }
     }
 }

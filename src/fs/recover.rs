@@ -8,8 +8,8 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::core::RightsFs;
 use super::names;
+use super::state::RightsFs;
 use crate::format::{ProtectedFile, Recovery, SUFFIX, read_header};
 use crate::policy::ContentId;
 

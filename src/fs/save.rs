@@ -37,9 +37,9 @@ use fuser::Errno;
 use zeroize::Zeroizing;
 
 use super::beneath::SrcPath;
-use super::core::RightsFs;
 use super::inodes::Kind;
 use super::open::errno_for;
+use super::state::RightsFs;
 use crate::dirfd::Dir;
 use crate::format::{FileHeader, FormatError, Fresh, ProtectedFile, read_header};
 use crate::licence::Access;

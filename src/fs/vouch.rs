@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::core::RightsFs;
 use super::names;
+use super::state::RightsFs;
 use crate::format::read_header;
 use crate::policy::Email;
 

@@ -1,0 +1,105 @@
+//! Names to inodes: which source entry a shown name means (a protected
+//! `NAME.rights`, else `NAME` itself), counting the kernel's references,
+//! and the targets of symbolic links.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+
+use fuser::{Errno, FileAttr};
+
+use super::inodes::{Kind, Located, ROOT};
+use super::names;
+use super::state::{RightsFs, io};
+
+impl RightsFs {
+    /// Which source entry `name` in `parent` means: a protected file
+    /// `name.rights`, else `name` itself (a folder, link, or a plain file
+    /// whose name does not carry the suffix).
+    pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Metadata), Errno> {
+        names::check_len(name)?;
+        if (parent == ROOT && names::is_hidden_at_root(name)) || names::is_reserved(name) {
+            return Err(Errno::ENOENT);
+        }
+        let dir = self.src_dir(parent)?;
+        let pname = names::protected(name);
+        if let Ok(md) = std::fs::symlink_metadata(dir.child(&pname))
+            && md.is_file()
+        {
+            return Ok((pname, Kind::Protected, md));
+        }
+        let md = std::fs::symlink_metadata(dir.child(name)).map_err(io)?;
+        let ft = md.file_type();
+        let kind = if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            Kind::Symlink
+        } else if ft.is_file() {
+            if names::has_suffix(name) {
+                // Shown under its plain name; `name` itself would be `name.rights.rights`.
+                return Err(Errno::ENOENT);
+            }
+            Kind::Plain
+        } else {
+            Kind::Special
+        };
+        Ok((name.to_owned(), kind, md))
+    }
+
+    /// The source path of `name` in `parent` if the table holds it as a
+    /// protected file (from an earlier lookup), without asking the source.
+    pub(super) fn known_protected(&self, parent: u64, name: &OsStr) -> Option<Located> {
+        if parent == ROOT && names::is_hidden_at_root(name) {
+            return None;
+        }
+        let pname = names::protected(name);
+        let t = self.table();
+        let ino = t.by_name(parent, &pname)?;
+        if t.get(ino)?.kind != Kind::Protected {
+            return None;
+        }
+        t.child_path(parent, &pname).ok()
+    }
+
+    /// Looks `name` up and counts a kernel reference to it.
+    pub(super) fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+        let (bname, kind, md) = self.resolve(parent, name)?;
+        let ino = {
+            let mut t = self.table();
+            if t.elsewhere(md.dev()) {
+                tracing::error!(
+                    path = %t.child_path(parent, &bname).map(|p| p.shown().display().to_string()).unwrap_or_default(),
+                    "another file system is mounted below the source folder; it is not shown (EXDEV)"
+                );
+                return Err(Errno::EXDEV);
+            }
+            if kind == Kind::Plain
+                && let Some(was) = t.by_name(parent, &names::protected(name))
+                && t.get(was).is_some_and(|n| n.kind == Kind::Protected)
+            {
+                // Someone replaced a protected file by a plain one in the
+                // source folder: writes to it would land in plaintext.
+                tracing::error!(
+                    file = %t.child_path(parent, name).map(|p| p.shown().display().to_string()).unwrap_or_default(),
+                    "a protected file was replaced by a plain file in the source folder; it is shown read-only"
+                );
+            }
+            let ino = t.ino_for(md.ino());
+            t.remember(ino, kind, parent, &bname, true);
+            ino
+        };
+        self.attr_from(ino, kind, &md)
+    }
+
+    /// Reads a link.
+    pub(super) fn readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
+        let p = self.src(ino)?;
+        Ok(std::fs::read_link(p).map_err(io)?.as_os_str().as_bytes().to_vec())
+    }
+
+    /// `forget`: the kernel dropped `n` references to an inode.
+    pub(super) fn forget(&self, ino: u64, n: u64) {
+        self.table().forget(ino, n);
+    }
+}
