@@ -30,6 +30,8 @@ pub use geometry::Geometry;
 pub use header::{DEFAULT_BLOCK_SIZE, FileHeader, HeaderBody, MAGIC, MAX_HEADER_BODY, VERSION};
 pub use removed::RemovedDevices;
 pub use store::known_tags::DEFAULT_BUDGET as DEFAULT_TAG_MEMORY;
+#[cfg(feature = "mount")]
+pub(crate) use store::read_up_to;
 pub use store::{JournalDir, Leave, ProtectedFile, Recovery, read_header};
 pub use writer::{MAX_RECORD, Writer, WrittenBy};
 

@@ -23,17 +23,8 @@ impl RightsFs {
                 Ok(buf)
             }
             Handle::Plain { file, .. } => {
-                use std::os::unix::fs::FileExt;
                 let mut buf = vec![0u8; size as usize];
-                let mut done = 0;
-                while done < buf.len() {
-                    match file.read_at(&mut buf[done..], offset + done as u64) {
-                        Ok(0) => break,
-                        Ok(n) => done += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(io(e)),
-                    }
-                }
+                let done = crate::format::read_up_to(file, &mut buf, offset).map_err(io)?;
                 buf.truncate(done);
                 Ok(buf)
             }

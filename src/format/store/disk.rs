@@ -22,7 +22,7 @@ pub fn read_header(file: &File) -> Result<FileHeader, FormatError> {
 }
 
 /// `pread` until `buf` is full or end of file; returns bytes read.
-pub(in crate::format) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+pub(crate) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
@@ -39,18 +39,12 @@ pub(in crate::format) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) ->
 /// full disk fails the write before any byte of it lands and no block is
 /// left half-written. Filesystems without `fallocate` skip the reservation.
 pub(super) fn reserve(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+    if i64::try_from(offset).is_err() || i64::try_from(len).is_err() {
         return Err(std::io::Error::from_raw_os_error(libc::EFBIG));
-    };
-    // SAFETY: plain syscall on a file descriptor `file` owns for the call.
-    let r = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, off, n) };
-    if r == 0 {
-        return Ok(());
     }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(()),
-        _ => Err(e),
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, offset, len) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

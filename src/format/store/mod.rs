@@ -34,6 +34,8 @@ use super::writer::{Writer, WrittenBy};
 use crate::crypto::ContentKey;
 
 pub use disk::read_header;
+#[cfg(feature = "mount")]
+pub(crate) use disk::read_up_to;
 pub use journal::Recovery;
 pub use journal_dir::{JournalDir, Leave};
 
