@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 /// Niceness of a background thread: below the FUSE workers, above nothing
 /// the user runs at the default.
-const NICE: libc::c_int = 10;
+const NICE: i32 = 10;
 
 /// Spawns `work` on a thread named `name` at a lower priority.
 pub fn spawn<F>(name: &str, work: F) -> io::Result<JoinHandle<()>>
@@ -27,10 +27,8 @@ where
 /// Nice [`NICE`] for the calling thread only (Linux gives each thread its
 /// own niceness).
 fn lower_priority() {
-    // SAFETY: plain syscalls on the calling thread's own id.
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICE) };
-    if r != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "could not lower a background thread's priority");
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE) {
+        tracing::debug!(error = %io::Error::from(e), "could not lower a background thread's priority");
     }
 }
 
@@ -39,8 +37,7 @@ mod tests {
     #[test]
     fn runs_at_a_lower_priority() {
         let nice = super::spawn("test-background", || {
-            // SAFETY: reads the calling thread's own niceness.
-            let n = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+            let n = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
             assert!(n >= super::NICE, "niceness {n}");
         })
         .unwrap()

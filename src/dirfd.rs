@@ -3,12 +3,13 @@
 //! never through a symbolic link: a link planted under a housekeeping name
 //! makes the call fail instead of sending a write somewhere else.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+
+use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 
 /// An open folder; every name given to its methods is one component.
 #[derive(Debug)]
@@ -16,35 +17,24 @@ pub struct Dir {
     fd: OwnedFd,
 }
 
-fn cstr(name: &[u8]) -> io::Result<CString> {
-    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+/// `name`, if it is one file name (a NUL in it is refused by the call).
+fn one(name: &str) -> io::Result<&str> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a single file name"));
     }
-    CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))
+    Ok(name)
 }
 
-fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))
-}
-
-fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+/// A folder, opened without following a link in its last component.
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
 impl Dir {
     /// Opens the folder at `path`; its last component must not be a link.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let p = cpath(path)?;
-        // SAFETY: a valid C string; the returned descriptor is owned below.
-        let fd = check(unsafe {
-            libc::open(
-                p.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        })?;
-        // SAFETY: `fd` was just opened and is owned by nothing else.
         Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: rustix::fs::open(path, dir_flags(), Mode::empty())?,
         })
     }
 
@@ -58,41 +48,21 @@ impl Dir {
     /// The folder `name` inside this one, made (mode 0700) if missing;
     /// a link in its place is refused (`ELOOP` or `ENOTDIR`).
     pub fn private_subdir(&self, name: &str) -> io::Result<Self> {
-        let n = cstr(name.as_bytes())?;
-        // SAFETY: valid descriptor and C string.
-        if let Err(e) = check(unsafe { libc::mkdirat(self.fd.as_raw_fd(), n.as_ptr(), 0o700) })
-            && e.kind() != io::ErrorKind::AlreadyExists
-        {
-            return Err(e);
+        let n = one(name)?;
+        match rustix::fs::mkdirat(&self.fd, n, Mode::from_raw_mode(0o700)) {
+            Err(e) if e != rustix::io::Errno::EXIST => return Err(e.into()),
+            _ => {}
         }
-        // SAFETY: as above; the descriptor is owned below.
-        let fd = check(unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                n.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        })?;
-        // SAFETY: `fd` was just opened and is owned by nothing else.
         Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: rustix::fs::openat(&self.fd, n, dir_flags(), Mode::empty())?,
         })
     }
 
     /// Opens `name` with `flags` (`O_NOFOLLOW` and `O_CLOEXEC` are added).
     pub fn open_file(&self, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<File> {
-        let n = cstr(name.as_bytes())?;
-        // SAFETY: valid descriptor and C string; the result is owned below.
-        let fd = check(unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                n.as_ptr(),
-                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                mode as libc::c_uint,
-            )
-        })?;
-        // SAFETY: `fd` was just opened and is owned by nothing else.
-        Ok(unsafe { File::from_raw_fd(fd) })
+        let flags = OFlags::from_bits_retain(flags as u32) | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, one(name)?, flags, Mode::from_raw_mode(mode))?;
+        Ok(File::from(fd))
     }
 
     /// A new, empty file `name` (mode 0600) open for writing: whatever was
@@ -122,10 +92,8 @@ impl Dir {
     /// Removes the entry `name` (a link itself, never its target); a
     /// missing entry is fine.
     pub fn remove(&self, name: &str) -> io::Result<()> {
-        let n = cstr(name.as_bytes())?;
-        // SAFETY: valid descriptor and C string.
-        match check(unsafe { libc::unlinkat(self.fd.as_raw_fd(), n.as_ptr(), 0) }) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        match rustix::fs::unlinkat(&self.fd, one(name)?, AtFlags::empty()) {
+            Err(e) if e != rustix::io::Errno::NOENT => Err(e.into()),
             _ => Ok(()),
         }
     }
@@ -133,50 +101,36 @@ impl Dir {
     /// Renames `from` to `to` inside this folder (replacing `to` itself,
     /// never what a link there points to).
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        let (f, t) = (cstr(from.as_bytes())?, cstr(to.as_bytes())?);
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: valid descriptor and C strings.
-        check(unsafe { libc::renameat(fd, f.as_ptr(), fd, t.as_ptr()) }).map(|_| ())
+        Ok(rustix::fs::renameat(&self.fd, one(from)?, &self.fd, one(to)?)?)
     }
 
     /// Renames `from` in this folder to the path `to` elsewhere on the same
     /// filesystem (replacing `to` itself, never what a link there points
     /// to): moves a file made here into place in one step.
     pub fn rename_out(&self, from: &str, to: &Path) -> io::Result<()> {
-        let f = cstr(from.as_bytes())?;
-        let t = cpath(to)?;
-        // SAFETY: valid descriptor and C strings.
-        check(unsafe { libc::renameat(self.fd.as_raw_fd(), f.as_ptr(), libc::AT_FDCWD, t.as_ptr()) }).map(|_| ())
+        Ok(rustix::fs::renameat(&self.fd, one(from)?, CWD, to)?)
     }
 
     /// Gives the file at `from` (not following a link there) the second
     /// name `name` in this folder.
     pub fn link_in(&self, from: &Path, name: &str) -> io::Result<()> {
-        let f = cpath(from)?;
-        let n = cstr(name.as_bytes())?;
-        // SAFETY: valid descriptor and C strings.
-        check(unsafe { libc::linkat(libc::AT_FDCWD, f.as_ptr(), self.fd.as_raw_fd(), n.as_ptr(), 0) }).map(|_| ())
+        Ok(rustix::fs::linkat(CWD, from, &self.fd, one(name)?, AtFlags::empty())?)
     }
 
     /// Gives the file `name` of this folder the second name `to` (a path
     /// that must not exist).
     pub fn link_out(&self, name: &str, to: &Path) -> io::Result<()> {
-        let n = cstr(name.as_bytes())?;
-        let t = cpath(to)?;
-        // SAFETY: valid descriptor and C strings.
-        check(unsafe { libc::linkat(self.fd.as_raw_fd(), n.as_ptr(), libc::AT_FDCWD, t.as_ptr(), 0) }).map(|_| ())
+        Ok(rustix::fs::linkat(&self.fd, one(name)?, CWD, to, AtFlags::empty())?)
     }
 
     /// Makes creations, renames and removals in this folder durable.
     pub fn sync(&self) -> io::Result<()> {
-        // SAFETY: valid descriptor.
-        check(unsafe { libc::fsync(self.fd.as_raw_fd()) }).map(|_| ())
+        Ok(rustix::fs::fsync(&self.fd)?)
     }
 
     /// Writes back everything of the filesystem this folder is on.
     pub fn sync_filesystem(&self) -> io::Result<()> {
-        // SAFETY: valid descriptor.
-        check(unsafe { libc::syncfs(self.fd.as_raw_fd()) }).map(|_| ())
+        Ok(rustix::fs::syncfs(&self.fd)?)
     }
 
     /// The names in this folder.

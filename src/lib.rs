@@ -8,6 +8,8 @@
 //! and `cli` (the `rights` command, which needs client and mount). The
 //! wire types of the HTTP API (`api`) come with `client` or `server`.
 
+#![deny(unsafe_code)]
+
 #[cfg(any(feature = "client", feature = "server"))]
 pub mod api;
 #[cfg(feature = "licence")]
@@ -36,3 +38,6 @@ pub mod policy;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "format")]
+#[allow(unsafe_code)]
+pub mod sys;

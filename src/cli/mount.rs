@@ -231,9 +231,8 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
 /// (`PR_SET_DUMPABLE` 0 also makes /proc/PID/mem and environ root-only),
 /// and no passphrase left in its environment.
 fn keep_secrets(ctx: &Ctx) {
-    // SAFETY: plain prctl on this process.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "could not make the mount non-dumpable");
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        tracing::warn!(error = %std::io::Error::from(e), "could not make the mount non-dumpable");
     }
     ctx.keystore.take_passphrase_from_env();
 }
@@ -278,14 +277,8 @@ fn start_daemon(ctx: &Ctx, src: &Path, mnt: &Path) -> anyhow::Result<()> {
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
-    // SAFETY: setsid is async-signal-safe; it detaches the daemon from the
-    // terminal so that closing it does not stop the mount.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // Detached from the terminal, so that closing it does not stop the mount.
+    crate::sys::new_session_on_exec(&mut cmd);
     let mut child = cmd.spawn().context("cannot start the mount daemon")?;
     let until = Instant::now() + Duration::from_secs(30);
     loop {

@@ -187,7 +187,6 @@ fn read_attachment(protected: &Path) -> anyhow::Result<(Vec<u8>, String)> {
 /// server ever sees it in the clear. It is registered before it is sent.
 fn protect_message(ctx: &Ctx, text: &[u8], recipients: &[Email]) -> anyhow::Result<Vec<u8>> {
     use std::io::{Read, Seek};
-    use std::os::fd::FromRawFd;
     let mut policy = crate::policy::Policy::owner_only(
         ctx.config.me()?.clone(),
         ctx.config.offline_days.unwrap_or(super::protect::DEFAULT_OFFLINE_DAYS),
@@ -201,12 +200,10 @@ fn protect_message(ctx: &Ctx, text: &[u8], recipients: &[Email]) -> anyhow::Resu
     }
     let licensing = ctx.licensing()?;
     let new = licensing.new_content(policy, ctx.config.server()?, &ctx.config.server_kem()?)?;
-    // SAFETY: memfd_create returns a new descriptor that this File owns.
-    let fd = unsafe { libc::memfd_create(c"rights-message".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("cannot make an in-memory file for the message");
-    }
-    let mut mem = unsafe { std::fs::File::from_raw_fd(fd) };
+    let fd = rustix::fs::memfd_create(c"rights-message", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(std::io::Error::from)
+        .context("cannot make an in-memory file for the message")?;
+    let mut mem = std::fs::File::from(fd);
     let mut pf = crate::format::ProtectedFile::create_from(mem.try_clone()?, new.fresh(licensing.writer()?)?)?;
     pf.write_at(text, 0)?;
     pf.sync()?;

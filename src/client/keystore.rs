@@ -76,6 +76,7 @@ impl Keystore {
     /// wipes it from the process environment: the mount daemon lives long,
     /// and its environment is readable (`/proc/PID/environ`) by anything
     /// running as the user. Call before any other thread exists.
+    #[allow(unsafe_code)]
     pub fn take_passphrase_from_env(&self) {
         const VAR: &std::ffi::CStr = c"RIGHTS_PASSPHRASE";
         if let Ok(p) = std::env::var(VAR.to_str().unwrap_or_default())
@@ -83,18 +84,8 @@ impl Keystore {
         {
             self.set_passphrase(Zeroizing::new(p));
         }
-        // SAFETY: single-threaded (see above). `getenv` points at the value
-        // of the `NAME=value` string in the environment block the kernel
-        // shows in /proc/PID/environ; the whole string is overwritten there
-        // before the variable is unset.
-        unsafe {
-            let v = libc::getenv(VAR.as_ptr());
-            if !v.is_null() {
-                let name = VAR.to_bytes().len() + 1;
-                std::ptr::write_bytes(v.sub(name), 0, name + libc::strlen(v));
-            }
-            libc::unsetenv(VAR.as_ptr());
-        }
+        // SAFETY: called before any other thread exists (see above).
+        unsafe { crate::sys::scrub_env(VAR) };
     }
 
     fn passphrase(&self) -> Result<Zeroizing<String>, ClientError> {

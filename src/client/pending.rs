@@ -13,7 +13,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -242,16 +241,11 @@ impl Batch {
 /// Takes an exclusive `flock` on `file`, waiting for it or not; false when
 /// `wait` is off and another holds it.
 pub(super) fn lock(file: &File, wait: bool) -> std::io::Result<bool> {
-    let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
+    use rustix::fs::FlockOperation::{LockExclusive, NonBlockingLockExclusive};
+    match rustix::fs::flock(file, if wait { LockExclusive } else { NonBlockingLockExclusive }) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -137,11 +136,14 @@ impl RightsFs {
         self.check_free(parent, name)?;
         let p = self.src_child(parent, name)?;
         let p = p.as_ref();
-        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-        // SAFETY: valid C string; no memory passed.
-        if unsafe { libc::mknod(c.as_ptr(), kind | who.mode, libc::dev_t::from(rdev)) } != 0 {
-            return Err(io(std::io::Error::last_os_error()));
-        }
+        let made = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            p,
+            rustix::fs::FileType::from_raw_mode(kind),
+            rustix::fs::Mode::from_raw_mode(who.mode),
+            rustix::fs::Dev::from(rdev),
+        );
+        made.map_err(|e| io(e.into()))?;
         settled(p, self.maker.settle_path(p, who, false), false)?;
         self.lookup(parent, name)
     }

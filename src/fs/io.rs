@@ -92,14 +92,8 @@ impl RightsFs {
                 r.map_err(|e| file.errno("fallocate", e))
             }
             Handle::Plain { file, .. } => {
-                use std::os::fd::AsRawFd;
-                // SAFETY: plain syscall on a descriptor the handle owns.
-                let r = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset as i64, length as i64) };
-                if r == 0 {
-                    Ok(())
-                } else {
-                    Err(io(std::io::Error::last_os_error()))
-                }
+                let mode = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
+                rustix::fs::fallocate(file, mode, offset, length).map_err(|e| io(e.into()))
             }
             Handle::Dir(_) => Err(Errno::EISDIR),
         }
@@ -160,20 +154,12 @@ pub(super) const READ_AHEAD: u64 = 4 << 20;
 /// the kernel sends a FUSE daemon at most its readahead window (128 KiB)
 /// per request, too little to keep a cold disk busy on its own.
 pub(super) fn read_ahead(pf: &ProtectedFile, from: u64) {
-    use std::os::fd::AsRawFd;
     let g = pf.header().geometry;
     if from >= pf.len() {
         return;
     }
     let start = g.block_offset(from / g.block_size);
-    let len = READ_AHEAD / g.block_size * g.stride();
-    // SAFETY: advisory syscall on a descriptor the view owns; no memory is passed.
-    unsafe {
-        libc::posix_fadvise(
-            pf.file().as_raw_fd(),
-            start as i64,
-            len as i64,
-            libc::POSIX_FADV_WILLNEED,
-        )
-    };
+    let len = std::num::NonZeroU64::new(READ_AHEAD / g.block_size * g.stride());
+    // Advice only: a failure leaves the kernel's own readahead.
+    let _ = rustix::fs::fadvise(pf.file(), start, len, rustix::fs::Advice::WillNeed);
 }

@@ -14,7 +14,7 @@
 //! once a second costs one window per second. `--busy-poll-us 0` turns
 //! it off.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -140,13 +140,9 @@ impl Drop for Turn<'_> {
 /// Whether `fd` has something to read (or an error to report, such as
 /// an unmounted session's), without waiting.
 fn pending(fd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, a count of one, no timeout.
-    unsafe { libc::poll(&mut p, 1, 0) != 0 }
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut p = [PollFd::new(fd, PollFlags::IN)];
+    rustix::event::poll(&mut p, Some(&Timespec::default())) != Ok(0)
 }
 
 #[cfg(test)]

@@ -43,12 +43,11 @@ const TRIM_EVERY_MS: u64 = 1_000;
 /// set.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, ARENAS);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
-    }
+    crate::sys::tune_malloc(&[
+        (libc::M_ARENA_MAX, ARENAS),
+        (libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+    ]);
 }
 
 /// Hands free allocator memory back to the system, at most once a
@@ -68,8 +67,5 @@ pub fn trim_when_idle() {
         return;
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages; it is thread-safe.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::sys::trim_malloc();
 }

@@ -11,10 +11,11 @@ use fuser::{Config, MountOption, SessionACL};
 
 use super::Activity;
 use super::access::{DefaultPolicy, KeySource};
-use super::state::RightsFs;
 use super::linger::Linger;
 use super::registry::{MountRecord, Reporter};
+use super::state::RightsFs;
 use crate::format::Caches;
+use crate::sys::SignalSet;
 
 /// How to mount.
 #[derive(Clone, Debug)]
@@ -192,7 +193,7 @@ pub fn run(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(), MountError
     std::thread::Builder::new()
         .name("rightsfs-signals".into())
         .spawn(move || {
-            let sig = wait_signal(&signals);
+            let sig = signals.wait();
             tracing::info!(signal = sig, "unmounting on signal");
             if let Err(e) = super::registry::detach(&watcher_mnt, false) {
                 tracing::warn!(error = %e, "unmount failed (busy?); detaching lazily");
@@ -260,23 +261,6 @@ const SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 /// and unmount cleanly. Call it before starting any thread (HTTP clients
 /// start some): a thread started earlier would take the default action and
 /// kill the daemon with the mount still in place. [`run`] calls it too.
-pub fn block_signals() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a local set; pthread_sigmask on the
-    // calling thread only.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in SIGNALS {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-fn wait_signal(set: &libc::sigset_t) -> i32 {
-    let mut sig = 0;
-    // SAFETY: `set` is an initialised signal set; `sig` a valid out-pointer.
-    unsafe { libc::sigwait(set, &mut sig) };
-    sig
+pub fn block_signals() -> SignalSet {
+    SignalSet::block(&SIGNALS)
 }

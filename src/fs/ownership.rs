@@ -11,9 +11,9 @@
 //! local filesystem would.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use rustix::fs::{AtFlags, CWD, Gid, Mode, Uid};
 
 use super::perm::Caller;
 
@@ -57,8 +57,7 @@ impl Maker {
                     .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
             })
             .unwrap_or(0o022);
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = rustix::process::geteuid().is_root();
         Self { umask, root }
     }
 
@@ -70,14 +69,9 @@ impl Maker {
     /// Settles a regular file just created at `path`, open as `file`,
     /// with mode `created` (what the daemon asked `open` for).
     pub fn settle_file(&self, file: &File, path: &Path, c: &Creation, created: u32) -> std::io::Result<()> {
-        let fd = file.as_raw_fd();
-        let chowned = self.give_away(c, path, |uid, gid| {
-            // SAFETY: plain syscall on a descriptor the caller owns.
-            unsafe { libc::fchown(fd, uid, gid) }
-        })?;
+        let chowned = self.give_away(c, path, |uid, gid| rustix::fs::fchown(file, uid, gid))?;
         if chowned || self.made(created) != c.mode {
-            // SAFETY: as above.
-            check(unsafe { libc::fchmod(fd, c.mode) })?;
+            rustix::fs::fchmod(file, Mode::from_raw_mode(c.mode))?;
         }
         Ok(())
     }
@@ -85,11 +79,7 @@ impl Maker {
     /// Settles a folder, FIFO, socket or device node just made at `path`
     /// with mode `c.mode`. A folder keeps the set-group-id bit it inherited.
     pub fn settle_path(&self, path: &Path, c: &Creation, dir: bool) -> std::io::Result<()> {
-        let cp = cstring(path)?;
-        let chowned = self.give_away(c, path, |uid, gid| {
-            // SAFETY: valid C string; does not follow a final link.
-            unsafe { libc::lchown(cp.as_ptr(), uid, gid) }
-        })?;
+        let chowned = self.give_away(c, path, |uid, gid| lchown(path, uid, gid))?;
         if !chowned && self.made(c.mode) == c.mode {
             return Ok(());
         }
@@ -99,48 +89,41 @@ impl Maker {
         } else {
             0
         };
-        // SAFETY: valid C string.
-        check(unsafe { libc::chmod(cp.as_ptr(), c.mode | inherited) })
+        Ok(rustix::fs::chmod(path, Mode::from_raw_mode(c.mode | inherited))?)
     }
 
     /// Hands a symbolic link just made at `path` to the caller.
     pub fn settle_link(&self, path: &Path, c: &Creation) -> std::io::Result<()> {
-        let cp = cstring(path)?;
-        self.give_away(c, path, |uid, gid| {
-            // SAFETY: valid C string; does not follow the link.
-            unsafe { libc::lchown(cp.as_ptr(), uid, gid) }
-        })
-        .map(|_| ())
+        self.give_away(c, path, |uid, gid| lchown(path, uid, gid)).map(|_| ())
     }
 
     /// Changes the owner to the caller when the daemon runs as root and
     /// the caller is someone else; true when it did. The group stays what
     /// the kernel chose when the folder passes its own group on (set-gid).
-    fn give_away(&self, c: &Creation, at: &Path, chown: impl FnOnce(u32, u32) -> i32) -> std::io::Result<bool> {
+    fn give_away(
+        &self,
+        c: &Creation,
+        at: &Path,
+        chown: impl FnOnce(Option<Uid>, Option<Gid>) -> rustix::io::Result<()>,
+    ) -> std::io::Result<bool> {
         if !self.root || (c.caller.uid == 0 && c.caller.gid == 0) {
             return Ok(false);
         }
         use std::os::unix::fs::MetadataExt;
         let folder = at.parent().map(std::fs::metadata).transpose()?;
         let gid = match folder {
-            Some(md) if md.mode() & libc::S_ISGID != 0 => u32::MAX,
-            _ => c.caller.gid,
+            Some(md) if md.mode() & libc::S_ISGID != 0 => None,
+            _ => Some(Gid::from_raw(c.caller.gid)),
         };
-        check(chown(c.caller.uid, gid))?;
+        chown(Some(Uid::from_raw(c.caller.uid)), gid)?;
         Ok(true)
     }
 }
 
-fn cstring(p: &Path) -> std::io::Result<std::ffi::CString> {
-    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn check(r: i32) -> std::io::Result<()> {
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+/// `lchown(2)`: changes the owner of the entry at `path` itself, not
+/// following a final link.
+fn lchown(path: &Path, uid: Option<Uid>, gid: Option<Gid>) -> rustix::io::Result<()> {
+    rustix::fs::chownat(CWD, path, uid, gid, AtFlags::SYMLINK_NOFOLLOW)
 }
 
 #[cfg(test)]

@@ -149,6 +149,11 @@ pub fn find(dir: &Path, mountpoint: &Path) -> Option<MountRecord> {
     list(dir).into_iter().find(|r| r.mountpoint == mountpoint)
 }
 
+/// The process `pid` names (none for 0, or past the kernel's range).
+fn process(pid: u32) -> Option<rustix::process::Pid> {
+    i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw)
+}
+
 /// Whether `pid` is a running process. A zombie (exited, or killed with
 /// SIGKILL, but not yet reaped by its parent) is not: a daemon detached by
 /// `--daemon` is reaped by init, which may do so late or, in a container
@@ -156,8 +161,7 @@ pub fn find(dir: &Path, mountpoint: &Path) -> Option<MountRecord> {
 /// call a dead mount alive and `rights unmount --force` wait its full
 /// timeout for a process that had long exited.
 pub fn pid_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    if pid == 0 || unsafe { libc::kill(pid as i32, 0) } != 0 {
+    if process(pid).is_none_or(|p| rustix::process::test_kill_process(p).is_err()) {
         return false;
     }
     !is_zombie(pid)
@@ -265,9 +269,11 @@ pub fn unmount(dir: &Path, mountpoint: &Path, force: bool, wait: std::time::Dura
         while pid_alive(rec.pid) && std::time::Instant::now() < until {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        if pid_alive(rec.pid) && force {
-            // SAFETY: plain signal to the daemon we recorded.
-            unsafe { libc::kill(rec.pid as i32, libc::SIGKILL) };
+        if pid_alive(rec.pid)
+            && force
+            && let Some(p) = process(rec.pid)
+        {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
         }
         let _ = std::fs::remove_file(record_path(dir, mountpoint));
     }
@@ -299,15 +305,16 @@ pub fn detach(mountpoint: &Path, lazy: bool) -> Result<(), DetachError> {
             String::from_utf8_lossy(&o.stderr).trim().to_string(),
         )),
         Err(_) => {
-            let c =
-                std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes()).map_err(|_| DetachError::BadPath)?;
-            let flags = if lazy { libc::MNT_DETACH } else { 0 };
-            // SAFETY: valid C string; plain syscall.
-            if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
-                Ok(())
-            } else {
-                Err(DetachError::Umount(std::io::Error::last_os_error()))
+            if mountpoint.as_os_str().as_encoded_bytes().contains(&0) {
+                return Err(DetachError::BadPath);
             }
+            use rustix::mount::UnmountFlags;
+            let flags = if lazy {
+                UnmountFlags::DETACH
+            } else {
+                UnmountFlags::empty()
+            };
+            rustix::mount::unmount(mountpoint, flags).map_err(|e| DetachError::Umount(e.into()))
         }
     }
 }

@@ -4,7 +4,6 @@
 //! the other sort under the same shown name goes too.
 
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use fuser::Errno;
@@ -115,13 +114,7 @@ pub(super) fn renameat2(from: &Path, to: &Path, flags: u32) -> Result<(), Errno>
     if flags == 0 {
         return std::fs::rename(from, to).map_err(io);
     }
-    let a = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let b = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: valid C strings; AT_FDCWD with absolute paths.
-    let r = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), flags) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io(std::io::Error::last_os_error()))
-    }
+    use rustix::fs::{CWD, RenameFlags};
+    let flags = RenameFlags::from_bits_retain(flags);
+    rustix::fs::renameat_with(CWD, from, CWD, to, flags).map_err(|e| io(e.into()))
 }

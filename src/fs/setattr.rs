@@ -3,7 +3,6 @@
 //! file the user may only view) the licence does not give.
 
 use std::fs::OpenOptions;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
@@ -122,33 +121,34 @@ pub(super) fn chmod_nofollow(p: &SrcPath, mode: u32) -> Result<(), Errno> {
     std::fs::set_permissions(at, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(io)
 }
 
-pub(super) fn set_times(path: &Path, atime: Option<fuser::TimeOrNow>, mtime: Option<fuser::TimeOrNow>) -> Result<(), Errno> {
-    fn ts(t: Option<fuser::TimeOrNow>) -> libc::timespec {
+pub(super) fn set_times(
+    path: &Path,
+    atime: Option<fuser::TimeOrNow>,
+    mtime: Option<fuser::TimeOrNow>,
+) -> Result<(), Errno> {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
+    fn ts(t: Option<fuser::TimeOrNow>) -> Timespec {
         match t {
-            None => libc::timespec {
+            None => Timespec {
                 tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
+                tv_nsec: UTIME_OMIT,
             },
-            Some(fuser::TimeOrNow::Now) => libc::timespec {
+            Some(fuser::TimeOrNow::Now) => Timespec {
                 tv_sec: 0,
-                tv_nsec: libc::UTIME_NOW,
+                tv_nsec: UTIME_NOW,
             },
             Some(fuser::TimeOrNow::SpecificTime(t)) => {
                 let (s, n) = match t.duration_since(UNIX_EPOCH) {
                     Ok(d) => (d.as_secs() as i64, d.subsec_nanos() as i64),
                     Err(e) => (-(e.duration().as_secs() as i64), 0),
                 };
-                libc::timespec { tv_sec: s, tv_nsec: n }
+                Timespec { tv_sec: s, tv_nsec: n }
             }
         }
     }
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let times = [ts(atime), ts(mtime)];
-    // SAFETY: valid C string and a two-element timespec array.
-    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io(std::io::Error::last_os_error()))
-    }
+    let times = Timestamps {
+        last_access: ts(atime),
+        last_modification: ts(mtime),
+    };
+    rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| io(e.into()))
 }

@@ -1,21 +1,14 @@
 //! Space of the source file system, as `statfs` reports it.
 
-use std::os::unix::ffi::OsStrExt;
-
 use fuser::Errno;
+use rustix::fs::StatVfs;
 
-use super::state::{RightsFs, io};
+use super::state::RightsFs;
 
 impl RightsFs {
     /// Space of the source filesystem.
-    pub(super) fn statfs(&self) -> Result<libc::statvfs, Errno> {
+    pub(super) fn statfs(&self) -> Result<StatVfs, Errno> {
         let root = self.table().root().to_path_buf();
-        let c = std::ffi::CString::new(root.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `c` is a valid C string and `st` a valid out-pointer.
-        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-            return Err(io(std::io::Error::last_os_error()));
-        }
-        Ok(st)
+        rustix::fs::statvfs(&root).map_err(|e| Errno::from(std::io::Error::from(e)))
     }
 }

@@ -14,8 +14,7 @@ const FILE_MODE: u32 = 0o600;
 
 /// Makes every file and folder this process creates private to its user.
 pub fn private_umask() {
-    // SAFETY: umask only changes this process's file creation mask.
-    unsafe { libc::umask(0o077) };
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 /// Makes the data folder, its outbox and their files private, and the

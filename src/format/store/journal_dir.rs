@@ -23,7 +23,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::dirfd::Dir;
@@ -88,8 +87,7 @@ fn is_log(name: &str) -> bool {
 }
 
 fn try_lock(f: &File) -> bool {
-    // SAFETY: plain syscall on a descriptor `f` owns.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
 }
 
 impl JournalDir {
