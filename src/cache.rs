@@ -47,6 +47,11 @@ impl<K: Hash + Eq, V: Clone> Shared<K, V> {
         self.lock().put(k, v);
     }
 
+    /// Forgets what is kept for `k`.
+    pub fn remove(&self, k: &K) {
+        self.lock().pop(k);
+    }
+
     /// How many entries are kept.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -1,10 +1,13 @@
 //! Two server processes on one PostgreSQL database behave as one server:
 //! a code mailed by one is accepted by the other, and content registered
-//! through one is licensed through the other.
+//! through one is licensed through the other. What one replica keeps in
+//! memory to issue licences faster never outlives a revocation, an
+//! unsharing or a logout made through the other.
 
 mod server_support;
 
 use base64::Engine;
+use reqwest::Method;
 use rightsfs::crypto::DeviceKeyPair;
 use rightsfs::policy::{Email, Grant, Policy, UseLicence};
 use serde_json::json;
@@ -76,6 +79,35 @@ fn two_replicas_share_one_postgres() {
     assert_eq!(body.rights.to_string(), "view");
     assert_eq!(device.unwrap_key(&body.wrapped_key).unwrap().as_bytes(), cek.as_bytes());
 
+    // Licensed through a as well, so that a keeps the reader's token and
+    // the content in memory.
+    let lic = format!("/v1/content/{}/licence", id.to_hex());
+    assert_eq!(a.post(&lic, Some(&reader_token), json!({})).0, 200);
+    assert_eq!(a.post(&lic, Some(&reader_token), json!({})).0, 200);
+
+    // Unshared through b: a refuses at once, though it kept the content.
+    let (s, v) = b.call(
+        Method::DELETE,
+        &format!("/v1/content/{}/grants/{reader_mail}", id.to_hex()),
+        Some(&owner.access),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = a.post(&lic, Some(&reader_token), json!({}));
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "no_rights");
+
+    // Shared again through b: a issues again.
+    let grant = Grant::parse_spec(&format!("{reader_mail}:view")).unwrap();
+    let (s, v) = b.call(
+        Method::PUT,
+        &format!("/v1/content/{}/grants", id.to_hex()),
+        Some(&owner.access),
+        Some(json!({ "grants": [grant] })),
+    );
+    assert!(s == 200 || s == 201, "{s} {v}");
+    assert_eq!(a.post(&lic, Some(&reader_token), json!({})).0, 200);
+
     // Revoked through b, refused through a; the audit on a shows both.
     assert_eq!(
         b.post(
@@ -100,5 +132,13 @@ fn two_replicas_share_one_postgres() {
         .iter()
         .map(|r| r["result"].as_str().unwrap())
         .collect();
-    assert_eq!(results, ["issued", "refused"]);
+    assert_eq!(results, ["issued", "issued", "issued", "refused", "issued", "refused"]);
+
+    // The owner still gets licences after revoking, through a (which now
+    // keeps the owner's token); logged out through b, a refuses the token.
+    assert_eq!(a.post(&lic, Some(&owner.access), json!({})).0, 200);
+    let (s, _) = b.post("/v1/auth/logout", None, json!({"refresh_token": owner.refresh}));
+    assert_eq!(s, 204);
+    let (s, v) = a.post(&lic, Some(&owner.access), json!({}));
+    assert_eq!(s, 401, "{v}");
 }

@@ -49,31 +49,72 @@ pub struct Caller {
     pub device_id: String,
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// SHA-256 of the request's bearer token: what the store keys tokens by.
+pub struct BearerHash(pub [u8; 32]);
+
+impl FromRequestParts<AppState> for BearerHash {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| ApiError::unauthorized("sign in first: send Authorization: Bearer <access token>"))?;
-        let rec = state
-            .store
-            .get_token(&sha256(token.trim().as_bytes()), "access")
-            .await?
-            .filter(|t| t.expires_at > now())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the access token is expired or revoked; get a new one at /v1/auth/refresh")
-            })?;
-        let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
-        state.touch_device(&rec.device_id).await?;
-        Ok(Self {
+        Ok(Self(sha256(token.trim().as_bytes())))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let hash = BearerHash::from_request_parts(parts, state).await?;
+        Ok(stored_caller(state, &hash.0).await?.0)
+    }
+}
+
+/// The caller of a live access token as the store has it, and when the token ends.
+async fn stored_caller(state: &AppState, hash: &[u8; 32]) -> ApiResult<(Caller, i64)> {
+    let rec = state
+        .store
+        .get_token(hash, "access")
+        .await?
+        .filter(|t| t.expires_at > now())
+        .ok_or_else(|| {
+            ApiError::unauthorized("the access token is expired or revoked; get a new one at /v1/auth/refresh")
+        })?;
+    let email = Email::parse(&rec.email).map_err(ApiError::internal)?;
+    state.touch_device(&rec.device_id).await?;
+    Ok((
+        Caller {
             email,
             device_id: rec.device_id,
-        })
+        },
+        rec.expires_at,
+    ))
+}
+
+/// The caller of an access token for the licence route: from the token
+/// cache (never past the token's end), or with `fresh` (or on a miss) from
+/// the store. A cached token may have been logged out since, on this
+/// replica or another: the licence is only issued if the transaction that
+/// records it finds the token still live (`IssueCheck`), so a cached entry
+/// saves the read, never the check. The cache is keyed by the token's
+/// hash, so it holds no token and a lookup compares no secret.
+pub async fn licence_caller(state: &AppState, hash: &[u8; 32], fresh: bool) -> ApiResult<Caller> {
+    if !fresh
+        && let Some((caller, ends)) = state.tokens.get(hash)
+        && ends > now()
+    {
+        state.touch_device(&caller.device_id).await?;
+        return Ok(caller);
     }
+    state.tokens.remove(hash);
+    let (caller, ends) = stored_caller(state, hash).await?;
+    state.tokens.put(*hash, (caller.clone(), ends));
+    Ok(caller)
 }
 
 fn parse_email(s: &str) -> ApiResult<Email> {

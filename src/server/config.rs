@@ -127,6 +127,11 @@ pub struct ServeArgs {
     #[arg(long, env = "RIGHTS_SERVER_MAILS_PER_RECIPIENT",
           value_parser = clap::value_parser!(i64).range(0..))]
     pub mails_per_recipient: Option<i64>,
+    /// Content keys wrapped to device keys kept in memory, so that a device
+    /// asking again for a licence of the same content costs no RSA
+    /// operation (0: wrap afresh for every licence) [default: 10000].
+    #[arg(long, env = "RIGHTS_SERVER_WRAP_CACHE")]
+    pub wrap_cache: Option<usize>,
     /// Serve `/metrics` on the main address to requests bearing this token
     /// (`Authorization: Bearer TOKEN`); without it (and without
     /// --metrics-listen) the counters are not served at all.
@@ -173,6 +178,7 @@ impl ServeArgs {
             mail_window,
             mails_per_sender,
             mails_per_recipient,
+            wrap_cache,
             metrics_token,
             metrics_listen
         );

@@ -4,22 +4,24 @@
 //! issue and refusal is audited.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 
-use super::auth::Caller;
+use super::audit_queue::NotWritten;
+use super::auth::{BearerHash, Caller, licence_caller};
 use super::content::{load, parse_id, policy_of};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::metrics::Metrics;
-use super::state::AppState;
+use super::state::{AppState, HotContent};
 use crate::api::{ErrorBody, LicenceRequest};
 use crate::crypto::{ContentKey, DevicePublicKey};
 use crate::policy::{
     ContentId, Email, PublishingLicence, Rights, USE_LICENCE_VERSION, UseLicence, UseLicenceBody, format_time, now,
 };
-use crate::store::{AuditRecord, ContentRecord};
+use crate::store::{AuditRecord, ContentRecord, IssueCheck, StoreError};
 
 /// Validity of a licence for content that must be checked online at every open.
 const ONLINE_ONLY_TTL: i64 = 60;
@@ -40,45 +42,95 @@ const ONLINE_ONLY_TTL: i64 = 60;
 pub async fn issue(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    caller: Caller,
+    token: BearerHash,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<LicenceRequest>,
 ) -> ApiResult<axum::Json<UseLicence>> {
     let id = parse_id(&id)?;
-    let rec = load(&state, &id).await?;
-    let audit = |rights: Rights, result: &str, reason: &str| AuditRecord {
-        content_id: rec.id.clone(),
-        time: now(),
-        email: caller.email.to_string(),
-        device_id: caller.device_id.clone(),
-        rights: rights.to_string(),
-        result: result.into(),
-        reason: reason.into(),
-        client_addr: addr.ip().to_string(),
-    };
-    match decide(&state, &caller, &id, &rec, req.device_certificate.as_deref()).await {
-        Ok((licence, rights)) => {
-            state.store.add_audit(&audit(rights, "issued", "")).await?;
-            Metrics::inc(&state.metrics.licences_issued);
-            Ok(axum::Json(licence))
+    // The first try may read the token and the content from this
+    // replica's caches; a licence is issued only when its audit row's
+    // transaction confirms both, and nothing is refused on cached data:
+    // either way the next try reads the database.
+    for fresh in [false, true, true] {
+        let caller = licence_caller(&state, &token.0, fresh).await?;
+        let hot = content(&state, &id, fresh).await?;
+        let audit = |rights: Rights, result: &str, reason: &str| AuditRecord {
+            content_id: hot.rec.id.clone(),
+            time: now(),
+            email: caller.email.to_string(),
+            device_id: caller.device_id.clone(),
+            rights: rights.to_string(),
+            result: result.into(),
+            reason: reason.into(),
+            client_addr: addr.ip().to_string(),
+        };
+        match decide(&state, &caller, &id, &hot, req.device_certificate.as_deref()).await {
+            Ok((licence, rights)) => {
+                let check = IssueCheck {
+                    token_hash: token.0.to_vec(),
+                    now: now(),
+                    policy: hot.rec.policy.clone(),
+                    revoked: hot.rec.revoked,
+                };
+                match state.audit.write(audit(rights, "issued", ""), Some(check)).await {
+                    Ok(()) => {
+                        Metrics::inc(&state.metrics.licences_issued);
+                        return Ok(axum::Json(licence));
+                    }
+                    Err(NotWritten::CheckFailed) => {
+                        state.tokens.remove(&token.0);
+                        state.contents.remove(&id.0);
+                    }
+                    Err(NotWritten::Store(e)) => return Err(StoreError::Corrupt(e).into()),
+                }
+            }
+            Err(e) if e.status.is_client_error() && !fresh => {}
+            Err(e) if e.status.is_client_error() => {
+                if let Err(NotWritten::Store(s)) = state.audit.write(audit(Rights::NONE, "refused", e.code), None).await
+                {
+                    return Err(StoreError::Corrupt(s).into());
+                }
+                Metrics::inc(&state.metrics.licences_refused);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) if e.status.is_client_error() => {
-            state.store.add_audit(&audit(Rights::NONE, "refused", e.code)).await?;
-            Metrics::inc(&state.metrics.licences_refused);
-            Err(e)
-        }
-        Err(e) => Err(e),
     }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "busy",
+        "the sharing of this file changed while the licence was made; retry",
+    ))
+}
+
+/// The content as the licence route reads it: from the cache unless
+/// `fresh`, else (and on a miss) from the store, then kept.
+async fn content(state: &AppState, id: &ContentId, fresh: bool) -> ApiResult<Arc<HotContent>> {
+    if !fresh && let Some(hot) = state.contents.get(&id.0) {
+        return Ok(hot);
+    }
+    let rec = load(state, id).await?;
+    let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
+    let hot = Arc::new(HotContent {
+        policy: policy_of(&rec)?,
+        owner: Email::parse(&rec.owner).map_err(ApiError::internal)?,
+        licence_hash: pl.hash(),
+        rec,
+    });
+    state.contents.put(id.0, hot.clone());
+    Ok(hot)
 }
 
 async fn decide(
     state: &AppState,
     caller: &Caller,
     id: &ContentId,
-    rec: &ContentRecord,
+    hot: &HotContent,
     device_certificate: Option<&str>,
 ) -> ApiResult<(UseLicence, Rights)> {
     let t = now();
+    let rec = &hot.rec;
+    let policy = &hot.policy;
     let is_owner = rec.owner == caller.email.as_str();
     if rec.revoked && !is_owner {
         return Err(ApiError::new(
@@ -90,7 +142,6 @@ async fn decide(
             ),
         ));
     }
-    let policy = policy_of(rec)?;
     let rights = policy.rights_for(&caller.email, t);
     if let Some(ended) = policy.access_ended(&caller.email, t).filter(|_| rights.is_empty()) {
         return Err(ApiError::forbidden(
@@ -126,9 +177,7 @@ async fn decide(
     let edit_certificate =
         super::certificates::for_licence(state, caller, *id, rights, is_owner, valid_until, device_certificate)?;
     let device_key = device_key(state, &caller.device_id).await?;
-    let (cek, licence_hash) = content_key(state, id, rec)?;
-    let wrapped_key = device_key.wrap_key(&cek).map_err(ApiError::internal)?;
-    let owner = Email::parse(&rec.owner).map_err(ApiError::internal)?;
+    let wrapped_key = wrapped_key(state, id, &caller.device_id, &device_key, rec)?;
     let body = UseLicenceBody {
         version: USE_LICENCE_VERSION,
         content_id: *id,
@@ -138,8 +187,8 @@ async fn decide(
         issued_at: t,
         valid_until,
         wrapped_key,
-        owner,
-        licence_hash,
+        owner: hot.owner.clone(),
+        licence_hash: hot.licence_hash,
     };
     let mut licence = UseLicence::sign(&body, &state.keys.signing);
     licence.edit_certificate = edit_certificate;
@@ -166,13 +215,38 @@ async fn device_key(state: &AppState, id: &str) -> ApiResult<DevicePublicKey> {
     Ok(key)
 }
 
-/// The content key (from the cache, or unwrapped from the registered
-/// licence) and the registered licence's hash.
-fn content_key(state: &AppState, id: &ContentId, rec: &ContentRecord) -> ApiResult<(ContentKey, [u8; 32])> {
-    let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
-    if let Some(k) = state.ceks.lock().unwrap_or_else(|p| p.into_inner()).get(&id.0) {
-        return Ok((k.clone(), pl.hash()));
+/// The content key wrapped to the caller's device: kept from an earlier
+/// licence of the same device for the same content, or made with one RSA
+/// public operation. Reusing it is safe: it only ever goes to that same
+/// device key (a device id names one key for good), the content key of a
+/// content never changes, and the wrap says nothing a licence for that
+/// device does not already say; whether the caller may have it at all is
+/// decided before, on every request.
+fn wrapped_key(
+    state: &AppState,
+    id: &ContentId,
+    device_id: &str,
+    device_key: &DevicePublicKey,
+    rec: &ContentRecord,
+) -> ApiResult<Vec<u8>> {
+    let key = (id.0, device_id.to_string());
+    if let Some(w) = state.wraps.as_ref().and_then(|c| c.get(&key)) {
+        return Ok(w);
     }
+    let cek = content_key(state, id, rec)?;
+    let w = device_key.wrap_key(&cek).map_err(ApiError::internal)?;
+    if let Some(c) = &state.wraps {
+        c.put(key, w.clone());
+    }
+    Ok(w)
+}
+
+/// The content key, from the cache or unwrapped from the registered licence.
+fn content_key(state: &AppState, id: &ContentId, rec: &ContentRecord) -> ApiResult<ContentKey> {
+    if let Some(k) = state.ceks.lock().unwrap_or_else(|p| p.into_inner()).get(&id.0) {
+        return Ok(k.clone());
+    }
+    let pl: PublishingLicence = serde_json::from_str(&rec.pl).map_err(ApiError::internal)?;
     // Verified at registration; decoding is enough here.
     let body = pl.decode_unverified().map_err(ApiError::internal)?;
     let wrapped = body.wrapped().map_err(ApiError::internal)?;
@@ -186,5 +260,5 @@ fn content_key(state: &AppState, id: &ContentId, rec: &ContentRecord) -> ApiResu
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .put(id.0, cek.clone());
-    Ok((cek, pl.hash()))
+    Ok(cek)
 }

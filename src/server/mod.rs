@@ -5,6 +5,7 @@
 mod account;
 mod app;
 mod audit;
+mod audit_queue;
 mod auth;
 mod certificates;
 pub mod config;

@@ -59,7 +59,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.sent_retention_days.unwrap_or(SentFiles::DEFAULT_RETENTION_DAYS),
         args.sent_max_bytes.unwrap_or(SentFiles::DEFAULT_MAX_BYTES),
     )?;
-    let mut state = AppState::new(store, keys, mailer, public_url, sent);
+    let mut state = AppState::new(store.clone(), keys, mailer, public_url, sent);
+    state.wraps = match args.wrap_cache.unwrap_or(super::state::DEFAULT_WRAP_CACHE) {
+        0 => None,
+        n => Some(Arc::new(crate::cache::Shared::new(n))),
+    };
+    if sqlite.is_none() {
+        // PostgreSQL commits one batch while the next is being gathered.
+        state.audit = Arc::new(super::audit_queue::AuditQueue::new(store, 2));
+    }
     state.signin_backoff = args.signin_backoff.unwrap_or(state.signin_backoff).max(1);
     state.auth_per_minute = args.auth_per_minute.unwrap_or(state.auth_per_minute);
     state.max_offline_days = args.max_offline_days.unwrap_or(DEFAULT_MAX_OFFLINE_DAYS);

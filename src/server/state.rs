@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use super::audit_queue::AuditQueue;
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::keys::ServerKeys;
 use super::mail::Mailer;
@@ -12,6 +14,29 @@ use crate::store::Store;
 
 /// Number of unwrapped content keys kept in memory.
 const CEK_CACHE: usize = 10_000;
+
+/// Access tokens the licence route keeps (by hash, with their caller and end).
+const TOKEN_CACHE: usize = 10_000;
+
+/// Content wrapped to a device's key kept when the operator sets no number.
+pub const DEFAULT_WRAP_CACHE: usize = 10_000;
+
+/// Content keys wrapped to devices, by content id and device id.
+pub type WrapCache = crate::cache::Shared<([u8; 16], String), Vec<u8>>;
+
+/// A registered content as the licence route reads it: the stored record
+/// and what is parsed from it once.
+pub struct HotContent {
+    /// The record as stored (its policy and revocation are what the
+    /// audit row's transaction checks).
+    pub rec: crate::store::ContentRecord,
+    /// The parsed policy.
+    pub policy: crate::policy::Policy,
+    /// The owner.
+    pub owner: crate::policy::Email,
+    /// Hash of the registered publishing licence.
+    pub licence_hash: [u8; 32],
+}
 
 /// Everything a request may need; cheap to clone.
 #[derive(Clone)]
@@ -33,6 +58,22 @@ pub struct AppState {
     /// with each, and its RSA check need not be repeated. Each licence's
     /// own signature is still checked every time.
     pub certs: Arc<CertCache>,
+    /// Callers of access tokens by token hash, for the licence route only
+    /// (each licence's audit transaction confirms the token; see
+    /// `auth::licence_caller`).
+    pub tokens: Arc<crate::cache::Shared<[u8; 32], (Caller, i64)>>,
+    /// Registered contents by id, for the licence route only: a licence
+    /// decided on a cached record is issued only if its audit transaction
+    /// finds the same policy and revocation in the database, so a change
+    /// made through any replica takes effect at once.
+    pub contents: Arc<crate::cache::Shared<[u8; 16], Arc<HotContent>>>,
+    /// Content keys already wrapped to a device's key, by content and
+    /// device id (a device id always names one key): the same wrap serves
+    /// every later licence of that device for that content. `None` wraps
+    /// afresh for each licence.
+    pub wraps: Option<Arc<WrapCache>>,
+    /// Group commit of licence audit rows.
+    pub audit: Arc<AuditQueue>,
     /// When this process last recorded each device's use, to write `last_seen` once a minute at most.
     pub touched: Arc<Mutex<lru::LruCache<String, i64>>>,
     /// Counters for `/metrics`.
@@ -75,6 +116,10 @@ impl AppState {
         sent: super::sent::SentFiles,
     ) -> Self {
         Self {
+            tokens: Arc::new(crate::cache::Shared::new(TOKEN_CACHE)),
+            contents: Arc::new(crate::cache::Shared::new(CEK_CACHE)),
+            wraps: Some(Arc::new(crate::cache::Shared::new(DEFAULT_WRAP_CACHE))),
+            audit: Arc::new(AuditQueue::new(store.clone(), 1)),
             store,
             keys: Arc::new(keys),
             mailer: Arc::new(mailer),

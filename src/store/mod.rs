@@ -7,7 +7,7 @@ mod grants;
 mod records;
 mod sql;
 
-pub use records::{AuditRecord, CodeRecord, ContentRecord, DeviceRecord, PageKey, TokenRecord};
+pub use records::{AuditRecord, CodeRecord, ContentRecord, DeviceRecord, IssueCheck, PageKey, TokenRecord};
 pub use sql::{PgStore, SqliteStore};
 
 use std::future::Future;
@@ -135,6 +135,11 @@ pub trait Store: Send + Sync {
     fn revoke(&self, id: &str) -> StoreFuture<'_, ()>;
     /// Appends to the audit log.
     fn add_audit(&self, a: &AuditRecord) -> StoreFuture<'_, ()>;
+    /// Appends several rows to the audit log in one transaction (one
+    /// commit for many licences). A row with a check is written only if
+    /// the check holds inside that transaction; the answer says, row by
+    /// row, whether it was written.
+    fn add_audits(&self, rows: Vec<(AuditRecord, Option<IssueCheck>)>) -> StoreFuture<'_, Vec<bool>>;
     /// The audit log of one content, oldest first.
     fn list_audit(&self, content_id: &str) -> StoreFuture<'_, Vec<AuditRecord>>;
 }

@@ -118,3 +118,18 @@ pub struct AuditRecord {
     /// Client address as seen by the server.
     pub client_addr: String,
 }
+
+/// What must still hold, when a licence's audit row is written, for the
+/// licence to be issued: the caller's access token is live and the
+/// content's policy and revocation are those the licence was decided on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueCheck {
+    /// SHA-256 of the caller's access token.
+    pub token_hash: Vec<u8>,
+    /// Unix time the token must still be valid at.
+    pub now: i64,
+    /// The policy (JSON, as stored) the rights were read from.
+    pub policy: String,
+    /// Whether the content was revoked.
+    pub revoked: bool,
+}

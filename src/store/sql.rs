@@ -11,8 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use super::grants::{self, GrantRow};
 use super::{
-    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, PageKey, Store, StoreError, StoreFuture,
-    TokenRecord,
+    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, IssueCheck, PageKey, Store, StoreError,
+    StoreFuture, TokenRecord,
 };
 
 /// The embedded default: one SQLite file in the data directory.
@@ -76,6 +76,27 @@ const INSERT_CONTENTS: &str = "INSERT INTO content (id, owner, pl, policy, revok
 /// Rows per insert statement: six parameters each, well inside both
 /// backends' limits (SQLite 32,766 parameters, PostgreSQL 65,535).
 const INSERT_ROWS_MAX: usize = 500;
+
+/// Audit rows per insert statement: eight parameters each.
+const AUDIT_ROWS_MAX: usize = 500;
+
+/// Appends audit rows (both backends); the rows follow.
+const INSERT_AUDIT: &str =
+    "INSERT INTO audit (content_id, time, email, device_id, rights, result, reason, client_addr) ";
+
+/// Appends one audit row.
+const AUDIT_ROW: &str = "INSERT INTO audit (content_id, time, email, device_id, rights, result, reason, client_addr) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Which of the checked rows that follow (`VALUES (index, token hash,
+/// content id, policy, revoked)`) still hold: the token is a live access
+/// token (at the time bound after [`CHECKS_AT`]) and the content's policy
+/// and revocation are unchanged.
+const CHECKS: &str = "SELECT v.column1 AS i FROM (";
+const CHECKS_AT: &str = ") AS v WHERE EXISTS (SELECT 1 FROM tokens t WHERE t.hash = v.column2 \
+     AND t.kind = 'access' AND t.expires_at > ";
+const CHECKS_END: &str = ") AND EXISTS (SELECT 1 FROM content c WHERE c.id = v.column3 \
+     AND c.policy = v.column4 AND c.revoked = v.column5)";
 
 /// Grants rows per insert statement: five parameters each.
 const GRANT_ROWS_MAX: usize = 1000;
@@ -228,7 +249,7 @@ fn family(key: &str) -> String {
 }
 
 macro_rules! sql_store {
-    ($t:ty, $db:ty) => {
+    ($t:ty, $db:ty, $begin_write:literal) => {
         impl $t {
             /// Fills the grants table from every live content's policy,
             /// once per database: one made before the table existed lists
@@ -840,10 +861,7 @@ macro_rules! sql_store {
             fn add_audit(&self, a: &AuditRecord) -> StoreFuture<'_, ()> {
                 let a = a.clone();
                 Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO audit (content_id, time, email, device_id, rights, result, reason, client_addr) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
+                    sqlx::query(AUDIT_ROW)
                     .bind(&a.content_id)
                     .bind(a.time)
                     .bind(&a.email)
@@ -855,6 +873,56 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                     Ok(())
+                })
+            }
+
+            fn add_audits(&self, rows: Vec<(AuditRecord, Option<IssueCheck>)>) -> StoreFuture<'_, Vec<bool>> {
+                Box::pin(async move {
+                    let mut ok: Vec<bool> = rows.iter().map(|(_, c)| c.is_none()).collect();
+                    let mut tx = self.pool.begin_with($begin_write).await?;
+                    let checked: Vec<(i64, &IssueCheck)> = rows
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, (_, c))| c.as_ref().map(|c| (i as i64, c)))
+                        .collect();
+                    // All checks of a batch are made at one time (the
+                    // earliest of the batch's own, so never later than
+                    // any token's request).
+                    let now = checked.iter().map(|(_, c)| c.now).min().unwrap_or(0);
+                    for chunk in checked.chunks(AUDIT_ROWS_MAX) {
+                        let mut q = sqlx::QueryBuilder::new(CHECKS);
+                        q.push_values(chunk, |mut b, (i, c)| {
+                            b.push_bind(*i)
+                                .push_bind(&c.token_hash)
+                                .push_bind(&rows[*i as usize].0.content_id)
+                                .push_bind(&c.policy)
+                                .push_bind(i64::from(c.revoked));
+                        });
+                        q.push(CHECKS_AT).push_bind(now).push(CHECKS_END);
+                        for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
+                            let i: i64 = r.try_get("i")?;
+                            if let Some(o) = usize::try_from(i).ok().and_then(|i| ok.get_mut(i)) {
+                                *o = true;
+                            }
+                        }
+                    }
+                    let keep: Vec<&AuditRecord> = rows.iter().zip(&ok).filter(|(_, k)| **k).map(|((a, _), _)| a).collect();
+                    for chunk in keep.chunks(AUDIT_ROWS_MAX) {
+                        let mut q = sqlx::QueryBuilder::new(INSERT_AUDIT);
+                        q.push_values(chunk, |mut b, a| {
+                            b.push_bind(&a.content_id)
+                                .push_bind(a.time)
+                                .push_bind(&a.email)
+                                .push_bind(&a.device_id)
+                                .push_bind(&a.rights)
+                                .push_bind(&a.result)
+                                .push_bind(&a.reason)
+                                .push_bind(&a.client_addr);
+                        });
+                        q.build().persistent(false).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(ok)
                 })
             }
 
@@ -885,5 +953,8 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite);
-sql_store!(PgStore, sqlx::Postgres);
+// SQLite: take the write lock at once, so that the checks of a batch of
+// audit rows and their insert see one state and never fail on a snapshot
+// another connection's write made stale.
+sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+sql_store!(PgStore, sqlx::Postgres, "BEGIN");
