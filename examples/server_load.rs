@@ -2,8 +2,10 @@
 //! concurrent clients, beside an axum hello-world and the RSA-2048 public
 //! operation rate measured in the same process, so the figures compare.
 //!
-//! `cargo run --example server_load -- URL OUTBOX_DIR [CONCURRENCY] [SECONDS]`
+//! `cargo run --example server_load -- URL[,URL...] OUTBOX_DIR [CONCURRENCY] [SECONDS]`
 //! (the server must run without SMTP so that codes land in OUTBOX_DIR).
+//! With several URLs (replicas of one server on one database) the clients
+//! are spread over them in turn; setup goes through the first.
 
 #[path = "support/signup.rs"]
 mod signup;
@@ -16,21 +18,21 @@ use serde_json::json;
 
 async fn load<F, Fut>(concurrency: usize, secs: u64, one: F) -> (f64, Duration, Duration, usize)
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
     let one = Arc::new(one);
     let end = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for client in 0..concurrency {
         let one = one.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut failed = 0usize;
             while Instant::now() < end {
                 let t = Instant::now();
-                if !one().await {
+                if !one(client).await {
                     failed += 1;
                 }
                 lat.push(t.elapsed());
@@ -54,10 +56,13 @@ where
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = args
+    let urls: Vec<String> = args
         .get(1)
-        .expect("usage: server_load URL OUTBOX [CONCURRENCY] [SECONDS]")
-        .clone();
+        .expect("usage: server_load URL[,URL...] OUTBOX [CONCURRENCY] [SECONDS]")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let url = urls[0].clone();
     let outbox = PathBuf::from(args.get(2).expect("outbox dir"));
     let concurrency: usize = args.get(3).map(|s| s.parse().unwrap()).unwrap_or(64);
     let secs: u64 = args.get(4).map(|s| s.parse().unwrap()).unwrap_or(10);
@@ -80,10 +85,13 @@ async fn main() {
     assert_eq!(r.status().as_u16(), 201);
 
     // Licences.
-    let lic_url = format!("{url}/v1/content/{}/licence", id.to_hex());
-    let (h, t, u) = (http.clone(), token.clone(), lic_url.clone());
-    let lic = load(concurrency, secs, move || {
-        let (h, t, u) = (h.clone(), t.clone(), u.clone());
+    let lic_urls: Vec<String> = urls
+        .iter()
+        .map(|u| format!("{u}/v1/content/{}/licence", id.to_hex()))
+        .collect();
+    let (h, t) = (http.clone(), token.clone());
+    let lic = load(concurrency, secs, move |client| {
+        let (h, t, u) = (h.clone(), t.clone(), lic_urls[client % lic_urls.len()].clone());
         async move {
             match h.post(&u).bearer_auth(&t).json(&json!({})).send().await {
                 Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
@@ -101,7 +109,7 @@ async fn main() {
         axum::serve(listener, app).await.unwrap();
     });
     let h = http.clone();
-    let hello = load(concurrency, secs, move || {
+    let hello = load(concurrency, secs, move |_| {
         let (h, u) = (h.clone(), hello_url.clone());
         async move {
             match h.get(&u).send().await {
@@ -122,7 +130,21 @@ async fn main() {
     }
     let rsa = f64::from(n) / start.elapsed().as_secs_f64();
 
-    println!("concurrency {concurrency}, {secs} s per measurement");
+    // Ed25519 signatures (each licence is signed) on one core.
+    let signing = rightsfs::crypto::ServerSigningKey::generate();
+    let msg = [7u8; 400];
+    let start = Instant::now();
+    let mut m = 0u32;
+    while start.elapsed() < Duration::from_secs(1) {
+        std::hint::black_box(signing.sign(&msg));
+        m += 1;
+    }
+    let ed = f64::from(m) / start.elapsed().as_secs_f64();
+
+    println!(
+        "concurrency {concurrency}, {secs} s per measurement, {} server URL(s)",
+        urls.len()
+    );
     for (name, (rate, p50, p99, failed)) in [("licences", lic), ("axum hello-world", hello)] {
         println!(
             "{name:<18} {rate:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {failed}",
@@ -131,4 +153,5 @@ async fn main() {
         );
     }
     println!("{:<18} {rsa:>9.0} ops/s (one core)", "RSA-2048 public op");
+    println!("{:<18} {ed:>9.0} ops/s (one core)", "Ed25519 signature");
 }
