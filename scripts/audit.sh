@@ -19,12 +19,17 @@ fi
 # registry, which the test machines do reach) so that --offline finds them.
 cargo fetch --quiet
 
+# A database is a git checkout under advisory-dbs; a lone lock file left by a
+# failed fetch is not one.
 db="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
-if [ -z "$(ls -A "$db" 2>/dev/null)" ]; then
+have_db() { [ -n "$(find "$db" -mindepth 2 -maxdepth 2 -name .git 2>/dev/null)" ]; }
+if ! have_db; then
   if [ -n "${RIGHTS_AUDIT_OFFLINE:-}" ] || ! timeout 120 cargo deny fetch db >/dev/null 2>&1; then
     echo "audit: advisories SKIPPED: no advisory database in $db and none could be fetched (offline?)"
     echo "audit: checking licences, bans and sources only"
     exec cargo deny --offline check licenses bans sources
   fi
 fi
-exec cargo deny check --disable-fetch
+# The database is fetched above or not at all: --offline keeps the check
+# itself from reaching the network.
+exec cargo deny --offline check
