@@ -9,7 +9,7 @@ PKGS=(
   git sqlite3 vim-nox rsync tar python3   # real programs the mount tests drive
   emacs-nox perl sed libglib2.0-bin   # more saving programs (tests/fs_saves.rs: emacs, perl -i, sed -i, gio save)
   libreoffice-writer-nogui python3-uno   # LibreOffice's own saves, headless through UNO (tests/fs_saves.rs)
-  fio                            # filesystem benchmarks
+  fio gocryptfs                  # filesystem benchmarks (scripts/bench/fs.sh)
   nodejs                         # the web viewer's tests (node --test, WebCrypto)
   chromium                       # the web viewer's browser tests (headless, driven over a pipe)
   firefox-esr                    # the same browser tests in Firefox (headless, WebDriver BiDi)

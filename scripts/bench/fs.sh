@@ -18,13 +18,23 @@
 # that served the rounds. Last, a big tree (TREE_DIRS folders of
 # TREE_PER_DIR files of 100 bytes) is made through each FUSE target, every
 # daemon is restarted, caches are dropped, and `find` then `du` walk it: a
-# cold walk right after a fresh mount, with the peak RSS of each daemon.
+# cold walk right after a fresh mount, with the peak RSS of each daemon;
+# then once more through rightsfs with its index of header facts
+# (SRC/.rightsfs/facts) deleted first, as if the files had been made
+# elsewhere, which shows what the index saves.
 #
 # Usage: scripts/bench/fs.sh            (run as root: drop_caches, FUSE)
 # Environment knobs (defaults in brackets):
 #   ROUNDS [3]  SIZE_MB [512]  RAND_SECS [20]  META_FILES [2000]
 #   STREAM_MB [2048]     size of the streamed file for the RSS measurement
-#   TREE_DIRS [100] TREE_PER_DIR [1000]  the big tree; TREE_DIRS=0 skips it
+#   TREE_DIRS [100] TREE_PER_DIR [1000]  the big tree
+#   TREE_WALKS [1]       cold walks of the big tree, each after restarting
+#                        every daemon (the table shows each and the median)
+#   TREE_NO_INDEX [1]    0 = skip the walk without the index of header facts
+#   PHASES [rounds stream tree]  the phases to run (spaces or commas):
+#                        rounds (fsbench.sh on every target), stream (peak
+#                        RSS while STREAM_MB stream through), tree (the cold
+#                        walk of the big tree)
 #   BENCH_PARENT [target]  where the work folder is made (not a tmpfs!)
 #   CARGO_TARGET_DIR [target]  where rightsfs is built
 #   PROFILE [release]    cargo profile to build and run (`dev`: the debug
@@ -34,7 +44,8 @@
 #   BEFORE_RIGHTS []     another `rights` binary (an earlier commit's build):
 #                        the big tree is also walked through a fresh mount
 #                        of it, shown as "rightsfs before"
-# Only the big tree, before and after: ROUNDS=0 STREAM_MB=1 BEFORE_RIGHTS=/path/to/rights scripts/bench/fs.sh
+# Only the big tree, before and after: PHASES=tree BEFORE_RIGHTS=/path/to/rights scripts/bench/fs.sh
+# The memory and cold-walk targets alone: PHASES=stream,tree TREE_WALKS=2 scripts/bench/fs.sh
 # Quick run: ROUNDS=1 SIZE_MB=64 RAND_SECS=3 STREAM_MB=256 TREE_DIRS=10 scripts/bench/fs.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -48,6 +59,10 @@ THREADS=${THREADS:-4}
 KEEP=${KEEP:-0}
 TREE_DIRS=${TREE_DIRS:-100}
 TREE_PER_DIR=${TREE_PER_DIR:-1000}
+TREE_WALKS=${TREE_WALKS:-1}
+TREE_NO_INDEX=${TREE_NO_INDEX:-1}
+PHASES=" ${PHASES:-rounds stream tree} "
+PHASES=${PHASES//,/ }
 FSBENCH=$REPO/scripts/bench/fsbench.sh
 BENCH_PARENT=${BENCH_PARENT:-$REPO/target}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
@@ -56,6 +71,13 @@ export SIZE_MB RAND_SECS
 
 # ---- checks -------------------------------------------------------------------
 die() { echo "fs.sh: $*" >&2; exit 2; }
+# phase NAME : whether PHASES includes NAME.
+phase() { [[ $PHASES == *" $1 "* ]]; }
+for p in $PHASES; do
+  case $p in rounds | stream | tree) ;; *) die "unknown phase '$p' in PHASES (rounds, stream, tree)" ;; esac
+done
+phase rounds || ROUNDS=0
+phase tree || TREE_DIRS=0
 [ "$(id -u)" = 0 ] || die "run as root (fsbench drops caches; FUSE mounts)"
 for t in fio gocryptfs fusermount3 python3 dd; do
   command -v "$t" >/dev/null || die "$t not found (apt-get install -y fio gocryptfs fuse3 python3)"
@@ -191,7 +213,8 @@ TARGETS="$TARGETS rightsfs"
 # ---- interleaved rounds -------------------------------------------------------------
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) kernel $(uname -r), $(nproc) cores, $(fio --version)," \
   "gocryptfs $(gocryptfs -version 2>/dev/null | head -1 | cut -d' ' -f2 | tr -d ';'), rightsfs $(git rev-parse --short HEAD 2>/dev/null)," \
-  "PROFILE=$PROFILE ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB RAND_SECS=$RAND_SECS THREADS=$THREADS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "PROFILE=$PROFILE PHASES='${PHASES# }' ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB RAND_SECS=$RAND_SECS THREADS=$THREADS" \
+  "STREAM_MB=$STREAM_MB TREE=${TREE_DIRS}x$TREE_PER_DIR TREE_WALKS=$TREE_WALKS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
     dir=$W/mnt/$t; [ "$t" = native ] && dir=$W/native
@@ -216,15 +239,18 @@ stream() {
   echo "$name stream_peak_rss $hwm KiB write=${w// /_} read=${rd// /_}"
 }
 # rightsfs streams through the daemon that served the rounds: what a
-# long-running mount holds, not a fresh one. Its resident memory before
-# streaming is noted too.
-echo "rightsfs after_rounds_rss $(awk '/^VmRSS/{print $2}' "/proc/$RIGHTS_PID/status") KiB hwm=$(awk '/^VmHWM/{print $2}' "/proc/$RIGHTS_PID/status")" > "$W/stream.txt"
-echo "== streaming ${STREAM_MB} MiB through each FUSE mount" >&2
-{
-  stream plainfuse "$MIRROR_PID"
-  stream gocryptfs "$GOCRYPT_PID"
-  stream rightsfs "$RIGHTS_PID"
-} >> "$W/stream.txt"
+# long-running mount holds, not a fresh one (without the rounds, a fresh
+# one). Its resident memory before streaming is noted too.
+: > "$W/stream.txt"
+if phase stream; then
+  echo "rightsfs after_rounds_rss $(awk '/^VmRSS/{print $2}' "/proc/$RIGHTS_PID/status") KiB hwm=$(awk '/^VmHWM/{print $2}' "/proc/$RIGHTS_PID/status") rounds=$ROUNDS" > "$W/stream.txt"
+  echo "== streaming ${STREAM_MB} MiB through each FUSE mount" >&2
+  {
+    stream plainfuse "$MIRROR_PID"
+    stream gocryptfs "$GOCRYPT_PID"
+    stream rightsfs "$RIGHTS_PID"
+  } >> "$W/stream.txt"
+fi
 
 # ---- big tree, cold, right after a fresh mount ------------------------------------
 : > "$W/tree.txt"
@@ -245,10 +271,6 @@ for d in range(dirs):
         os.close(fd)
 PY
   done
-  # Fresh daemons: nothing of the tree in any daemon's memory.
-  stop plainfuse "$MIRROR_PID"; start_plainfuse
-  stop gocryptfs "$GOCRYPT_PID"; start_gocryptfs
-  stop rightsfs "$RIGHTS_PID"; start_rightsfs
   walk() { # walk TARGET DIR PID
     local t0 t1 t2
     sync; echo 3 > /proc/sys/vm/drop_caches
@@ -257,17 +279,30 @@ PY
     [ -n "$3" ] && echo "$1 tree_rss $(awk '/^VmHWM/{print $2}' "/proc/$3/status") KiB"
     return 0
   }
-  {
-    walk native "$W/native/tree" ""
-    walk plainfuse "$W/mnt/plainfuse/tree" "$MIRROR_PID"
-    walk gocryptfs "$W/mnt/gocryptfs/tree" "$GOCRYPT_PID"
-    walk rightsfs "$W/mnt/rightsfs/tree" "$RIGHTS_PID"
-  } >> "$W/tree.txt"
-  if [ -n "${BEFORE_RIGHTS:-}" ]; then
-    stop rightsfs "$RIGHTS_PID"; RIGHTS_BIN=$BEFORE_RIGHTS; start_rightsfs
-    walk rightsfs-before "$W/mnt/rightsfs/tree" "$RIGHTS_PID" >> "$W/tree.txt"
-    stop rightsfs "$RIGHTS_PID"; RIGHTS_BIN=$BIN/rights; start_rightsfs
-  fi
+  for n in $(seq "$TREE_WALKS"); do
+    echo "== cold walk $n/$TREE_WALKS (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    # Fresh daemons: nothing of the tree in any daemon's memory.
+    stop plainfuse "$MIRROR_PID"; start_plainfuse
+    stop gocryptfs "$GOCRYPT_PID"; start_gocryptfs
+    stop rightsfs "$RIGHTS_PID"; start_rightsfs
+    {
+      walk native "$W/native/tree" ""
+      walk plainfuse "$W/mnt/plainfuse/tree" "$MIRROR_PID"
+      walk gocryptfs "$W/mnt/gocryptfs/tree" "$GOCRYPT_PID"
+      walk rightsfs "$W/mnt/rightsfs/tree" "$RIGHTS_PID"
+    } >> "$W/tree.txt"
+    if [ "$TREE_NO_INDEX" = 1 ]; then
+      # The index is written when the daemon ends: delete it in between.
+      # This walk learns it again for the next.
+      stop rightsfs "$RIGHTS_PID"; rm -rf "$W/src/rightsfs/.rightsfs/facts"; start_rightsfs
+      walk rightsfs-noindex "$W/mnt/rightsfs/tree" "$RIGHTS_PID" >> "$W/tree.txt"
+    fi
+    if [ -n "${BEFORE_RIGHTS:-}" ]; then
+      stop rightsfs "$RIGHTS_PID"; RIGHTS_BIN=$BEFORE_RIGHTS; start_rightsfs
+      walk rightsfs-before "$W/mnt/rightsfs/tree" "$RIGHTS_PID" >> "$W/tree.txt"
+      stop rightsfs "$RIGHTS_PID"; RIGHTS_BIN=$BIN/rights; start_rightsfs
+    fi
+  done
 fi
 
 # ---- table -------------------------------------------------------------------------
@@ -298,10 +333,11 @@ def fmt(x):
 
 names = {"native": "native", "plainfuse": "plain FUSE", "gocryptfs": "gocryptfs", "rightsfs": "rightsfs"}
 lower_better = lambda m, u: u in ("us", "s")
-print()
-print("| metric | unit | " + " | ".join(names[t] for t in targets) + " | rightsfs/gocryptfs | rightsfs/plain FUSE | targets |")
-print("|---" * (len(targets) + 5) + "|")
 met, missed = [], []
+if order:
+    print()
+    print("| metric | unit | " + " | ".join(names[t] for t in targets) + " | rightsfs/gocryptfs | rightsfs/plain FUSE | targets |")
+    print("|---" * (len(targets) + 5) + "|")
 for m in order:
     u = units[m]
     row = [med(t, m) for t in targets]
@@ -324,13 +360,14 @@ for m in order:
     ratio = lambda x: "-" if x is None else f"{x:.2f}"
     print(f"| {m} | {unit} | " + " | ".join(fmt(x) for x in row) + f" | {ratio(rg)} | {ratio(rf)} | {verdict} |")
 
-print()
-print(f"Streaming {stream_mb} MiB through each mount (dd bs=1M, write with conv=fsync, read after drop_caches):")
-print()
-print("| daemon | peak RSS (MiB) | write | read |")
-print("|---|---|---|---|")
-for line in open(stream):
-    p = line.split()
+stream_lines = [line.split() for line in open(stream)]
+if stream_lines:
+    print()
+    print(f"Streaming {stream_mb} MiB through each mount (dd bs=1M, write with conv=fsync, read after drop_caches):")
+    print()
+    print("| daemon | peak RSS (MiB) | write | read |")
+    print("|---|---|---|---|")
+for p in stream_lines:
     if p[1] == "stream_peak_rss":
         kv = dict(x.split("=", 1) for x in p[4:])
         print(f"| {names.get(p[0], p[0])} | {int(p[2]) / 1024:.1f} | {kv['write'].replace('_', ' ')} | {kv['read'].replace('_', ' ')} |")
@@ -338,28 +375,34 @@ for line in open(stream):
             ok = int(p[2]) < 32 * 1024
             (met if ok else missed).append("daemon peak RSS < 32 MiB while streaming")
     elif p[1] == "after_rounds_rss":
-        hwm = int(p[4].split("=")[1])
-        print(f"| (rightsfs daemon of the rounds, before streaming) | RSS {int(p[2]) / 1024:.1f}, peak {hwm / 1024:.1f} | | |")
+        kv = dict(x.split("=", 1) for x in p[4:])
+        which = "daemon of the rounds" if kv["rounds"] != "0" else "fresh daemon"
+        print(f"| (rightsfs {which}, before streaming) | RSS {int(p[2]) / 1024:.1f}, peak {int(kv['hwm']) / 1024:.1f} | | |")
 tv = {}
 for line in open(tree):
     p = line.split()
-    tv[(p[0], p[1])] = float(p[2])
+    tv.setdefault((p[0], p[1]), []).append(float(p[2]))
 if tv:
     print()
-    print(f"A tree of {tree_shape} files of 100 bytes, walked after fresh mounts and drop_caches (`find`, then `du -s`):")
+    print(f"A tree of {tree_shape} files of 100 bytes, walked after fresh mounts and drop_caches (`find`, then `du -s`;")
+    print("median of the walks, each walk in brackets; RSS: the highest):")
     print()
-    print("| target | find (s) | du (s) | daemon peak RSS (MiB) |")
-    print("|---|---|---|---|")
+    print("| target | find (s) | du (s) | find + du (s) | daemon peak RSS (MiB) |")
+    print("|---|---|---|---|---|")
+    names["rightsfs-noindex"] = "rightsfs, index of header facts deleted"
     names["rightsfs-before"] = "rightsfs before"
-    for t in targets + (["rightsfs-before"] if ("rightsfs-before", "tree_find") in tv else []):
+    walked = lambda t: [a + b for a, b in zip(tv[(t, "tree_find")], tv[(t, "tree_du")])]
+    each = lambda v: f"{statistics.median(v):.2f}" + (" (" + ", ".join(f"{x:.2f}" for x in v) + ")" if len(v) > 1 else "")
+    for t in targets + [t for t in ("rightsfs-noindex", "rightsfs-before") if (t, "tree_find") in tv]:
+        if (t, "tree_find") not in tv:
+            continue
         rss = tv.get((t, "tree_rss"))
-        print(f"| {names[t]} | {tv.get((t, 'tree_find'), 0):.2f} | {tv.get((t, 'tree_du'), 0):.2f} | " + ("-" if rss is None else f"{rss / 1024:.1f}") + " |")
-    r, g = tv.get(("rightsfs", "tree_find")), tv.get(("gocryptfs", "tree_find"))
-    if r and g:
-        walk = r + tv[("rightsfs", "tree_du")]
-        ok = walk <= g + tv[("gocryptfs", "tree_du")]
+        print(f"| {names[t]} | {each(tv[(t, 'tree_find')])} | {each(tv[(t, 'tree_du')])} | {each(walked(t))} | "
+              + ("-" if rss is None else f"{max(rss) / 1024:.1f}") + " |")
+    if ("rightsfs", "tree_find") in tv and ("gocryptfs", "tree_find") in tv:
+        ok = statistics.median(walked("rightsfs")) <= statistics.median(walked("gocryptfs"))
         (met if ok else missed).append("cold big-tree walk ≤ gocryptfs")
-        ok = tv[("rightsfs", "tree_rss")] < 32 * 1024
+        ok = max(tv[("rightsfs", "tree_rss")]) < 32 * 1024
         (met if ok else missed).append("daemon peak RSS < 32 MiB after the cold big-tree walk")
 print()
 print(f"Targets met ({len(met)}): " + ", ".join(met))
