@@ -326,7 +326,14 @@ fn check_sizes(fx: &mut Fixture, files: &[(String, usize)]) {
 #[test]
 fn a_forged_facts_index_changes_no_size() {
     let (mut fx, files) = indexed_tree();
-    for p in facts_files(&fx) {
+    forge_offsets(&fx);
+    check_sizes(&mut fx, &files);
+}
+
+/// Moves every entry's data offset in the index files 512 bytes earlier,
+/// without the key.
+fn forge_offsets(fx: &Fixture) {
+    for p in facts_files(fx) {
         let mut b = std::fs::read(&p).unwrap();
         let entries = (b.len() - FACTS_HEAD - 32) / FACTS_ENTRY;
         for i in 0..entries {
@@ -336,7 +343,31 @@ fn a_forged_facts_index_changes_no_size() {
         }
         std::fs::write(&p, b).unwrap();
     }
-    check_sizes(&mut fx, &files);
+}
+
+/// The same forged index, met by a walk: a listing carries every entry's
+/// attributes (`readdirplus`), and the `stat`s that follow it are answered
+/// from them; every size there is still the file's own.
+#[test]
+fn a_forged_facts_index_changes_no_size_in_a_listing() {
+    let (mut fx, files) = indexed_tree();
+    forge_offsets(&fx);
+    fx.mount();
+    let mut seen: Vec<(String, u64)> = std::fs::read_dir(fx.mnt())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('f'))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let want: Vec<(String, u64)> = files.iter().map(|(n, len)| (n.clone(), *len as u64)).collect();
+    assert_eq!(seen, want);
+    fx.unmount();
 }
 
 /// An authentic entry replayed for a file that has since changed (here

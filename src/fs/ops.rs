@@ -4,12 +4,12 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use fuser::{
     AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner,
-    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use super::ownership::Creation;
@@ -17,6 +17,33 @@ use super::perm::Caller;
 use super::state::{RightsFs, TTL};
 
 const GEN: Generation = Generation(0);
+
+/// The number of an entry listed without attributes (see `readdirplus`):
+/// never an inode's, as spare numbers count up from far below it.
+const NO_INODE: u64 = u64::MAX;
+
+/// Attributes for a `readdirplus` entry the kernel must not link to an
+/// inode: for `.` and `..` (which it never links), and, with a size it
+/// refuses as invalid, for an entry that could not be looked up.
+fn unlinked_attr(ino: u64, kind: fuser::FileType) -> fuser::FileAttr {
+    fuser::FileAttr {
+        ino: INodeNo(ino),
+        size: u64::MAX,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind,
+        perm: 0,
+        nlink: 1,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
 
 /// The process a request comes from.
 fn caller(req: &Request) -> Caller {
@@ -52,6 +79,11 @@ impl Filesystem for RightsFs {
         // requested, so flock/fcntl locks stay local to the kernel (what
         // SQLite, LibreOffice and git need).
         let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
+        // Listings carry every entry's attributes (`readdirplus` below):
+        // a walk then asks no lookup per file. Always, not only when the
+        // kernel guesses attributes will be wanted (`READDIRPLUS_AUTO`):
+        // `find`, `du` and `ls -l` list a folder before they `stat` it.
+        let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
         Ok(())
@@ -271,6 +303,40 @@ impl Filesystem for RightsFs {
         let _turn = self.linger.enter();
         let listed = RightsFs::readdir(self, fh.0, offset, |e, next| {
             reply.add(INodeNo(e.ino), next, e.kind, &e.name)
+        });
+        match listed {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    /// A listing with each entry looked up, as `lookup` would (the kernel
+    /// counts a reference to every entry it receives, except `.` and
+    /// `..`): one request per page of entries instead of one per entry.
+    fn readdirplus(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let _turn = self.linger.enter();
+        let listed = RightsFs::readdir(self, fh.0, offset, |e, next| {
+            if e.name == "." || e.name == ".." {
+                // Not linked by the kernel: any attributes do.
+                return reply.add(INodeNo(e.ino), next, &e.name, &TTL, &unlinked_attr(e.ino, e.kind), GEN);
+            }
+            match RightsFs::lookup(self, ino.0, &e.name) {
+                Ok(attr) => {
+                    let full = reply.add(attr.ino, next, &e.name, &TTL, &attr, GEN);
+                    if full {
+                        // Not sent, so not counted by the kernel.
+                        self.table().forget(attr.ino.0, 1);
+                    }
+                    full
+                }
+                // Listed all the same (a plain listing shows it; looking it
+                // up answers the error), with attributes the kernel refuses:
+                // it links nothing and only forgets a number no inode has.
+                Err(_) => {
+                    let attr = unlinked_attr(NO_INODE, e.kind);
+                    reply.add(INodeNo(NO_INODE), next, &e.name, &Duration::ZERO, &attr, GEN)
+                }
+            }
         });
         match listed {
             Ok(()) => reply.ok(),
