@@ -3,7 +3,7 @@
 
 mod fs_support;
 
-use fs_support::Fixture;
+use fs_support::{Fixture, sh};
 
 #[test]
 fn files_written_in_the_mount_are_protected_in_the_source() {
@@ -59,4 +59,77 @@ fn plain_files_pass_through_and_state_is_hidden() {
     assert_eq!(std::fs::read(fx.src().join("readme.txt")).unwrap(), b"plain");
     assert!(!fx.mnt().join(".rightsfs").exists());
     assert!(fx.src().join(".rightsfs").is_dir());
+}
+
+/// Waits until the mount keeps track of at most `cap` inodes: pruning
+/// runs in a thread of its own and the kernel forgets asynchronously.
+fn wait_for_table_within(fx: &Fixture, cap: usize) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fx.inodes() > cap {
+        assert!(
+            std::time::Instant::now() < until,
+            "the mount still keeps {} inodes, over its cap of {cap}",
+            fx.inodes()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn walking_more_files_than_the_cap_keeps_the_mounts_memory_bounded() {
+    use std::io::{Read, Seek, Write};
+    const CAP: usize = 200;
+    let mut fx = Fixture::unmounted();
+    fx.max_inodes = CAP;
+    fx.mount();
+    let mnt = fx.mnt();
+    for d in 0..4 {
+        std::fs::create_dir(mnt.join(format!("d{d}"))).unwrap();
+        for i in 0..500 {
+            std::fs::write(mnt.join(format!("d{d}/f{i}.txt")), format!("file {d}/{i}\n")).unwrap();
+        }
+    }
+    wait_for_table_within(&fx, CAP);
+    // A file held open across the walk stays usable though its inode is
+    // among the oldest.
+    let mut held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(mnt.join("d0/f0.txt"))
+        .unwrap();
+    for pass in 0..2 {
+        let listed = sh(&mnt, "find . -type f | wc -l; du -s . >/dev/null && echo ok");
+        assert_eq!(
+            listed.split_whitespace().collect::<Vec<_>>(),
+            ["2000", "ok"],
+            "pass {pass}"
+        );
+        for d in 0..4 {
+            for i in 0..500 {
+                let p = mnt.join(format!("d{d}/f{i}.txt"));
+                assert_eq!(
+                    std::fs::metadata(&p).unwrap().len(),
+                    format!("file {d}/{i}\n").len() as u64
+                );
+                if i % 7 == pass {
+                    assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("file {d}/{i}\n"));
+                }
+            }
+        }
+        wait_for_table_within(&fx, CAP);
+    }
+    held.seek(std::io::SeekFrom::End(0)).unwrap();
+    held.write_all(b"more\n").unwrap();
+    held.rewind().unwrap();
+    let mut s = String::new();
+    held.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "file 0/0\nmore\n");
+    drop(held);
+    assert_eq!(
+        std::fs::read_to_string(mnt.join("d0/f0.txt")).unwrap(),
+        "file 0/0\nmore\n"
+    );
+    fx.unmount();
+    assert_eq!(fx.decrypt(&fx.src().join("d0/f0.txt.rights")), b"file 0/0\nmore\n");
+    assert_eq!(fx.decrypt(&fx.src().join("d3/f499.txt.rights")), b"file 3/499\n");
 }

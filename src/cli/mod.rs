@@ -94,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             busy_poll_us,
             tag_memory_mib,
+            max_inodes,
             allow_other,
         } => mount::mount(
             &ctx,
@@ -106,6 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 threads,
                 busy_poll: std::time::Duration::from_micros(busy_poll_us),
                 tag_memory: (tag_memory_mib as usize) << 20,
+                max_inodes,
                 allow_other,
             },
         ),

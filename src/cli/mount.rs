@@ -135,6 +135,8 @@ pub struct MountArgs<'a> {
     pub busy_poll: std::time::Duration,
     /// Bytes of block tags kept for files closed (see `MountConfig`).
     pub tag_memory: usize,
+    /// Inodes kept before the kernel is asked to drop old ones.
+    pub max_inodes: usize,
     pub allow_other: bool,
 }
 
@@ -211,6 +213,7 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     cfg.threads = a.threads;
     cfg.busy_poll = a.busy_poll;
     cfg.tag_memory = a.tag_memory;
+    cfg.max_inodes = a.max_inodes;
     cfg.allow_other = a.allow_other;
     cfg.registry = Some(ctx.paths.mounts_dir());
     cfg.log = std::env::var_os("RIGHTS_MOUNT_LOG").map(PathBuf::from);

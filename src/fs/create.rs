@@ -72,7 +72,7 @@ impl RightsFs {
         let md = pf.file().metadata().map_err(io)?;
         let of =
             Arc::new(OpenFile::new(pf, true, rights, shown.display().to_string(), true).renewing(self.keys.clone()));
-        let ino = {
+        let (ino, held) = {
             let mut t = self.table();
             let ino = t.ino_for(md.ino());
             t.remember(ino, Kind::Protected, parent, &bname, true);
@@ -80,8 +80,9 @@ impl RightsFs {
             node.open = Some(of.clone());
             node.opens += 1;
             node.facts = None;
-            ino
+            (ino, t.size())
         };
+        self.pruner.check(held);
         let acc = flags & libc::O_ACCMODE;
         let fh = self.add_handle(Handle::Protected {
             ino,

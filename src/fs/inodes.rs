@@ -9,7 +9,7 @@
 //! a source entry reusing a number the kernel still holds for a removed
 //! entry is kept apart from it (see [`Table::ino_for`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -98,6 +98,8 @@ pub struct Node {
     /// Source (mtime, size) when the kernel's page cache of the inode was
     /// last known to match: lets a reopen keep the cache.
     pub cache_stamp: Option<(i64, i64, u64)>,
+    /// In [`Table`]'s eviction order (see [`Table::take_prunable`]).
+    queued: bool,
 }
 
 /// All inodes the kernel knows, and the names they are known under.
@@ -122,6 +124,25 @@ pub struct Table {
     shown_as: HashMap<u64, u64>,
     /// The next spare number, far above real inode numbers.
     next_spare: u64,
+    /// Inodes the kernel holds, oldest lookup first: which names to ask
+    /// the kernel to drop when the table outgrows its cap (`prune.rs`).
+    /// May hold numbers of nodes since dropped or requeued; a node's
+    /// `queued` says whether an entry is current.
+    order: VecDeque<u64>,
+    /// Nodes whose `queued` is set.
+    queued: usize,
+}
+
+/// A name the kernel may be asked to drop: an entry of `parent` under its
+/// source name `name`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Prunable {
+    /// The folder's inode.
+    pub parent: u64,
+    /// The entry's source name.
+    pub name: OsString,
+    /// What the entry is (its shown name follows from this).
+    pub kind: Kind,
 }
 
 /// A (parent, name) key borrowed from the caller: finds entries of
@@ -155,6 +176,8 @@ impl Table {
             aliases: HashMap::new(),
             shown_as: HashMap::new(),
             next_spare: SPARE_INOS,
+            order: VecDeque::new(),
+            queued: 0,
         }
     }
 
@@ -306,18 +329,24 @@ impl Table {
             node.kind = kind;
             node.facts = None;
         }
+        let queue = lookup && !node.queued;
         if lookup {
             node.lookups += 1;
+            node.queued = true;
         }
         let linked = node.links.iter().any(|l| l.0 == parent && l.1 == name);
-        if known == Some(ino) && linked {
-            return;
+        if known != Some(ino) || !linked {
+            let key = (parent, name.to_owned());
+            if !linked {
+                node.links.insert(0, key.clone());
+            }
+            self.names.insert(key, ino);
         }
-        let key = (parent, name.to_owned());
-        if !linked {
-            node.links.insert(0, key.clone());
+        if queue {
+            self.queued += 1;
+            self.order.push_back(ino);
+            self.compact_order();
         }
-        self.names.insert(key, ino);
     }
 
     /// The inode known as `name` in `parent`, if any.
@@ -386,6 +415,9 @@ impl Table {
         let n = e.get();
         if n.lookups == 0 && n.opens == 0 && n.open.is_none() {
             let node = e.remove();
+            if node.queued {
+                self.queued -= 1;
+            }
             if let Some(st_ino) = self.shown_as.remove(&ino) {
                 self.aliases.remove(&st_ino);
             }
@@ -411,6 +443,58 @@ impl Table {
         }
     }
 
+    /// How many inodes the table holds, the root included.
+    pub fn size(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Names to ask the kernel to drop so that at most `keep` inodes stay
+    /// queued (held by the kernel and not yet named), those looked up
+    /// longest ago first. Folders, open files and the
+    /// root are kept: a folder's entry holds its children's, and the
+    /// kernel would keep an open file's inode anyway. An inode leaves the
+    /// order when named here; the kernel's FORGET then drops it, and a
+    /// later lookup queues it again.
+    pub fn take_prunable(&mut self, keep: usize) -> Vec<Prunable> {
+        let mut out = Vec::new();
+        // Each entry is looked at once at most: kept ones go to the back.
+        for _ in 0..self.order.len() {
+            if self.queued <= keep {
+                break;
+            }
+            let Some(ino) = self.order.pop_front() else { break };
+            let Some(node) = self.nodes.get_mut(&ino) else { continue };
+            if !node.queued {
+                continue;
+            }
+            if ino == ROOT || node.kind == Kind::Dir || node.opens > 0 || node.open.is_some() || node.lookups == 0 {
+                self.order.push_back(ino);
+                continue;
+            }
+            node.queued = false;
+            self.queued -= 1;
+            out.extend(node.links.iter().map(|(parent, name)| Prunable {
+                parent: *parent,
+                name: name.clone(),
+                kind: node.kind,
+            }));
+        }
+        self.compact_order();
+        out
+    }
+
+    /// Keeps the order near the table's size: drops entries of nodes gone
+    /// or requeued since, once stale ones outnumber current ones.
+    fn compact_order(&mut self) {
+        if self.order.len() <= 2 * self.nodes.len() + 1024 {
+            return;
+        }
+        let mut seen = HashSet::with_capacity(self.nodes.len());
+        let nodes = &self.nodes;
+        self.order
+            .retain(|ino| nodes.get(ino).is_some_and(|n| n.queued) && seen.insert(*ino));
+    }
+
     /// Drops the node once the last handle closed, if the kernel forgot it.
     pub fn release_if_unused(&mut self, ino: u64) {
         self.drop_if_unused(ino);
@@ -433,6 +517,7 @@ impl Node {
             gate: None,
             facts: None,
             cache_stamp: None,
+            queued: false,
         }
     }
 }
@@ -495,6 +580,46 @@ mod tests {
         assert!(t.get(10).is_none());
         assert_eq!(t.by_name(ROOT, OsStr::new("a")), Some(11));
         assert_eq!(t.by_name(ROOT, OsStr::new("b")), None);
+    }
+
+    #[test]
+    fn pruning_names_the_oldest_closed_files_and_keeps_folders() {
+        let mut t = Table::new(PathBuf::from("/s"), 2);
+        t.remember(10, Kind::Dir, ROOT, OsStr::new("d"), true);
+        for ino in 11..=15 {
+            t.remember(ino, Kind::Protected, 10, OsStr::new(&format!("f{ino}.rights")), true);
+        }
+        t.get_mut(11).unwrap().opens = 1;
+        // A folder and five files queued: keep three, so three files go,
+        // the open one (11) skipped.
+        let names: Vec<_> = t.take_prunable(3).into_iter().map(|p| (p.parent, p.name)).collect();
+        assert_eq!(
+            names,
+            [12, 13, 14].map(|i| (10, OsString::from(format!("f{i}.rights")))),
+        );
+        // Named ones wait for the kernel's FORGET; nothing is named twice.
+        assert_eq!(t.size(), 7);
+        assert_eq!(t.take_prunable(3), []);
+        t.forget(12, 1);
+        t.forget(13, 1);
+        t.forget(14, 1);
+        assert_eq!(t.size(), 4);
+        // A file looked up again after it was named is queued again, last.
+        t.remember(16, Kind::Plain, 10, OsStr::new("p"), true);
+        t.remember(12, Kind::Protected, 10, OsStr::new("f12.rights"), true);
+        let names: Vec<_> = t.take_prunable(3).into_iter().map(|p| p.name).collect();
+        assert_eq!(names, [OsString::from("f15.rights"), OsString::from("p")]);
+    }
+
+    #[test]
+    fn the_eviction_order_stays_near_the_tables_size() {
+        let mut t = Table::new(PathBuf::from("/s"), 2);
+        for round in 0..10_000u64 {
+            let ino = 10 + round % 7;
+            t.remember(ino, Kind::Protected, ROOT, OsStr::new(&format!("{ino}")), true);
+            t.forget(ino, 1);
+        }
+        assert!(t.order.len() <= 2 * t.size() + 1024, "{}", t.order.len());
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl RightsFs {
     /// Looks `name` up and counts a kernel reference to it.
     pub(super) fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
         let (bname, kind, md) = self.resolve(parent, name)?;
-        let ino = {
+        let (ino, held) = {
             let mut t = self.table();
             if t.elsewhere(md.dev()) {
                 tracing::error!(
@@ -87,8 +87,9 @@ impl RightsFs {
             }
             let ino = t.ino_for(md.ino());
             t.remember(ino, kind, parent, &bname, true);
-            ino
+            (ino, t.size())
         };
+        self.pruner.check(held);
         self.attr_from(ino, kind, &md)
     }
 

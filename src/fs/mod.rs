@@ -29,6 +29,7 @@ mod open;
 mod ops;
 mod ownership;
 mod perm;
+mod prune;
 mod readdir;
 mod recover;
 mod registry;
@@ -48,6 +49,7 @@ pub use linger::DEFAULT_WINDOW as DEFAULT_BUSY_POLL;
 pub use memory::tune_allocator;
 pub use mount::{MountConfig, MountError, Mounted, block_signals, check, run, spawn};
 pub use names::{POLICY_FILE, STATE_DIR, is_side_file};
+pub use prune::DEFAULT_MAX_INODES;
 pub use registry::{
     DetachError, MountRecord, RecoveryNote, UnmountError, detach, find, is_mounted, list, pid_alive, unmount,
     unmount_all,

@@ -35,6 +35,10 @@ pub struct MountConfig {
     /// so that reopening them unchanged reads no more than asked (see
     /// `format/store/known_tags.rs`); held in this mount's own caches.
     pub tag_memory: usize,
+    /// Inodes the mount keeps track of before it asks the kernel to drop
+    /// the names of files looked up longest ago (`prune.rs`); 0: no cap.
+    /// Bounds the daemon's memory however many files are walked.
+    pub max_inodes: usize,
     /// Let other local users in (off by default: they would see plaintext).
     pub allow_other: bool,
     /// The registry folder for the mount record (`None`: no record).
@@ -56,6 +60,7 @@ impl MountConfig {
             threads: 4,
             busy_poll: super::DEFAULT_BUSY_POLL,
             tag_memory: crate::format::DEFAULT_TAG_MEMORY,
+            max_inodes: super::DEFAULT_MAX_INODES,
             allow_other: false,
             registry: None,
             log: None,
@@ -163,15 +168,21 @@ fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathB
         Arc::new(Caches::new(cfg.tag_memory)),
     )?;
     fs.linger = Arc::new(Linger::noting(cfg.busy_poll, cfg.activity.clone()));
+    fs.pruner = super::prune::Pruner::new(cfg.max_inodes);
     super::recover::recover_all(&fs);
     Ok((fs, src, mnt, reporter))
 }
 
-/// The FUSE session, its device handed to the busy poll.
+/// The FUSE session, its device handed to the busy poll and its notifier
+/// to the pruner.
 fn session(fs: RightsFs, mnt: &Path, cfg: &MountConfig, src: &Path) -> std::io::Result<fuser::Session<RightsFs>> {
     let linger = fs.linger.clone();
+    let pruner = fs.pruner.starter(fs.table.clone());
     let session = fuser::Session::new(fs, mnt, &fuser_config(cfg, src))?;
     linger.watch(session.as_fd().try_clone_to_owned()?);
+    if let Some(pruner) = pruner {
+        pruner.start(session.notifier())?;
+    }
     Ok(session)
 }
 
@@ -212,16 +223,19 @@ pub struct Mounted {
     session: Option<fuser::BackgroundSession>,
     mountpoint: PathBuf,
     reporter: Reporter,
+    table: Arc<std::sync::Mutex<super::inodes::Table>>,
 }
 
 /// Mounts in the background of this process.
 pub fn spawn(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<Mounted, MountError> {
     let (fs, src, mnt, reporter) = build(cfg, keys)?;
+    let table = fs.table.clone();
     let session = session(fs, &mnt, cfg, &src)?.spawn()?;
     Ok(Mounted {
         session: Some(session),
         mountpoint: mnt,
         reporter,
+        table,
     })
 }
 
@@ -229,6 +243,12 @@ impl Mounted {
     /// Where it is mounted.
     pub fn mountpoint(&self) -> &Path {
         &self.mountpoint
+    }
+
+    /// How many inodes the mount keeps track of now: what `max_inodes`
+    /// bounds.
+    pub fn inodes(&self) -> usize {
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).size()
     }
 
     /// Unmounts and waits until every file is committed.

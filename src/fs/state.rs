@@ -38,7 +38,9 @@ pub struct RightsFs {
     /// Checks writers against the server's key, with this mount's own
     /// caches of checks done and tag tables (bounded by `--tag-memory-mib`).
     pub(super) verifier: Verifier,
-    pub(super) table: Mutex<Table>,
+    pub(super) table: Arc<Mutex<Table>>,
+    /// Keeps `table` within the configured number of inodes.
+    pub(super) pruner: super::prune::Pruner,
     /// The source folder, which every path below it is resolved from
     /// without following links (see `beneath.rs`).
     pub(super) root_fd: Arc<std::os::fd::OwnedFd>,
@@ -99,7 +101,8 @@ impl RightsFs {
             keys,
             defaults,
             journal,
-            table: Mutex::new(Table::new(src, root_md.ino()).on_device(root_md.dev())),
+            table: Arc::new(Mutex::new(Table::new(src, root_md.ino()).on_device(root_md.dev()))),
+            pruner: super::prune::Pruner::new(super::prune::DEFAULT_MAX_INODES),
             root_fd: Arc::new(root_fd.into()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),

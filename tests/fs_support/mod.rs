@@ -99,6 +99,9 @@ pub struct Fixture {
     /// Mount with `--allow-other` (other users enter; the kernel checks
     /// their permissions).
     pub allow_other: bool,
+    /// The mount's `max_inodes` (the library's default unless a test
+    /// sets it before [`mount`](Self::mount)).
+    pub max_inodes: usize,
     mount: Option<Mounted>,
 }
 
@@ -113,6 +116,7 @@ impl Fixture {
             dir,
             keys,
             allow_other: false,
+            max_inodes: rightsfs::fs::DEFAULT_MAX_INODES,
             mount: None,
         };
         f.mount();
@@ -131,6 +135,7 @@ impl Fixture {
             dir,
             keys,
             allow_other: false,
+            max_inodes: rightsfs::fs::DEFAULT_MAX_INODES,
             mount: None,
         }
     }
@@ -149,8 +154,14 @@ impl Fixture {
     pub fn mount(&mut self) {
         let mut cfg = MountConfig::new(self.src(), self.mnt());
         cfg.allow_other = self.allow_other;
+        cfg.max_inodes = self.max_inodes;
         let keys: Arc<dyn KeySource> = self.keys.clone();
         self.mount = Some(rightsfs::fs::spawn(&cfg, keys).expect("mount"));
+    }
+
+    /// How many inodes the mount keeps track of now.
+    pub fn inodes(&self) -> usize {
+        self.mount.as_ref().map_or(0, Mounted::inodes)
     }
 
     /// Unmounts, committing every open file.
