@@ -31,6 +31,8 @@
 #   TREE_WALKS [1]       cold walks of the big tree, each after restarting
 #                        every daemon (the table shows each and the median)
 #   TREE_NO_INDEX [1]    0 = skip the walk without the index of header facts
+#   TREE_UNCAPPED [1]    0 = skip the walk with `--max-inodes 0` (no inode cap)
+#   RIGHTS_MOUNT_ARGS [] more options for every `rights mount` (e.g. `--max-inodes 0`)
 #   PHASES [rounds stream tree]  the phases to run (spaces or commas):
 #                        rounds (fsbench.sh on every target), stream (peak
 #                        RSS while STREAM_MB stream through), tree (the cold
@@ -61,6 +63,7 @@ TREE_DIRS=${TREE_DIRS:-100}
 TREE_PER_DIR=${TREE_PER_DIR:-1000}
 TREE_WALKS=${TREE_WALKS:-1}
 TREE_NO_INDEX=${TREE_NO_INDEX:-1}
+TREE_UNCAPPED=${TREE_UNCAPPED:-1}
 PHASES=" ${PHASES:-rounds stream tree} "
 PHASES=${PHASES//,/ }
 FSBENCH=$REPO/scripts/bench/fsbench.sh
@@ -163,7 +166,8 @@ start_gocryptfs() {
 }
 start_rightsfs() {
   local out
-  out=$(rights mount "$W/src/rightsfs" "$W/mnt/rightsfs" --daemon --threads "$THREADS")
+  # shellcheck disable=SC2086 # RIGHTS_MOUNT_ARGS is a list of options
+  out=$(rights mount "$W/src/rightsfs" "$W/mnt/rightsfs" --daemon --threads "$THREADS" ${RIGHTS_MOUNT_ARGS:-})
   RIGHTS_PID=$(grep -o 'daemon pid [0-9]\+' <<< "$out" | grep -o '[0-9]\+$') || die "no daemon pid in: $out"
 }
 # stop TARGET PID : unmount and wait for the daemon to end.
@@ -297,6 +301,11 @@ PY
       stop rightsfs "$RIGHTS_PID"; rm -rf "$W/src/rightsfs/.rightsfs/facts"; start_rightsfs
       walk rightsfs-noindex "$W/mnt/rightsfs/tree" "$RIGHTS_PID" >> "$W/tree.txt"
     fi
+    if [ "$TREE_UNCAPPED" = 1 ]; then
+      stop rightsfs "$RIGHTS_PID"; RIGHTS_MOUNT_ARGS="--max-inodes 0" start_rightsfs
+      walk rightsfs-uncapped "$W/mnt/rightsfs/tree" "$RIGHTS_PID" >> "$W/tree.txt"
+      stop rightsfs "$RIGHTS_PID"; start_rightsfs
+    fi
     if [ -n "${BEFORE_RIGHTS:-}" ]; then
       stop rightsfs "$RIGHTS_PID"; RIGHTS_BIN=$BEFORE_RIGHTS; start_rightsfs
       walk rightsfs-before "$W/mnt/rightsfs/tree" "$RIGHTS_PID" >> "$W/tree.txt"
@@ -391,9 +400,10 @@ if tv:
     print("|---|---|---|---|---|")
     names["rightsfs-noindex"] = "rightsfs, index of header facts deleted"
     names["rightsfs-before"] = "rightsfs before"
+    names["rightsfs-uncapped"] = "rightsfs, `--max-inodes 0` (no cap)"
     walked = lambda t: [a + b for a, b in zip(tv[(t, "tree_find")], tv[(t, "tree_du")])]
     each = lambda v: f"{statistics.median(v):.2f}" + (" (" + ", ".join(f"{x:.2f}" for x in v) + ")" if len(v) > 1 else "")
-    for t in targets + [t for t in ("rightsfs-noindex", "rightsfs-before") if (t, "tree_find") in tv]:
+    for t in targets + [t for t in ("rightsfs-noindex", "rightsfs-uncapped", "rightsfs-before") if (t, "tree_find") in tv]:
         if (t, "tree_find") not in tv:
             continue
         rss = tv.get((t, "tree_rss"))
