@@ -24,11 +24,14 @@ drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 out() { echo "$LABEL $1 $2 $3"; }
 
 # fio_job NAME RW BS [extra fio options...]: runs one job on $WORK/data and
-# prints the JSON report's first job.
+# prints the JSON report's first job. fio reserves a file's space with
+# fallocate before writing it unless told not to; in rightsfs reserving
+# means writing encrypted zeros (docs/MOUNT.md), so the write would be
+# timed twice. --fallocate=none, for every target alike, times the writes.
 fio_job() {
   local name=$1 rw=$2 bs=$3; shift 3
   fio --name="$name" --filename="$WORK/data" --rw="$rw" --bs="$bs" --size="${SIZE_MB}M" \
-    --ioengine=psync --numjobs=1 --output-format=json "$@"
+    --ioengine=psync --numjobs=1 --fallocate=none --output-format=json "$@"
 }
 
 # fio_field JSON PART FIELD : bandwidth (MiB/s), iops, p50 or p99 (µs) of
