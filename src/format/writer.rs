@@ -224,6 +224,23 @@ fn parse(record: &[u8]) -> Result<Record<'_>, FormatError> {
     })
 }
 
+/// The writer's device certificate, its server signature checked once per
+/// reader's caches: the check depends only on the server key and the
+/// certificate's bytes, which the cache key covers.
+fn device_certificate(bytes: &[u8], verifier: &Verifier) -> Result<DeviceCertificate, crate::policy::PolicyError> {
+    let server = verifier.key();
+    let Some(caches) = verifier.caches() else {
+        return DeviceCertificate::verify(bytes, server);
+    };
+    let memo = sha256_parts(&[&server.0, bytes]);
+    if let Some(dc) = caches.devices.get(&memo) {
+        return Ok(dc);
+    }
+    let dc = DeviceCertificate::verify(bytes, server)?;
+    caches.devices.put(memo, dc.clone());
+    Ok(dc)
+}
+
 /// Checks the record of `state` (see docs/FORMAT.md for the order):
 /// the device certificate against the server's key, the writer's signature
 /// over this state, then the right to write: the owner's account, or an
@@ -262,7 +279,7 @@ pub(super) fn verify_signed(
         DeviceCertificate::decode_unverified(r.device_cert)
             .map_or_else(|_| "an unknown writer".to_string(), |c| c.account.to_string())
     };
-    let dc = DeviceCertificate::verify(r.device_cert, server)
+    let dc = device_certificate(r.device_cert, verifier)
         .map_err(|_| FormatError::WriterCertificate { writer: claimed() })?;
     let writer = dc.account.to_string();
     verify_writer(&dc.key, &signed_message(header, state, r.time), r.signature)

@@ -483,3 +483,37 @@ fn versions_signed_by_a_removed_device_are_refused_whatever_time_they_claim() {
     let e = ProtectedFile::open_journaled_verified(rw(&path), &cek, &journal(&jd), &reader).unwrap_err();
     assert!(matches!(e, FormatError::WriterRemoved { .. }), "{e:?}");
 }
+
+/// The mount remembers writers' device certificates it checked: a
+/// remembered one must vouch for nothing but its own bytes under its own
+/// server key.
+#[test]
+fn a_remembered_device_certificate_vouches_only_for_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, _) = owned_file(&path, b"original");
+    let clean = std::fs::read(&path).unwrap();
+    let caches = std::sync::Arc::new(Caches::new(0));
+    let cached = super::Verifier::cached(server().verifying_key(), caches.clone());
+    let open = |v: &super::Verifier| {
+        ProtectedFile::open_verified(rw(&path), &cek, v).map(|pf| pf.written_by().unwrap().clone())
+    };
+    assert!(open(&cached).is_ok());
+    // The owner's account certified by another server: refused though the
+    // genuine certificate of that account is remembered.
+    let rogue = ServerSigningKey::generate();
+    save_as(&path, &cek, writer_by(&rogue, "alice@example.com", None), b"forged");
+    assert!(matches!(
+        open(&cached).unwrap_err(),
+        FormatError::WriterCertificate { .. }
+    ));
+    // The genuine version again, through the same caches but trusting the
+    // other server: what was remembered under the first key does not count.
+    std::fs::write(&path, &clean).unwrap();
+    let misled = super::Verifier::cached(rogue.verifying_key(), caches);
+    assert!(matches!(
+        open(&misled).unwrap_err(),
+        FormatError::WriterCertificate { .. }
+    ));
+    assert!(open(&cached).is_ok());
+}
