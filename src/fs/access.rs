@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::crypto::ServerVerifyingKey;
 use crate::format::{FileHeader, Fresh, RemovedDevices, Writer};
 use crate::licence::{Access, AccessError};
-use crate::policy::{ContentId, Email, FolderPolicy, Grant, Policy, Principal, Rights};
+use crate::policy::{ContentId, Email, FolderPolicy, FolderPolicyError, Grant, Policy, PolicyError, Principal, Rights};
 
 /// Where the mount gets content keys. The `rights` command line implements
 /// it over the user's [`crate::licence::Licensing`] and registration queue;
@@ -132,7 +132,7 @@ impl DefaultPolicy {
                         (grants, offline_days) = (g, days.unwrap_or(self.offline_days));
                         break;
                     }
-                    Err(e) => self.warn_once(&f, &text, &e),
+                    Err(e) => self.warn_once(&f, &text, &e.to_string()),
                 }
             }
             if d == root {
@@ -171,14 +171,19 @@ impl DefaultPolicy {
     }
 
     /// The grants of a policy file `owner` signed on this device for `dir`.
-    fn trusted(&self, owner: &Email, text: &str, dir: &Path) -> Result<(Vec<Grant>, Option<u32>), String> {
-        let p = FolderPolicy::parse(text).map_err(|e| e.to_string())?;
-        let signer = self.signer.as_deref().ok_or("this mount trusts no policy file")?;
-        p.verify(owner, signer, dir).map_err(|e| e.to_string())?;
+    fn trusted(&self, owner: &Email, text: &str, dir: &Path) -> Result<(Vec<Grant>, Option<u32>), Untrusted> {
+        let p = FolderPolicy::parse(text)?;
+        let signer = self.signer.as_deref().ok_or(Untrusted::NoSigner)?;
+        p.verify(owner, signer, dir)?;
         let grants = p
             .grants
             .iter()
-            .map(|s| Grant::parse_spec(s).map_err(|e| format!("{s}: {e}")))
+            .map(|s| {
+                Grant::parse_spec(s).map_err(|source| Untrusted::Grant {
+                    spec: s.clone(),
+                    source,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((grants, p.offline_days))
     }
@@ -193,6 +198,25 @@ impl DefaultPolicy {
             tracing::warn!(file = %file.display(), reason = why, "ignoring a folder policy file: new files get the mount's defaults");
         }
     }
+}
+
+/// Why a folder's policy file does not count for files created there
+/// (logged once per file and text; new files then get the defaults).
+#[derive(Debug, thiserror::Error)]
+enum Untrusted {
+    /// Malformed, unsigned, or signed by another user or device.
+    #[error(transparent)]
+    Policy(#[from] FolderPolicyError),
+    /// The mount was started without a device key to check signatures.
+    #[error("this mount trusts no policy file")]
+    NoSigner,
+    /// A grant line does not parse.
+    #[error("{spec}: {source}")]
+    Grant {
+        spec: String,
+        #[source]
+        source: PolicyError,
+    },
 }
 
 #[cfg(test)]
