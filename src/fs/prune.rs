@@ -73,7 +73,7 @@ impl Pruner {
         (self.max > 0).then(|| Start {
             table,
             woken,
-            keep: self.max / 100 * LOW_WATER_PERCENT,
+            keep: self.max * LOW_WATER_PERCENT / 100,
         })
     }
 }
