@@ -2,14 +2,13 @@
 //! plaintext size and lose write bits when the licence allows viewing
 //! only; `access(2)` is answered from the same shape.
 
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{Errno, FileAttr, FileType, INodeNo};
 
 use super::inodes::Kind;
 use super::perm::{self, Caller, Shown};
+use super::stat::Stat;
 use super::state::{RightsFs, io};
 use crate::policy::Right;
 
@@ -22,15 +21,15 @@ impl RightsFs {
 
     /// A known inode's kind and source metadata (from the open view's
     /// descriptor when there is one, so unlinked open files still answer).
-    pub(super) fn source_metadata(&self, ino: u64) -> Result<(Kind, Metadata), Errno> {
+    pub(super) fn source_metadata(&self, ino: u64) -> Result<(Kind, Stat), Errno> {
         let (kind, open, path) = {
             let t = self.table();
             let node = t.get(ino).ok_or(Errno::ENOENT)?;
             (node.kind, node.open.clone(), t.path(ino))
         };
         let md = match (&open, path) {
-            (Some(of), _) => of.read().file().metadata().map_err(io)?,
-            (None, Ok(p)) => std::fs::symlink_metadata(self.reach(p)?).map_err(io)?,
+            (Some(of), _) => Stat::from(&of.read().file().metadata().map_err(io)?),
+            (None, Ok(p)) => self.reach(p)?.stat().map_err(io)?,
             (None, Err(e)) => return Err(e),
         };
         Ok((kind, md))
@@ -39,12 +38,12 @@ impl RightsFs {
     /// Attributes from source metadata: protected files report their
     /// plaintext size (from the open view, or from the header's geometry,
     /// with no key) and lose write bits when the user may only view.
-    pub(super) fn attr_from(&self, ino: u64, kind: Kind, md: &Metadata) -> Result<FileAttr, Errno> {
+    pub(super) fn attr_from(&self, ino: u64, kind: Kind, md: &Stat) -> Result<FileAttr, Errno> {
         Ok(self.shape(ino, kind, md).0)
     }
 
     /// Attributes, and whether the licence allows viewing only.
-    pub(super) fn shape(&self, ino: u64, kind: Kind, md: &Metadata) -> (FileAttr, bool) {
+    pub(super) fn shape(&self, ino: u64, kind: Kind, md: &Stat) -> (FileAttr, bool) {
         let (size, view_only) = match kind {
             Kind::Protected => self.protected_shape(ino, md),
             _ => (md.len(), false),
@@ -57,10 +56,10 @@ impl RightsFs {
             ino: INodeNo(ino),
             size,
             blocks: md.blocks(),
-            atime: time_of(md.atime(), md.atime_nsec()),
-            mtime: time_of(md.mtime(), md.mtime_nsec()),
-            ctime: time_of(md.ctime(), md.ctime_nsec()),
-            crtime: time_of(md.ctime(), md.ctime_nsec()),
+            atime: time_of(md.atime()),
+            mtime: time_of(md.mtime()),
+            ctime: time_of(md.ctime()),
+            crtime: time_of(md.ctime()),
             kind: file_type(kind, md),
             perm,
             nlink: md.nlink() as u32,
@@ -75,7 +74,7 @@ impl RightsFs {
 
     /// A protected inode's plaintext size and whether its licence allows
     /// viewing only.
-    pub(super) fn protected_shape(&self, ino: u64, md: &Metadata) -> (u64, bool) {
+    pub(super) fn protected_shape(&self, ino: u64, md: &Stat) -> (u64, bool) {
         let (open, known) = {
             let t = self.table();
             t.get(ino)
@@ -120,7 +119,7 @@ impl RightsFs {
     }
 }
 
-pub(super) fn time_of(secs: i64, nsecs: i64) -> SystemTime {
+pub(super) fn time_of((secs, nsecs): (i64, i64)) -> SystemTime {
     if secs >= 0 {
         UNIX_EPOCH + Duration::new(secs as u64, nsecs as u32)
     } else {
@@ -128,11 +127,11 @@ pub(super) fn time_of(secs: i64, nsecs: i64) -> SystemTime {
     }
 }
 
-pub(super) fn file_type(kind: Kind, md: &Metadata) -> FileType {
+pub(super) fn file_type(kind: Kind, md: &Stat) -> FileType {
     match kind {
         Kind::Dir => FileType::Directory,
         Kind::Protected | Kind::Plain => FileType::RegularFile,
         Kind::Symlink => FileType::Symlink,
-        Kind::Special => FileType::from_std(md.file_type()).unwrap_or(FileType::RegularFile),
+        Kind::Special => md.fuse_kind(),
     }
 }

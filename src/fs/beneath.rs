@@ -196,6 +196,18 @@ impl SrcPath {
         })
     }
 
+    /// The entry's status (not following a link), asked of its folder's
+    /// descriptor (see `stat.rs` for why not by path).
+    pub fn stat(&self) -> std::io::Result<super::stat::Stat> {
+        let name = self.at.file_name().filter(|_| self.named).unwrap_or(OsStr::new("."));
+        super::stat::Stat::at(&self.folder, name)
+    }
+
+    /// The status of `name` in this folder (a folder's own path).
+    pub fn stat_child(&self, name: &OsStr) -> std::io::Result<super::stat::Stat> {
+        super::stat::Stat::at(&self.folder, name)
+    }
+
     /// The path as the user knows it (for log lines).
     pub fn display(&self) -> std::path::Display<'_> {
         self.shown.display()

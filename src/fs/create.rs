@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use super::inodes::{Kind, ROOT};
 use super::names;
 use super::open::{Handle, OpenFile};
 use super::ownership::Creation;
+use super::stat::Stat;
 use super::state::{RightsFs, io};
 use crate::policy::Rights;
 
@@ -69,7 +70,7 @@ impl RightsFs {
                 return Err(e);
             }
         };
-        let md = pf.file().metadata().map_err(io)?;
+        let md = Stat::from(&pf.file().metadata().map_err(io)?);
         let of =
             Arc::new(OpenFile::new(pf, true, rights, shown.display().to_string(), true).renewing(self.keys.clone()));
         let (ino, held) = {

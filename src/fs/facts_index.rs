@@ -26,11 +26,11 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
+use super::stat::Stat;
 use crate::crypto::{KeyedHmac, ct_eq};
 use crate::dirfd::Dir;
 use crate::format::Geometry;
@@ -74,11 +74,11 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(md: &std::fs::Metadata) -> Self {
+    fn of(md: &Stat) -> Self {
         Self {
             size: md.len(),
-            mtime: (md.mtime(), md.mtime_nsec() as u32),
-            ctime: (md.ctime(), md.ctime_nsec() as u32),
+            mtime: (md.mtime().0, md.mtime().1 as u32),
+            ctime: (md.ctime().0, md.ctime().1 as u32),
         }
     }
 }
@@ -119,7 +119,7 @@ impl FactsIndex {
 
     /// The facts recorded for the source file with metadata `md`, if an
     /// authentic entry matches it exactly.
-    pub fn get(&self, md: &std::fs::Metadata) -> Option<HeaderMemo> {
+    pub fn get(&self, md: &Stat) -> Option<HeaderMemo> {
         let ino = md.ino();
         let mut g = self.lock();
         let bucket = self.bucket(&mut g, ino / BUCKET);
@@ -128,7 +128,7 @@ impl FactsIndex {
     }
 
     /// Records facts read from the header of the source file with `md`.
-    pub fn put(&self, md: &std::fs::Metadata, memo: HeaderMemo) {
+    pub fn put(&self, md: &Stat, memo: HeaderMemo) {
         let ino = md.ino();
         let mut g = self.lock();
         let bucket = self.bucket(&mut g, ino / BUCKET);

@@ -3,12 +3,11 @@
 //! memory and in the on-disk index (`facts_index.rs`), so that listing a
 //! folder reads no header twice.
 
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::sync::MutexGuard;
 
 use super::facts_index::HeaderMemo;
 use super::inodes::HeaderFacts;
+use super::stat::Stat;
 use super::state::RightsFs;
 use crate::format::read_header;
 use crate::policy::Rights;
@@ -34,11 +33,11 @@ impl RightsFs {
     /// Header facts of a protected inode the table has none for: from the
     /// header cache, else read once (a header never changes for a given
     /// source inode and ctime), then kept on the inode.
-    pub(super) fn learn_facts(&self, ino: u64, md: &Metadata) -> Option<HeaderFacts> {
+    pub(super) fn learn_facts(&self, ino: u64, md: &Stat) -> Option<HeaderFacts> {
         if md.len() == 0 {
             return None;
         }
-        let key = (md.ino(), md.ctime(), md.ctime_nsec());
+        let key = (md.ino(), md.ctime().0, md.ctime().1);
         let cached = self
             .headers()
             // `peek`: a `stat` after the kernel forgot the inode should not

@@ -3,39 +3,37 @@
 //! and the targets of symbolic links.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 
 use fuser::{Errno, FileAttr};
 
 use super::inodes::{Kind, Located, ROOT};
 use super::names;
+use super::stat::Stat;
 use super::state::{RightsFs, io};
 
 impl RightsFs {
     /// Which source entry `name` in `parent` means: a protected file
     /// `name.rights`, else `name` itself (a folder, link, or a plain file
     /// whose name does not carry the suffix).
-    pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Metadata), Errno> {
+    pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Stat), Errno> {
         names::check_len(name)?;
         if (parent == ROOT && names::is_hidden_at_root(name)) || names::is_reserved(name) {
             return Err(Errno::ENOENT);
         }
         let dir = self.src_dir(parent)?;
         let pname = names::protected(name);
-        if let Ok(md) = std::fs::symlink_metadata(dir.child(&pname))
+        if let Ok(md) = dir.stat_child(&pname)
             && md.is_file()
         {
             return Ok((pname, Kind::Protected, md));
         }
-        let md = std::fs::symlink_metadata(dir.child(name)).map_err(io)?;
-        let ft = md.file_type();
-        let kind = if ft.is_dir() {
+        let md = dir.stat_child(name).map_err(io)?;
+        let kind = if md.is_dir() {
             Kind::Dir
-        } else if ft.is_symlink() {
+        } else if md.is_symlink() {
             Kind::Symlink
-        } else if ft.is_file() {
+        } else if md.is_file() {
             if names::has_suffix(name) {
                 // Shown under its plain name; `name` itself would be `name.rights.rights`.
                 return Err(Errno::ENOENT);

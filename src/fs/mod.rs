@@ -37,6 +37,7 @@ mod remove;
 mod rename;
 mod save;
 mod setattr;
+mod stat;
 mod state;
 mod statfs;
 mod sync;

@@ -3,8 +3,8 @@
 //! the file (replaying what a crash left), the last close commits it.
 //! Plain files are opened as they are, never for writing.
 
-use std::fs::{File, Metadata, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use fuser::Errno;
 use super::beneath::SrcPath;
 use super::inodes::{Kind, Located};
 use super::open::{Handle, OpenFile, errno_for};
+use super::stat::Stat;
 use super::state::{RightsFs, io};
 use crate::format::{ProtectedFile, read_header};
 use crate::policy::Rights;
@@ -97,7 +98,7 @@ impl RightsFs {
         let md = of.read().file().metadata().map_err(io)?;
         let mut t = self.table();
         let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
-        let keep = node.cache_stamp == Some(stamp(&md));
+        let keep = node.cache_stamp == Some(stamp(&Stat::from(&md)));
         node.open = Some(of.clone());
         node.opens += 1;
         if let Some(f) = node.facts.as_mut() {
@@ -210,13 +211,16 @@ impl RightsFs {
         }
         let (md, memo) = {
             let pf = of.read();
-            (pf.file().metadata().ok(), self.memo(pf.header()))
+            (
+                pf.file().metadata().ok().map(|m| Stat::from(&m)),
+                self.memo(pf.header()),
+            )
         };
         if let Some(md) = &md {
             // Remember the header under the file's state after this commit:
             // a later `stat` (even after the kernel dropped its caches)
             // then needs no read of the source.
-            let key = (md.ino(), md.ctime(), md.ctime_nsec());
+            let key = (md.ino(), md.ctime().0, md.ctime().1);
             self.headers().put(key, memo);
             if let Some(x) = &self.facts_index {
                 x.put(md, memo);
@@ -261,8 +265,8 @@ impl RightsFs {
     }
 }
 
-pub(super) fn stamp(md: &Metadata) -> (i64, i64, u64) {
-    (md.mtime(), md.mtime_nsec(), md.len())
+pub(super) fn stamp(md: &Stat) -> (i64, i64, u64) {
+    (md.mtime().0, md.mtime().1, md.len())
 }
 
 /// A write through the mount to a file without the suffix would land on
