@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use fuser::{Errno, FileAttr};
 
+use super::beneath::SrcPath;
 use super::inodes::{Kind, Located, ROOT};
 use super::names;
 use super::stat::Stat;
@@ -17,11 +18,16 @@ impl RightsFs {
     /// `name.rights`, else `name` itself (a folder, link, or a plain file
     /// whose name does not carry the suffix).
     pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Stat), Errno> {
+        self.resolve_in(&self.src_dir(parent)?, parent, name)
+    }
+
+    /// [`Self::resolve`] in the folder `dir` (the source folder of
+    /// `parent`), already open.
+    fn resolve_in(&self, dir: &SrcPath, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Stat), Errno> {
         names::check_len(name)?;
         if (parent == ROOT && names::is_hidden_at_root(name)) || names::is_reserved(name) {
             return Err(Errno::ENOENT);
         }
-        let dir = self.src_dir(parent)?;
         let pname = names::protected(name);
         if let Ok(md) = dir.stat_child(&pname)
             && md.is_file()
@@ -62,7 +68,13 @@ impl RightsFs {
 
     /// Looks `name` up and counts a kernel reference to it.
     pub(super) fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
-        let (bname, kind, md) = self.resolve(parent, name)?;
+        self.lookup_in(&self.src_dir(parent)?, parent, name)
+    }
+
+    /// [`Self::lookup`] in `dir`, the source folder of `parent` already
+    /// reached: a listing's page of entries reaches its folder once.
+    pub(super) fn lookup_in(&self, dir: &SrcPath, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+        let (bname, kind, md) = self.resolve_in(dir, parent, name)?;
         let (ino, held) = {
             let mut t = self.table();
             if t.elsewhere(md.dev()) {

@@ -315,12 +315,20 @@ impl Filesystem for RightsFs {
     /// `..`): one request per page of entries instead of one per entry.
     fn readdirplus(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
         let _turn = self.linger.enter();
+        // The folder is reached once per page, not once per entry; not
+        // kept with the listing, which would keep a removed folder alive
+        // in the source for as long as the listing is open.
+        let folder = self.src_dir(ino.0);
         let listed = RightsFs::readdir(self, fh.0, offset, |e, next| {
             if e.name == "." || e.name == ".." {
                 // Not linked by the kernel: any attributes do.
                 return reply.add(INodeNo(e.ino), next, &e.name, &TTL, &unlinked_attr(e.ino, e.kind), GEN);
             }
-            match RightsFs::lookup(self, ino.0, &e.name) {
+            let found = match &folder {
+                Ok(dir) => RightsFs::lookup_in(self, dir, ino.0, &e.name),
+                Err(err) => Err(*err),
+            };
+            match found {
                 Ok(attr) => {
                     let full = reply.add(attr.ino, next, &e.name, &TTL, &attr, GEN);
                     if full {
