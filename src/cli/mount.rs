@@ -189,10 +189,11 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     // Files created in the mount share key agreements with the server's key
     // and take keys, signatures and headers made ahead.
     let kem = SharedAgreements::new(ctx.config.server_kem()?);
+    let caches = Arc::new(crate::format::Caches::new(a.tag_memory));
     let (report_tx, report_rx) = channel();
     report_in_background(licensing.clone(), report_rx)?;
     let keys = Arc::new(MountKeys {
-        ahead: ContentAhead::start(licensing.clone(), ctx.config.server()?, kem),
+        ahead: ContentAhead::start(licensing.clone(), ctx.config.server()?, kem, caches.clone()),
         licensing,
         me,
         pending: pending.clone(),
@@ -212,7 +213,7 @@ pub fn mount(ctx: &Ctx, a: MountArgs<'_>) -> anyhow::Result<()> {
     cfg.defaults = defaults;
     cfg.threads = a.threads;
     cfg.busy_poll = a.busy_poll;
-    cfg.tag_memory = a.tag_memory;
+    cfg.caches = caches;
     cfg.max_inodes = a.max_inodes;
     cfg.allow_other = a.allow_other;
     cfg.registry = Some(ctx.paths.mounts_dir());

@@ -126,6 +126,9 @@ pub fn protect(
     let kem = ctx.config.server_kem()?;
     // Every version is signed by its writer; readers refuse one that is not.
     let writer = licensing.writer()?;
+    // Each new header is checked as a reader would check it; the device
+    // certificate in them all once.
+    let caches = crate::format::Caches::new(0);
     let total: u64 = files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -138,7 +141,7 @@ pub fn protect(
         bar.set_message(f.display().to_string());
         let new = licensing.new_content(policy.clone(), &server, &kem)?;
         let target = protected_name(f);
-        if let Err(e) = write_protected(f, &target, new.fresh(writer.clone())?, &bar, how.shred) {
+        if let Err(e) = write_protected(f, &target, new.fresh(writer.clone(), Some(&caches))?, &bar, how.shred) {
             let _ = licensing.discard_content(&new.content_id);
             bar.abandon();
             return Err(e);

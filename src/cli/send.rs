@@ -204,7 +204,7 @@ fn protect_message(ctx: &Ctx, text: &[u8], recipients: &[Email]) -> anyhow::Resu
         .map_err(std::io::Error::from)
         .context("cannot make an in-memory file for the message")?;
     let mut mem = std::fs::File::from(fd);
-    let mut pf = crate::format::ProtectedFile::create_from(mem.try_clone()?, new.fresh(licensing.writer()?)?)?;
+    let mut pf = crate::format::ProtectedFile::create_from(mem.try_clone()?, new.fresh(licensing.writer()?, None)?)?;
     pf.write_at(text, 0)?;
     pf.sync()?;
     drop(pf);

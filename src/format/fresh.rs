@@ -1,6 +1,7 @@
 //! A new protected file's first bytes, made before the file itself.
 
 use super::FormatError;
+use super::caches::Caches;
 use super::header::{FileHeader, SLOT_LEN};
 use super::keys::FileKeys;
 use super::state::{DURABLE, State};
@@ -33,7 +34,7 @@ impl Fresh {
     /// [`new`](Self::new) with the first state signed by `writer`, who also
     /// signs every later commit of the file.
     pub fn signed(header: FileHeader, cek: &ContentKey, writer: Option<Writer>) -> Result<Self, FormatError> {
-        Self::continuing(header, cek, writer, 0)
+        Self::continuing(header, cek, writer, 0, None)
     }
 
     /// [`signed`](Self::signed) for a new version of an existing file
@@ -41,11 +42,17 @@ impl Fresh {
     /// on from there (section 9 of docs/FORMAT.md bounds every seal under
     /// one key, whichever file made it), so saving a document as a new
     /// file again and again never resets it. `KeyWornOut` past the bound.
+    ///
+    /// The header is checked as a reader checks it, with `caches` if given:
+    /// the publishing licence's device certificate is then checked once
+    /// for all the files a mount makes, and the header's signature, found
+    /// good here, is not checked again when the file is opened.
     pub fn continuing(
         header: FileHeader,
         cek: &ContentKey,
         writer: Option<Writer>,
         seals_before: u64,
+        caches: Option<&Caches>,
     ) -> Result<Self, FormatError> {
         // A first version readers would refuse is not written at all.
         if let Some(until) = writer.as_ref().and_then(Writer::expires)
@@ -58,7 +65,7 @@ impl Fresh {
             return Err(FormatError::KeyWornOut);
         }
         let keys = FileKeys::derive(cek, &header.content_id());
-        header.authenticate(&keys, None)?;
+        header.authenticate(&keys, caches)?;
         let g = header.geometry;
         let mut prefix = vec![0u8; g.data_offset as usize];
         prefix[..header.bytes.len()].copy_from_slice(&header.bytes);

@@ -17,9 +17,19 @@ fn device() -> &'static DeviceKeyPair {
 
 /// A header for a fresh file, signed by a test owner device.
 pub(crate) fn new_header(cek: &ContentKey, block_size: u32) -> FileHeader {
+    FileHeader::new(
+        PublishingLicence::sign(&licence_body(cek), device()).unwrap(),
+        cek,
+        block_size,
+    )
+    .unwrap()
+}
+
+/// A new file's publishing licence naming the test owner device.
+fn licence_body(cek: &ContentKey) -> PublishingLicenceBody {
     let id = ContentId::generate();
     let kem = ServerKemSecret::generate();
-    let body = PublishingLicenceBody {
+    PublishingLicenceBody {
         version: 1,
         content_id: id,
         server_url: "http://127.0.0.1:9".into(),
@@ -28,8 +38,7 @@ pub(crate) fn new_header(cek: &ContentKey, block_size: u32) -> FileHeader {
         policy: Policy::owner_only(Email::parse("alice@example.com").unwrap(), 7),
         wrapped_key: kem.public().wrap(cek, &id.0).0.to_vec(),
         created_at: now(),
-    };
-    FileHeader::new(PublishingLicence::sign(&body, device()).unwrap(), cek, block_size).unwrap()
+    }
 }
 
 /// The test server's signing key: certifies the test writers.
@@ -600,4 +609,33 @@ fn remembered_tags_still_catch_blocks_changed_on_disk() {
     ));
     pf.read_at(&mut buf, 100 * 512).unwrap();
     assert_eq!(buf, content[100 * 512..101 * 512]);
+}
+
+/// A new file's header is checked as a reader checks it, and only a
+/// header whose signature verified is remembered as good: one signed by a
+/// device other than the one it names is refused at creation, and the
+/// caches never vouch for it when it is opened.
+#[test]
+fn a_new_header_is_remembered_only_once_its_signature_verified() {
+    let caches = super::Caches::new(0);
+    let cek = ContentKey::generate();
+    let good = new_header(&cek, 4096);
+    let hash = good.hash;
+    Fresh::continuing(good, &cek, Some(owner_writer()), 0, Some(&caches)).unwrap();
+    assert!(caches.signatures.get(&hash).is_some());
+
+    // Names the owner's device, signed by another one.
+    let other = DeviceKeyPair::generate().unwrap();
+    let forged = FileHeader::new(
+        PublishingLicence::sign(&licence_body(&cek), &other).unwrap(),
+        &cek,
+        4096,
+    )
+    .unwrap();
+    let hash = forged.hash;
+    assert!(matches!(
+        Fresh::continuing(forged, &cek, Some(owner_writer()), 0, Some(&caches)),
+        Err(FormatError::HeaderTampered(_))
+    ));
+    assert!(caches.signatures.get(&hash).is_none());
 }

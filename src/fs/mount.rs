@@ -31,10 +31,12 @@ pub struct MountConfig {
     /// How long the last worker to answer polls for the next request
     /// before sleeping (`linger.rs`); zero never polls.
     pub busy_poll: Duration,
-    /// Bytes of block tags kept in memory for files verified or written,
-    /// so that reopening them unchanged reads no more than asked (see
-    /// `format/store/known_tags.rs`); held in this mount's own caches.
-    pub tag_memory: usize,
+    /// The checks this mount remembers and the block tags it keeps for
+    /// files verified or written (bounded by the tag memory they are made
+    /// with, see `format/store/known_tags.rs`). Shared with whatever makes
+    /// the headers of the mount's new files, so that those are checked
+    /// once, as they are made.
+    pub caches: Arc<Caches>,
     /// Inodes the mount keeps track of before it asks the kernel to drop
     /// the names of files looked up longest ago (`prune.rs`); 0: no cap.
     /// Bounds the daemon's memory however many files are walked.
@@ -59,7 +61,7 @@ impl MountConfig {
             defaults: DefaultPolicy::new(Vec::new(), crate::policy::DEFAULT_OFFLINE_DAYS, None),
             threads: 4,
             busy_poll: super::DEFAULT_BUSY_POLL,
-            tag_memory: crate::format::DEFAULT_TAG_MEMORY,
+            caches: Arc::new(Caches::new(crate::format::DEFAULT_TAG_MEMORY)),
             max_inodes: super::DEFAULT_MAX_INODES,
             allow_other: false,
             registry: None,
@@ -165,7 +167,7 @@ fn build(cfg: &MountConfig, keys: Arc<dyn KeySource>) -> Result<(RightsFs, PathB
         keys,
         cfg.defaults.clone(),
         reporter.clone(),
-        Arc::new(Caches::new(cfg.tag_memory)),
+        cfg.caches.clone(),
     )?;
     fs.linger = Arc::new(Linger::noting(cfg.busy_poll, cfg.activity.clone()));
     fs.pruner = super::prune::Pruner::new(cfg.max_inodes);

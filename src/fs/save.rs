@@ -247,10 +247,16 @@ impl RightsFs {
                 return Err(Errno::EACCES);
             }
         };
-        Fresh::continuing(header, &access.key, Some(writer), seals_before)
-            .and_then(|fresh| ProtectedFile::create_from(file, fresh))
-            .map(|pf| self.cached(pf).with_journal(&self.journal))
-            .map_err(fmt(at, "save"))
+        Fresh::continuing(
+            header,
+            &access.key,
+            Some(writer),
+            seals_before,
+            self.verifier.caches().map(|c| &**c),
+        )
+        .and_then(|fresh| ProtectedFile::create_from(file, fresh))
+        .map(|pf| self.cached(pf).with_journal(&self.journal))
+        .map_err(fmt(at, "save"))
     }
 
     /// The document a file about to be created as `name` in `parent`

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::{AccessError, Licensing, NewContent};
 use crate::crypto::SharedAgreements;
-use crate::format::Fresh;
+use crate::format::{Caches, Fresh};
 use crate::policy::Policy;
 
 /// Content kept ready: more than a burst takes before the thread catches
@@ -44,6 +44,9 @@ struct Shared {
     licensing: Arc<Licensing>,
     server_url: String,
     kem: SharedAgreements,
+    /// The checks remembered by the mount the content is for: a new
+    /// file's header is checked as its reader checks it.
+    caches: Arc<Caches>,
     max_age: Duration,
     state: Mutex<State>,
     wanted: Condvar,
@@ -78,15 +81,22 @@ impl ContentAhead {
     /// `server_url`, wrapping keys through `kem` (the caller's choice of
     /// shared agreements). If no thread can be started, content
     /// is made when asked for.
-    pub fn start(licensing: Arc<Licensing>, server_url: &str, kem: SharedAgreements) -> Self {
-        Self::with_max_age(licensing, server_url, kem, MAX_AGE)
+    pub fn start(licensing: Arc<Licensing>, server_url: &str, kem: SharedAgreements, caches: Arc<Caches>) -> Self {
+        Self::with_max_age(licensing, server_url, kem, caches, MAX_AGE)
     }
 
-    fn with_max_age(licensing: Arc<Licensing>, server_url: &str, kem: SharedAgreements, max_age: Duration) -> Self {
+    fn with_max_age(
+        licensing: Arc<Licensing>,
+        server_url: &str,
+        kem: SharedAgreements,
+        caches: Arc<Caches>,
+        max_age: Duration,
+    ) -> Self {
         let shared = Arc::new(Shared {
             licensing,
             server_url: server_url.to_string(),
             kem,
+            caches,
             max_age,
             state: Mutex::new(State::default()),
             wanted: Condvar::new(),
@@ -139,7 +149,7 @@ impl Drop for ContentAhead {
 impl Shared {
     fn make(&self, policy: Policy) -> Result<(NewContent, Fresh), AccessError> {
         let new = self.licensing.make_content(policy, &self.server_url, &self.kem)?;
-        let fresh = new.fresh(self.licensing.writer()?)?;
+        let fresh = new.fresh(self.licensing.writer()?, Some(&self.caches))?;
         Ok((new, fresh))
     }
 
@@ -230,6 +240,7 @@ mod tests {
             licensing(dir),
             "http://127.0.0.1:9",
             SharedAgreements::new(ServerKemSecret::generate().public()),
+            Arc::new(Caches::new(0)),
         )
     }
 
@@ -257,6 +268,7 @@ mod tests {
             lic.clone(),
             "http://127.0.0.1:9",
             SharedAgreements::new(server.public()),
+            Arc::new(Caches::new(0)),
         );
         ahead.take(policy(3)).unwrap();
         wait_ready(&ahead, READY / 2);
@@ -302,6 +314,7 @@ mod tests {
             lic,
             "http://127.0.0.1:9",
             SharedAgreements::new(ServerKemSecret::generate().public()),
+            Arc::new(Caches::new(0)),
             Duration::ZERO,
         );
         for _ in 0..3 {
@@ -332,6 +345,7 @@ mod tests {
             lic.clone(),
             "http://127.0.0.1:9",
             SharedAgreements::new(ServerKemSecret::generate().public()),
+            Arc::new(Caches::new(0)),
         );
         ahead.take(policy(3)).unwrap();
         wait_ready(&ahead, 2);

@@ -29,7 +29,7 @@
 //! // A new file in a protected folder, with no network round trip,
 //! // signed by this device from its first state:
 //! let new = licensing.new_content(policy, server_url, server_kem)?;
-//! let fresh = new.fresh(licensing.writer()?)?;
+//! let fresh = new.fresh(licensing.writer()?, None)?;
 //! // ... then queue `new.licence` for registration.
 //! ```
 //!
@@ -56,7 +56,7 @@ pub use removed::REMOVED_DEVICES_MAX_AGE;
 pub use store::CachedLicence;
 
 use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, WRITER_KEY_LEN, WrapToServer};
-use crate::format::{DEFAULT_BLOCK_SIZE, FileHeader, Fresh, Writer};
+use crate::format::{Caches, DEFAULT_BLOCK_SIZE, FileHeader, Fresh, Writer};
 use crate::policy::{
     ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, format_time, now,
 };
@@ -177,10 +177,11 @@ impl NewContent {
     /// The new file's first bytes at the default block size, ready for
     /// [`crate::format::ProtectedFile::create_from`], signed by `writer`
     /// (the owner's, from [`Licensing::writer`]), who signs its later
-    /// commits too.
-    pub fn fresh(&self, writer: Writer) -> Result<Fresh, AccessError> {
+    /// commits too; checked with `caches` if given (see
+    /// [`Fresh::continuing`]).
+    pub fn fresh(&self, writer: Writer, caches: Option<&Caches>) -> Result<Fresh, AccessError> {
         self.header(DEFAULT_BLOCK_SIZE)
-            .and_then(|h| Fresh::signed(h, &self.key, Some(writer)))
+            .and_then(|h| Fresh::continuing(h, &self.key, Some(writer), 0, caches))
             .map_err(|e| AccessError::BadLicence(format!("cannot make the new file's header: {e}")))
     }
 }

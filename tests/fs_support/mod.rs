@@ -73,7 +73,7 @@ impl KeySource for OwnerKeys {
     fn create(&self, policy: Policy) -> Result<Fresh, AccessError> {
         self.licensing
             .new_content(policy, "http://127.0.0.1:9", &self.kem)?
-            .fresh(self.licensing.writer()?)
+            .fresh(self.licensing.writer()?, None)
     }
     fn sync_new(&self) -> Result<(), AccessError> {
         Ok(())
