@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use rightsfs::policy::{Email, Grant, Policy, Principal, Rights};
 use rightsfs::store::{
-    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, PageKey, SqliteStore, Store, TokenRecord,
+    AuditRecord, CodeRecord, ContentRecord, DeviceRecord, InsertOutcome, IssueCheck, PageKey, SqliteStore, Store,
+    TokenRecord,
 };
 use server_support::{postgres_url, unique};
 
@@ -297,6 +298,56 @@ async fn exercise(store: Arc<dyn Store>) {
     assert_eq!(
         log.iter().map(|a| a.result.as_str()).collect::<Vec<_>>(),
         ["issued", "refused", "issued"]
+    );
+
+    // A batch of licences' audit rows: each checked row is kept only if
+    // its token is still a live access token and the content's policy
+    // and revocation are what its licence was decided on; the others
+    // are kept in the batch's order.
+    let live = TokenRecord {
+        hash: format!("batch-{u}").into_bytes(),
+        kind: "access".into(),
+        email: bob.clone(),
+        device_id: format!("d3-{u}"),
+        expires_at: 1_000,
+    };
+    store.put_token(&live).await.unwrap();
+    let now = store.get_content(&c.id).await.unwrap().unwrap();
+    let row = |reason: &str| AuditRecord {
+        content_id: c.id.clone(),
+        time: 50,
+        email: bob.clone(),
+        device_id: live.device_id.clone(),
+        rights: "view".into(),
+        result: "issued".into(),
+        reason: reason.into(),
+        client_addr: "127.0.0.1".into(),
+    };
+    let check = |hash: &[u8], policy: &str, revoked: bool| {
+        Some(IssueCheck {
+            token_hash: hash.to_vec(),
+            now: 10,
+            policy: policy.to_string(),
+            revoked,
+        })
+    };
+    let batch = vec![
+        (row("unchecked"), None),
+        (row("holds"), check(&live.hash, &now.policy, now.revoked)),
+        (row("policy changed since"), check(&live.hash, &p1, now.revoked)),
+        (row("revoked since"), check(&live.hash, &now.policy, !now.revoked)),
+        (row("token gone"), check(b"no such token", &now.policy, now.revoked)),
+        (row("holds too"), check(&live.hash, &now.policy, now.revoked)),
+    ];
+    assert_ne!(now.policy, p1);
+    assert_eq!(
+        store.add_audits(batch).await.unwrap(),
+        [true, true, false, false, false, true]
+    );
+    let log = store.list_audit(&c.id).await.unwrap();
+    assert_eq!(
+        log[3..].iter().map(|a| a.reason.as_str()).collect::<Vec<_>>(),
+        ["unchecked", "holds", "holds too"]
     );
 }
 
