@@ -18,16 +18,14 @@ impl RightsFs {
     /// `name.rights`, else `name` itself (a folder, link, or a plain file
     /// whose name does not carry the suffix).
     pub(super) fn resolve(&self, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Stat), Errno> {
+        check_name(parent, name)?;
         self.resolve_in(&self.src_dir(parent)?, parent, name)
     }
 
     /// [`Self::resolve`] in the folder `dir` (the source folder of
     /// `parent`), already open.
     fn resolve_in(&self, dir: &SrcPath, parent: u64, name: &OsStr) -> Result<(OsString, Kind, Stat), Errno> {
-        names::check_len(name)?;
-        if (parent == ROOT && names::is_hidden_at_root(name)) || names::is_reserved(name) {
-            return Err(Errno::ENOENT);
-        }
+        check_name(parent, name)?;
         let pname = names::protected(name);
         if let Ok(md) = dir.stat_child(&pname)
             && md.is_file()
@@ -68,6 +66,8 @@ impl RightsFs {
 
     /// Looks `name` up and counts a kernel reference to it.
     pub(super) fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+        // A name no entry can have costs no folder reached.
+        check_name(parent, name)?;
         self.lookup_in(&self.src_dir(parent)?, parent, name)
     }
 
@@ -113,4 +113,13 @@ impl RightsFs {
     pub(super) fn forget(&self, ino: u64, n: u64) {
         self.table().forget(ino, n);
     }
+}
+
+/// Refuses a name too long for the source, or one the mount hides.
+fn check_name(parent: u64, name: &OsStr) -> Result<(), Errno> {
+    names::check_len(name)?;
+    if (parent == ROOT && names::is_hidden_at_root(name)) || names::is_reserved(name) {
+        return Err(Errno::ENOENT);
+    }
+    Ok(())
 }
