@@ -289,7 +289,7 @@ pub enum Command {
             value_parser = clap::value_parser!(u64).range(0..=4096)
         )]
         tag_memory_mib: u64,
-        /// Files the mount keeps track of (about 500 bytes each) before it
+        /// Files the mount keeps track of (about 150 bytes each) before it
         /// asks the kernel to forget those looked up longest ago; walking
         /// a bigger tree then costs no more memory. 0: no limit.
         #[arg(long, value_name = "N", default_value_t = crate::fs::DEFAULT_MAX_INODES)]

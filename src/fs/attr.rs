@@ -25,7 +25,7 @@ impl RightsFs {
         let (kind, open, path) = {
             let t = self.table();
             let node = t.get(ino).ok_or(Errno::ENOENT)?;
-            (node.kind, node.open.clone(), t.path(ino))
+            (node.kind, node.open().cloned(), t.path(ino))
         };
         let md = match (&open, path) {
             (Some(of), _) => Stat::from(&of.read().file().metadata().map_err(io)?),
@@ -77,9 +77,7 @@ impl RightsFs {
     pub(super) fn protected_shape(&self, ino: u64, md: &Stat) -> (u64, bool) {
         let (open, known) = {
             let t = self.table();
-            t.get(ino)
-                .map(|n| (n.open.clone(), n.facts.clone()))
-                .unwrap_or_default()
+            t.get(ino).map(|n| (n.open().cloned(), n.facts())).unwrap_or_default()
         };
         if let Some(of) = open {
             return (of.len(), !of.writable);

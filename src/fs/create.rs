@@ -78,9 +78,10 @@ impl RightsFs {
             let ino = t.ino_for(md.ino());
             t.remember(ino, Kind::Protected, parent, &bname, true);
             let node = t.get_mut(ino).ok_or(Errno::EIO)?;
-            node.open = Some(of.clone());
-            node.opens += 1;
-            node.facts = None;
+            let u = node.in_use();
+            u.open = Some(of.clone());
+            u.opens += 1;
+            node.set_facts(None);
             (ino, t.size())
         };
         self.pruner.check(held);

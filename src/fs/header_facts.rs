@@ -75,7 +75,7 @@ impl RightsFs {
             },
         };
         if let Some(n) = self.table().get_mut(ino) {
-            n.facts = Some(facts.clone());
+            n.set_facts(Some(facts));
         }
         Some(facts)
     }

@@ -11,14 +11,15 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use fuser::Errno;
 
 use super::beneath::SrcPath;
-use super::open::OpenFile;
+pub use super::node::{HeaderFacts, Kind, Node};
+use super::nodes::Nodes;
 
 /// The kernel's root inode.
 pub const ROOT: u64 = 1;
@@ -54,65 +55,19 @@ impl Located {
     }
 }
 
-/// What a source entry is, as far as the mount cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A folder.
-    Dir,
-    /// A `NAME.rights` file, shown decrypted.
-    Protected,
-    /// A file without the suffix, shown read-only.
-    Plain,
-    /// A symbolic link (passed through).
-    Symlink,
-    /// A FIFO or socket (passed through).
-    Special,
-}
-
-/// Cached facts about a protected file that cost a read to learn.
-#[derive(Clone, Debug)]
-pub struct HeaderFacts {
-    /// Where blocks start and how big they are (for sizes without a key).
-    pub geometry: crate::format::Geometry,
-    /// The rights this user holds, if a cached licence says (no network).
-    pub rights: Option<crate::policy::Rights>,
-}
-
-/// One inode.
-pub struct Node {
-    /// Every (parent inode, source name) this inode is known under.
-    pub links: Vec<(u64, OsString)>,
-    /// What it is.
-    pub kind: Kind,
-    /// Kernel references (lookups not yet forgotten).
-    pub lookups: u64,
-    /// The decrypted view shared by every open handle of this inode.
-    pub open: Option<Arc<OpenFile>>,
-    /// Open handles on `open`.
-    pub opens: usize,
-    /// Serialises the (possibly slow) first open of the inode; made on the
-    /// first open, so a lookup allocates no lock it may never use.
-    pub gate: Option<Arc<Mutex<()>>>,
-    /// Header facts, learned once.
-    pub facts: Option<HeaderFacts>,
-    /// Source (mtime, size) when the kernel's page cache of the inode was
-    /// last known to match: lets a reopen keep the cache.
-    pub cache_stamp: Option<(i64, i64, u64)>,
-    /// In [`Table`]'s eviction order (see [`Table::take_prunable`]).
-    queued: bool,
-}
-
 /// All inodes the kernel knows, and the names they are known under.
 pub struct Table {
     root: PathBuf,
     root_ino: u64,
     /// The source folder's file system (`st_dev`), once known.
     root_dev: Option<u64>,
-    nodes: HashMap<u64, Node>,
-    /// Looked up by [`NameRef`], so that asking costs no copy of the name;
-    /// hashed with the standard library's keyed SipHash, as names may come
+    nodes: Nodes,
+    /// Which inode each (folder, name) is: the name itself is kept once,
+    /// in the node's links, so an entry is the inode and the name's hash.
+    /// Hashed with the standard library's keyed SipHash, as names may come
     /// from files someone else chose.
-    names: hashbrown::HashMap<(u64, OsString), u64, std::hash::RandomState>,
+    names: hashbrown::HashTable<Named>,
+    hasher: std::hash::RandomState,
     /// Source inodes shown under another number. A save (`save.rs`) puts
     /// a document's new content into a new source file under a name the
     /// kernel knows by the renamed file's number: that number must keep
@@ -145,34 +100,26 @@ pub struct Prunable {
     pub kind: Kind,
 }
 
-/// A (parent, name) key borrowed from the caller: finds entries of
-/// [`Table`]'s name map without allocating an owned key. Hashes exactly as
-/// the owned `(u64, OsString)` does.
-struct NameRef<'a>(u64, &'a OsStr);
-
-impl Hash for NameRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self.0, self.1).hash(state);
-    }
-}
-
-impl hashbrown::Equivalent<(u64, OsString)> for NameRef<'_> {
-    fn equivalent(&self, key: &(u64, OsString)) -> bool {
-        self.0 == key.0 && self.1 == key.1
-    }
+/// An entry of [`Table`]'s name index: the inode, and the hash of the
+/// (folder, name) it is known under, kept so that growing the index needs
+/// no look at the nodes.
+struct Named {
+    ino: u64,
+    hash: u64,
 }
 
 impl Table {
     /// A table for the source folder `root` whose own inode is `root_ino`.
     pub fn new(root: PathBuf, root_ino: u64) -> Self {
-        let mut nodes = HashMap::new();
-        nodes.insert(ROOT, Node::new(Kind::Dir, Vec::new()));
+        let mut nodes = Nodes::new();
+        nodes.get_or_insert_with(ROOT, || Node::new(Kind::Dir));
         Self {
             root,
             root_ino,
             root_dev: None,
             nodes,
-            names: hashbrown::HashMap::with_hasher(std::hash::RandomState::new()),
+            names: hashbrown::HashTable::new(),
+            hasher: std::hash::RandomState::new(),
             aliases: HashMap::new(),
             shown_as: HashMap::new(),
             next_spare: SPARE_INOS,
@@ -222,7 +169,7 @@ impl Table {
         }
         // Without aliases or removed entries (the rule) this is one probe:
         // it runs for every entry listed.
-        let held_dead = self.nodes.get(&own).is_some_and(|n| n.links.is_empty());
+        let held_dead = self.nodes.get(own).is_some_and(|n| n.links().is_empty());
         if held_dead || (!self.shown_as.is_empty() && self.shown_as.contains_key(&own)) {
             let spare = self.next_spare;
             self.next_spare += 1;
@@ -251,12 +198,12 @@ impl Table {
 
     /// The node, if known.
     pub fn get(&self, ino: u64) -> Option<&Node> {
-        self.nodes.get(&ino)
+        self.nodes.get(ino)
     }
 
     /// The node, mutably.
     pub fn get_mut(&mut self, ino: u64) -> Option<&mut Node> {
-        self.nodes.get_mut(&ino)
+        self.nodes.get_mut(ino)
     }
 
     /// Where an inode is in the source (through its first name): the
@@ -283,8 +230,8 @@ impl Table {
         let mut parts: Vec<&OsStr> = Vec::new();
         let mut cur = ino;
         while cur != ROOT {
-            let node = self.nodes.get(&cur).ok_or(Errno::ENOENT)?;
-            let (parent, name) = node.links.first().ok_or(Errno::ENOENT)?;
+            let node = self.nodes.get(cur).ok_or(Errno::ENOENT)?;
+            let (parent, name) = node.links().first().ok_or(Errno::ENOENT)?;
             parts.push(name);
             cur = *parent;
             if parts.len() > 4096 {
@@ -320,27 +267,24 @@ impl Table {
     /// Records that `ino` (a `kind`) is `name` in `parent`, and counts a
     /// kernel lookup when `lookup` is set.
     pub fn remember(&mut self, ino: u64, kind: Kind, parent: u64, name: &OsStr, lookup: bool) {
-        let known = self.names.get(&NameRef(parent, name)).copied();
+        let known = self.by_name(parent, name);
         if known.is_some_and(|old| old != ino) {
             self.unlink_name(parent, name);
         }
-        let node = self.nodes.entry(ino).or_insert_with(|| Node::new(kind, Vec::new()));
-        if node.kind != kind && node.open.is_none() {
+        let node = self.nodes.get_or_insert_with(ino, || Node::new(kind));
+        if node.kind != kind && node.open().is_none() {
             node.kind = kind;
-            node.facts = None;
+            node.set_facts(None);
         }
         let queue = lookup && !node.queued;
         if lookup {
             node.lookups += 1;
             node.queued = true;
         }
-        let linked = node.links.iter().any(|l| l.0 == parent && l.1 == name);
-        if known != Some(ino) || !linked {
-            let key = (parent, name.to_owned());
-            if !linked {
-                node.links.insert(0, key.clone());
-            }
-            self.names.insert(key, ino);
+        if !node.has_link(parent, name) {
+            node.add_link(parent, name);
+            let hash = self.hash(parent, name);
+            self.names.insert_unique(hash, Named { ino, hash }, |e| e.hash);
         }
         if queue {
             self.queued += 1;
@@ -349,57 +293,103 @@ impl Table {
         }
     }
 
+    fn hash(&self, parent: u64, name: &OsStr) -> u64 {
+        self.hasher.hash_one((parent, name))
+    }
+
+    /// The index entry of `name` in `parent`, and its hash.
+    fn find(&self, parent: u64, name: &OsStr) -> (u64, Option<u64>) {
+        let hash = self.hash(parent, name);
+        let nodes = &self.nodes;
+        let found = self.names.find(hash, |e| {
+            e.hash == hash && nodes.get(e.ino).is_some_and(|n| n.has_link(parent, name))
+        });
+        (hash, found.map(|e| e.ino))
+    }
+
+    /// Takes `name` in `parent` out of the index (the node keeps the link).
+    fn unindex(&mut self, parent: u64, name: &OsStr) -> Option<u64> {
+        let (hash, ino) = self.find(parent, name);
+        let ino = ino?;
+        if let Ok(e) = self.names.find_entry(hash, |e| e.hash == hash && e.ino == ino) {
+            e.remove();
+        }
+        Some(ino)
+    }
+
     /// The inode known as `name` in `parent`, if any.
     pub fn by_name(&self, parent: u64, name: &OsStr) -> Option<u64> {
-        self.names.get(&NameRef(parent, name)).copied()
+        self.find(parent, name).1
     }
 
     /// Forgets the name `name` in `parent` (after unlink or when replaced).
     pub fn unlink_name(&mut self, parent: u64, name: &OsStr) {
-        if let Some(ino) = self.names.remove(&NameRef(parent, name))
-            && let Some(node) = self.nodes.get_mut(&ino)
+        if let Some(ino) = self.unindex(parent, name)
+            && let Some(node) = self.nodes.get_mut(ino)
         {
-            node.links.retain(|l| !(l.0 == parent && l.1 == name));
+            node.remove_link(parent, name);
             self.drop_if_unused(ino);
         }
     }
 
     /// Moves a name (rename), replacing whatever the target name meant.
     pub fn rename(&mut self, parent: u64, name: &OsStr, newparent: u64, newname: &OsStr) {
-        let from = (parent, name.to_owned());
-        let to = (newparent, newname.to_owned());
+        if (parent, name) == (newparent, newname) {
+            return;
+        }
         self.unlink_name(newparent, newname);
-        if let Some(ino) = self.names.remove(&from) {
-            if let Some(node) = self.nodes.get_mut(&ino) {
-                for l in node.links.iter_mut().filter(|l| **l == from) {
-                    *l = to.clone();
-                }
-            }
-            self.names.insert(to, ino);
+        if let Some(ino) = self.unindex(parent, name) {
+            self.relink(ino, (parent, name), (newparent, newname));
         }
     }
 
     /// Swaps two names (`RENAME_EXCHANGE`).
     pub fn exchange(&mut self, a: (u64, &OsStr), b: (u64, &OsStr)) {
-        let ka = (a.0, a.1.to_owned());
-        let kb = (b.0, b.1.to_owned());
-        let ia = self.names.remove(&ka);
-        let ib = self.names.remove(&kb);
-        for (ino, from, to) in [(ia, &ka, &kb), (ib, &kb, &ka)] {
-            if let Some(ino) = ino {
-                if let Some(node) = self.nodes.get_mut(&ino) {
-                    for l in node.links.iter_mut().filter(|l| *l == from) {
-                        *l = to.clone();
-                    }
-                }
-                self.names.insert(to.clone(), ino);
+        let ia = self.unindex(a.0, a.1);
+        let ib = self.unindex(b.0, b.1);
+        // Both names of one inode (two hard links): nothing moves.
+        if ia.is_some() && ia == ib {
+            for (parent, name) in [a, b] {
+                let hash = self.hash(parent, name);
+                let ino = ia.unwrap_or_default();
+                self.names.insert_unique(hash, Named { ino, hash }, |e| e.hash);
             }
+            return;
         }
+        // Renamed one after the other, each node's link to the other's name.
+        let renamed: Vec<_> = [(ia, a, b), (ib, b, a)]
+            .into_iter()
+            .filter_map(|(ino, from, to)| {
+                let ino = ino?;
+                let link = self.nodes.get_mut(ino)?.link_mut(from.0, from.1)?;
+                *link = (to.0, to.1.into());
+                Some((ino, to))
+            })
+            .collect();
+        for (ino, (parent, name)) in renamed {
+            let hash = self.hash(parent, name);
+            self.names.insert_unique(hash, Named { ino, hash }, |e| e.hash);
+        }
+    }
+
+    /// Gives `ino`'s link `from` the name `to`, and indexes it there.
+    fn relink(&mut self, ino: u64, from: (u64, &OsStr), to: (u64, &OsStr)) {
+        let Some(node) = self.nodes.get_mut(ino) else { return };
+        if node.has_link(to.0, to.1) {
+            // Already known there too (a hard link renamed over its twin).
+            node.remove_link(from.0, from.1);
+            return;
+        }
+        if let Some(link) = node.link_mut(from.0, from.1) {
+            *link = (to.0, to.1.into());
+        }
+        let hash = self.hash(to.0, to.1);
+        self.names.insert_unique(hash, Named { ino, hash }, |e| e.hash);
     }
 
     /// The kernel dropped `n` references.
     pub fn forget(&mut self, ino: u64, n: u64) {
-        if let Some(node) = self.nodes.get_mut(&ino) {
+        if let Some(node) = self.nodes.get_mut(ino) {
             node.lookups = node.lookups.saturating_sub(n);
             self.drop_if_unused(ino);
         }
@@ -409,12 +399,9 @@ impl Table {
         if ino == ROOT {
             return;
         }
-        let std::collections::hash_map::Entry::Occupied(e) = self.nodes.entry(ino) else {
-            return;
-        };
-        let n = e.get();
-        if n.lookups == 0 && n.opens == 0 && n.open.is_none() {
-            let node = e.remove();
+        if self.nodes.get(ino).is_some_and(|n| n.lookups == 0 && !n.busy())
+            && let Some(mut node) = self.nodes.remove(ino)
+        {
             if node.queued {
                 self.queued -= 1;
             }
@@ -426,18 +413,15 @@ impl Table {
             // (only listed): the source number is free to show again.
             let own = if ino == self.root_ino { ROOT } else { ino };
             if let Some(&spare) = self.aliases.get(&own)
-                && !self.nodes.contains_key(&spare)
+                && !self.nodes.contains(spare)
             {
                 self.aliases.remove(&own);
                 self.shown_as.remove(&spare);
             }
-            // One probe per name: a name another inode took since is put
-            // back (rare), rather than every name looked up and then removed.
-            for l in node.links {
-                if let Some(other) = self.names.remove(&l)
-                    && other != ino
-                {
-                    self.names.insert(l, other);
+            for (parent, name) in node.take_links() {
+                let hash = self.hash(parent, &name);
+                if let Ok(e) = self.names.find_entry(hash, |e| e.hash == hash && e.ino == ino) {
+                    e.remove();
                 }
             }
         }
@@ -463,19 +447,19 @@ impl Table {
                 break;
             }
             let Some(ino) = self.order.pop_front() else { break };
-            let Some(node) = self.nodes.get_mut(&ino) else { continue };
+            let Some(node) = self.nodes.get_mut(ino) else { continue };
             if !node.queued {
                 continue;
             }
-            if ino == ROOT || node.kind == Kind::Dir || node.opens > 0 || node.open.is_some() || node.lookups == 0 {
+            if ino == ROOT || node.kind == Kind::Dir || node.busy() || node.lookups == 0 {
                 self.order.push_back(ino);
                 continue;
             }
             node.queued = false;
             self.queued -= 1;
-            out.extend(node.links.iter().map(|(parent, name)| Prunable {
+            out.extend(node.links().iter().map(|(parent, name)| Prunable {
                 parent: *parent,
-                name: name.clone(),
+                name: name.to_os_string(),
                 kind: node.kind,
             }));
         }
@@ -492,7 +476,7 @@ impl Table {
         let mut seen = HashSet::with_capacity(self.nodes.len());
         let nodes = &self.nodes;
         self.order
-            .retain(|ino| nodes.get(ino).is_some_and(|n| n.queued) && seen.insert(*ino));
+            .retain(|ino| nodes.get(*ino).is_some_and(|n| n.queued) && seen.insert(*ino));
     }
 
     /// Drops the node once the last handle closed, if the kernel forgot it.
@@ -503,22 +487,6 @@ impl Table {
     /// The source root.
     pub fn root(&self) -> &Path {
         &self.root
-    }
-}
-
-impl Node {
-    fn new(kind: Kind, links: Vec<(u64, OsString)>) -> Self {
-        Self {
-            links,
-            kind,
-            lookups: 0,
-            open: None,
-            opens: 0,
-            gate: None,
-            facts: None,
-            cache_stamp: None,
-            queued: false,
-        }
     }
 }
 
@@ -558,13 +526,13 @@ mod tests {
         // A second lookup of the same name counts, without a second link.
         t.remember(10, Kind::Protected, ROOT, odd, true);
         assert_eq!(t.get(10).unwrap().lookups, 2);
-        assert_eq!(t.get(10).unwrap().links.len(), 1);
+        assert_eq!(t.get(10).unwrap().links().len(), 1);
         assert_eq!(t.by_name(ROOT, odd), Some(10));
         assert_eq!(t.by_name(10, odd), None, "the parent is part of the key");
         // Another inode taking the name replaces the first one's link.
         t.remember(11, Kind::Protected, ROOT, odd, true);
         assert_eq!(t.by_name(ROOT, odd), Some(11));
-        assert!(t.get(10).unwrap().links.is_empty());
+        assert!(t.get(10).unwrap().links().is_empty());
         t.unlink_name(ROOT, odd);
         assert_eq!(t.by_name(ROOT, odd), None);
     }
@@ -574,12 +542,93 @@ mod tests {
         let mut t = Table::new(PathBuf::from("/s"), 2);
         t.remember(10, Kind::Protected, ROOT, OsStr::new("a"), true);
         t.remember(10, Kind::Protected, ROOT, OsStr::new("b"), true);
-        // However it came about, a stale link must not take the name away.
-        t.names.insert((ROOT, OsString::from("a")), 11);
+        // Another inode takes "a" while the kernel still holds 10.
+        t.remember(11, Kind::Protected, ROOT, OsStr::new("a"), true);
         t.forget(10, 2);
         assert!(t.get(10).is_none());
         assert_eq!(t.by_name(ROOT, OsStr::new("a")), Some(11));
         assert_eq!(t.by_name(ROOT, OsStr::new("b")), None);
+        assert_eq!(t.names.len(), 1, "one index entry per link held");
+    }
+
+    /// The name index against a plain map of names, through random
+    /// remembers, renames, exchanges, unlinks and forgets, hard links
+    /// included: every name finds the inode it was last given, and the
+    /// index holds exactly one entry per link of a node held.
+    #[test]
+    fn the_name_index_follows_every_change() {
+        use proptest::prelude::*;
+        #[derive(Clone, Debug)]
+        enum Op {
+            Remember(u64, u8),
+            Rename(u8, u8),
+            Exchange(u8, u8),
+            Unlink(u8),
+            Forget(u64),
+        }
+        let op = prop_oneof![
+            (10..16u64, 0..8u8).prop_map(|(i, n)| Op::Remember(i, n)),
+            (0..8u8, 0..8u8).prop_map(|(a, b)| Op::Rename(a, b)),
+            (0..8u8, 0..8u8).prop_map(|(a, b)| Op::Exchange(a, b)),
+            (0..8u8).prop_map(Op::Unlink),
+            (10..16u64).prop_map(Op::Forget),
+        ];
+        let name = |n: u8| OsString::from(format!("n{n}"));
+        // Names 0..4 in the root, 4..8 in folder 9.
+        let at = |n: u8| (if n < 4 { ROOT } else { 9 }, name(n));
+        proptest!(ProptestConfig::with_cases(256), |(ops in proptest::collection::vec(op, 1..60))| {
+            let mut t = Table::new(PathBuf::from("/s"), 2);
+            t.remember(9, Kind::Dir, ROOT, OsStr::new("d"), true);
+            let mut model: HashMap<(u64, OsString), u64> = HashMap::new();
+            model.insert((ROOT, OsString::from("d")), 9);
+            for op in ops {
+                match op {
+                    Op::Remember(ino, n) => {
+                        let (p, nm) = at(n);
+                        t.remember(ino, Kind::Plain, p, &nm, true);
+                        model.insert((p, nm), ino);
+                    }
+                    Op::Rename(a, b) => {
+                        let ((pa, na), (pb, nb)) = (at(a), at(b));
+                        t.rename(pa, &na, pb, &nb);
+                        if a != b {
+                            let moved = model.remove(&(pa, na));
+                            model.remove(&(pb, nb.clone()));
+                            if let Some(ino) = moved {
+                                model.insert((pb, nb), ino);
+                            }
+                        }
+                    }
+                    Op::Exchange(a, b) => {
+                        let ((pa, na), (pb, nb)) = (at(a), at(b));
+                        t.exchange((pa, &na), (pb, &nb));
+                        let ia = model.remove(&(pa, na.clone()));
+                        let ib = model.remove(&(pb, nb.clone()));
+                        if let Some(i) = ib { model.insert((pa, na), i); }
+                        if let Some(i) = ia { model.insert((pb, nb), i); }
+                    }
+                    Op::Unlink(n) => {
+                        let (p, nm) = at(n);
+                        t.unlink_name(p, &nm);
+                        model.remove(&(p, nm));
+                    }
+                    Op::Forget(ino) => {
+                        let held = t.get(ino).map_or(0, |n| n.lookups);
+                        t.forget(ino, held);
+                        if held > 0 {
+                            model.retain(|_, i| *i != ino);
+                        }
+                    }
+                }
+                for n in 0..8 {
+                    let (p, nm) = at(n);
+                    prop_assert_eq!(t.by_name(p, &nm), model.get(&(p, nm.clone())).copied(), "{:?}", nm);
+                }
+                let links: usize = t.nodes.values().map(|n| n.links().len()).sum();
+                prop_assert_eq!(t.names.len(), links);
+                prop_assert_eq!(model.len(), links);
+            }
+        });
     }
 
     #[test]
@@ -589,7 +638,7 @@ mod tests {
         for ino in 11..=15 {
             t.remember(ino, Kind::Protected, 10, OsStr::new(&format!("f{ino}.rights")), true);
         }
-        t.get_mut(11).unwrap().opens = 1;
+        t.get_mut(11).unwrap().in_use().opens = 1;
         // A folder and five files queued: keep three, so three files go,
         // the open one (11) skipped.
         let names: Vec<_> = t.take_prunable(3).into_iter().map(|p| (p.parent, p.name)).collect();

@@ -25,6 +25,8 @@ mod lookup;
 mod memory;
 mod mount;
 mod names;
+mod node;
+mod nodes;
 mod open;
 mod ops;
 mod ownership;

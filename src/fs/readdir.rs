@@ -16,7 +16,7 @@ impl RightsFs {
         let (dir, parent) = {
             let t = self.table();
             let node = t.get(ino).ok_or(Errno::ENOENT)?;
-            (t.dir_path(ino)?, node.links.first().map_or(ROOT, |l| l.0))
+            (t.dir_path(ino)?, node.parent().unwrap_or(ROOT))
         };
         let dir = self.reach(dir)?;
         let mut entries = vec![

@@ -336,7 +336,7 @@ impl RightsFs {
             let t = self.table();
             t.by_name(parent, &super::names::protected(name))
                 .and_then(|i| t.get(i))
-                .and_then(|n| (n.facts.as_ref().and_then(|f| f.rights)).or(n.open.as_ref().map(|o| o.rights)))
+                .and_then(|n| n.facts().and_then(|f| f.rights).or(n.open().map(|o| o.rights)))
                 .is_some_and(|r| !r.has(Right::Edit))
         };
         if !view_only {
@@ -418,7 +418,7 @@ impl RightsFs {
             let t = self.table();
             t.by_name(newparent, target)
                 .and_then(|i| t.get(i))
-                .and_then(|n| n.open.clone())
+                .and_then(|n| n.open().cloned())
         };
         let seals = match &target_view {
             Some(of) => self.seals_so_far(&dst_file, &access, dst, Some(&of.read()))?,
@@ -427,7 +427,7 @@ impl RightsFs {
         // The open view of the renamed file, locked from the copy to the
         // switch: a write through any of its descriptors lands either
         // before the copy or in the new source file, never in between.
-        let view = src_ino.and_then(|i| self.table().get(i).and_then(|n| n.open.clone()));
+        let view = src_ino.and_then(|i| self.table().get(i).and_then(|n| n.open().cloned()));
         let mut guard = view.as_ref().map(|of| of.write());
         let name = self.saves.fresh_name();
         let out = self
@@ -482,8 +482,10 @@ impl RightsFs {
                     t.alias(st, i);
                 }
                 if let Some(n) = t.get_mut(i) {
-                    n.facts = None;
-                    n.cache_stamp = None;
+                    n.set_facts(None);
+                    if let Some(u) = n.in_use_mut() {
+                        u.cache_stamp = None;
+                    }
                 }
             }
         }

@@ -50,7 +50,7 @@ impl RightsFs {
             // (at close) would write the source file and move its mtime to
             // now, losing the time `tar`, `cp -a` and `rsync` set through a
             // descriptor they have not closed yet.
-            let open = self.table().get(ino).and_then(|n| n.open.clone());
+            let open = self.table().get(ino).and_then(|n| n.open().cloned());
             if let Some(of) = open.filter(|of| of.writable) {
                 let r = of.write().flush();
                 r.map_err(|e| of.errno("utimens", e))?;

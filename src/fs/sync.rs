@@ -28,7 +28,7 @@ impl RightsFs {
                 let r = file.write().sync();
                 r.map_err(|e| file.errno("fsync", e))?;
                 if file.take_dir_unsynced() {
-                    let parent = self.table().get(*ino).and_then(|n| n.links.first().map(|l| l.0));
+                    let parent = self.table().get(*ino).and_then(|n| n.parent());
                     if let Some(dir) = parent {
                         crate::durable::sync_dir(self.src_dir(dir)?.as_ref()).map_err(io)?;
                     }

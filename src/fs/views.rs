@@ -65,7 +65,7 @@ impl RightsFs {
                 let passed = flags & (libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC);
                 o.custom_flags(passed | libc::O_NOFOLLOW);
                 let file = o.open(path).map_err(io)?;
-                self.table().get_mut(ino).ok_or(Errno::ENOENT)?.opens += 1;
+                self.table().get_mut(ino).ok_or(Errno::ENOENT)?.in_use().opens += 1;
                 Ok((self.add_handle(Handle::Plain { ino, file }), false))
             }
             Kind::Dir | Kind::Symlink => Err(Errno::EISDIR),
@@ -78,18 +78,19 @@ impl RightsFs {
         let gate = {
             let mut t = self.table();
             let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
-            if let Some(of) = node.open.clone() {
-                node.opens += 1;
+            let u = node.in_use();
+            if let Some(of) = u.open.clone() {
+                u.opens += 1;
                 return Ok((of, true));
             }
-            node.gate.get_or_insert_with(Default::default).clone()
+            u.gate.clone()
         };
         let _g = gate.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut t = self.table();
-            let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
-            if let Some(of) = node.open.clone() {
-                node.opens += 1;
+            let u = t.get_mut(ino).ok_or(Errno::ENOENT)?.in_use();
+            if let Some(of) = u.open.clone() {
+                u.opens += 1;
                 return Ok((of, true));
             }
         }
@@ -98,12 +99,11 @@ impl RightsFs {
         let md = of.read().file().metadata().map_err(io)?;
         let mut t = self.table();
         let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
-        let keep = node.cache_stamp == Some(stamp(&Stat::from(&md)));
-        node.open = Some(of.clone());
-        node.opens += 1;
-        if let Some(f) = node.facts.as_mut() {
-            f.rights = Some(of.rights);
-        }
+        node.set_rights(of.rights);
+        let u = node.in_use();
+        let keep = u.cache_stamp == Some(stamp(&Stat::from(&md)));
+        u.open = Some(of.clone());
+        u.opens += 1;
         Ok((of, keep))
     }
 
@@ -194,12 +194,14 @@ impl RightsFs {
     pub(super) fn close_shared(&self, ino: u64) {
         let of = {
             let mut t = self.table();
-            let Some(node) = t.get_mut(ino) else { return };
-            node.opens = node.opens.saturating_sub(1);
-            if node.opens > 0 {
+            let Some(u) = t.get_mut(ino).and_then(|n| n.in_use_mut()) else {
+                return;
+            };
+            u.opens = u.opens.saturating_sub(1);
+            if u.opens > 0 {
                 return;
             }
-            node.open.clone()
+            u.open.clone()
         };
         let Some(of) = of else { return };
         let r = of.write().flush();
@@ -227,11 +229,11 @@ impl RightsFs {
             }
         }
         let mut t = self.table();
-        if let Some(node) = t.get_mut(ino)
-            && node.opens == 0
+        if let Some(u) = t.get_mut(ino).and_then(|n| n.in_use_mut())
+            && u.opens == 0
         {
-            node.open = None;
-            node.cache_stamp = md.as_ref().map(stamp);
+            u.open = None;
+            u.cache_stamp = md.as_ref().map(stamp);
         }
         t.release_if_unused(ino);
     }
@@ -239,8 +241,8 @@ impl RightsFs {
     /// Closes a plain handle's bookkeeping.
     pub(super) fn close_plain(&self, ino: u64) {
         let mut t = self.table();
-        if let Some(node) = t.get_mut(ino) {
-            node.opens = node.opens.saturating_sub(1);
+        if let Some(u) = t.get_mut(ino).and_then(|n| n.in_use_mut()) {
+            u.opens = u.opens.saturating_sub(1);
         }
         t.release_if_unused(ino);
     }
