@@ -4,8 +4,10 @@
 //! counters, tokens, the registry and the audit log) lives here.
 
 mod grants;
+mod pg_audit;
 mod records;
 mod sql;
+mod sqlite_audit;
 
 pub use records::{AuditRecord, CodeRecord, ContentRecord, DeviceRecord, IssueCheck, PageKey, TokenRecord};
 pub use sql::{PgStore, SqliteStore};

@@ -1,6 +1,7 @@
 //! The SQL implementations of [`Store`]. Both backends run the same
 //! statements (`$n` placeholders work in SQLite and PostgreSQL); only the
-//! schema differs, so one macro writes both implementations.
+//! schema and the append of a batch of audit rows (`sqlite_audit.rs`,
+//! `pg_audit.rs`) differ, so one macro writes both implementations.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -77,44 +78,9 @@ const INSERT_CONTENTS: &str = "INSERT INTO content (id, owner, pl, policy, revok
 /// backends' limits (SQLite 32,766 parameters, PostgreSQL 65,535).
 const INSERT_ROWS_MAX: usize = 500;
 
-/// Audit rows per insert statement: eight parameters each.
-const AUDIT_ROWS_MAX: usize = 500;
-
-/// Appends audit rows (both backends); the rows follow.
-const INSERT_AUDIT: &str =
-    "INSERT INTO audit (content_id, time, email, device_id, rights, result, reason, client_addr) ";
-
 /// Appends one audit row.
 const AUDIT_ROW: &str = "INSERT INTO audit (content_id, time, email, device_id, rights, result, reason, client_addr) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
-/// Which of the checked rows that follow (`VALUES (index, token hash,
-/// content id, policy, revoked)`) still hold: the token is a live access
-/// token (at the time bound after [`CHECKS_AT`]) and the content's policy
-/// and revocation are unchanged.
-const CHECKS: &str = "SELECT v.column1 AS i FROM (";
-const CHECKS_AT: &str = ") AS v WHERE EXISTS (SELECT 1 FROM tokens t WHERE t.hash = v.column2 \
-     AND t.kind = 'access' AND t.expires_at > ";
-const CHECKS_END: &str = ") AND EXISTS (SELECT 1 FROM content c WHERE c.id = v.column3 \
-     AND c.policy = v.column4 AND c.revoked = v.column5)";
-
-/// A batch of audit rows checked and appended in one statement, for a
-/// backend with data-modifying `WITH` (PostgreSQL): one round trip where
-/// a transaction takes four (`BEGIN`, the checks, the insert, `COMMIT`),
-/// and one snapshot for the checks and the insert. The rows follow as
-/// `VALUES (index, token hash, content id, policy, revoked, checked, and
-/// the audit row's columns)`; the statement answers the indexes kept.
-const AUDIT_AT_ONCE: &str = "WITH v (i, token_hash, content_id, policy, revoked, checked, time, email, device_id, \
-     rights, result, reason, client_addr) AS (";
-/// Follows the rows of [`AUDIT_AT_ONCE`]; the check time follows.
-const AUDIT_AT_ONCE_CHECKS: &str = "), ok AS (SELECT * FROM v WHERE NOT v.checked OR (EXISTS (SELECT 1 FROM tokens t \
-     WHERE t.hash = v.token_hash AND t.kind = 'access' AND t.expires_at > ";
-/// Ends [`AUDIT_AT_ONCE`].
-const AUDIT_AT_ONCE_END: &str = ") AND EXISTS (SELECT 1 FROM content c WHERE c.id = v.content_id \
-     AND c.policy = v.policy AND c.revoked = v.revoked))), \
-     ins AS (INSERT INTO audit (content_id, time, email, device_id, rights, result, reason, client_addr) \
-     SELECT content_id, time, email, device_id, rights, result, reason, client_addr FROM ok ORDER BY i) \
-     SELECT i FROM ok";
 
 /// Grants rows per insert statement: five parameters each.
 const GRANT_ROWS_MAX: usize = 1000;
@@ -267,20 +233,7 @@ fn family(key: &str) -> String {
 }
 
 macro_rules! sql_store {
-    ($t:ty, $db:ty, $begin_write:literal, $audit_at_once:literal) => {
-        impl $t {
-            /// Binds an audit row's columns after its content id.
-            fn bind_audit_row<'q>(b: &mut sqlx::query_builder::Separated<'_, 'q, $db, &'static str>, a: &'q AuditRecord) {
-                b.push_bind(a.time)
-                    .push_bind(&a.email)
-                    .push_bind(&a.device_id)
-                    .push_bind(&a.rights)
-                    .push_bind(&a.result)
-                    .push_bind(&a.reason)
-                    .push_bind(&a.client_addr);
-            }
-        }
-
+    ($t:ty, $db:ty, $append_audits:path) => {
         impl $t {
             /// Fills the grants table from every live content's policy,
             /// once per database: one made before the table existed lists
@@ -913,62 +866,7 @@ macro_rules! sql_store {
                     // earliest of the batch's own, so never later than
                     // any token's request).
                     let now = rows.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.now)).min().unwrap_or(0);
-                    if $audit_at_once && rows.len() <= AUDIT_ROWS_MAX {
-                        let mut ok = vec![false; rows.len()];
-                        let mut q = sqlx::QueryBuilder::new(AUDIT_AT_ONCE);
-                        q.push_values(rows.iter().enumerate(), |mut b, (i, (a, c))| {
-                            b.push_bind(i as i64)
-                                .push_bind(c.as_ref().map(|c| &c.token_hash))
-                                .push_bind(&a.content_id)
-                                .push_bind(c.as_ref().map(|c| &c.policy))
-                                .push_bind(c.as_ref().map(|c| i64::from(c.revoked)))
-                                .push_bind(c.is_some());
-                            Self::bind_audit_row(&mut b, a);
-                        });
-                        q.push(AUDIT_AT_ONCE_CHECKS).push_bind(now).push(AUDIT_AT_ONCE_END);
-                        for r in q.build().persistent(false).fetch_all(&self.pool).await? {
-                            let i: i64 = r.try_get("i")?;
-                            if let Some(o) = usize::try_from(i).ok().and_then(|i| ok.get_mut(i)) {
-                                *o = true;
-                            }
-                        }
-                        return Ok(ok);
-                    }
-                    let mut ok: Vec<bool> = rows.iter().map(|(_, c)| c.is_none()).collect();
-                    let mut tx = self.pool.begin_with($begin_write).await?;
-                    let checked: Vec<(i64, &IssueCheck)> = rows
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, (_, c))| c.as_ref().map(|c| (i as i64, c)))
-                        .collect();
-                    for chunk in checked.chunks(AUDIT_ROWS_MAX) {
-                        let mut q = sqlx::QueryBuilder::new(CHECKS);
-                        q.push_values(chunk, |mut b, (i, c)| {
-                            b.push_bind(*i)
-                                .push_bind(&c.token_hash)
-                                .push_bind(&rows[*i as usize].0.content_id)
-                                .push_bind(&c.policy)
-                                .push_bind(i64::from(c.revoked));
-                        });
-                        q.push(CHECKS_AT).push_bind(now).push(CHECKS_END);
-                        for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
-                            let i: i64 = r.try_get("i")?;
-                            if let Some(o) = usize::try_from(i).ok().and_then(|i| ok.get_mut(i)) {
-                                *o = true;
-                            }
-                        }
-                    }
-                    let keep: Vec<&AuditRecord> = rows.iter().zip(&ok).filter(|(_, k)| **k).map(|((a, _), _)| a).collect();
-                    for chunk in keep.chunks(AUDIT_ROWS_MAX) {
-                        let mut q = sqlx::QueryBuilder::new(INSERT_AUDIT);
-                        q.push_values(chunk, |mut b, a| {
-                            b.push_bind(&a.content_id);
-                            Self::bind_audit_row(&mut b, a);
-                        });
-                        q.build().persistent(false).execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(ok)
+                    $append_audits(&self.pool, &rows, now).await
                 })
             }
 
@@ -999,10 +897,5 @@ macro_rules! sql_store {
     };
 }
 
-// SQLite: take the write lock at once, so that the checks of a batch of
-// audit rows and their insert see one state and never fail on a snapshot
-// another connection's write made stale.
-// SQLite has no data-modifying `WITH`: its batches take a transaction
-// (in process, so without round trips).
-sql_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", false);
-sql_store!(PgStore, sqlx::Postgres, "BEGIN", true);
+sql_store!(SqliteStore, sqlx::Sqlite, super::sqlite_audit::append);
+sql_store!(PgStore, sqlx::Postgres, super::pg_audit::append);
