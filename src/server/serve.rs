@@ -64,10 +64,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         0 => None,
         n => Some(Arc::new(crate::cache::Shared::new(n))),
     };
-    if sqlite.is_none() {
-        // PostgreSQL commits one batch while the next is being gathered.
-        state.audit = Arc::new(super::audit_queue::AuditQueue::new(store, 2));
-    }
     state.signin_backoff = args.signin_backoff.unwrap_or(state.signin_backoff).max(1);
     state.auth_per_minute = args.auth_per_minute.unwrap_or(state.auth_per_minute);
     state.max_offline_days = args.max_offline_days.unwrap_or(DEFAULT_MAX_OFFLINE_DAYS);
