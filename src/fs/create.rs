@@ -78,7 +78,7 @@ impl RightsFs {
             let ino = t.ino_for(md.ino());
             t.remember(ino, Kind::Protected, parent, &bname, true);
             let node = t.get_mut(ino).ok_or(Errno::EIO)?;
-            let u = node.in_use();
+            let u = node.in_use_or_new();
             u.open = Some(of.clone());
             u.opens += 1;
             node.set_facts(None);

@@ -348,10 +348,9 @@ impl Table {
         let ia = self.unindex(a.0, a.1);
         let ib = self.unindex(b.0, b.1);
         // Both names of one inode (two hard links): nothing moves.
-        if ia.is_some() && ia == ib {
+        if let Some(ino) = ia.filter(|_| ia == ib) {
             for (parent, name) in [a, b] {
                 let hash = self.hash(parent, name);
-                let ino = ia.unwrap_or_default();
                 self.names.insert_unique(hash, Named { ino, hash }, |e| e.hash);
             }
             return;
@@ -638,7 +637,7 @@ mod tests {
         for ino in 11..=15 {
             t.remember(ino, Kind::Protected, 10, OsStr::new(&format!("f{ino}.rights")), true);
         }
-        t.get_mut(11).unwrap().in_use().opens = 1;
+        t.get_mut(11).unwrap().in_use_or_new().opens = 1;
         // A folder and five files queued: keep three, so three files go,
         // the open one (11) skipped.
         let names: Vec<_> = t.take_prunable(3).into_iter().map(|p| (p.parent, p.name)).collect();

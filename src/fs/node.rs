@@ -136,7 +136,7 @@ impl Node {
     }
 
     /// The open-file state, made at the first open.
-    pub fn in_use(&mut self) -> &mut InUse {
+    pub fn in_use_or_new(&mut self) -> &mut InUse {
         self.in_use.get_or_insert_with(Default::default)
     }
 

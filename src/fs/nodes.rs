@@ -35,10 +35,15 @@ impl Nodes {
         self.hasher.hash_one(ino)
     }
 
+    /// Whether position `s` of `slab` holds the node of `ino`.
+    fn holds(slab: &[Option<(u64, Node)>], ino: u64) -> impl Fn(&u32) -> bool + '_ {
+        move |&s| slab[s as usize].as_ref().is_some_and(|(i, _)| *i == ino)
+    }
+
     fn slot(&self, ino: u64) -> Option<usize> {
-        let slab = &self.slab;
-        let at = |&s: &u32| slab[s as usize].as_ref().is_some_and(|(i, _)| *i == ino);
-        self.index.find(self.hash(ino), at).map(|&s| s as usize)
+        self.index
+            .find(self.hash(ino), Self::holds(&self.slab, ino))
+            .map(|&s| s as usize)
     }
 
     pub fn get(&self, ino: u64) -> Option<&Node> {
@@ -92,9 +97,7 @@ impl Nodes {
     /// Takes the node of `ino` out.
     pub fn remove(&mut self, ino: u64) -> Option<Node> {
         let hash = self.hash(ino);
-        let slab = &self.slab;
-        let at = |&s: &u32| slab[s as usize].as_ref().is_some_and(|(i, _)| *i == ino);
-        let (s, _) = self.index.find_entry(hash, at).ok()?.remove();
+        let (s, _) = self.index.find_entry(hash, Self::holds(&self.slab, ino)).ok()?.remove();
         self.free.push(s);
         let node = self.slab[s as usize].take().map(|(_, n)| n);
         // Past the last node held, the vector's tail is given back.

@@ -65,7 +65,7 @@ impl RightsFs {
                 let passed = flags & (libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC);
                 o.custom_flags(passed | libc::O_NOFOLLOW);
                 let file = o.open(path).map_err(io)?;
-                self.table().get_mut(ino).ok_or(Errno::ENOENT)?.in_use().opens += 1;
+                self.table().get_mut(ino).ok_or(Errno::ENOENT)?.in_use_or_new().opens += 1;
                 Ok((self.add_handle(Handle::Plain { ino, file }), false))
             }
             Kind::Dir | Kind::Symlink => Err(Errno::EISDIR),
@@ -78,7 +78,7 @@ impl RightsFs {
         let gate = {
             let mut t = self.table();
             let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
-            let u = node.in_use();
+            let u = node.in_use_or_new();
             if let Some(of) = u.open.clone() {
                 u.opens += 1;
                 return Ok((of, true));
@@ -88,7 +88,7 @@ impl RightsFs {
         let _g = gate.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut t = self.table();
-            let u = t.get_mut(ino).ok_or(Errno::ENOENT)?.in_use();
+            let u = t.get_mut(ino).ok_or(Errno::ENOENT)?.in_use_or_new();
             if let Some(of) = u.open.clone() {
                 u.opens += 1;
                 return Ok((of, true));
@@ -100,7 +100,7 @@ impl RightsFs {
         let mut t = self.table();
         let node = t.get_mut(ino).ok_or(Errno::ENOENT)?;
         node.set_rights(of.rights);
-        let u = node.in_use();
+        let u = node.in_use_or_new();
         let keep = u.cache_stamp == Some(stamp(&Stat::from(&md)));
         u.open = Some(of.clone());
         u.opens += 1;
