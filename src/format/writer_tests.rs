@@ -349,15 +349,8 @@ fn a_writer_whose_edit_certificate_ended_saves_nothing_until_renewed() {
     );
 }
 
-/// The owner's device whose certificate ended (removed from the account,
-/// so never certified again): the format signs nothing more with it, and
-/// a version it signs anyway at its true time is refused, naming the
-/// writer and the device.
-#[test]
-fn versions_signed_after_the_device_certificate_ended_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("f.rights");
-    let (cek, _) = owned_file(&path, b"owner's text");
+/// The owner's lost phone: a device whose certificate ended an hour ago.
+fn lost_phone() -> Writer {
     let key = WriterKey::generate();
     let ended = DeviceCertificate {
         account: Email::parse("alice@example.com").unwrap(),
@@ -367,7 +360,19 @@ fn versions_signed_after_the_device_certificate_ended_are_refused() {
         not_after: now() - 3600,
     }
     .sign(server());
-    let lost = Writer::new(key, ended, None).unwrap();
+    Writer::new(key, ended, None).unwrap()
+}
+
+/// The owner's device whose certificate ended (removed from the account,
+/// so never certified again): the format signs nothing more with it, and
+/// a version it signs anyway at its true time is refused, naming the
+/// writer and the device.
+#[test]
+fn versions_signed_after_the_device_certificate_ended_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, _) = owned_file(&path, b"owner's text");
+    let lost = lost_phone();
     assert!(lost.expires().is_some_and(|t| t < now()));
     let mut pf = ProtectedFile::open(rw(&path), &cek).unwrap().with_writer(lost.clone());
     pf.write_at(b"phone's late", 0).unwrap();
@@ -516,4 +521,83 @@ fn a_remembered_device_certificate_vouches_only_for_itself() {
         FormatError::WriterCertificate { .. }
     ));
     assert!(open(&cached).is_ok());
+}
+
+/// A process reopening a file it saved takes its own signature as made
+/// (no Ed25519 check): that must hold only for versions every reader
+/// accepts. Each hostile writer saves through the caching verifier, as
+/// the mount does; none of its versions may be remembered, and the same
+/// caches refuse each at the next open.
+#[test]
+fn versions_a_process_signs_are_remembered_only_when_a_reader_would_accept_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let caches = std::sync::Arc::new(Caches::new(0));
+    let cached = super::Verifier::cached(server().verifying_key(), caches.clone());
+    // Saves `content` as `writer` through `cached` over a file its owner
+    // made; returns the versions remembered by the save and the next open.
+    let save = |name: &str, writer: &dyn Fn(ContentId) -> Writer, content: &[u8]| {
+        let path = dir.path().join(name);
+        let (cek, id) = owned_file(&path, b"owner's text");
+        let mut pf = ProtectedFile::open_verified(rw(&path), &cek, &cached)
+            .unwrap()
+            .with_writer(writer(id));
+        let known = caches.versions.len();
+        pf.set_len(0).unwrap();
+        pf.write_at(content, 0).unwrap();
+        pf.sync().unwrap();
+        drop(pf);
+        let remembered = caches.versions.len() - known;
+        (remembered, ProtectedFile::open_verified(rw(&path), &cek, &cached))
+    };
+
+    // The owner and a certified editor: remembered, and read back.
+    let accepted: [(&str, &dyn Fn(ContentId) -> Writer); 2] =
+        [("owner.rights", &|_| owner()), ("editor.rights", &editor)];
+    for (name, writer) in accepted {
+        let (remembered, opened) = save(name, writer, b"saved");
+        assert_eq!(remembered, 1, "{name}");
+        let pf = opened.unwrap();
+        let mut v = vec![0u8; 5];
+        pf.read_at(&mut v, 0).unwrap();
+        assert_eq!(v, b"saved");
+    }
+
+    // A lost device signing after its certificate ended.
+    let lost = lost_phone().signing_past_expiry();
+    // An editor whose edit certificate ended, and one granted view only.
+    let lapsed = |id| {
+        writer_by(
+            server(),
+            "bob@example.com",
+            Some((id, "view,edit", now() - 7200, now() - 3600)),
+        )
+        .signing_past_expiry()
+    };
+    let viewer = |id| {
+        writer_by(
+            server(),
+            "bob@example.com",
+            Some((id, "view", now() - 60, now() + 3600)),
+        )
+    };
+    // A device certificate that certifies another key than the one signing.
+    let borrowed = Writer::new(WriterKey::generate(), owner().device_certificate().to_vec(), None).unwrap();
+    // The owner's account certified by another server.
+    let rogue = writer_by(&ServerSigningKey::generate(), "alice@example.com", None);
+    let cases: [(&str, &dyn Fn(ContentId) -> Writer); 5] = [
+        ("lost.rights", &|_| lost.clone()),
+        ("lapsed.rights", &lapsed),
+        ("viewer.rights", &viewer),
+        ("borrowed.rights", &|_| borrowed.clone()),
+        ("rogue.rights", &|_| rogue.clone()),
+    ];
+    for (name, writer) in cases {
+        let (remembered, opened) = save(name, writer, b"hostile");
+        assert_eq!(remembered, 0, "{name}: a version readers refuse was remembered");
+        match opened {
+            Err(FormatError::WriterNotAllowed { .. } | FormatError::WriterCertificate { .. })
+            | Err(FormatError::WriterSignatureInvalid { .. }) => {}
+            other => panic!("{name}: expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
 }

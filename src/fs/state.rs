@@ -117,13 +117,10 @@ impl RightsFs {
         })
     }
 
-    /// `pf`, a file this mount made, with its tag table remembered in the
-    /// mount's caches.
+    /// `pf`, a file this mount made, with its tag table and the versions
+    /// it signs remembered in the mount's caches.
     pub(super) fn cached(&self, pf: ProtectedFile) -> ProtectedFile {
-        match self.verifier.caches() {
-            Some(c) => pf.with_caches(c.clone()),
-            None => pf,
-        }
+        pf.with_verifier(&self.verifier)
     }
 
     pub(super) fn table(&self) -> MutexGuard<'_, Table> {

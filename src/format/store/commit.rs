@@ -10,7 +10,7 @@ use super::journal_dir::JournalDir;
 use crate::format::FormatError;
 use crate::format::header::SLOT_LEN;
 use crate::format::state::{DURABLE, State};
-use crate::format::writer::{Writer, compose_slot};
+use crate::format::writer::{self, Writer, compose_slot};
 
 impl ProtectedFile {
     /// Commits the state record (length, commitment), so that a reopen sees
@@ -87,11 +87,16 @@ impl ProtectedFile {
     /// file's writer. One write puts both on disk, so the record is
     /// committed with its state (a torn slot fails as a whole).
     fn slot_bytes(&self, state: &State, slot: u8) -> Vec<u8> {
-        let record = self
-            .writer
-            .as_ref()
-            .map(|w| w.record(&self.header, state))
-            .unwrap_or_default();
+        let record = match &self.writer {
+            Some(w) => {
+                let record = w.record(&self.header, state);
+                if let Some(v) = &self.verifier {
+                    writer::remember_own(&self.header, state, &record, w, v);
+                }
+                record
+            }
+            None => Vec::new(),
+        };
         compose_slot(state.seal(&self.keys.state, &self.header.hash, slot), &record)
     }
 

@@ -24,13 +24,13 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use super::Caches;
-use super::FormatError;
 use super::block::Tag;
 use super::fresh::Fresh;
 use super::header::FileHeader;
 use super::keys::FileKeys;
 use super::state::State;
 use super::writer::{Writer, WrittenBy};
+use super::{FormatError, Verifier};
 use crate::crypto::ContentKey;
 
 pub use disk::read_header;
@@ -79,6 +79,10 @@ pub struct ProtectedFile {
     written_by: Option<WrittenBy>,
     /// Its reader's caches, where its tag table is remembered.
     caches: Option<Arc<Caches>>,
+    /// The reader whose caches learn of each version `writer` signs, so
+    /// that reopening a file this process saved checks no signature of
+    /// its own (`writer::remember_own`).
+    verifier: Option<Verifier>,
 }
 
 impl std::fmt::Debug for ProtectedFile {
@@ -132,13 +136,16 @@ impl ProtectedFile {
             writer,
             written_by: None,
             caches: None,
+            verifier: None,
         })
     }
 
-    /// Remembers this file's tag table in `caches` when it is closed
-    /// unchanged or committed (for a file just made).
-    pub fn with_caches(mut self, caches: Arc<Caches>) -> Self {
-        self.caches = Some(caches);
+    /// Remembers in `verifier`'s caches this file's tag table when it is
+    /// closed unchanged or committed, and that each version its writer
+    /// signs verifies (for a file just made).
+    pub fn with_verifier(mut self, verifier: &Verifier) -> Self {
+        self.caches = verifier.caches().cloned();
+        self.verifier = verifier.caches().is_some().then(|| verifier.clone());
         self
     }
 

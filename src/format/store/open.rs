@@ -123,6 +123,7 @@ impl ProtectedFile {
             writer: None,
             written_by: None,
             caches: caches.cloned(),
+            verifier: server.filter(|v| v.caches().is_some()).cloned(),
         };
         if pf.journal.is_none() {
             let (state, slot, record) = State::pick(&pf.keys.state, &pf.header.hash, slots)?;
