@@ -172,6 +172,7 @@ impl Filesystem for RightsFs {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
+        self.departures.tidy();
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -206,6 +207,7 @@ impl Filesystem for RightsFs {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
+        self.departures.tidy();
     }
 
     fn link(&self, _req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {

@@ -147,25 +147,48 @@ type DepartureMap = lru::LruCache<(u64, OsString), (Departed, Instant)>;
 
 /// Names that protected files recently left, by (parent inode, shown
 /// name), with what is kept of the file and when it left.
-pub(super) struct Departures(Mutex<DepartureMap>);
+///
+/// What leaves the window is not dropped where it leaves but set aside
+/// until the request that pushed it out has been answered
+/// ([`tidy`](Self::tidy)): closing the last descriptor of a deleted file
+/// is when the source file system frees it, a third of an unlink's time
+/// in the daemon (perf), which the program deleting need not wait for.
+pub(super) struct Departures {
+    kept: Mutex<DepartureMap>,
+    leaving: Mutex<Vec<Departed>>,
+}
 
 impl Departures {
     pub fn new() -> Self {
-        Self(Mutex::new(crate::cache::bounded(DEPARTURES_KEPT)))
+        Self {
+            kept: Mutex::new(crate::cache::bounded(DEPARTURES_KEPT)),
+            leaving: Mutex::new(Vec::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DepartureMap> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Remembers what left `name` in `parent`, and drops what is past the
-    /// window.
+    fn set_aside(&self, gone: impl IntoIterator<Item = Departed>) {
+        self.leaving.lock().unwrap_or_else(|p| p.into_inner()).extend(gone);
+    }
+
+    /// Remembers what left `name` in `parent`; what is past the window
+    /// or pushed out waits for [`tidy`](Self::tidy).
     pub fn note(&self, parent: u64, name: &OsStr, what: Departed) {
-        let mut c = self.lock();
-        while c.peek_lru().is_some_and(|(_, (_, at))| at.elapsed() > DEPARTURE_WINDOW) {
-            c.pop_lru();
+        let mut gone = Vec::new();
+        {
+            let mut c = self.lock();
+            while c.peek_lru().is_some_and(|(_, (_, at))| at.elapsed() > DEPARTURE_WINDOW) {
+                gone.extend(c.pop_lru().map(|(_, (d, _))| d));
+            }
+            gone.extend(
+                c.push((parent, name.to_owned()), (what, Instant::now()))
+                    .map(|(_, (d, _))| d),
+            );
         }
-        c.put((parent, name.to_owned()), (what, Instant::now()));
+        self.set_aside(gone);
     }
 
     /// What left `name` in `parent` within the window, if anything
@@ -177,7 +200,15 @@ impl Departures {
 
     /// Forgets `name` in `parent` (something else took the name).
     pub fn forget(&self, parent: u64, name: &OsStr) {
-        self.lock().pop(&(parent, name.to_owned()));
+        let gone = self.lock().pop(&(parent, name.to_owned()));
+        self.set_aside(gone.map(|(d, _)| d));
+    }
+
+    /// Closes what left the window: called once a request that may have
+    /// pushed something out has been answered.
+    pub fn tidy(&self) {
+        let gone = std::mem::take(&mut *self.leaving.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(gone);
     }
 }
 
