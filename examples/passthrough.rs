@@ -9,8 +9,11 @@
 //! beyond this mirror is the price of its own work: sealing, opening,
 //! journalling and licences.
 //!
-//! Usage: `cargo run --release --example passthrough -- SRC MNT [THREADS]`;
-//! it serves until unmounted (`fusermount3 -u MNT`).
+//! Usage: `cargo run --release --example passthrough -- SRC MNT [THREADS] [plus]`;
+//! it serves until unmounted (`fusermount3 -u MNT`). With `plus`, listings
+//! carry every entry's attributes (`readdirplus`, always, as the mount
+//! answers them): what a listing costs any daemon that answers so, beside
+//! the mount's, which must (`docs/PERFORMANCE.md`).
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -25,7 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fuser::{
     Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, SessionACL, TimeOrNow, WriteFlags,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, SessionACL, TimeOrNow,
+    WriteFlags,
 };
 
 const TTL: Duration = Duration::from_secs(1);
@@ -43,6 +47,8 @@ struct Mirror {
     files: RwLock<HashMap<u64, Arc<File>>>,
     dirs: Mutex<HashMap<u64, Listing>>,
     next_fh: AtomicU64,
+    /// Whether listings carry attributes (`plus`).
+    plus: bool,
 }
 
 fn errno(e: std::io::Error) -> Errno {
@@ -77,7 +83,7 @@ fn time(secs: i64, nsecs: i64) -> SystemTime {
 }
 
 impl Mirror {
-    fn new(root: PathBuf) -> std::io::Result<Self> {
+    fn new(root: PathBuf, plus: bool) -> std::io::Result<Self> {
         let root_ino = fs::metadata(&root)?.ino();
         let mut paths = HashMap::new();
         paths.insert(1, root.clone());
@@ -88,6 +94,7 @@ impl Mirror {
             files: RwLock::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            plus,
         })
     }
 
@@ -113,6 +120,47 @@ impl Mirror {
             blksize: md.blksize() as u32,
             flags: 0,
         }
+    }
+
+    /// The attributes of `name` in the open folder `dir` (`fstatat`, the
+    /// link itself), remembered under its inode number.
+    fn remember_at(&self, dir: &File, path: &Path, name: &OsStr) -> Result<FileAttr, Errno> {
+        use std::os::fd::AsRawFd;
+        let c = CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `dir` is an open descriptor, `c` NUL-terminated, `st` a
+        // valid out-pointer.
+        if unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
+            return Err(errno(std::io::Error::last_os_error()));
+        }
+        let ino = if st.st_ino == self.root_ino { 1 } else { st.st_ino };
+        let ft = match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => FileType::Directory,
+            libc::S_IFLNK => FileType::Symlink,
+            libc::S_IFIFO => FileType::NamedPipe,
+            libc::S_IFSOCK => FileType::Socket,
+            libc::S_IFCHR => FileType::CharDevice,
+            libc::S_IFBLK => FileType::BlockDevice,
+            _ => FileType::RegularFile,
+        };
+        self.paths.write().unwrap().insert(ino, path.join(name));
+        Ok(FileAttr {
+            ino: INodeNo(ino),
+            size: st.st_size as u64,
+            blocks: st.st_blocks as u64,
+            atime: time(st.st_atime, st.st_atime_nsec),
+            mtime: time(st.st_mtime, st.st_mtime_nsec),
+            ctime: time(st.st_ctime, st.st_ctime_nsec),
+            crtime: UNIX_EPOCH,
+            kind: ft,
+            perm: (st.st_mode & 0o7777) as u16,
+            nlink: st.st_nlink as u32,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            rdev: st.st_rdev as u32,
+            blksize: st.st_blksize as u32,
+            flags: 0,
+        })
     }
 
     fn path(&self, ino: u64) -> Result<PathBuf, Errno> {
@@ -166,6 +214,9 @@ fn systime(t: TimeOrNow) -> SystemTime {
 impl Filesystem for Mirror {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
+        if self.plus {
+            let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
+        }
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
         Ok(())
@@ -449,6 +500,44 @@ impl Filesystem for Mirror {
         reply.ok();
     }
 
+    /// Each entry with its attributes, the folder opened once per page.
+    fn readdirplus(&self, _req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let dirs = self.dirs.lock().unwrap();
+        let Some(entries) = dirs.get(&fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        let Ok(path) = self.path(ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let dir = match File::open(&path) {
+            Ok(d) => d,
+            Err(e) => return reply.error(errno(e)),
+        };
+        for (i, (eino, kind, name)) in entries.iter().enumerate().skip(offset as usize) {
+            let next = (i + 1) as u64;
+            let attr = if name == "." || name == ".." {
+                // The kernel does not link these: any attributes do.
+                match dir.metadata() {
+                    Ok(md) => FileAttr {
+                        ino: INodeNo(*eino),
+                        kind: *kind,
+                        ..self.attr(&md)
+                    },
+                    Err(e) => return reply.error(errno(e)),
+                }
+            } else {
+                match self.remember_at(&dir, &path, name) {
+                    Ok(a) => a,
+                    Err(_) => continue,
+                }
+            };
+            if reply.add(attr.ino, next, name, &TTL, &attr, GEN) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
     fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
         self.dirs.lock().unwrap().remove(&fh.0);
         reply.ok();
@@ -519,7 +608,7 @@ fn cstr(p: &Path) -> Result<CString, Errno> {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: passthrough SRC MNT [THREADS]");
+        eprintln!("usage: passthrough SRC MNT [THREADS] [plus]");
         std::process::exit(2);
     }
     let src = fs::canonicalize(&args[1])?;
@@ -535,5 +624,6 @@ fn main() -> std::io::Result<()> {
     config.acl = SessionACL::Owner;
     config.n_threads = Some(threads);
     config.clone_fd = true;
-    fuser::Session::new(Mirror::new(src)?, &args[2], &config)?.run()
+    let plus = args.get(4).is_some_and(|a| a == "plus");
+    fuser::Session::new(Mirror::new(src, plus)?, &args[2], &config)?.run()
 }

@@ -43,6 +43,9 @@
 #                        build, enough for the memory figures, not for timing)
 #   THREADS [4]          FUSE worker threads of every FUSE daemon
 #   KEEP [0]             1 = keep the work folder (logs, raw results)
+#   PLAIN_READDIRPLUS [0] 1 = the plain FUSE mirror answers listings with
+#                        every entry's attributes, as rightsfs does
+#                        (`readdirplus`): the floor for rightsfs's listings
 #   BEFORE_RIGHTS []     another `rights` binary (an earlier commit's build):
 #                        the big tree is also walked through a fresh mount
 #                        of it, shown as "rightsfs before"
@@ -154,7 +157,10 @@ wait_mount() {
 # Each FUSE target has a start function (which sets its *_PID) and an
 # unmount; the big-tree phase restarts them all.
 start_plainfuse() {
-  "$MIRROR" "$W/src/plainfuse" "$W/mnt/plainfuse" "$THREADS" >> "$W/plainfuse.log" 2>&1 &
+  local plus=
+  [ "${PLAIN_READDIRPLUS:-0}" = 1 ] && plus=plus
+  # shellcheck disable=SC2086 # $plus is one word or none
+  "$MIRROR" "$W/src/plainfuse" "$W/mnt/plainfuse" "$THREADS" $plus >> "$W/plainfuse.log" 2>&1 &
   MIRROR_PID=$!
   wait_mount "$W/mnt/plainfuse" "$MIRROR_PID" || die "the plain FUSE mirror did not mount; see $W/plainfuse.log"
 }
@@ -218,7 +224,7 @@ TARGETS="$TARGETS rightsfs"
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) kernel $(uname -r), $(nproc) cores, $(fio --version)," \
   "gocryptfs $(gocryptfs -version 2>/dev/null | head -1 | cut -d' ' -f2 | tr -d ';'), rightsfs $(git rev-parse --short HEAD 2>/dev/null)," \
   "PROFILE=$PROFILE PHASES='${PHASES# }' ROUNDS=$ROUNDS SIZE_MB=$SIZE_MB RAND_SECS=$RAND_SECS THREADS=$THREADS" \
-  "STREAM_MB=$STREAM_MB TREE=${TREE_DIRS}x$TREE_PER_DIR TREE_WALKS=$TREE_WALKS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "STREAM_MB=$STREAM_MB TREE=${TREE_DIRS}x$TREE_PER_DIR TREE_WALKS=$TREE_WALKS PLAIN_READDIRPLUS=${PLAIN_READDIRPLUS:-0}, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   for t in $TARGETS; do
     dir=$W/mnt/$t; [ "$t" = native ] && dir=$W/native
