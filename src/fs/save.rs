@@ -605,3 +605,28 @@ fn copy(
         at += n as u64;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What leaves the window (pushed out, or forgotten) waits for
+    /// `tidy`, and nothing outlives it: a deleted file is freed once the
+    /// request that pushed it out has been answered.
+    #[test]
+    fn what_leaves_the_window_waits_for_tidy_and_no_longer() {
+        let d = Departures::new();
+        let name = |i: usize| OsString::from(format!("f{i}"));
+        for i in 0..DEPARTURES_KEPT + 3 {
+            d.note(1, &name(i), Departed::Open(tempfile::tempfile().unwrap()));
+        }
+        let leaving = || d.leaving.lock().unwrap().len();
+        assert_eq!(leaving(), 3);
+        assert!(d.take(1, &name(0)).is_none(), "pushed out of the window");
+        assert!(d.take(1, &name(DEPARTURES_KEPT + 2)).is_some());
+        d.forget(1, &name(5));
+        assert_eq!(leaving(), 4);
+        d.tidy();
+        assert_eq!(leaving(), 0);
+    }
+}
