@@ -10,7 +10,7 @@ use super::store::known_tags::KnownTags;
 use super::writer::WrittenBy;
 use crate::cache::Shared;
 use crate::crypto::{CertCache, ServerVerifyingKey, Sha256Digest};
-use crate::policy::DeviceCertificate;
+use crate::policy::{DeviceCertificate, EditCertificate};
 
 /// Header signatures remembered.
 const GOOD_SIGNATURES_KEPT: usize = 16_384;
@@ -18,6 +18,8 @@ const GOOD_SIGNATURES_KEPT: usize = 16_384;
 const VERIFIED_KEPT: usize = 16_384;
 /// Writers' device certificates remembered (one per device that saved).
 const DEVICES_KEPT: usize = 1_024;
+/// Editors' edit certificates remembered (one per editor and file).
+const EDITS_KEPT: usize = 4_096;
 
 /// Checks already done, each bounded.
 pub struct Caches {
@@ -35,6 +37,12 @@ pub struct Caches {
     /// signs carries the same one, so opening many files saved by one
     /// device checks it once (an Ed25519 check, about 40 us).
     pub(super) devices: Shared<Sha256Digest, DeviceCertificate>,
+    /// Editors' edit certificates whose server signature verified, by
+    /// hash of the server key and the certificate: every version an
+    /// editor saves of one file carries the same one, and the mount checks
+    /// each version it signs as it saves it (an Ed25519 check, about
+    /// 40 us, per save).
+    pub(super) edits: Shared<Sha256Digest, EditCertificate>,
     /// Tag tables of files verified or written (see `store/known_tags.rs`).
     pub(super) tags: KnownTags,
 }
@@ -56,6 +64,7 @@ impl Caches {
             signatures: Shared::new(GOOD_SIGNATURES_KEPT),
             versions: Shared::new(VERIFIED_KEPT),
             devices: Shared::new(DEVICES_KEPT),
+            edits: Shared::new(EDITS_KEPT),
             tags: KnownTags::new(tag_memory),
         }
     }

@@ -10,12 +10,14 @@
 
 use std::sync::Arc;
 
+use crate::cache::Shared;
 use crate::crypto::{CryptoError, WRITER_KEY_LEN, WRITER_SIGNATURE_LEN, WriterKey, sha256_parts, verify_writer};
-use crate::policy::{DeviceCertificate, EditCertificate, Email, Right, Timestamp, format_time};
+use crate::crypto::{ServerVerifyingKey, Sha256Digest};
+use crate::policy::{DeviceCertificate, EditCertificate, Email, PolicyError, Right, Timestamp, format_time};
 
 use super::header::{FileHeader, SLOT_LEN};
 use super::state::{SEALED_LEN, State};
-use super::{FormatError, Verifier};
+use super::{Caches, FormatError, Verifier};
 
 const SIGNATURE_DOMAIN: &[u8] = b"rightsfs writer signature v1\0";
 /// Bytes of a slot before the record: the sealed state and the record's length.
@@ -97,6 +99,12 @@ impl Writer {
     /// The server's certificate of the writer key, as encoded.
     pub fn device_certificate(&self) -> &[u8] {
         &self.device_cert
+    }
+
+    /// The server's edit certificate for the file, as encoded (none for
+    /// the owner).
+    pub fn edit_certificate(&self) -> Option<&[u8]> {
+        self.edit_cert.as_deref()
     }
 
     /// The last second this writer may sign a version of the file: the
@@ -224,21 +232,30 @@ fn parse(record: &[u8]) -> Result<Record<'_>, FormatError> {
     })
 }
 
-/// The writer's device certificate, its server signature checked once per
-/// reader's caches: the check depends only on the server key and the
-/// certificate's bytes, which the cache key covers.
-fn device_certificate(bytes: &[u8], verifier: &Verifier) -> Result<DeviceCertificate, crate::policy::PolicyError> {
+/// A certificate the server signed (a writer's device certificate, an
+/// editor's edit certificate), its signature checked once per reader's
+/// caches: the check depends only on the server key and the
+/// certificate's bytes, which the cache key covers. Every version a
+/// device signs carries the same device certificate, every version an
+/// editor saves of one file the same edit certificate.
+pub(super) fn certified<C: Clone>(
+    bytes: &[u8],
+    verifier: &Verifier,
+    kept: impl FnOnce(&Caches) -> &Shared<Sha256Digest, C>,
+    verify: impl FnOnce(&[u8], &ServerVerifyingKey) -> Result<C, PolicyError>,
+) -> Result<C, PolicyError> {
     let server = verifier.key();
     let Some(caches) = verifier.caches() else {
-        return DeviceCertificate::verify(bytes, server);
+        return verify(bytes, server);
     };
+    let kept = kept(caches);
     let memo = sha256_parts(&[&server.0, bytes]);
-    if let Some(dc) = caches.devices.get(&memo) {
-        return Ok(dc);
+    if let Some(c) = kept.get(&memo) {
+        return Ok(c);
     }
-    let dc = DeviceCertificate::verify(bytes, server)?;
-    caches.devices.put(memo, dc.clone());
-    Ok(dc)
+    let c = verify(bytes, server)?;
+    kept.put(memo, c.clone());
+    Ok(c)
 }
 
 /// Checks the record of `state` (see docs/FORMAT.md for the order):
@@ -313,7 +330,7 @@ fn check(
         DeviceCertificate::decode_unverified(r.device_cert)
             .map_or_else(|_| "an unknown writer".to_string(), |c| c.account.to_string())
     };
-    let dc = device_certificate(r.device_cert, verifier)
+    let dc = certified(r.device_cert, verifier, |c| &c.devices, DeviceCertificate::verify)
         .map_err(|_| FormatError::WriterCertificate { writer: claimed() })?;
     let writer = dc.account.to_string();
     signed(&dc.key, &signed_message(header, state, r.time), r.signature)
@@ -351,7 +368,7 @@ fn check(
         let bytes = r
             .edit_cert
             .ok_or_else(|| not_allowed("it is not the owner and shows no edit certificate".into()))?;
-        let ec = EditCertificate::verify(bytes, server)
+        let ec = certified(bytes, verifier, |c| &c.edits, EditCertificate::verify)
             .map_err(|_| not_allowed("its edit certificate is not signed by this file's server".into()))?;
         if ec.content_id != header.content_id() {
             return Err(not_allowed("its edit certificate is for another file".into()));

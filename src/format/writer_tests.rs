@@ -601,3 +601,28 @@ fn versions_a_process_signs_are_remembered_only_when_a_reader_would_accept_them(
         }
     }
 }
+
+/// The mount remembers editors' edit certificates it checked: one is
+/// checked once for every version its editor saves, and vouches for
+/// nothing under another server key.
+#[test]
+fn a_remembered_edit_certificate_vouches_only_under_its_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.rights");
+    let (cek, id) = owned_file(&path, b"original");
+    let caches = std::sync::Arc::new(Caches::new(0));
+    let cached = super::Verifier::cached(server().verifying_key(), caches.clone());
+    let bob = editor(id);
+    for text in [&b"bob's text"[..], b"bob's second text"] {
+        save_as(&path, &cek, bob.clone(), text);
+        let pf = ProtectedFile::open_verified(rw(&path), &cek, &cached).unwrap();
+        assert_eq!(pf.written_by().unwrap().account.as_str(), "bob@example.com");
+    }
+    assert_eq!(caches.edits.len(), 1, "checked once for both versions");
+    let cert = bob.edit_certificate().unwrap().to_vec();
+    let rogue = ServerSigningKey::generate();
+    let misled = super::Verifier::cached(rogue.verifying_key(), caches.clone());
+    let check = |v: &super::Verifier| super::writer::certified(&cert, v, |c| &c.edits, EditCertificate::verify);
+    assert!(check(&misled).is_err(), "remembered under the genuine key only");
+    assert!(check(&cached).is_ok());
+}
