@@ -91,28 +91,42 @@ impl DevicePublicKey {
         sig: &[u8],
         certs: Option<&CertCache>,
     ) -> Result<(), CryptoError> {
+        let vk = Self::delegated_key_der(der, sig, certs)?;
+        let ed_sig: [u8; ED_SIGNATURE_LEN] = sig[ED_PUBLIC_LEN + RSA_SIGNATURE_LEN..]
+            .try_into()
+            .expect("length checked");
+        vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&ed_sig))
+            .map_err(|_| CryptoError::Authentication)
+    }
+
+    /// The Ed25519 key a delegated signature was made with, once the
+    /// device whose public key is `der` is found to have certified it:
+    /// [`verify_delegated_der`](Self::verify_delegated_der) but for the
+    /// Ed25519 check of the message. Only for a signature this process
+    /// has just made itself (a reader checking it again would find what
+    /// the signer just computed); anything read from elsewhere is
+    /// verified in full.
+    pub fn delegated_key_der(
+        der: &[u8],
+        sig: &[u8],
+        certs: Option<&CertCache>,
+    ) -> Result<ed25519_dalek::VerifyingKey, CryptoError> {
         if sig.len() != DELEGATED_SIGNATURE_LEN {
             return Err(CryptoError::Malformed("delegated signature length"));
         }
         let (public, rest) = sig.split_at(ED_PUBLIC_LEN);
-        let (cert, ed_sig) = rest.split_at(RSA_SIGNATURE_LEN);
+        let cert = &rest[..RSA_SIGNATURE_LEN];
         let memo = sha256_parts(&[der, public, cert]);
-        let known = certs.and_then(|c| c.0.get(&memo));
-        let vk = match known {
-            Some(vk) => vk,
-            None => {
-                DevicePublicKey::from_der(der)?.verify(&[CERT_DOMAIN, public].concat(), cert)?;
-                let public: [u8; ED_PUBLIC_LEN] = public.try_into().expect("split at its length");
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| CryptoError::Authentication)?;
-                if let Some(c) = certs {
-                    c.0.put(memo, vk);
-                }
-                vk
-            }
-        };
-        let ed_sig: [u8; ED_SIGNATURE_LEN] = ed_sig.try_into().expect("split at its length");
-        vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&ed_sig))
-            .map_err(|_| CryptoError::Authentication)
+        if let Some(vk) = certs.and_then(|c| c.0.get(&memo)) {
+            return Ok(vk);
+        }
+        DevicePublicKey::from_der(der)?.verify(&[CERT_DOMAIN, public].concat(), cert)?;
+        let public: [u8; ED_PUBLIC_LEN] = public.try_into().expect("split at its length");
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| CryptoError::Authentication)?;
+        if let Some(c) = certs {
+            c.0.put(memo, vk);
+        }
+        Ok(vk)
     }
 }
 

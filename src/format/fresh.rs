@@ -54,6 +54,33 @@ impl Fresh {
         seals_before: u64,
         caches: Option<&Caches>,
     ) -> Result<Self, FormatError> {
+        Self::make(header, cek, writer, seals_before, caches, true)
+    }
+
+    /// [`signed`](Self::signed) for a header whose publishing licence this
+    /// process has just signed (`licence::NewContent` makes these): checked
+    /// as [`continuing`](Self::continuing) checks it, but for the Ed25519
+    /// maths of the licence signature, which is taken as made. A creation
+    /// then costs one Ed25519 signature fewer checks; what a reader would
+    /// refuse for any other reason (a wrong key, a MAC, a device key that
+    /// did not certify the signing key) is still refused here.
+    pub fn signed_here(
+        header: FileHeader,
+        cek: &ContentKey,
+        writer: Option<Writer>,
+        caches: Option<&Caches>,
+    ) -> Result<Self, FormatError> {
+        Self::make(header, cek, writer, 0, caches, false)
+    }
+
+    fn make(
+        header: FileHeader,
+        cek: &ContentKey,
+        writer: Option<Writer>,
+        seals_before: u64,
+        caches: Option<&Caches>,
+        maths: bool,
+    ) -> Result<Self, FormatError> {
         // A first version readers would refuse is not written at all.
         if let Some(until) = writer.as_ref().and_then(Writer::expires)
             && crate::policy::now() > until
@@ -65,7 +92,11 @@ impl Fresh {
             return Err(FormatError::KeyWornOut);
         }
         let keys = FileKeys::derive(cek, &header.content_id());
-        header.authenticate(&keys, caches)?;
+        if maths {
+            header.authenticate(&keys, caches)?;
+        } else {
+            header.authenticate_signed_here(&keys, caches)?;
+        }
         let g = header.geometry;
         let mut prefix = vec![0u8; g.data_offset as usize];
         prefix[..header.bytes.len()].copy_from_slice(&header.bytes);

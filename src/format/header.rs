@@ -182,6 +182,17 @@ impl FileHeader {
     /// order, so that a wrong key is reported as such and not as tampering.
     /// A signature found good in `caches` before is not checked again.
     pub(super) fn authenticate(&self, keys: &FileKeys, caches: Option<&Caches>) -> Result<(), FormatError> {
+        self.check(keys, caches, true)
+    }
+
+    /// [`authenticate`](Self::authenticate) for a header whose publishing
+    /// licence this process has just signed: all but the signature's
+    /// Ed25519 maths (see `PublishingLicence::verify_signed_here`).
+    pub(super) fn authenticate_signed_here(&self, keys: &FileKeys, caches: Option<&Caches>) -> Result<(), FormatError> {
+        self.check(keys, caches, false)
+    }
+
+    fn check(&self, keys: &FileKeys, caches: Option<&Caches>, maths: bool) -> Result<(), FormatError> {
         if !ct_eq(&keys.check, &self.body.key_check) {
             return Err(FormatError::WrongKey);
         }
@@ -191,10 +202,14 @@ impl FileHeader {
             return Err(FormatError::HeaderTampered("header MAC"));
         }
         if caches.is_none_or(|c| c.signatures.get(&self.hash).is_none()) {
-            self.body
-                .licence
-                .verify_with(caches.map(|c| &c.certs))
-                .map_err(|_| FormatError::HeaderTampered("publishing licence signature"))?;
+            let certs = caches.map(|c| &c.certs);
+            let licence = &self.body.licence;
+            if maths {
+                licence.verify_with(certs)
+            } else {
+                licence.verify_signed_here(certs)
+            }
+            .map_err(|_| FormatError::HeaderTampered("publishing licence signature"))?;
             if let Some(c) = caches {
                 c.signatures.put(self.hash, ());
             }

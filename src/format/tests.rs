@@ -639,3 +639,38 @@ fn a_new_header_is_remembered_only_once_its_signature_verified() {
     ));
     assert!(caches.signatures.get(&hash).is_none());
 }
+
+/// A header whose licence the process has just signed skips only the
+/// maths of that signature: a licence whose Ed25519 key the device it
+/// names never certified (another device's delegated key), or a header
+/// made with another key, is refused all the same, and only a header that
+/// passed is remembered as good.
+#[test]
+fn a_header_signed_here_is_checked_for_all_but_the_signature_maths() {
+    let caches = super::Caches::new(0);
+    let cek = ContentKey::generate();
+    let delegated = |device: &DeviceKeyPair| {
+        let mut body = licence_body(&cek);
+        body.version = 2;
+        FileHeader::new(PublishingLicence::sign(&body, device).unwrap(), &cek, 4096).unwrap()
+    };
+    let good = delegated(device());
+    let hash = good.hash;
+    Fresh::signed_here(good, &cek, Some(owner_writer()), Some(&caches)).unwrap();
+    assert!(caches.signatures.get(&hash).is_some());
+
+    // Names the owner's device; signed by a key another device certified.
+    let forged = delegated(&DeviceKeyPair::generate().unwrap());
+    let hash = forged.hash;
+    assert!(matches!(
+        Fresh::signed_here(forged, &cek, Some(owner_writer()), Some(&caches)),
+        Err(FormatError::HeaderTampered(_))
+    ));
+    assert!(caches.signatures.get(&hash).is_none());
+
+    let other_key = delegated(device());
+    assert!(matches!(
+        Fresh::signed_here(other_key, &ContentKey::generate(), Some(owner_writer()), Some(&caches)),
+        Err(FormatError::WrongKey)
+    ));
+}

@@ -293,6 +293,27 @@ mod tests {
         }
     }
 
+    /// Only the licence `make_content` signed is taken as signed without
+    /// checking its signature's maths: one put in its place afterwards
+    /// (here that licence with its Ed25519 signature altered, its device
+    /// certificate intact) is checked in full and refused.
+    #[test]
+    fn only_the_licence_signed_here_is_taken_as_signed() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = licensing(dir.path());
+        let kem = ServerKemSecret::generate().public();
+        let caches = Caches::new(0);
+        let made = l.make_content(policy(3), "http://127.0.0.1:9", &kem).unwrap();
+        made.fresh(l.writer().unwrap(), Some(&caches)).unwrap();
+
+        let mut altered = l.make_content(policy(3), "http://127.0.0.1:9", &kem).unwrap();
+        *altered.licence.signature.last_mut().unwrap() ^= 1;
+        assert!(matches!(
+            altered.fresh(l.writer().unwrap(), Some(&caches)),
+            Err(AccessError::BadLicence(_))
+        ));
+    }
+
     #[test]
     fn content_follows_the_policy_asked_for() {
         let dir = tempfile::tempdir().unwrap();

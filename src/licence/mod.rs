@@ -55,7 +55,9 @@ pub use opens::{OfflineOpen, RECORD_EVERY_SECS, REPORT_BATCH_MAX};
 pub use removed::REMOVED_DEVICES_MAX_AGE;
 pub use store::CachedLicence;
 
-use crate::crypto::{ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, WRITER_KEY_LEN, WrapToServer};
+use crate::crypto::{
+    ContentKey, DeviceKeyPair, ServerKemPublic, ServerVerifyingKey, Sha256Digest, WRITER_KEY_LEN, WrapToServer,
+};
 use crate::format::{Caches, DEFAULT_BLOCK_SIZE, FileHeader, Fresh, Writer};
 use crate::policy::{
     ContentId, Email, Policy, PublishingLicence, PublishingLicenceBody, Rights, Timestamp, UseLicence, format_time, now,
@@ -152,6 +154,11 @@ pub struct NewContent {
     pub licence: PublishingLicence,
     /// The content key sealed for this device, for the header.
     pub owner_slot: Vec<u8>,
+    /// The hash of the licence, body and signature, as this process signed
+    /// it: while `licence` is still that one, [`fresh`](Self::fresh) need
+    /// not check its signature's maths again. Private, so only
+    /// `make_content` sets it.
+    signed: Sha256Digest,
 }
 
 /// Header extension holding the owner slot (non-critical: readers that do
@@ -161,6 +168,13 @@ pub const OWNER_SLOT_EXTENSION: u16 = 0x0001;
 /// Associated data of an owner slot: binds it to its content.
 fn owner_slot_aad(id: &ContentId) -> Vec<u8> {
     [b"rightsfs owner slot v1\0".as_slice(), &id.0].concat()
+}
+
+/// What [`NewContent::signed`] holds: the body's hash alone
+/// (`PublishingLicence::hash`) leaves out the signature.
+fn signed_hash(licence: &PublishingLicence) -> Sha256Digest {
+    let len = (licence.body.len() as u64).to_be_bytes();
+    crate::crypto::sha256_parts(&[&len, &licence.body, &licence.signature])
 }
 
 impl NewContent {
@@ -180,8 +194,12 @@ impl NewContent {
     /// commits too; checked with `caches` if given (see
     /// [`Fresh::continuing`]).
     pub fn fresh(&self, writer: Writer, caches: Option<&Caches>) -> Result<Fresh, AccessError> {
+        let signed_here = signed_hash(&self.licence) == self.signed;
         self.header(DEFAULT_BLOCK_SIZE)
-            .and_then(|h| Fresh::continuing(h, &self.key, Some(writer), 0, caches))
+            .and_then(|h| match signed_here {
+                true => Fresh::signed_here(h, &self.key, Some(writer), caches),
+                false => Fresh::continuing(h, &self.key, Some(writer), 0, caches),
+            })
             .map_err(|e| AccessError::BadLicence(format!("cannot make the new file's header: {e}")))
     }
 }
@@ -628,6 +646,7 @@ impl Licensing {
         Ok(NewContent {
             content_id,
             key,
+            signed: signed_hash(&licence),
             licence,
             owner_slot,
         })
