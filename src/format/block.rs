@@ -14,11 +14,19 @@ pub(super) type Tag = [u8; TAG_LEN];
 /// `Zeroizing<Vec<u8>>` would wipe it one volatile byte at a time (zeroize's
 /// `Vec` impl goes element by element), which costs about half as much as
 /// decrypting it; the slice impl wipes in bulk behind an optimisation barrier.
-pub(super) struct Wiped(pub(super) Vec<u8>);
+/// Public because the mount answers reads with one.
+pub struct Wiped(pub(super) Vec<u8>);
 
 impl Wiped {
-    pub(super) fn zeroed(len: usize) -> Self {
+    /// `len` zero bytes.
+    pub fn zeroed(len: usize) -> Self {
         Self(vec![0u8; len])
+    }
+
+    /// Keeps the first `len` bytes; those after stay in the allocation
+    /// until they are wiped with it.
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
     }
 }
 
@@ -36,10 +44,11 @@ impl std::ops::DerefMut for Wiped {
 }
 
 impl Wiped {
-    /// Zeroes the bytes. Never resized after creation, so there is no spare
-    /// capacity to wipe.
-    pub(super) fn wipe(&mut self) {
+    /// Zeroes the whole allocation: the bytes and, after a `truncate`,
+    /// the spare capacity (both in bulk).
+    fn wipe(&mut self) {
         self.0.as_mut_slice().zeroize();
+        self.0.spare_capacity_mut().zeroize();
     }
 }
 

@@ -23,6 +23,7 @@ mod state;
 mod store;
 mod writer;
 
+pub use block::Wiped;
 pub use caches::{Caches, Verifier};
 pub use error::FormatError;
 pub use fresh::Fresh;

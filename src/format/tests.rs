@@ -135,6 +135,9 @@ proptest! {
                     let n = pf.read_at(&mut buf, off).unwrap();
                     let want = model.get(off as usize..).map(|s| &s[..s.len().min(len)]).unwrap_or(&[]);
                     prop_assert_eq!(&buf[..n], want);
+                    // The mount's read, into a buffer of its own, agrees.
+                    let owned = pf.read_owned(off, len).unwrap();
+                    prop_assert_eq!(&owned[..], want);
                 }
                 Op::Reopen => { pf.sync().unwrap(); drop(pf); pf = ProtectedFile::open(rw(&path), &cek).unwrap(); }
             }
@@ -161,6 +164,9 @@ fn large_writes_use_parallel_path_and_round_trip() {
     let mut mid = vec![0u8; 100_000];
     pf.read_at(&mut mid, 1_234_567).unwrap();
     assert_eq!(mid, data[1_234_567..1_334_567]);
+    // Split across cores too, from mid-block to past the end.
+    let owned = pf.read_owned(1_234_567, 2_000_000).unwrap();
+    assert_eq!(&owned[..], &data[1_234_567..]);
 }
 
 /// Why a damaged file does not open for a reader that checks writers.

@@ -6,24 +6,21 @@ use fuser::Errno;
 
 use super::open::Handle;
 use super::state::{RightsFs, io};
-use crate::format::ProtectedFile;
+use crate::format::{ProtectedFile, Wiped};
 
 impl RightsFs {
-    /// Reads from a handle.
-    pub(super) fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    /// Reads from a handle: plaintext, wiped once the answer is sent.
+    pub(super) fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Wiped, Errno> {
         match &*self.handle(fh)? {
             Handle::Protected { file, .. } => {
-                let mut buf = vec![0u8; size as usize];
                 let pf = file.read();
                 if file.sequential(offset, size as u64) {
                     read_ahead(&pf, offset + size as u64);
                 }
-                let n = pf.read_at(&mut buf, offset).map_err(|e| file.errno("read", e))?;
-                buf.truncate(n);
-                Ok(buf)
+                pf.read_owned(offset, size as usize).map_err(|e| file.errno("read", e))
             }
             Handle::Plain { file, .. } => {
-                let mut buf = vec![0u8; size as usize];
+                let mut buf = Wiped::zeroed(size as usize);
                 let done = crate::format::read_up_to(file, &mut buf, offset).map_err(io)?;
                 buf.truncate(done);
                 Ok(buf)
