@@ -133,3 +133,65 @@ fn walking_more_files_than_the_cap_keeps_the_mounts_memory_bounded() {
     assert_eq!(fx.decrypt(&fx.src().join("d0/f0.txt.rights")), b"file 0/0\nmore\n");
     assert_eq!(fx.decrypt(&fx.src().join("d3/f499.txt.rights")), b"file 3/499\n");
 }
+
+/// The kernel may answer a listing from what it kept of the one before
+/// (`fs/listings.rs`), never past a change: names added, removed or
+/// renamed in the source folder behind the mount's back show in the very
+/// next listing, as do those made through the mount. Each change comes
+/// right after a listing the kernel was let keep (a full listing of a
+/// folder unchanged for a moment, then one answered from it).
+#[test]
+fn a_listing_shows_each_change_to_its_folder_at_once() {
+    let fx = Fixture::new();
+    let (mnt, src) = (fx.mnt().join("d"), fx.src().join("d"));
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::write(mnt.join("a.txt"), b"a").unwrap();
+    std::fs::write(mnt.join("b.txt"), b"b").unwrap();
+    let listed = || {
+        let mut names: Vec<String> = std::fs::read_dir(&mnt)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let changes: [(&dyn Fn(), &[&str]); 5] = [
+        (
+            &|| std::fs::write(src.join("plain.txt"), b"p").unwrap(),
+            &["a.txt", "b.txt", "plain.txt"],
+        ),
+        (
+            &|| std::fs::remove_file(src.join("a.txt.rights")).unwrap(),
+            &["b.txt", "plain.txt"],
+        ),
+        (
+            &|| std::fs::rename(src.join("b.txt.rights"), src.join("c.txt.rights")).unwrap(),
+            &["c.txt", "plain.txt"],
+        ),
+        (
+            &|| std::fs::write(mnt.join("e.txt"), b"e").unwrap(),
+            &["c.txt", "e.txt", "plain.txt"],
+        ),
+        (
+            &|| std::fs::remove_file(mnt.join("e.txt")).unwrap(),
+            &["c.txt", "plain.txt"],
+        ),
+    ];
+    let mut want: &[&str] = &["a.txt", "b.txt"];
+    for (change, after) in changes {
+        // Listed twice once the folder has been still a while: the second
+        // may come from the kernel's copy. Then the change, listed at once.
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        assert_eq!(listed(), want);
+        assert_eq!(listed(), want);
+        change();
+        assert_eq!(listed(), after);
+        want = after;
+    }
+    // What a kept listing names opens as it should.
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    listed();
+    assert_eq!(listed(), ["c.txt", "plain.txt"]);
+    assert_eq!(std::fs::read(mnt.join("c.txt")).unwrap(), b"b");
+    assert_eq!(std::fs::read(mnt.join("plain.txt")).unwrap(), b"p");
+}

@@ -21,6 +21,7 @@ mod header_facts;
 mod inodes;
 mod io;
 mod linger;
+mod listings;
 mod lookup;
 mod memory;
 mod mount;

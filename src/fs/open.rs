@@ -207,8 +207,8 @@ pub enum Handle {
         /// The source file.
         file: File,
     },
-    /// A folder listing, read once at `opendir`.
-    Dir(Vec<DirEntry>),
+    /// A folder listing (see `readdir.rs`).
+    Dir(super::readdir::Listing),
 }
 
 /// One entry of a folder listing.

@@ -296,7 +296,9 @@ impl Filesystem for RightsFs {
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let _turn = self.linger.enter();
         match RightsFs::opendir(self, ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            // The kernel keeps what every listing returns; `keep` says
+            // whether it may answer this one from it (`listings.rs`).
+            Ok((fh, keep)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_CACHE_DIR | self::keep(keep)),
             Err(e) => reply.error(e),
         }
     }

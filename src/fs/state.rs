@@ -64,6 +64,8 @@ pub struct RightsFs {
     pub(super) saves: Saves,
     /// Whose device keys signed others' folder policies (see `vouch.rs`).
     pub(super) verdicts: super::vouch::Verdicts,
+    /// Folders listed lately, whose listing the kernel may keep.
+    pub(super) listings: super::listings::Listings,
 }
 
 impl RightsFs {
@@ -114,6 +116,7 @@ impl RightsFs {
             departures: Departures::new(),
             saves,
             verdicts: Default::default(),
+            listings: Default::default(),
         })
     }
 
