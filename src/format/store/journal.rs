@@ -18,6 +18,10 @@ use super::journal_dir::JournalDir;
 use crate::format::FormatError;
 
 const MAGIC: &[u8; 8] = b"RFSJRNL1";
+/// Magic, header hash, inode, size and the number of writes.
+const HEAD_LEN: usize = 8 + 32 + 8 + 8 + 4;
+/// The SHA-256 of all before it, last.
+const SUM_LEN: usize = 32;
 
 /// One committed change, as replayed: positioned writes, then a length.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,7 +60,10 @@ impl Recovery {
 
 impl Journal {
     fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(64 + self.writes.iter().map(|w| w.1.len() + 12).sum::<usize>());
+        // Sized exactly: a commit journals up to 8 MiB of blocks, and one
+        // byte short doubled the buffer and copied it.
+        let body = self.writes.iter().map(|w| w.1.len() + 12).sum::<usize>();
+        let mut v = Vec::with_capacity(HEAD_LEN + body + SUM_LEN);
         v.extend_from_slice(MAGIC);
         v.extend_from_slice(&self.header_hash);
         v.extend_from_slice(&self.inode.to_be_bytes());
@@ -74,17 +81,17 @@ impl Journal {
 
     /// Decodes a journal; `None` if it is torn or not a journal.
     fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() < 60 + 32 || &b[..8] != MAGIC {
+        if b.len() < HEAD_LEN + SUM_LEN || &b[..8] != MAGIC {
             return None;
         }
-        let (body, sum) = b.split_at(b.len() - 32);
+        let (body, sum) = b.split_at(b.len() - SUM_LEN);
         if sha256(body) != sum {
             return None;
         }
         let u64_at = |o: usize| u64::from_be_bytes(body[o..o + 8].try_into().unwrap());
-        let count = u32::from_be_bytes(body[56..60].try_into().unwrap()) as usize;
+        let count = u32::from_be_bytes(body[HEAD_LEN - 4..HEAD_LEN].try_into().unwrap()) as usize;
         let mut writes = Vec::with_capacity(count.min(1 << 16));
-        let mut o = 60;
+        let mut o = HEAD_LEN;
         for _ in 0..count {
             let off = u64_at(o);
             let len = u32::from_be_bytes(body.get(o + 8..o + 12)?.try_into().unwrap()) as usize;
@@ -154,6 +161,7 @@ mod tests {
             size: 5000,
         };
         let e = j.encode();
+        assert_eq!(e.len(), e.capacity(), "encoded into a buffer of its exact size");
         assert_eq!(Journal::decode(&e), Some(j));
         for cut in [0, 10, 60, e.len() - 1] {
             assert_eq!(Journal::decode(&e[..cut]), None, "cut at {cut}");
