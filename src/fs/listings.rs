@@ -16,8 +16,8 @@
 //! (an entry added, removed or renamed there by anyone changes its ctime
 //! and mtime) and for at most [`KEEP_FOR`]: within the attributes' own
 //! lifetime ([`TTL`](super::state::TTL)), so that a listing followed by a
-//! `stat` of every entry (`ls -l`, `du`) still finds them valid, and after
-//! it they are refreshed by a listing with attributes, as before. A
+//! `stat` of every entry (`ls -l`, `du`) still finds them valid; after it,
+//! a full listing with attributes refreshes them. A
 //! folder whose ctime is within [`RACY`] of the listing's start is never
 //! kept: a second change within the file system's timestamp granularity
 //! could leave the ctime as it was.
