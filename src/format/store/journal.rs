@@ -60,8 +60,8 @@ impl Recovery {
 
 impl Journal {
     fn encode(&self) -> Vec<u8> {
-        // Sized exactly: a commit journals up to 8 MiB of blocks, and one
-        // byte short doubled the buffer and copied it.
+        // Sized exactly: a commit journals up to 8 MiB of blocks, and a
+        // buffer short of its last bytes grows to twice that.
         let body = self.writes.iter().map(|w| w.1.len() + 12).sum::<usize>();
         let mut v = Vec::with_capacity(HEAD_LEN + body + SUM_LEN);
         v.extend_from_slice(MAGIC);

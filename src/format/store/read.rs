@@ -9,6 +9,7 @@ use super::parallel::for_block_runs;
 use crate::crypto::{NONCE_LEN, TAG_LEN};
 use crate::format::FormatError;
 use crate::format::block::{Tag, Wiped, block_aad};
+use crate::format::geometry::Geometry;
 
 impl ProtectedFile {
     pub(super) fn block_fits(&self, at: u64, as_index: u64) -> bool {
@@ -67,7 +68,7 @@ impl ProtectedFile {
             return Ok(0);
         };
         let mut done = 0usize;
-        for (at, len) in opened.plaintext(self) {
+        for (at, len) in opened.plaintext() {
             buf[done..done + len].copy_from_slice(&opened.raw[at..at + len]);
             done += len;
         }
@@ -84,7 +85,7 @@ impl ProtectedFile {
             return Ok(Wiped::zeroed(0));
         };
         let mut done = 0usize;
-        for (at, len) in opened.plaintext(self) {
+        for (at, len) in opened.plaintext() {
             // Never forward: each block's plaintext starts past the
             // plaintext of the blocks before it.
             opened.raw.copy_within(at..at + len, done);
@@ -124,6 +125,7 @@ impl ProtectedFile {
         })?;
         Ok(Some(Opened {
             raw,
+            geometry: g,
             offset,
             end,
             first,
@@ -137,6 +139,7 @@ impl ProtectedFile {
 struct Opened {
     /// From the nonce of block `first` to the tag of block `last`.
     raw: Wiped,
+    geometry: Geometry,
     offset: u64,
     end: u64,
     first: u64,
@@ -146,8 +149,8 @@ struct Opened {
 impl Opened {
     /// Where in `raw` each block's wanted plaintext lies, in order, as
     /// (start, length).
-    fn plaintext(&self, file: &ProtectedFile) -> impl Iterator<Item = (usize, usize)> + use<> {
-        let g = file.header.geometry;
+    fn plaintext(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let g = self.geometry;
         let (offset, end, first) = (self.offset, self.end, self.first);
         (first..=self.last).map(move |i| {
             let from = offset.max(i * g.block_size);
