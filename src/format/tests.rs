@@ -475,6 +475,32 @@ mod journaled {
         }
     }
 
+    /// A long write is sealed in shares on several threads: the shares'
+    /// tags and the rewrites held for the journal must come back in block
+    /// order, both before the commit (read from memory) and after it.
+    #[test]
+    fn a_long_write_over_committed_and_new_blocks_keeps_every_block_in_place() {
+        let (dir, jd, cek, mut pf) = journaled_file();
+        let path = dir.path().join("f.rights");
+        let mut want: Vec<u8> = (0..200 * 512u32).map(|i| (i % 253) as u8).collect();
+        pf.write_at(&want, 0).unwrap();
+        pf.sync().unwrap();
+        // Blocks 50..200 are rewritten (held for the journal), 200..330
+        // are new (written in place): more than two shares of 64 blocks.
+        let over: Vec<u8> = (0..280 * 512u32).map(|i| (i % 241) as u8 ^ 0x5a).collect();
+        pf.write_at(&over, 50 * 512 + 7).unwrap();
+        want.resize(50 * 512 + 7 + over.len(), 0);
+        want[50 * 512 + 7..].copy_from_slice(&over);
+        assert_eq!(read_all(&pf), want);
+        pf.sync().unwrap();
+        drop(pf);
+        let (pf, rec) = reopen(&path, &cek, &jd);
+        assert!(!rec.any(), "{rec:?}");
+        assert_eq!(read_all(&pf), want);
+        drop(pf);
+        assert_eq!(read_all(&ProtectedFile::open(rw(&path), &cek).unwrap()), want);
+    }
+
     #[test]
     fn lost_unsynced_state_rolls_back_to_the_durable_one() {
         let (dir, jd, cek, mut pf) = journaled_file();

@@ -41,30 +41,68 @@ fn helpers() -> Option<&'static rayon::ThreadPool> {
 }
 
 /// Runs `f(first_index, bytes)` over a run of blocks laid out at `stride`,
-/// cut into shares of [`SHARE_BLOCKS`] blocks that the calling thread and
-/// the helper threads take in turn. Shares smaller than a core's half let
-/// one thread write its sealed share while another still seals, instead of
-/// both waiting for the file's lock at the end.
+/// cut into shares (see [`share_out`]).
 pub(super) fn for_block_runs<F>(buf: &mut [u8], first: u64, count: u64, stride: usize, f: F) -> Result<(), FormatError>
 where
     F: Fn(u64, &mut [u8]) -> Result<(), FormatError> + Sync,
 {
-    let pool = match helpers() {
-        Some(pool) if count >= PARALLEL_BLOCKS => pool,
-        _ => return f(first, buf),
-    };
-    let per = SHARE_BLOCKS.min(count.div_ceil(2));
-    let shares = std::sync::Mutex::new(
-        (first..)
-            .step_by(per as usize)
-            .zip(buf.chunks_mut(per as usize * stride)),
-    );
+    match share_len(count) {
+        None => f(first, buf),
+        Some((pool, per)) => share_out(
+            pool,
+            (first..)
+                .step_by(per as usize)
+                .zip(buf.chunks_mut(per as usize * stride)),
+            |(start, run)| f(start, run),
+        ),
+    }
+}
+
+/// Runs `f(first_index, blocks)` over blocks `first..first + count`, cut
+/// into shares (see [`share_out`]): for work that needs no common buffer,
+/// so that each share can use a buffer of its own thread the size of a
+/// share instead of one the size of the request.
+pub(super) fn for_block_shares<F>(first: u64, count: u64, f: F) -> Result<(), FormatError>
+where
+    F: Fn(u64, u64) -> Result<(), FormatError> + Sync,
+{
+    let end = first + count;
+    match share_len(count) {
+        None => f(first, count),
+        Some((pool, per)) => share_out(
+            pool,
+            (first..end).step_by(per as usize).map(|s| (s, per.min(end - s))),
+            |(start, n)| f(start, n),
+        ),
+    }
+}
+
+/// The helper pool and the blocks in one share, if `count` blocks are
+/// worth splitting.
+fn share_len(count: u64) -> Option<(&'static rayon::ThreadPool, u64)> {
+    match helpers() {
+        Some(pool) if count >= PARALLEL_BLOCKS => Some((pool, SHARE_BLOCKS.min(count.div_ceil(2)))),
+        _ => None,
+    }
+}
+
+/// Runs `f` on every share, taken in turn by the calling thread and the
+/// helper threads. Shares smaller than a core's half let one thread write
+/// its sealed share while another still seals, instead of both waiting for
+/// the file's lock at the end. The first error is returned once all
+/// threads have stopped.
+fn share_out<T: Send>(
+    pool: &rayon::ThreadPool,
+    shares: impl Iterator<Item = T> + Send,
+    f: impl Fn(T) -> Result<(), FormatError> + Sync,
+) -> Result<(), FormatError> {
+    let shares = std::sync::Mutex::new(shares);
     let failed = std::sync::Mutex::new(Ok(()));
     let work = || {
         loop {
             let next = shares.lock().unwrap_or_else(|p| p.into_inner()).next();
-            let Some((start, run)) = next else { return };
-            if let Err(e) = f(start, run) {
+            let Some(share) = next else { return };
+            if let Err(e) = f(share) {
                 *failed.lock().unwrap_or_else(|p| p.into_inner()) = Err(e);
                 return;
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::ProtectedFile;
 use super::disk::reserve;
-use super::parallel::{for_block_runs, with_scratch};
+use super::parallel::{for_block_shares, with_scratch};
 use crate::crypto::{NONCE_LEN, Sha256Digest, TAG_LEN};
 use crate::format::block::{Tag, block_aad};
 use crate::format::geometry::Geometry;
@@ -110,8 +110,13 @@ impl ProtectedFile {
             chunk[n - TAG_LEN..].copy_from_slice(&tag);
             Ok(())
         };
-        let sealed = with_scratch(total, |out| {
-            for_block_runs(out, first, count, stride, |start, run| {
+        // Each share is sealed in its own thread's buffer and written from
+        // there: buffers the size of a share (264 KiB), not of the request.
+        let parts = std::sync::Mutex::new(Vec::new());
+        for_block_shares(first, count, |start, n| {
+            let last = start + n - 1;
+            let len = (g.tag_offset(last, new_len) + TAG_LEN as u64 - g.block_offset(start)) as usize;
+            let part = with_scratch(len, |run| {
                 let (mut i, mut o) = (start, 0);
                 while o < run.len() {
                     let n = g.block_len(i, new_len) + crate::crypto::BLOCK_OVERHEAD;
@@ -123,10 +128,12 @@ impl ProtectedFile {
                 if skip < run.len() {
                     this.file.write_all_at(&run[skip..], g.block_offset(from))?;
                 }
-                Ok(())
+                Ok(sealed_blocks(&g, start, last, new_len, direct_from, run))
             })?;
-            Ok(sealed_blocks(&g, first, last, new_len, direct_from, out))
+            parts.lock().unwrap_or_else(|p| p.into_inner()).push((start, part));
+            Ok(())
         })?;
+        let sealed = Sealed::joined(parts.into_inner().unwrap_or_else(|p| p.into_inner()));
         self.record_blocks(first, new_len, sealed);
         Ok(())
     }
@@ -213,6 +220,23 @@ impl ProtectedFile {
 struct Sealed {
     tags: Vec<Tag>,
     held: Vec<(u64, Vec<u8>)>,
+}
+
+impl Sealed {
+    /// The shares' results, `(first block, sealed)`, in block order.
+    fn joined(mut parts: Vec<(u64, Sealed)>) -> Sealed {
+        parts.sort_unstable_by_key(|(start, _)| *start);
+        let mut parts = parts.into_iter().map(|(_, p)| p);
+        let mut all = parts.next().unwrap_or(Sealed {
+            tags: Vec::new(),
+            held: Vec::new(),
+        });
+        for p in parts {
+            all.tags.extend(p.tags);
+            all.held.extend(p.held);
+        }
+        all
+    }
 }
 
 /// Picks the tags of blocks `first..=last` out of `out` (laid out for a
