@@ -83,6 +83,29 @@ impl KnownTags {
         });
     }
 
+    /// Makes room for a table of `bytes` that an open file is about to
+    /// hold: the oldest remembered tables give way until they and it fit
+    /// the budget together, so that a daemon which has served large files
+    /// does not hold their tables beside the one it now needs.
+    pub(crate) fn make_room(&self, bytes: usize) {
+        if bytes >= MIN_BLOCKS * TAG_LEN {
+            self.with(|k| k.shrink_to(self.budget.saturating_sub(bytes)));
+        }
+    }
+
+    /// Forgets the table remembered for `id` if it is `tags`, which its
+    /// open file is about to change: kept here, it would make the file copy
+    /// its table before changing it (and it is stale once changed).
+    pub(crate) fn forget(&self, id: &ContentId, tags: &Arc<Vec<Tag>>) {
+        self.with(|k| {
+            if k.tables.peek(id).is_some_and(|(_, t)| Arc::ptr_eq(t, tags))
+                && let Some((_, t)) = k.tables.pop(id)
+            {
+                k.bytes -= t.len() * TAG_LEN;
+            }
+        });
+    }
+
     /// The `blocks` tags committed to by `commitment`, if remembered.
     pub(crate) fn recall(&self, id: &ContentId, commitment: &Sha256Digest, blocks: u64) -> Option<Arc<Vec<Tag>>> {
         self.with(|k| {
@@ -123,6 +146,26 @@ mod tests {
         // Recalling shares the table instead of copying it.
         let again = known.recall(&b, &[4; 32], big.len() as u64).unwrap();
         assert!(Arc::ptr_eq(&again, &big));
+        // An open file's table makes the oldest give way; a table about to
+        // change is forgotten, so that changing it copies nothing.
+        known.make_room(DEFAULT_BUDGET / 2);
+        assert!(known.recall(&b, &[4; 32], big.len() as u64).is_some());
+        known.make_room(DEFAULT_BUDGET);
+        assert!(known.recall(&b, &[4; 32], big.len() as u64).is_none());
+        assert_eq!(known.with(|k| k.bytes), 0);
+        let c = ContentId::generate();
+        known.remember(c, [5; 32], &Arc::new(vec![[5u8; TAG_LEN]; MIN_BLOCKS]));
+        let mut open = known.recall(&c, &[5; 32], MIN_BLOCKS as u64).unwrap();
+        known.forget(&c, &Arc::new(open.to_vec()));
+        assert!(
+            known.recall(&c, &[5; 32], MIN_BLOCKS as u64).is_some(),
+            "another table of the file"
+        );
+        known.forget(&c, &open);
+        assert!(known.recall(&c, &[5; 32], MIN_BLOCKS as u64).is_none());
+        assert_eq!(Arc::strong_count(&open), 1, "changing it copies nothing");
+        Arc::make_mut(&mut open)[0] = [1; TAG_LEN];
+        assert_eq!(known.with(|k| k.bytes), 0);
         // Another owner's tables are its own.
         assert!(
             KnownTags::new(DEFAULT_BUDGET)

@@ -303,6 +303,9 @@ impl ProtectedFile {
             self.tags = tags;
             return Ok(());
         }
+        if let Some(c) = &self.caches {
+            c.tags.make_room(n as usize * TAG_LEN);
+        }
         let mut tags = Vec::with_capacity(n as usize);
         let mut commitment = [0u8; 32];
         const CHUNK: u64 = 256;

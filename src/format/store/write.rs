@@ -144,6 +144,7 @@ impl ProtectedFile {
     fn record_blocks(&mut self, first: u64, new_len: u64, sealed: Sealed) {
         let old_n = self.tags.len() as u64;
         let count = sealed.tags.len() as u64;
+        self.ready_tags(first + count);
         let tags = Arc::make_mut(&mut self.tags);
         for (i, tag) in (first..).zip(sealed.tags) {
             if i < old_n {
@@ -159,6 +160,22 @@ impl ProtectedFile {
         self.state.seals += count;
         self.state.len = new_len;
         self.dirty = true;
+    }
+
+    /// Readies the tag table to be changed in place and to hold `blocks`
+    /// tags: taken back from the remembered tables if shared with them
+    /// (else changing it would copy it), and room made among them when it
+    /// must grow, for what it can hold once grown.
+    fn ready_tags(&mut self, blocks: u64) {
+        if let Some(c) = &self.caches {
+            if Arc::strong_count(&self.tags) > 1 {
+                c.tags.forget(&self.header.content_id(), &self.tags);
+            }
+            let (len, cap) = (self.tags.len(), self.tags.capacity());
+            if blocks as usize > cap {
+                c.tags.make_room((blocks as usize).max(len.saturating_mul(2)) * TAG_LEN);
+            }
+        }
     }
 
     /// Sets the plaintext length: shrinking reseals the new last block and
@@ -203,6 +220,7 @@ impl ProtectedFile {
             xor_into(&mut self.state.commitment, t);
         }
         if self.tags.len() as u64 > new_n {
+            self.ready_tags(new_n);
             Arc::make_mut(&mut self.tags).truncate(new_n as usize);
         }
         self.pending.retain(|i, _| *i < new_n);
