@@ -564,6 +564,26 @@ fn flock_and_fcntl_locks_exclude_other_processes() {
     assert!(other_process_locks(&p, "fcntl"));
 }
 
+/// A file of the mount is no terminal: a buffered open asks (`isatty`, a
+/// TCGETS ioctl) and gets what a file of the source would answer.
+#[test]
+fn ioctls_are_refused_as_not_a_terminal() {
+    let fx = Fixture::new();
+    let p = fx.mnt().join("t");
+    std::fs::write(&p, b"not a terminal").unwrap();
+    let f = File::open(&p).unwrap();
+    for _ in 0..2 {
+        // SAFETY: a valid descriptor and a termios to fill.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::TCGETS, &mut t) };
+        assert_eq!((r, errno()), (-1, libc::ENOTTY));
+        // SAFETY: a valid descriptor.
+        assert_eq!(unsafe { libc::isatty(f.as_raw_fd()) }, 0);
+    }
+    assert_eq!(std::fs::read(&p).unwrap(), b"not a terminal");
+}
+
 #[test]
 fn xattrs_are_refused_cleanly() {
     let fx = Fixture::new();
