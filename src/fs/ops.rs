@@ -428,8 +428,8 @@ impl Filesystem for RightsFs {
         let _turn = self.linger.enter();
         // No device control here: ENOTTY, as a file of the source would
         // answer. Buffered opens ask (`isatty` is a TCGETS ioctl) for every
-        // file opened; fuser's default logged a warning each time, which
-        // cost the daemon more than the answer.
+        // file opened, and fuser's default wrote a warning to the mount's
+        // log each time.
         reply.error(Errno::ENOTTY);
     }
 
