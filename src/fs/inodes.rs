@@ -162,15 +162,22 @@ impl Table {
         } else {
             st_ino
         };
+        let mut reused_spare = false;
         if !self.aliases.is_empty()
             && let Some(&shown) = self.aliases.get(&st_ino)
         {
-            return shown;
+            if !self.held_dead(shown) {
+                return shown;
+            }
+            // The entry shown under this spare was removed too, and the
+            // source reused its number once more: the spare is as dead as
+            // the number it stood for, and goes with its inode alone.
+            self.shown_as.remove(&shown);
+            reused_spare = true;
         }
         // Without aliases or removed entries (the rule) this is one probe:
         // it runs for every entry listed.
-        let held_dead = self.nodes.get(own).is_some_and(|n| n.links().is_empty());
-        if held_dead || (!self.shown_as.is_empty() && self.shown_as.contains_key(&own)) {
+        if reused_spare || self.held_dead(own) || (!self.shown_as.is_empty() && self.shown_as.contains_key(&own)) {
             let spare = self.next_spare;
             self.next_spare += 1;
             self.aliases.insert(st_ino, spare);
@@ -178,6 +185,11 @@ impl Table {
             return spare;
         }
         own
+    }
+
+    /// Whether the kernel holds `ino` for an entry removed since.
+    fn held_dead(&self, ino: u64) -> bool {
+        self.nodes.get(ino).is_some_and(|n| n.links().is_empty())
     }
 
     /// Shows the source inode `st_ino` as the kernel inode `shown` (whose
@@ -726,6 +738,19 @@ mod tests {
         t.forget(12, 1);
         assert_eq!(t.ino_for(12), 12);
         assert!(t.aliases.is_empty() && t.shown_as.is_empty());
+
+        // The entry shown under a spare is removed and held in turn, and
+        // the source reuses the number again: another spare.
+        t.remember(20, Kind::Plain, ROOT, OsStr::new("first"), true);
+        t.unlink_name(ROOT, OsStr::new("first"));
+        let spare = t.ino_for(20);
+        t.remember(spare, Kind::Plain, ROOT, OsStr::new("second"), true);
+        t.unlink_name(ROOT, OsStr::new("second"));
+        let again = t.ino_for(20);
+        assert!(again >= SPARE_INOS && again != spare, "{again} {spare}");
+        assert_eq!(t.ino_for(20), again);
+        t.forget(spare, 1);
+        assert_eq!(t.ino_for(20), again, "forgetting the dead spare leaves the new one");
     }
 
     #[test]
