@@ -6,8 +6,9 @@
 //! burst of large requests a long-running daemon held about 140 MiB it no
 //! longer used (measured after one benchmark pass; a fresh daemon holds
 //! under 50). Two arenas, and handing free memory back once the mount has
-//! no open files, keep it where a fresh daemon is, without a page fault per
-//! buffer on the hot path.
+//! no open files (and when remembered tag tables give way to an open
+//! file's, `format/store/known_tags.rs`), keep it where a fresh daemon is,
+//! without a page fault per buffer on the hot path.
 //!
 //! glibc also raises its mmap threshold to the size of every large block
 //! freed, and its trim threshold to twice that. One passphrase derivation

@@ -41,14 +41,28 @@ pub(crate) struct KnownTags {
     known: Mutex<Known>,
 }
 
+/// Tables freed at once beyond which the allocator is asked to give the
+/// memory back: a table below the allocator's mmap threshold (2 MiB in the
+/// mount, `fs/memory.rs`) lives in its heap, which would otherwise keep the
+/// pages resident until the mount is next idle, beside the table that took
+/// their place.
+const GIVE_BACK_AT: usize = 1 << 20;
+
 impl Known {
-    fn shrink_to(&mut self, budget: usize) {
+    /// Drops the oldest tables until they take at most `budget`; the bytes
+    /// of those no open file still held (so freed).
+    fn shrink_to(&mut self, budget: usize) -> usize {
+        let mut freed = 0;
         while self.bytes > budget {
             match self.tables.pop_lru() {
-                Some((_, (_, t))) => self.bytes -= t.len() * TAG_LEN,
+                Some((_, (_, t))) => {
+                    self.bytes -= t.len() * TAG_LEN;
+                    freed += Arc::into_inner(t).map_or(0, |t| t.capacity() * TAG_LEN);
+                }
                 None => break,
             }
         }
+        freed
     }
 }
 
@@ -69,6 +83,15 @@ impl KnownTags {
         f(&mut self.known.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Shrinks the tables to `budget`, then gives what that freed back to
+    /// the system if it is worth a trim.
+    fn shrink_to(&self, budget: usize) {
+        if self.with(|k| k.shrink_to(budget)) >= GIVE_BACK_AT {
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            crate::sys::trim_malloc();
+        }
+    }
+
     /// Remembers the tags a state with `commitment` commits to.
     pub(crate) fn remember(&self, id: ContentId, commitment: Sha256Digest, tags: &Arc<Vec<Tag>>) {
         if tags.len() < MIN_BLOCKS || tags.len() * TAG_LEN > self.budget {
@@ -79,8 +102,8 @@ impl KnownTags {
                 k.bytes -= old.len() * TAG_LEN;
             }
             k.bytes += tags.len() * TAG_LEN;
-            k.shrink_to(self.budget);
         });
+        self.shrink_to(self.budget);
     }
 
     /// Makes room for a table of `bytes` that an open file is about to
@@ -89,7 +112,7 @@ impl KnownTags {
     /// does not hold their tables beside the one it now needs.
     pub(crate) fn make_room(&self, bytes: usize) {
         if bytes >= MIN_BLOCKS * TAG_LEN {
-            self.with(|k| k.shrink_to(self.budget.saturating_sub(bytes)));
+            self.shrink_to(self.budget.saturating_sub(bytes));
         }
     }
 
@@ -172,5 +195,21 @@ mod tests {
                 .recall(&b, &[4; 32], big.len() as u64)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn only_tables_no_open_file_holds_count_as_freed() {
+        let known = KnownTags::new(DEFAULT_BUDGET);
+        let table = || Arc::new(vec![[1u8; TAG_LEN]; DEFAULT_BUDGET / TAG_LEN / 4]);
+        let (held, dropped) = (table(), table());
+        known.remember(ContentId::generate(), [1; 32], &held);
+        known.remember(ContentId::generate(), [2; 32], &dropped);
+        let bytes = dropped.capacity() * TAG_LEN;
+        drop(dropped);
+        // Both go; only the one no open file still holds is freed, and
+        // so worth giving back to the system.
+        assert_eq!(known.with(|k| k.shrink_to(0)), bytes);
+        assert_eq!(known.with(|k| k.bytes), 0);
+        assert_eq!(Arc::strong_count(&held), 1);
     }
 }
