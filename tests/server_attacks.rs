@@ -63,9 +63,15 @@ fn sleep_secs(s: u64) {
     std::thread::sleep(std::time::Duration::from_secs(s));
 }
 
+/// Sign-in backoff for a burst: its first wait must outlast the burst. The
+/// server keeps time in whole seconds, so a wait of 1 s can end a moment
+/// after the fifth guess, and a guess after the wait is rightly checked.
+const BURST_BACKOFF: &str = "5";
+
 /// 40 wrong guesses at once: only the free ones are checked, the rest are
 /// refused with 429 and `Retry-After`, and the right code still works once
-/// the wait is over (a burst is throttled; nobody is locked out).
+/// the wait is over (a burst is throttled; nobody is locked out). The
+/// server must run with [`BURST_BACKOFF`].
 fn burst_of_guesses(server: &Server, smtp: &Smtp, email: &str) {
     let good = start(server, smtp, email);
     let der = device_key();
@@ -103,14 +109,21 @@ fn burst_of_guesses(server: &Server, smtp: &Smtp, email: &str) {
 
 #[test]
 fn concurrent_code_guesses_are_counted_before_they_are_checked() {
-    let (_dir, smtp, server) = setup(&["--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    let (_dir, smtp, server) = setup(&["--signin-backoff", BURST_BACKOFF, "--auth-per-minute", "1000"]);
     burst_of_guesses(&server, &smtp, "victim@example.com");
 }
 
 #[test]
 fn concurrent_code_guesses_are_counted_before_they_are_checked_postgres() {
     let Some(url) = postgres_url() else { return };
-    let (_dir, smtp, server) = setup(&["--database", &url, "--signin-backoff", "1", "--auth-per-minute", "1000"]);
+    let (_dir, smtp, server) = setup(&[
+        "--database",
+        &url,
+        "--signin-backoff",
+        BURST_BACKOFF,
+        "--auth-per-minute",
+        "1000",
+    ]);
     burst_of_guesses(&server, &smtp, &format!("victim-{}@example.com", unique()));
 }
 
