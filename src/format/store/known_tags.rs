@@ -85,7 +85,7 @@ impl KnownTags {
 
     /// Shrinks the tables to `budget`, then gives what that freed back to
     /// the system if it is worth a trim.
-    fn shrink_to(&self, budget: usize) {
+    fn shrink_and_give_back(&self, budget: usize) {
         if self.with(|k| k.shrink_to(budget)) >= GIVE_BACK_AT {
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
             crate::sys::trim_malloc();
@@ -103,7 +103,7 @@ impl KnownTags {
             }
             k.bytes += tags.len() * TAG_LEN;
         });
-        self.shrink_to(self.budget);
+        self.shrink_and_give_back(self.budget);
     }
 
     /// Makes room for a table of `bytes` that an open file is about to
@@ -112,7 +112,7 @@ impl KnownTags {
     /// does not hold their tables beside the one it now needs.
     pub(crate) fn make_room(&self, bytes: usize) {
         if bytes >= MIN_BLOCKS * TAG_LEN {
-            self.shrink_to(self.budget.saturating_sub(bytes));
+            self.shrink_and_give_back(self.budget.saturating_sub(bytes));
         }
     }
 
