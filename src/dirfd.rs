@@ -65,6 +65,15 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// A new file with no name in this folder (`O_TMPFILE`, mode 0600),
+    /// open for reading and writing: no other process can open it, and it
+    /// is gone with its last descriptor.
+    pub fn unnamed_file(&self) -> io::Result<File> {
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, ".", flags, Mode::from_raw_mode(0o600))?;
+        Ok(File::from(fd))
+    }
+
     /// A new, empty file `name` (mode 0600) open for writing: whatever was
     /// there (a stale file, a planted link) is removed first, and the create
     /// is exclusive, so nothing is ever written through an existing entry.

@@ -278,10 +278,11 @@ pub enum Command {
             value_parser = clap::value_parser!(u64).range(0..=1000)
         )]
         busy_poll_us: u64,
-        /// MiB of block tags kept for files the mount has verified or
-        /// written (16 bytes per 4 KiB block: 8 MiB covers 2 GiB of files),
-        /// so that reopening them does not read them whole again; 0 keeps
-        /// none.
+        /// MiB of block tags kept in memory for files the mount has
+        /// verified or written (16 bytes per 4 KiB block: 4 MiB covers
+        /// 1 GiB of files), so that reopening them does not read them
+        /// whole again; tags of files over 512 MiB are kept in the page
+        /// cache instead. 0 keeps none.
         #[arg(
             long,
             value_name = "MIB",

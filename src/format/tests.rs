@@ -384,11 +384,18 @@ mod journaled {
         /// A process killed at any point (no destructor, no further
         /// syscalls) leaves a file that opens and holds exactly what it held
         /// at its last commit.
+        /// Half the cases keep tag tables of more than four blocks out of
+        /// memory (`store/tag_table.rs`), so that spilled tables go through
+        /// every write, cut, commit, crash and recovery too.
         #[test]
-        fn killed_process_leaves_last_commit(ops in prop::collection::vec(jop(), 1..40)) {
+        fn killed_process_leaves_last_commit(ops in prop::collection::vec(jop(), 1..40), spill in any::<bool>()) {
             let dir = tempfile::tempdir().unwrap();
             let jdir = dir.path().join("journal");
-            let mut jd = journal_dir(&jdir);
+            let mut jd = if spill {
+                Arc::new(JournalDir::new(Dir::create_private(&jdir).unwrap()).unwrap().spilling_tags_beyond(4 * crate::crypto::TAG_LEN))
+            } else {
+                journal_dir(&jdir)
+            };
             let path = dir.path().join("f.rights");
             let cek = ContentKey::generate();
             let mut pf = ProtectedFile::create(rw(&path), new_header(&cek, 512), &cek).unwrap().with_journal(&jd);
@@ -607,6 +614,18 @@ fn forged_state_with_absurd_values_is_refused() {
     }
 }
 
+/// Puts `old_block7`, an older and authentic block 7 of the file at
+/// `path`, back in place (a replay) and flips a bit in block 300 (a
+/// corruption).
+pub(crate) fn replay_7_and_flip_300(path: &std::path::Path, old_block7: &[u8]) {
+    let f = rw(path);
+    let g = read_header(&f).unwrap().geometry;
+    f.write_all_at(old_block7, g.block_offset(7)).unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, g.block_offset(300) + 20).unwrap();
+    f.write_all_at(&[b[0] ^ 1], g.block_offset(300) + 20).unwrap();
+}
+
 /// A large file reopened unchanged by the process that wrote it takes its
 /// tags from memory; a block replaced on disk meanwhile is still caught,
 /// when it is read, and the rest of the file still reads.
@@ -623,13 +642,7 @@ fn remembered_tags_still_catch_blocks_changed_on_disk() {
     pf.write_at(b"a newer block seven", 7 * 512).unwrap();
     pf.sync().unwrap();
     drop(pf);
-    // Put the older, authentic block 7 back (a replay) and flip a bit in
-    // block 300 (corruption).
-    let f = rw(&path);
-    f.write_all_at(&old_block7, g.block_offset(7)).unwrap();
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, g.block_offset(300) + 20).unwrap();
-    f.write_all_at(&[b[0] ^ 1], g.block_offset(300) + 20).unwrap();
+    replay_7_and_flip_300(&path, &old_block7);
     // Without the writer's caches the change is found at once.
     assert!(ProtectedFile::open(rw(&path), &cek).is_err());
     let pf = ProtectedFile::open_cached(rw(&path), &cek, &caches).unwrap();

@@ -626,3 +626,56 @@ fn a_remembered_edit_certificate_vouches_only_under_its_server() {
     assert!(check(&misled).is_err(), "remembered under the genuine key only");
     assert!(check(&cached).is_ok());
 }
+
+/// A tag table that left memory (`store/tag_table.rs`) guards the blocks
+/// as one in memory does: a mount that spills every table beyond eight
+/// blocks, whose caches remember the spilled table at close, still finds
+/// an older authentic block put back on disk (a replay) and a flipped bit
+/// when they are read, and reads the rest.
+#[test]
+fn a_spilled_tag_table_still_catches_blocks_changed_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.rights");
+    let content: Vec<u8> = (0..600 * 512u32).map(|i| (i % 251) as u8).collect();
+    let (cek, _) = owned_file(&path, &content);
+    let d = crate::dirfd::Dir::create_private(&dir.path().join("journal")).unwrap();
+    let jd = std::sync::Arc::new(
+        JournalDir::new(d)
+            .unwrap()
+            .spilling_tags_beyond(8 * crate::crypto::TAG_LEN),
+    );
+    let caches = std::sync::Arc::new(Caches::new(super::DEFAULT_TAG_MEMORY));
+    let trusted = super::Verifier::cached(server().verifying_key(), caches.clone());
+    let g = read_header(&rw(&path)).unwrap().geometry;
+    let old_block7 = std::fs::read(&path).unwrap()[g.block_offset(7) as usize..g.block_offset(8) as usize].to_vec();
+    let (pf, _) = ProtectedFile::open_journaled_verified(rw(&path), &cek, &jd, &trusted).unwrap();
+    assert!(pf.tags_spilled());
+    let mut pf = pf.with_writer(owner());
+    pf.write_at(b"a newer block seven", 7 * 512).unwrap();
+    pf.sync().unwrap();
+    drop(pf);
+    super::tests::replay_7_and_flip_300(&path, &old_block7);
+    let (pf, _) = ProtectedFile::open_journaled_verified(rw(&path), &cek, &jd, &trusted).unwrap();
+    assert!(pf.tags_spilled(), "the remembered, spilled table");
+    let mut buf = vec![0u8; 512];
+    assert!(matches!(pf.read_at(&mut buf, 7 * 512), Err(FormatError::StaleBlock)));
+    assert!(matches!(
+        pf.read_at(&mut buf, 300 * 512),
+        Err(FormatError::BlockCorrupt { index: 300 })
+    ));
+    // A long read over the replayed block fails as a whole, and one
+    // around it reads.
+    assert!(pf.read_owned(0, 64 * 512).is_err());
+    let mut long = vec![0u8; 200 * 512];
+    pf.read_at(&mut long, 8 * 512).unwrap();
+    assert_eq!(long, content[8 * 512..208 * 512]);
+    // Without the remembered table the change is found at the open.
+    let fresh = tempfile::tempdir().unwrap();
+    let d = crate::dirfd::Dir::create_private(fresh.path()).unwrap();
+    let other = std::sync::Arc::new(
+        JournalDir::new(d)
+            .unwrap()
+            .spilling_tags_beyond(8 * crate::crypto::TAG_LEN),
+    );
+    assert!(ProtectedFile::open_journaled_verified(rw(&path), &cek, &other, &trust()).is_err());
+}

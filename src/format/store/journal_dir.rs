@@ -62,6 +62,9 @@ pub struct JournalDir {
     dir: Dir,
     boot: String,
     writing: Mutex<Writing>,
+    /// Bytes of tags beyond which an open file's tag table moves out of
+    /// memory into this folder (`store/tag_table.rs`).
+    spill_at: usize,
 }
 
 impl std::fmt::Debug for JournalDir {
@@ -98,9 +101,27 @@ impl JournalDir {
             dir,
             boot: boot_id(),
             writing: Mutex::default(),
+            spill_at: super::tag_table::SPILL_AT,
         };
         jd.adopt_dead()?;
         Ok(jd)
+    }
+
+    /// Moves the tag tables of files opened with this folder out of
+    /// memory once they hold more than `bytes` of tags (by default
+    /// [`SPILL_AT`](super::tag_table::SPILL_AT)).
+    pub fn spilling_tags_beyond(mut self, bytes: usize) -> Self {
+        self.spill_at = bytes;
+        self
+    }
+
+    pub(super) fn spill_at(&self) -> usize {
+        self.spill_at
+    }
+
+    /// A new file with no name here, for a tag table that left memory.
+    pub(super) fn unnamed_file(&self) -> std::io::Result<File> {
+        self.dir.unnamed_file()
     }
 
     fn writing(&self) -> MutexGuard<'_, Writing> {
@@ -352,6 +373,7 @@ impl JournalDir {
                 inherited: self.writing().inherited.clone(),
                 ..Writing::default()
             }),
+            spill_at: self.spill_at,
         };
         if let Some((name, _)) = &self.writing().log
             && let Ok(Some(text)) = next.dir.read(name)

@@ -16,6 +16,7 @@ pub(super) mod known_tags;
 mod open;
 mod parallel;
 mod read;
+mod tag_table;
 mod write;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,6 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use super::Caches;
-use super::block::Tag;
 use super::fresh::Fresh;
 use super::header::FileHeader;
 use super::keys::FileKeys;
@@ -38,6 +38,7 @@ pub use disk::read_header;
 pub(crate) use disk::read_up_to;
 pub use journal::Recovery;
 pub use journal_dir::{JournalDir, Leave};
+use tag_table::TagTable;
 
 #[cfg(test)]
 thread_local! {
@@ -63,10 +64,11 @@ pub struct ProtectedFile {
     keys: FileKeys,
     state: State,
     slot: u8,
-    /// Every block's tag. Shared with `known_tags` (no copy when a file is
+    /// Every block's tag, in memory or spilled to the journal folder
+    /// (`tag_table.rs`). Shared with `known_tags` (no copy when a file is
     /// closed or reopened unchanged); copied on the first change while
     /// shared.
-    tags: Arc<Vec<Tag>>,
+    tags: Arc<TagTable>,
     dirty: bool,
     journal: Option<Arc<JournalDir>>,
     /// This writer's change log names the file (see [`JournalDir`]).
@@ -210,5 +212,11 @@ impl ProtectedFile {
     /// The underlying file (for `fsync`, `flock`, metadata).
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Whether its tag table left memory (tests).
+    #[cfg(test)]
+    pub(crate) fn tags_spilled(&self) -> bool {
+        self.tags.spilled() > 0
     }
 }

@@ -12,6 +12,7 @@ use super::disk::read_up_to;
 use super::journal::{Journal, Recovery};
 use super::journal_dir::{JournalDir, Leave};
 use super::read_header;
+use super::tag_table::TagTable;
 use crate::crypto::{ContentKey, NONCE_LEN, TAG_LEN};
 use crate::format::block::{Tag, Wiped, block_aad};
 use crate::format::header::SLOT_LEN;
@@ -303,25 +304,29 @@ impl ProtectedFile {
             self.tags = tags;
             return Ok(());
         }
+        let spill = self.journal.as_deref();
+        let mut tags = TagTable::for_blocks(n as usize, spill);
         if let Some(c) = &self.caches {
-            c.tags.make_room(n as usize * TAG_LEN);
+            c.tags.make_room(tags.memory());
         }
-        let mut tags = Vec::with_capacity(n as usize);
         let mut commitment = [0u8; 32];
         const CHUNK: u64 = 256;
         let mut buf = Vec::new();
+        let mut run = Vec::with_capacity(CHUNK as usize);
         for start in (0..n).step_by(CHUNK as usize) {
             let end = (start + CHUNK).min(n);
             let from = g.block_offset(start);
             let to = g.tag_offset(end - 1, len) + TAG_LEN as u64;
             buf.resize((to - from) as usize, 0);
             self.file.read_exact_at(&mut buf, from)?;
+            run.clear();
             for i in start..end {
                 let o = (g.tag_offset(i, len) - from) as usize;
                 let tag: Tag = buf[o..o + TAG_LEN].try_into().unwrap();
                 xor_into(&mut commitment, &term(&self.keys.commit, i, &tag));
-                tags.push(tag);
+                run.push(tag);
             }
+            tags.write_run(start, &run, spill)?;
         }
         self.tags = Arc::new(tags);
         if commitment != self.state.commitment {

@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use super::ProtectedFile;
 use super::disk::read_up_to;
 use super::parallel::for_block_runs;
+use super::tag_table::RUN;
 use crate::crypto::{NONCE_LEN, TAG_LEN};
 use crate::format::FormatError;
 use crate::format::block::{Tag, Wiped, block_aad};
@@ -40,11 +41,12 @@ impl ProtectedFile {
             .map_err(|_| FormatError::BlockCorrupt { index })
     }
 
-    /// Checks a raw block against the commitment and opens it.
-    pub(super) fn verify_raw(&self, raw: &mut [u8], index: u64) -> Result<(), FormatError> {
+    /// Checks a raw block against its tag in the commitment, `known`, and
+    /// opens it.
+    pub(super) fn verify_raw(&self, raw: &mut [u8], index: u64, known: &Tag) -> Result<(), FormatError> {
         let last = index + 1 == self.tags.len() as u64;
         let tag = &raw[raw.len() - TAG_LEN..];
-        let known = tag == self.tags[index as usize];
+        let known = tag == known;
         let opened = self.open_raw(raw, index, last);
         match (known, opened) {
             (true, r) => r,
@@ -56,7 +58,8 @@ impl ProtectedFile {
     /// The plaintext of block `i` under the current length.
     pub(super) fn read_block(&self, i: u64) -> Result<Wiped, FormatError> {
         let mut raw = Wiped(self.raw_block(i)?);
-        self.verify_raw(&mut raw, i)?;
+        let known = self.tags.get(i)?;
+        self.verify_raw(&mut raw, i, &known)?;
         let n = raw.len();
         Ok(Wiped(raw[NONCE_LEN..n - TAG_LEN].to_vec()))
     }
@@ -118,8 +121,16 @@ impl ProtectedFile {
             raw[o..o + b.len()].copy_from_slice(b);
         }
         for_block_runs(&mut raw, first, last - first + 1, stride, |start, run| {
-            for (k, chunk) in run.chunks_mut(stride).enumerate() {
-                self.verify_raw(chunk, start + k as u64)?;
+            // The tags of up to RUN blocks at once: one system call for a
+            // spilled table.
+            let mut known = [[0u8; TAG_LEN]; RUN];
+            for (c, blocks) in run.chunks_mut(stride * RUN).enumerate() {
+                let at = start + (c * RUN) as u64;
+                let known = &mut known[..blocks.len().div_ceil(stride)];
+                self.tags.read_run(at, known)?;
+                for (k, chunk) in blocks.chunks_mut(stride).enumerate() {
+                    self.verify_raw(chunk, at + k as u64, &known[k])?;
+                }
             }
             Ok(())
         })?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::ProtectedFile;
 use super::disk::reserve;
 use super::parallel::{for_block_shares, with_scratch};
+use super::tag_table::{RUN, TagTable};
 use crate::crypto::{NONCE_LEN, Sha256Digest, TAG_LEN};
 use crate::format::block::{Tag, block_aad};
 use crate::format::geometry::Geometry;
@@ -134,48 +135,55 @@ impl ProtectedFile {
             Ok(())
         })?;
         let sealed = Sealed::joined(parts.into_inner().unwrap_or_else(|p| p.into_inner()));
-        self.record_blocks(first, new_len, sealed);
-        Ok(())
+        self.record_blocks(first, new_len, sealed)
     }
 
     /// Moves the state past blocks `first..` just sealed: tags,
     /// commitment, seal count and length; rewrites of committed blocks wait
     /// in memory for the commit.
-    fn record_blocks(&mut self, first: u64, new_len: u64, sealed: Sealed) {
+    /// If the table cannot take the new tags (a spilled table's file
+    /// failed), nothing else changes: the blocks just written are past the
+    /// state's length or held back, and reads check them against tags they
+    /// do not match.
+    fn record_blocks(&mut self, first: u64, new_len: u64, sealed: Sealed) -> Result<(), FormatError> {
         let old_n = self.tags.len() as u64;
         let count = sealed.tags.len() as u64;
-        self.ready_tags(first + count);
-        let tags = Arc::make_mut(&mut self.tags);
-        for (i, tag) in (first..).zip(sealed.tags) {
-            if i < old_n {
-                let old = tags[i as usize];
-                xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, &old));
-                tags[i as usize] = tag;
-            } else {
-                tags.push(tag);
-            }
-            xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, &tag));
+        let journal = self.journal.clone();
+        let tags = self.ready_tags(first + count)?;
+        let mut old = vec![[0u8; TAG_LEN]; old_n.saturating_sub(first).min(count) as usize];
+        tags.read_run(first, &mut old)?;
+        tags.write_run(first, &sealed.tags, journal.as_deref())?;
+        for (i, tag) in (first..).zip(&old) {
+            xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, tag));
+        }
+        for (i, tag) in (first..).zip(&sealed.tags) {
+            xor_into(&mut self.state.commitment, &term(&self.keys.commit, i, tag));
         }
         self.pending.extend(sealed.held);
         self.state.seals += count;
         self.state.len = new_len;
         self.dirty = true;
+        Ok(())
     }
 
-    /// Readies the tag table to be changed in place and to hold `blocks`
+    /// The tag table, readied to be changed in place and to hold `blocks`
     /// tags: taken back from the remembered tables if shared with them
-    /// (else changing it would copy it), and room made among them when it
-    /// must grow, for what it can hold once grown.
-    fn ready_tags(&mut self, blocks: u64) {
+    /// (else changing it would copy it), copied if still shared, and room
+    /// made among them when it must grow, for what it takes once grown.
+    fn ready_tags(&mut self, blocks: u64) -> Result<&mut TagTable, FormatError> {
+        let spill = self.journal.as_deref();
         if let Some(c) = &self.caches {
             if Arc::strong_count(&self.tags) > 1 {
                 c.tags.forget(&self.header.content_id(), &self.tags);
             }
-            let (len, cap) = (self.tags.len(), self.tags.capacity());
-            if blocks as usize > cap {
-                c.tags.make_room((blocks as usize).max(len.saturating_mul(2)) * TAG_LEN);
+            if let Some(bytes) = self.tags.growth(blocks as usize, spill) {
+                c.tags.make_room(bytes);
             }
         }
+        if Arc::get_mut(&mut self.tags).is_none() {
+            self.tags = Arc::new(self.tags.try_clone(spill)?);
+        }
+        Ok(Arc::get_mut(&mut self.tags).expect("a table of its own"))
     }
 
     /// Sets the plaintext length: shrinking reseals the new last block and
@@ -205,9 +213,15 @@ impl ProtectedFile {
         }
         let g = self.header.geometry;
         let new_n = g.blocks_for(new_len);
-        let mut dropped: Vec<Sha256Digest> = Vec::new();
-        for i in new_n..self.tags.len() as u64 {
-            dropped.push(term(&self.keys.commit, i, &self.tags[i as usize]));
+        // The terms of the blocks cut, read a run at a time.
+        let mut dropped: Sha256Digest = [0; 32];
+        let mut run = [[0u8; TAG_LEN]; RUN];
+        for at in (new_n..self.tags.len() as u64).step_by(RUN) {
+            let run = &mut run[..RUN.min((self.tags.len() as u64 - at) as usize)];
+            self.tags.read_run(at, run)?;
+            for (i, tag) in (at..).zip(run.iter()) {
+                xor_into(&mut dropped, &term(&self.keys.commit, i, tag));
+            }
         }
         if new_n > 0 {
             // Reseal the new last block (shorter, and flagged last) first,
@@ -216,13 +230,10 @@ impl ProtectedFile {
             self.reseal(new_n - 1, new_n - 1, new_len, None)?;
             debug_assert_eq!(self.tags.len(), keep);
         }
-        for t in &dropped {
-            xor_into(&mut self.state.commitment, t);
-        }
         if self.tags.len() as u64 > new_n {
-            self.ready_tags(new_n);
-            Arc::make_mut(&mut self.tags).truncate(new_n as usize);
+            self.ready_tags(new_n)?.truncate(new_n as usize)?;
         }
+        xor_into(&mut self.state.commitment, &dropped);
         self.pending.retain(|i, _| *i < new_n);
         self.state.len = new_len;
         self.dirty = true;
