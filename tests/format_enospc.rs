@@ -81,6 +81,14 @@ fn full_disk_reports_enospc_and_keeps_committed_content() {
     let root = fs.path();
     let journal = rightsfs::dirfd::Dir::create_private(&root.join(".rightsfs/journal")).unwrap();
     let journal = std::sync::Arc::new(rightsfs::format::JournalDir::new(journal).unwrap());
+    // A mount's journal folder that keeps tag tables of over 8 blocks out
+    // of memory, in files of its own.
+    let spilling = rightsfs::dirfd::Dir::create_private(&root.join(".rightsfs/spilling")).unwrap();
+    let spilling = std::sync::Arc::new(
+        rightsfs::format::JournalDir::new(spilling)
+            .unwrap()
+            .spilling_tags_beyond(8 * 16),
+    );
     let path = root.join("doc.rights");
     let cek = ContentKey::generate();
     let mut pf = ProtectedFile::create(rw(&path), header(&cek), &cek)
@@ -112,6 +120,12 @@ fn full_disk_reports_enospc_and_keeps_committed_content() {
     assert!(is_enospc(&err), "expected ENOSPC, got {err:?}");
     drop(pf);
     let (pf, _) = ProtectedFile::open_journaled(rw(&path), &cek, &journal).unwrap();
+    assert_eq!(read_all(&pf), committed);
+    drop(pf);
+
+    // Reading needs no room: a tag table that would leave memory for a
+    // file of its own stays in memory while the disk is full.
+    let (pf, _) = ProtectedFile::open_journaled(rw(&path), &cek, &spilling).unwrap();
     assert_eq!(read_all(&pf), committed);
     drop(pf);
 

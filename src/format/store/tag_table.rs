@@ -14,8 +14,9 @@
 //! The file has no name and mode 0600, so no other process can open it,
 //! and it goes with its last descriptor (a crash leaves nothing behind).
 //! Its tags are no secret: the protected file carries them too. Without a
-//! journal folder, or where its filesystem has no unnamed files, the table
-//! stays in memory.
+//! journal folder, or where its filesystem has no unnamed files or no room
+//! for the table (its space is reserved when the file is made), the table
+//! stays in memory: a full disk never stops a file from being read.
 
 use std::fs::File;
 use std::io;
@@ -55,7 +56,7 @@ impl TagTable {
     /// the start if they will not stay in memory.
     pub(super) fn for_blocks(blocks: usize, spill: Option<&JournalDir>) -> Self {
         if let Some(dir) = spill.filter(|d| blocks * TAG_LEN > d.spill_at())
-            && let Some(file) = unnamed(dir)
+            && let Some(file) = unnamed(dir, blocks * TAG_LEN)
         {
             return Self::Spilled { file, len: 0 };
         }
@@ -127,9 +128,9 @@ impl TagTable {
         let end = first + tags.len();
         if let (Self::Held(v), Some(dir)) = (&*self, spill)
             && end * TAG_LEN > dir.spill_at()
-            && let Some(file) = unnamed(dir)
+            && let Some(file) = unnamed(dir, (end * TAG_LEN).max(2 * dir.spill_at()))
+            && file.write_all_at(v.as_flattened(), 0).is_ok()
         {
-            file.write_all_at(v.as_flattened(), 0)?;
             let len = v.len();
             *self = Self::Spilled { file, len };
         }
@@ -166,7 +167,7 @@ impl TagTable {
         match self {
             Self::Held(v) => Ok(Self::Held(v.clone())),
             Self::Spilled { file, len } => {
-                if let Some(copy) = spill.and_then(unnamed) {
+                if let Some(copy) = spill.and_then(|d| unnamed(d, len * TAG_LEN)) {
                     // By offset, never through the descriptor's position,
                     // which the table's other holders share.
                     let mut buf = vec![0u8; 64 << 10];
@@ -188,11 +189,13 @@ impl TagTable {
     }
 }
 
-/// A new unnamed file in `dir`, or `None` (the table then stays in
-/// memory) where its filesystem cannot make one.
-fn unnamed(dir: &JournalDir) -> Option<File> {
+/// A new unnamed file in `dir` with room for `bytes`, or `None` where its
+/// filesystem cannot make one or is full: the table then stays in memory,
+/// so that a full disk never stops a file from being read.
+fn unnamed(dir: &JournalDir, bytes: usize) -> Option<File> {
     dir.unnamed_file()
-        .inspect_err(|e| tracing::debug!(error = %e, "tag table kept in memory: no unnamed file"))
+        .and_then(|f| super::disk::reserve(&f, 0, bytes as u64).map(|()| f))
+        .inspect_err(|e| tracing::debug!(error = %e, "tag table kept in memory"))
         .ok()
 }
 
